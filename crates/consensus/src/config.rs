@@ -1,0 +1,153 @@
+//! Replica configuration and its validation.
+use wire::NodeId;
+
+/// Which replication strategy the replica runs. Only [`Mode::Safe`] is
+/// correct; the other four reproduce the incorrect approaches of the design
+/// notes so the lab can show each one break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mode {
+    /// Raft-style quorum elections with PreVote, CheckQuorum, leases and fencing.
+    Safe,
+    /// #1: each replica promotes itself after a heartbeat timeout, no quorum.
+    TimeoutFailover,
+    /// #2: quorum is checked and logged, but writes proceed anyway.
+    UnenforcedQuorum,
+    /// #3: quorum counted from heartbeats *received*; no vote, no split detection.
+    OneWayQuorum,
+    /// #4: elections happen, but the old leader keeps writing and replicas
+    /// accept any generation.
+    NoFencing,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 5] = [
+        Mode::Safe,
+        Mode::TimeoutFailover,
+        Mode::UnenforcedQuorum,
+        Mode::OneWayQuorum,
+        Mode::NoFencing,
+    ];
+
+    /// The name used on command lines and in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Safe => "safe",
+            Mode::TimeoutFailover => "timeout-failover",
+            Mode::UnenforcedQuorum => "unenforced-quorum",
+            Mode::OneWayQuorum => "one-way-quorum",
+            Mode::NoFencing => "no-fencing",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|mode| mode.name() == name)
+    }
+}
+
+/// How a read is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadMode {
+    /// ReadIndex: confirm leadership with a quorum heartbeat round issued
+    /// after the read arrived, wait until applied >= commit at arrival.
+    Linearizable,
+    /// Served locally by a leader that holds a valid lease at serve time.
+    Lease,
+    /// Served from local state by any replica; may be stale.
+    Stale,
+}
+
+/// Durations are nanoseconds on the replica's own clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub id: NodeId,
+    /// All voters, including `id`.
+    pub members: Vec<NodeId>,
+    pub cluster: u64,
+    pub mode: Mode,
+    pub heartbeat_interval_ns: u64,
+    /// Election timeouts are drawn uniformly from `[min, max)`.
+    pub election_timeout_min_ns: u64,
+    pub election_timeout_max_ns: u64,
+    /// Bound `rho >= 1` on the clock-rate ratio between any two replicas.
+    /// The lease is `election_timeout_min / rho - lease_margin`.
+    pub clock_drift_bound: f64,
+    pub lease_margin_ns: u64,
+    /// How often the driver must call `Tick`.
+    pub tick_interval_ns: u64,
+    /// Maximum entries per `Append` message.
+    pub max_append_entries: usize,
+    /// Take a snapshot and compact the log once this many applied entries
+    /// sit in the log; followers further behind get the snapshot.
+    pub snapshot_threshold: u64,
+    /// Pending client requests beyond this are rejected (back-pressure).
+    pub max_pending_requests: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("members: cluster size {0} is outside 1..=9")]
+    ClusterSize(usize),
+    #[error("members: {0} is listed twice")]
+    DuplicateMember(NodeId),
+    #[error("id: {0} is not one of the members")]
+    NotAMember(NodeId),
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    /// The `fast` profile: heartbeat 50 ms, election timeout 250–500 ms.
+    pub fn fast(id: NodeId, members: Vec<NodeId>, cluster: u64, mode: Mode) -> Config {
+        Config::with_timing(id, members, cluster, mode, 50, 250, 500)
+    }
+
+    /// The `default` profile (etcd's defaults): heartbeat 100 ms, election 1000–2000 ms.
+    pub fn default_profile(id: NodeId, members: Vec<NodeId>, cluster: u64, mode: Mode) -> Config {
+        Config::with_timing(id, members, cluster, mode, 100, 1000, 2000)
+    }
+
+    fn with_timing(
+        id: NodeId,
+        members: Vec<NodeId>,
+        cluster: u64,
+        mode: Mode,
+        heartbeat_ms: u64,
+        election_min_ms: u64,
+        election_max_ms: u64,
+    ) -> Config {
+        const MS: u64 = 1_000_000;
+        Config {
+            id,
+            members,
+            cluster,
+            mode,
+            heartbeat_interval_ns: heartbeat_ms * MS,
+            election_timeout_min_ns: election_min_ms * MS,
+            election_timeout_max_ns: election_max_ms * MS,
+            clock_drift_bound: 1.01,
+            lease_margin_ns: heartbeat_ms * MS / 5,
+            tick_interval_ns: heartbeat_ms * MS / 5,
+            max_append_entries: 256,
+            snapshot_threshold: 10_000,
+            max_pending_requests: 10_000,
+        }
+    }
+
+    /// Votes needed for a quorum: a strict majority, so never below 2 for a
+    /// two-node cluster.
+    pub fn quorum(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    /// The lease length `L = ET_min / rho - margin` (nanoseconds).
+    pub fn lease_ns(&self) -> u64 {
+        let bound = (self.election_timeout_min_ns as f64 / self.clock_drift_bound) as u64;
+        bound.saturating_sub(self.lease_margin_ns)
+    }
+
+    /// Checks the configuration. Returns warnings (for example an even
+    /// cluster size) that the caller should log.
+    pub fn validate(&self) -> Result<Vec<String>, ConfigError> {
+        todo!("implemented by the consensus task")
+    }
+}

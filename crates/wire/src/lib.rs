@@ -1,0 +1,18 @@
+//! splitlab wire format: the peer messages and the frame codec.
+//!
+//! Pure bytes-in, frames-out (no sockets, no tokio). A frame is
+//!
+//! ```text
+//! magic "SL" (2) | version (1) | body length (4, BE) | header + body | crc32 (4)
+//! ```
+//!
+//! and every frame carries protocol version, cluster id, sender, receiver and
+//! the sender's term. [`decode`] never panics, never allocates more than the
+//! configured maximum frame size, and tells [`DecodeError::Incomplete`] (wait
+//! for more bytes) apart from a malformed frame (drop it, close a stream).
+
+mod codec;
+mod message;
+
+pub use codec::{DecodeError, Frame, Header, PROTOCOL_VERSION, decode, encode, encode_to_vec};
+pub use message::{Entry, Index, KvOp, Message, NodeId, Payload, Snapshot, Term, Token};
