@@ -14,5 +14,8 @@
 mod codec;
 mod message;
 
-pub use codec::{DecodeError, Frame, Header, PROTOCOL_VERSION, decode, encode, encode_to_vec};
+pub use codec::{
+    DEFAULT_MAX_FRAME, DecodeError, Frame, HEADER_LEN, Header, MAGIC, MIN_FRAME_LEN, PREFIX_LEN,
+    PROTOCOL_VERSION, TRAILER_LEN, decode, encode, encode_to_vec,
+};
 pub use message::{Entry, Index, KvOp, Message, NodeId, Payload, Snapshot, Term, Token};

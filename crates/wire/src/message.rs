@@ -26,8 +26,13 @@ pub struct Token {
 /// A key-value mutation, as replicated in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KvOp {
-    Put { key: String, value: String },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: String,
+    },
+    Delete {
+        key: String,
+    },
     /// Writes `value` only if the current value equals `expected`
     /// (`None` means "the key must be absent").
     Cas {
@@ -67,11 +72,21 @@ pub struct Snapshot {
 pub enum Message {
     /// PreVote: "would you vote for me at `header.term` (= current + 1)?"
     /// Does not change the receiver's term or vote.
-    PreVote { last_log_index: Index, last_log_term: Term },
-    PreVoteResponse { granted: bool },
+    PreVote {
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    PreVoteResponse {
+        granted: bool,
+    },
     /// RequestVote for `header.term`.
-    Vote { last_log_index: Index, last_log_term: Term },
-    VoteResponse { granted: bool },
+    Vote {
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    VoteResponse {
+        granted: bool,
+    },
     /// AppendEntries. An empty `entries` is a probe.
     Append {
         prev_log_index: Index,
@@ -86,12 +101,21 @@ pub enum Message {
         match_index: Index,
         conflict_index: Index,
     },
-    InstallSnapshot { snapshot: Snapshot },
-    InstallSnapshotResponse { last_index: Index },
+    InstallSnapshot {
+        snapshot: Snapshot,
+    },
+    InstallSnapshotResponse {
+        last_index: Index,
+    },
     /// UDP liveness round. `seq` increases by one per round per leader term;
     /// acks are matched to the round's send time by `seq`, never by arrival time.
-    Heartbeat { seq: u64, commit: Index },
-    HeartbeatAck { seq: u64 },
+    Heartbeat {
+        seq: u64,
+        commit: Index,
+    },
+    HeartbeatAck {
+        seq: u64,
+    },
     /// Sent by a replica that rejects a message because its term is stale;
     /// the frame header carries the receiver's (higher) current term.
     StaleTerm,
@@ -100,6 +124,9 @@ pub enum Message {
 impl Message {
     /// True for messages that travel over UDP (best effort, one per datagram).
     pub fn is_datagram(&self) -> bool {
-        matches!(self, Message::Heartbeat { .. } | Message::HeartbeatAck { .. })
+        matches!(
+            self,
+            Message::Heartbeat { .. } | Message::HeartbeatAck { .. }
+        )
     }
 }
