@@ -1,0 +1,204 @@
+//! Jepsen-style client histories: `invoke` / `ok` / `fail` / `info` records.
+//!
+//! A history is the flat list of records in the order they happened. Every
+//! client operation is an `invoke` followed (later, by the same `process`) by
+//! exactly one completion: `ok` (it took effect), `fail` (it definitely did
+//! not take effect) or `info` (unknown: a timeout — it may take effect at any
+//! time after the invocation, or never). An invocation that never completes
+//! is treated as `info`.
+//!
+//! JSONL form, one record per line:
+//!
+//! ```json
+//! {"process":3,"type":"invoke","f":"cas","key":"k1","value":"7","expected":"6","time_ns":1200}
+//! {"process":3,"type":"ok","f":"cas","key":"k1","value":"7","expected":"6","time_ns":5400,"node":"n2","token":{"term":4,"index":17}}
+//! ```
+//!
+//! Field meaning per operation:
+//! - `read`: `value` on the `ok` is the value read; absent/`null` = key absent.
+//! - `write`: `value` is the value written (on the invoke; may be repeated on
+//!   the completion).
+//! - `cas`: `expected` is the required current value (absent = key must be
+//!   absent), `value` the new value. `fail` means it was not applied.
+//! - `delete`: removes the key; `value`/`expected` unused.
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::jsonl::{self, JsonlError};
+
+/// Record type of a history entry (`"type"` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+/// The client function (`"f"` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpFn {
+    Read,
+    Write,
+    Cas,
+    Delete,
+}
+
+impl OpFn {
+    /// Whether the operation can change the register.
+    pub fn is_mutation(self) -> bool {
+        !matches!(self, OpFn::Read)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpFn::Read => "read",
+            OpFn::Write => "write",
+            OpFn::Cas => "cas",
+            OpFn::Delete => "delete",
+        }
+    }
+}
+
+/// Fencing token of a committed write: `(term, index)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Token {
+    pub term: u64,
+    pub index: u64,
+}
+
+/// One history record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    /// Client (logical process) id; invoke and completion share it.
+    pub process: u64,
+    #[serde(rename = "type")]
+    pub kind: OpKind,
+    pub f: OpFn,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// Reference (true monotonic) clock, nanoseconds.
+    pub time_ns: u64,
+    /// The node that served (or was sent) the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Token>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Op {
+    /// A record with no optional fields set; use the `with_*` builders.
+    pub fn new(process: u64, kind: OpKind, f: OpFn, key: impl Into<String>, time_ns: u64) -> Self {
+        Op {
+            process,
+            kind,
+            f,
+            key: key.into(),
+            value: None,
+            expected: None,
+            time_ns,
+            node: None,
+            token: None,
+            error: None,
+        }
+    }
+
+    pub fn with_value(mut self, value: impl Into<String>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+
+    pub fn with_expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
+    }
+
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
+    pub fn with_token(mut self, term: u64, index: u64) -> Self {
+        self.token = Some(Token { term, index });
+        self
+    }
+
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    /// The same operation completed with `kind` at `time_ns`, keeping the
+    /// invocation's arguments (handy for drivers and tests).
+    pub fn complete(&self, kind: OpKind, time_ns: u64) -> Self {
+        Op {
+            kind,
+            time_ns,
+            ..self.clone()
+        }
+    }
+}
+
+/// A client history: records in the order they were observed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct History {
+    pub ops: Vec<Op>,
+}
+
+impl History {
+    pub fn new(ops: Vec<Op>) -> Self {
+        History { ops }
+    }
+
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Reads a JSONL history; parse errors name the line.
+    pub fn load(path: &Path) -> Result<Self, JsonlError> {
+        jsonl::load(path).map(History::new)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), JsonlError> {
+        jsonl::save(path, &self.ops)
+    }
+
+    pub fn read_jsonl(reader: impl Read) -> Result<Self, JsonlError> {
+        jsonl::read_from(reader, "<history>").map(History::new)
+    }
+
+    pub fn write_jsonl(&self, writer: impl Write) -> Result<(), JsonlError> {
+        jsonl::write_to(writer, &self.ops, "<history>")
+    }
+
+    pub fn to_jsonl_string(&self) -> String {
+        let mut buf = Vec::new();
+        self.write_jsonl(&mut buf)
+            .expect("writing JSON to memory cannot fail");
+        String::from_utf8(buf).expect("serde_json writes UTF-8")
+    }
+}
+
+impl From<Vec<Op>> for History {
+    fn from(ops: Vec<Op>) -> Self {
+        History::new(ops)
+    }
+}
