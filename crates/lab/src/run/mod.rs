@@ -1,6 +1,10 @@
 //! `splitlab run` / `splitlab check`: scenarios, workload, timeline, verdicts, report.
 //! (Owned by the scenario-runner task.)
 
+pub mod duration;
+pub mod scenario;
+pub mod targets;
+
 use std::path::{Path, PathBuf};
 
 /// Options of `splitlab run`.

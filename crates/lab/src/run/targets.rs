@@ -1,0 +1,464 @@
+//! Role-aware targets and grudges, resolved against a cluster snapshot. Pure.
+//!
+//! A step says `targets = "minority-with-leader"`; only when the step fires
+//! does the runner know who leads. It asks every node's `/status`, builds a
+//! [`ClusterView`], and this module turns the step into concrete node sets
+//! and a [`Grudge`] map (node → nodes whose packets it drops), Jepsen style.
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::scenario::{Grudge, Role, Targets};
+
+/// node → nodes whose packets it drops.
+pub type GrudgeMap = BTreeMap<String, BTreeSet<String>>;
+
+/// What the runner learned from `/status` just before a step fired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterView {
+    /// All nodes, in topology order.
+    pub nodes: Vec<String>,
+    /// The leader with the highest term, if any node claims leadership.
+    pub leader: Option<String>,
+}
+
+/// A tiny deterministic generator (SplitMix64), so role choices and rings
+/// depend only on the scenario seed.
+#[derive(Debug, Clone)]
+pub struct SeededRng(u64);
+
+impl SeededRng {
+    pub fn new(seed: u64) -> SeededRng {
+        SeededRng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..bound` (bound > 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+/// Why a target could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("role {0:?} needs a leader, but no node reports itself leader")]
+    NoLeader(&'static str),
+    #[error("role {role:?} is empty in a cluster of {size}")]
+    Empty { role: &'static str, size: usize },
+}
+
+fn quorum(size: usize) -> usize {
+    size / 2 + 1
+}
+
+/// Concrete nodes for `targets`, given the view. `rng` picks among
+/// followers when a role takes only some of them.
+pub fn resolve(
+    targets: &Targets,
+    view: &ClusterView,
+    rng: &mut SeededRng,
+) -> Result<Vec<String>, TargetError> {
+    let role = match targets {
+        Targets::Nodes(nodes) => return Ok(nodes.clone()),
+        Targets::Role(role) => *role,
+    };
+    let size = view.nodes.len();
+    if role == Role::All {
+        return Ok(view.nodes.clone());
+    }
+    let leader = view
+        .leader
+        .clone()
+        .ok_or(TargetError::NoLeader(role.name()))?;
+    let mut followers: Vec<String> = view
+        .nodes
+        .iter()
+        .filter(|node| **node != leader)
+        .cloned()
+        .collect();
+    rng.shuffle(&mut followers);
+    let minority = size - quorum(size);
+    let chosen = match role {
+        Role::Leader => vec![leader],
+        Role::Followers => followers,
+        Role::Follower => followers.into_iter().take(1).collect(),
+        Role::MinorityWithLeader => std::iter::once(leader)
+            .chain(followers.into_iter().take(minority.saturating_sub(1)))
+            .collect(),
+        Role::MajorityWithLeader => std::iter::once(leader)
+            .chain(followers.into_iter().take(quorum(size) - 1))
+            .collect(),
+        Role::MinorityWithoutLeader => followers.into_iter().take(minority).collect(),
+        Role::MajorityWithoutLeader => followers.into_iter().take(quorum(size)).collect(),
+        Role::BridgeAroundLeader => vec![leader],
+        Role::All => unreachable!("handled above"),
+    };
+    if chosen.is_empty() {
+        return Err(TargetError::Empty {
+            role: role.name(),
+            size,
+        });
+    }
+    // Report in topology order so figures and reports read naturally.
+    let mut ordered: Vec<String> = view
+        .nodes
+        .iter()
+        .filter(|node| chosen.contains(node))
+        .cloned()
+        .collect();
+    ordered.dedup();
+    Ok(ordered)
+}
+
+fn others(nodes: &[String], excluded: &[String]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|node| !excluded.contains(node))
+        .cloned()
+        .collect()
+}
+
+/// Components cut from each other in both directions.
+pub fn complete(components: &[Vec<String>]) -> GrudgeMap {
+    let mut grudge = GrudgeMap::new();
+    for (i, component) in components.iter().enumerate() {
+        for node in component {
+            let dropped: BTreeSet<String> = components
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .flat_map(|(_, other)| other.iter().cloned())
+                .collect();
+            if !dropped.is_empty() {
+                grudge.insert(node.clone(), dropped);
+            }
+        }
+    }
+    grudge
+}
+
+/// Two halves that cannot reach each other, plus `bridge` reaching both.
+pub fn bridge(nodes: &[String], bridge_node: &str) -> GrudgeMap {
+    let rest = others(nodes, &[bridge_node.to_string()]);
+    let (left, right) = rest.split_at(rest.len() / 2);
+    complete(&[left.to_vec(), right.to_vec()])
+}
+
+/// Every node sees a majority (itself plus its ring neighbours), but no two
+/// nodes see the same majority. Jepsen's `majorities-ring`.
+pub fn majorities_ring(nodes: &[String], rng: &mut SeededRng) -> GrudgeMap {
+    let mut ring = nodes.to_vec();
+    rng.shuffle(&mut ring);
+    let size = ring.len();
+    let reach = quorum(size) / 2; // neighbours on each side
+    let mut grudge = GrudgeMap::new();
+    for (i, node) in ring.iter().enumerate() {
+        let mut visible = BTreeSet::new();
+        for offset in 0..=reach {
+            visible.insert(ring[(i + offset) % size].clone());
+            visible.insert(ring[(i + size - offset) % size].clone());
+        }
+        // With an even quorum the symmetric neighbourhood is one short;
+        // take one more on the right so every node sees a majority.
+        let mut extra = reach + 1;
+        while visible.len() < quorum(size) {
+            visible.insert(ring[(i + extra) % size].clone());
+            extra += 1;
+        }
+        let dropped: BTreeSet<String> = ring
+            .iter()
+            .filter(|other| !visible.contains(*other))
+            .cloned()
+            .collect();
+        grudge.insert(node.clone(), dropped);
+    }
+    // Make it symmetric: if a drops b, b drops a.
+    let pairs: Vec<(String, String)> = grudge
+        .iter()
+        .flat_map(|(a, set)| set.iter().map(move |b| (a.clone(), b.clone())))
+        .collect();
+    for (a, b) in pairs {
+        grudge.entry(b).or_default().insert(a);
+    }
+    grudge.retain(|_, set| !set.is_empty());
+    grudge
+}
+
+/// The grudge a partition step asks for, given resolved targets and peers.
+pub fn partition_grudge(
+    grudge: Grudge,
+    nodes: &[String],
+    targets: &[String],
+    peers: Option<&[String]>,
+    components: Option<&[Vec<String>]>,
+    rng: &mut SeededRng,
+) -> GrudgeMap {
+    let rest = peers.map_or_else(|| others(nodes, targets), <[String]>::to_vec);
+    match grudge {
+        Grudge::Isolate => complete(&[targets.to_vec(), rest]),
+        Grudge::Links => complete(&[targets.to_vec(), rest]),
+        Grudge::OneWayIn => targets
+            .iter()
+            .map(|node| (node.clone(), rest.iter().cloned().collect()))
+            .collect(),
+        Grudge::OneWayOut => rest
+            .iter()
+            .map(|node| (node.clone(), targets.iter().cloned().collect()))
+            .collect(),
+        Grudge::Components => {
+            let mut groups = components.map(<[Vec<String>]>::to_vec).unwrap_or_default();
+            // Nodes not named in any component form one more group.
+            let named: Vec<String> = groups.iter().flatten().cloned().collect();
+            let leftover = others(nodes, &named);
+            if !leftover.is_empty() {
+                groups.push(leftover);
+            }
+            complete(&groups)
+        }
+        Grudge::Bridge => {
+            let middle = targets
+                .first()
+                .cloned()
+                .unwrap_or_else(|| nodes[nodes.len() / 2].clone());
+            bridge(nodes, &middle)
+        }
+        Grudge::MajoritiesRing => majorities_ring(nodes, rng),
+    }
+}
+
+/// Who can still reach whom (both directions) under a grudge: the connected
+/// components of the undirected "both directions work" graph.
+pub fn connected_groups(nodes: &[String], grudge: &GrudgeMap) -> Vec<Vec<String>> {
+    let drops = |a: &str, b: &str| grudge.get(a).is_some_and(|set| set.contains(b));
+    let mut seen = BTreeSet::new();
+    let mut groups = Vec::new();
+    for start in nodes {
+        if !seen.insert(start.clone()) {
+            continue;
+        }
+        let mut group = vec![start.clone()];
+        let mut index = 0;
+        while index < group.len() {
+            let current = group[index].clone();
+            for other in nodes {
+                if !seen.contains(other) && !drops(&current, other) && !drops(other, &current) {
+                    seen.insert(other.clone());
+                    group.push(other.clone());
+                }
+            }
+            index += 1;
+        }
+        groups.push(group);
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    fn view(n: usize, leader: &str) -> ClusterView {
+        ClusterView {
+            nodes: names(n),
+            leader: Some(leader.into()),
+        }
+    }
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn roles_resolve_to_the_right_sizes() {
+        let mut rng = SeededRng::new(7);
+        let v = view(5, "n3");
+        let size = |role| resolve(&Targets::Role(role), &v, &mut rng.clone()).unwrap();
+        assert_eq!(size(Role::Leader), vec!["n3"]);
+        assert_eq!(size(Role::Followers).len(), 4);
+        assert!(!size(Role::Followers).contains(&"n3".to_string()));
+        let minority = size(Role::MinorityWithLeader);
+        assert_eq!(minority.len(), 2);
+        assert!(minority.contains(&"n3".to_string()));
+        let majority = size(Role::MajorityWithoutLeader);
+        assert_eq!(majority.len(), 3);
+        assert!(!majority.contains(&"n3".to_string()));
+        assert_eq!(size(Role::MinorityWithoutLeader).len(), 2);
+        assert_eq!(size(Role::MajorityWithLeader).len(), 3);
+        assert_eq!(size(Role::Follower).len(), 1);
+        let _ = rng.next_u64();
+    }
+
+    #[test]
+    fn three_node_minority_with_leader_is_the_leader_alone() {
+        let resolved = resolve(
+            &Targets::Role(Role::MinorityWithLeader),
+            &view(3, "n1"),
+            &mut SeededRng::new(1),
+        )
+        .unwrap();
+        assert_eq!(resolved, vec!["n1"]);
+    }
+
+    #[test]
+    fn roles_without_a_leader_are_an_error() {
+        let v = ClusterView {
+            nodes: names(3),
+            leader: None,
+        };
+        let error = resolve(&Targets::Role(Role::Leader), &v, &mut SeededRng::new(1));
+        assert_eq!(error, Err(TargetError::NoLeader("leader")));
+        assert!(resolve(&Targets::Role(Role::All), &v, &mut SeededRng::new(1)).is_ok());
+    }
+
+    #[test]
+    fn single_node_cluster_has_no_followers() {
+        let error = resolve(
+            &Targets::Role(Role::Followers),
+            &view(1, "n1"),
+            &mut SeededRng::new(1),
+        );
+        assert!(matches!(error, Err(TargetError::Empty { .. })));
+    }
+
+    #[test]
+    fn isolating_the_leader_cuts_both_directions() {
+        let grudge = partition_grudge(
+            Grudge::Isolate,
+            &names(3),
+            &["n1".into()],
+            None,
+            None,
+            &mut SeededRng::new(1),
+        );
+        assert_eq!(grudge["n1"], set(&["n2", "n3"]));
+        assert_eq!(grudge["n2"], set(&["n1"]));
+        assert_eq!(grudge["n3"], set(&["n1"]));
+        assert_eq!(
+            connected_groups(&names(3), &grudge),
+            vec![
+                vec!["n1".to_string()],
+                vec!["n2".to_string(), "n3".to_string()]
+            ]
+        );
+    }
+
+    #[test]
+    fn one_way_grudges_drop_only_one_direction() {
+        let cannot_receive = partition_grudge(
+            Grudge::OneWayIn,
+            &names(3),
+            &["n1".into()],
+            None,
+            None,
+            &mut SeededRng::new(1),
+        );
+        assert_eq!(cannot_receive.len(), 1);
+        assert_eq!(cannot_receive["n1"], set(&["n2", "n3"]));
+        let cannot_send = partition_grudge(
+            Grudge::OneWayOut,
+            &names(3),
+            &["n1".into()],
+            None,
+            None,
+            &mut SeededRng::new(1),
+        );
+        assert_eq!(cannot_send.len(), 2);
+        assert_eq!(cannot_send["n2"], set(&["n1"]));
+    }
+
+    #[test]
+    fn bridge_matches_jepsen() {
+        // bridge([1..5]) == {1:{4,5},2:{4,5},4:{1,2},5:{1,2}} (STYLE.md R9)
+        let grudge = bridge(&names(5), "n3");
+        assert_eq!(grudge.len(), 4);
+        assert_eq!(grudge["n1"], set(&["n4", "n5"]));
+        assert_eq!(grudge["n2"], set(&["n4", "n5"]));
+        assert_eq!(grudge["n4"], set(&["n1", "n2"]));
+        assert_eq!(grudge["n5"], set(&["n1", "n2"]));
+        assert!(!grudge.contains_key("n3"));
+    }
+
+    #[test]
+    fn partial_partition_cuts_one_link() {
+        let grudge = partition_grudge(
+            Grudge::Links,
+            &names(3),
+            &["n1".into()],
+            Some(&["n2".into()]),
+            None,
+            &mut SeededRng::new(1),
+        );
+        assert_eq!(grudge["n1"], set(&["n2"]));
+        assert_eq!(grudge["n2"], set(&["n1"]));
+        assert!(!grudge.contains_key("n3"));
+    }
+
+    #[test]
+    fn majorities_ring_gives_every_node_a_distinct_majority() {
+        for n in [3usize, 5, 7] {
+            let nodes = names(n);
+            let grudge = majorities_ring(&nodes, &mut SeededRng::new(n as u64));
+            let mut views = BTreeSet::new();
+            for node in &nodes {
+                let dropped = grudge.get(node).cloned().unwrap_or_default();
+                let visible: BTreeSet<String> = nodes
+                    .iter()
+                    .filter(|o| !dropped.contains(*o))
+                    .cloned()
+                    .collect();
+                assert!(visible.len() > n / 2, "n={n} {node} sees {visible:?}");
+                views.insert(visible);
+            }
+            if n >= 5 {
+                assert_eq!(views.len(), n, "n={n}: majorities must differ");
+            }
+        }
+    }
+
+    #[test]
+    fn explicit_components_gather_leftovers() {
+        let grudge = partition_grudge(
+            Grudge::Components,
+            &names(4),
+            &[],
+            None,
+            Some(&[vec!["n1".into(), "n2".into()]]),
+            &mut SeededRng::new(1),
+        );
+        assert_eq!(grudge["n1"], set(&["n3", "n4"]));
+        assert_eq!(grudge["n4"], set(&["n1", "n2"]));
+    }
+
+    #[test]
+    fn seeded_rng_is_deterministic() {
+        let mut a = SeededRng::new(42);
+        let mut b = SeededRng::new(42);
+        assert_eq!(
+            (0..5).map(|_| a.next_u64()).collect::<Vec<_>>(),
+            (0..5).map(|_| b.next_u64()).collect::<Vec<_>>()
+        );
+        assert!((0..100).all(|_| a.unit() < 1.0));
+    }
+}
