@@ -1,0 +1,10 @@
+//! One property per file (openraft `invariants/`, jepsen `checker.clj`).
+pub mod bounded_elections;
+pub mod convergence;
+pub mod election_safety;
+pub mod lease_exclusivity;
+pub mod linearizability;
+pub mod log_agreement;
+pub mod minority_rejects_writes;
+pub mod no_lost_writes;
+pub mod progress;

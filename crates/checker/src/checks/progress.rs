@@ -1,0 +1,97 @@
+//! I12 Liveness with a connected quorum: if a quorum `S` is fully connected
+//! and stable, writes through `S` succeed.
+//!
+//! For every quorum window `[start, end)`, after a grace period (`2·ET_max`
+//! of stability plus `T_live`, configured as `progress_grace_ns`) at least
+//! one write, CAS or delete served by a node of `S` (or by an unnamed node)
+//! must be acknowledged inside `[start + grace, end)`. Windows shorter than
+//! the grace are skipped. If no client even tried to write through `S`
+//! there, the window is unknown rather than valid.
+//!
+//! Source: SCENARIOS.md I12 (openraft partial-network liveness test).
+use std::collections::BTreeSet;
+
+use crate::config::QuorumWindow;
+use crate::history::History;
+use crate::operation::{Operation, Outcome, pair_operations};
+use crate::verdict::{CheckResult, Evidence, fmt_ns};
+
+pub const NAME: &str = "progress";
+
+pub fn check(history: &History, windows: &[QuorumWindow], grace_ns: u64) -> CheckResult {
+    match pair_operations(history) {
+        Ok(operations) => check_operations(&operations, windows, grace_ns),
+        Err(error) => {
+            let mut evidence = Evidence::default();
+            evidence.unknown(format!("malformed history: {error}"));
+            evidence.finish(NAME)
+        }
+    }
+}
+
+pub fn check_operations(
+    operations: &[Operation],
+    windows: &[QuorumWindow],
+    grace_ns: u64,
+) -> CheckResult {
+    let mut evidence = Evidence::default();
+    if windows.is_empty() {
+        evidence.note("not applicable: no quorum windows configured".to_string());
+        return evidence.finish(NAME);
+    }
+    for window in windows {
+        let quorum: BTreeSet<&str> = window.nodes.iter().map(String::as_str).collect();
+        let through_quorum = |op: &Operation| {
+            quorum.is_empty() || op.node.as_deref().is_none_or(|n| quorum.contains(n))
+        };
+        let from = window.start_ns.saturating_add(grace_ns);
+        let label = format!(
+            "quorum {{{}}} connected [{} .. {}), judged from {}",
+            window.nodes.join(","),
+            fmt_ns(window.start_ns),
+            fmt_ns(window.end_ns),
+            fmt_ns(from)
+        );
+        if from >= window.end_ns {
+            evidence.note(format!("{label}: skipped, shorter than the grace period"));
+            continue;
+        }
+        let mutations = || {
+            operations
+                .iter()
+                .filter(|op| op.f.is_mutation() && through_quorum(op))
+        };
+        let succeeded = mutations()
+            .filter(|op| op.outcome == Outcome::Ok)
+            .filter(|op| {
+                op.complete_ns
+                    .is_some_and(|t| t >= from && t < window.end_ns)
+            })
+            .count();
+        if succeeded > 0 {
+            evidence.note(format!("{label}: {succeeded} writes succeeded"));
+            continue;
+        }
+        let attempts: Vec<&Operation> = mutations()
+            .filter(|op| op.invoke_ns >= from && op.invoke_ns < window.end_ns)
+            .collect();
+        if attempts.is_empty() {
+            evidence.unknown(format!(
+                "{label}: no write was attempted through the quorum"
+            ));
+            continue;
+        }
+        let failed = attempts
+            .iter()
+            .filter(|op| op.outcome == Outcome::Fail)
+            .count();
+        let examples: Vec<String> = attempts.iter().take(3).map(|op| op.to_string()).collect();
+        evidence.violation(format!(
+            "{label}: no write succeeded; {} attempts ({failed} failed, {} unknown/late), e.g. {}",
+            attempts.len(),
+            attempts.len() - failed,
+            examples.join("; ")
+        ));
+    }
+    evidence.finish(NAME)
+}

@@ -1,0 +1,87 @@
+//! What the checks need besides the history and the event logs: fault
+//! windows from the nemesis timeline, bounds from the scenario, budgets.
+//!
+//! Serializable so a run directory can store it and `splitlab check` can
+//! re-judge a run offline. Every field has a default; absent windows make
+//! the corresponding check vacuously valid (and say so in its details).
+use serde::{Deserialize, Serialize};
+
+/// A partition that left `minority` (fewer than a quorum) cut off from the
+/// rest, on the reference clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionWindow {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub minority: Vec<String>,
+}
+
+/// A window in which election activity is bounded: at most
+/// `max_per_minute` distinct terms may start in any 60 s span inside it
+/// (for windows shorter than a minute: in the whole window). Use
+/// `max_per_minute = 1` for a fault-free window (I11 b).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElectionWindow {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub max_per_minute: u64,
+}
+
+/// A window in which the node set `nodes` (a quorum) is fully connected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumWindow {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// The connected quorum; empty = any node may serve the writes.
+    pub nodes: Vec<String>,
+}
+
+/// Limits for the linearizability search; exceeding one makes the affected
+/// key `Unknown` instead of exhausting time or memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LinearizabilityBudget {
+    /// Wall-clock time allowed for one key's search (milliseconds).
+    pub per_key_time_ms: u64,
+    /// Wall-clock time for the whole check; keys not reached become unknown.
+    pub total_time_ms: u64,
+    /// Approximate memory for one key's memo table (bytes).
+    pub per_key_memory_bytes: u64,
+    /// Whether to search for the shortest failing prefix of a
+    /// non-linearizable key (costs a few extra searches).
+    pub minimize_failures: bool,
+}
+
+impl Default for LinearizabilityBudget {
+    fn default() -> Self {
+        LinearizabilityBudget {
+            per_key_time_ms: 5_000,
+            total_time_ms: 60_000,
+            per_key_memory_bytes: 512 << 20,
+            minimize_failures: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckConfig {
+    /// Partition windows with a minority side (I6).
+    pub partitions: Vec<PartitionWindow>,
+    /// I6 (b): writes sent to the minority later than `start + bound` must
+    /// get an explicit error. `None` checks only I6 (a).
+    pub minority_reject_bound_ns: Option<u64>,
+    /// Windows with an election-rate bound (I11).
+    pub election_windows: Vec<ElectionWindow>,
+    /// Windows with a connected quorum (I12).
+    pub quorum_windows: Vec<QuorumWindow>,
+    /// I12: how long a quorum must have been connected before a write must
+    /// have succeeded, typically `2·ET_max + T_live`.
+    pub progress_grace_ns: u64,
+    /// I4: reads invoked at or after this time are "final reads" (after heal
+    /// and quiescence). `None`: the last read of each key is its final read.
+    pub final_reads_from_ns: Option<u64>,
+    /// I10: nodes that must report a final state. `None`: whichever nodes
+    /// logged `final_state`.
+    pub expected_live_nodes: Option<Vec<String>>,
+    pub linearizability: LinearizabilityBudget,
+}

@@ -1,0 +1,290 @@
+//! Pairs history records into complete operations (invoke + completion).
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::history::{History, OpFn, OpKind, Token};
+use crate::verdict::fmt_ns;
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Took effect between invocation and completion.
+    Ok,
+    /// Definitely did not take effect.
+    Fail,
+    /// Unknown: may take effect at any time after invocation, or never. Also
+    /// used for invocations that never completed.
+    Info,
+}
+
+/// One client operation: an invocation and its completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub process: u64,
+    pub f: OpFn,
+    pub key: String,
+    /// write: value written; cas: new value; read: value read (ok only;
+    /// `None` = key absent); delete: unused.
+    pub value: Option<String>,
+    /// cas: required current value (`None` = key must be absent).
+    pub expected: Option<String>,
+    pub invoke_ns: u64,
+    /// `None` when the invocation never completed.
+    pub complete_ns: Option<u64>,
+    pub outcome: Outcome,
+    /// The node that answered (else the node the request was sent to).
+    pub node: Option<String>,
+    pub token: Option<Token>,
+    pub error: Option<String>,
+    /// Position of the invocation record in the history (0-based).
+    pub invoke_position: usize,
+}
+
+impl Operation {
+    /// Time by which the operation certainly took effect or not; `None` for
+    /// operations that may still take effect (info, never completed).
+    pub fn definite_end_ns(&self) -> Option<u64> {
+        match self.outcome {
+            Outcome::Ok | Outcome::Fail => self.complete_ns,
+            Outcome::Info => None,
+        }
+    }
+
+    pub fn is_ok_mutation(&self) -> bool {
+        self.outcome == Outcome::Ok && self.f.is_mutation()
+    }
+
+    /// The value the register holds right after this mutation applies.
+    pub fn resulting_value(&self) -> Option<&str> {
+        match self.f {
+            OpFn::Write | OpFn::Cas => self.value.as_deref(),
+            OpFn::Delete | OpFn::Read => None,
+        }
+    }
+}
+
+fn show(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("∅")
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{} ", self.process)?;
+        match self.f {
+            OpFn::Read => {
+                if self.outcome == Outcome::Ok {
+                    write!(f, "read({})→{}", self.key, show(&self.value))?
+                } else {
+                    write!(f, "read({})", self.key)?
+                }
+            }
+            OpFn::Write => write!(f, "write({}, {})", self.key, show(&self.value))?,
+            OpFn::Cas => write!(
+                f,
+                "cas({}, {}→{})",
+                self.key,
+                show(&self.expected),
+                show(&self.value)
+            )?,
+            OpFn::Delete => write!(f, "delete({})", self.key)?,
+        }
+        let end = match self.complete_ns {
+            Some(t) => fmt_ns(t),
+            None => "never".to_string(),
+        };
+        let outcome = match self.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        };
+        write!(f, " [{} .. {}] {}", fmt_ns(self.invoke_ns), end, outcome)?;
+        if let Some(node) = &self.node {
+            write!(f, " @{node}")?;
+        }
+        if let Some(token) = self.token {
+            write!(f, " token {}/{}", token.term, token.index)?;
+        }
+        if let Some(error) = &self.error {
+            write!(f, " ({error})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A history that does not follow the invoke/complete protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PairingError {
+    #[error("record {position}: process {process} completes an operation it never invoked")]
+    CompletionWithoutInvoke { position: usize, process: u64 },
+    #[error(
+        "record {position}: process {process} invokes again while its operation from record {pending} is still open"
+    )]
+    InvokeWhilePending {
+        position: usize,
+        process: u64,
+        pending: usize,
+    },
+    #[error(
+        "record {position}: completion of process {process} is {got_f}({got_key}) but the open invocation (record {pending}) is {want_f}({want_key})"
+    )]
+    Mismatch {
+        position: usize,
+        process: u64,
+        pending: usize,
+        got_f: &'static str,
+        got_key: String,
+        want_f: &'static str,
+        want_key: String,
+    },
+    #[error(
+        "record {position}: completion at {complete_ns}ns is before its invocation at {invoke_ns}ns"
+    )]
+    TimeTravel {
+        position: usize,
+        invoke_ns: u64,
+        complete_ns: u64,
+    },
+}
+
+/// Pairs every invocation with the next completion of the same process, in
+/// invocation order. Unfinished invocations become `Info`.
+pub fn pair_operations(history: &History) -> Result<Vec<Operation>, PairingError> {
+    let mut operations: Vec<Operation> = Vec::new();
+    let mut open: BTreeMap<u64, usize> = BTreeMap::new();
+    for (position, op) in history.ops.iter().enumerate() {
+        match op.kind {
+            OpKind::Invoke => {
+                if let Some(&pending) = open.get(&op.process) {
+                    return Err(PairingError::InvokeWhilePending {
+                        position,
+                        process: op.process,
+                        pending: operations[pending].invoke_position,
+                    });
+                }
+                open.insert(op.process, operations.len());
+                operations.push(Operation {
+                    process: op.process,
+                    f: op.f,
+                    key: op.key.clone(),
+                    value: if op.f == OpFn::Read {
+                        None
+                    } else {
+                        op.value.clone()
+                    },
+                    expected: op.expected.clone(),
+                    invoke_ns: op.time_ns,
+                    complete_ns: None,
+                    outcome: Outcome::Info,
+                    node: op.node.clone(),
+                    token: None,
+                    error: None,
+                    invoke_position: position,
+                });
+            }
+            OpKind::Ok | OpKind::Fail | OpKind::Info => {
+                let Some(slot) = open.remove(&op.process) else {
+                    return Err(PairingError::CompletionWithoutInvoke {
+                        position,
+                        process: op.process,
+                    });
+                };
+                let operation = &mut operations[slot];
+                if operation.f != op.f || operation.key != op.key {
+                    return Err(PairingError::Mismatch {
+                        position,
+                        process: op.process,
+                        pending: operation.invoke_position,
+                        got_f: op.f.name(),
+                        got_key: op.key.clone(),
+                        want_f: operation.f.name(),
+                        want_key: operation.key.clone(),
+                    });
+                }
+                if op.time_ns < operation.invoke_ns {
+                    return Err(PairingError::TimeTravel {
+                        position,
+                        invoke_ns: operation.invoke_ns,
+                        complete_ns: op.time_ns,
+                    });
+                }
+                operation.complete_ns = Some(op.time_ns);
+                operation.outcome = match op.kind {
+                    OpKind::Ok => Outcome::Ok,
+                    OpKind::Fail => Outcome::Fail,
+                    _ => Outcome::Info,
+                };
+                // A read's value is what it returned; a mutation keeps the
+                // value it was invoked with unless only the completion has it.
+                if op.f == OpFn::Read || operation.value.is_none() {
+                    operation.value = op.value.clone();
+                }
+                if operation.expected.is_none() {
+                    operation.expected = op.expected.clone();
+                }
+                if op.node.is_some() {
+                    operation.node = op.node.clone();
+                }
+                operation.token = op.token;
+                operation.error = op.error.clone();
+            }
+        }
+    }
+    Ok(operations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Op;
+
+    #[test]
+    fn pairs_interleaved_processes_and_marks_unfinished_as_info() {
+        let history = History::new(vec![
+            Op::new(1, OpKind::Invoke, OpFn::Write, "a", 10).with_value("1"),
+            Op::new(2, OpKind::Invoke, OpFn::Read, "a", 11),
+            Op::new(2, OpKind::Ok, OpFn::Read, "a", 20).with_value("1"),
+            Op::new(1, OpKind::Ok, OpFn::Write, "a", 21).with_node("n1"),
+            Op::new(3, OpKind::Invoke, OpFn::Delete, "a", 30),
+        ]);
+        let ops = pair_operations(&history).unwrap();
+        assert_eq!(ops.len(), 3);
+        assert_eq!(ops[0].value.as_deref(), Some("1"));
+        assert_eq!(ops[0].complete_ns, Some(21));
+        assert_eq!(ops[0].node.as_deref(), Some("n1"));
+        assert_eq!(ops[1].value.as_deref(), Some("1"));
+        assert_eq!(ops[2].outcome, Outcome::Info);
+        assert_eq!(ops[2].complete_ns, None);
+        assert!(ops[0].to_string().contains("write(a, 1)"));
+    }
+
+    #[test]
+    fn rejects_protocol_violations() {
+        let orphan = History::new(vec![Op::new(1, OpKind::Ok, OpFn::Read, "a", 1)]);
+        assert!(matches!(
+            pair_operations(&orphan),
+            Err(PairingError::CompletionWithoutInvoke { position: 0, .. })
+        ));
+        let double = History::new(vec![
+            Op::new(1, OpKind::Invoke, OpFn::Read, "a", 1),
+            Op::new(1, OpKind::Invoke, OpFn::Read, "a", 2),
+        ]);
+        assert!(matches!(
+            pair_operations(&double),
+            Err(PairingError::InvokeWhilePending { position: 1, .. })
+        ));
+        let mismatch = History::new(vec![
+            Op::new(1, OpKind::Invoke, OpFn::Read, "a", 1),
+            Op::new(1, OpKind::Ok, OpFn::Read, "b", 2),
+        ]);
+        let err = pair_operations(&mismatch).unwrap_err();
+        assert!(err.to_string().contains("read(b)"), "{err}");
+        let backwards = History::new(vec![
+            Op::new(1, OpKind::Invoke, OpFn::Read, "a", 5),
+            Op::new(1, OpKind::Ok, OpFn::Read, "a", 2),
+        ]);
+        assert!(matches!(
+            pair_operations(&backwards),
+            Err(PairingError::TimeTravel { .. })
+        ));
+    }
+}

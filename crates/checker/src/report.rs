@@ -1,0 +1,133 @@
+//! Runs every check and merges the verdicts (jepsen `compose` +
+//! `check-safe`: a check that panics becomes `Unknown`, not a crash).
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde::{Deserialize, Serialize};
+
+use crate::checks;
+use crate::config::CheckConfig;
+use crate::event::NodeEvent;
+use crate::history::History;
+use crate::operation::{Operation, pair_operations};
+use crate::verdict::{CheckResult, Verdict};
+
+/// Everything the checks look at.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckInput<'a> {
+    pub history: &'a History,
+    pub events: &'a [NodeEvent],
+    pub config: &'a CheckConfig,
+}
+
+/// All results plus the merged verdict; this is what results.json holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub results: Vec<CheckResult>,
+}
+
+impl Report {
+    pub fn from_results(results: Vec<CheckResult>) -> Self {
+        let verdict = results
+            .iter()
+            .fold(Verdict::Valid, |acc, r| acc.merge(r.verdict));
+        Report { verdict, results }
+    }
+
+    pub fn result(&self, name: &str) -> Option<&CheckResult> {
+        self.results.iter().find(|r| r.name == name)
+    }
+
+    /// Names of the checks that found a violation.
+    pub fn invalid_checks(&self) -> Vec<&str> {
+        self.results
+            .iter()
+            .filter(|r| r.is_invalid())
+            .map(|r| r.name.as_str())
+            .collect()
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+}
+
+/// Runs `check`, turning a panic into an `Unknown` result.
+fn guarded(name: &str, check: impl FnOnce() -> CheckResult) -> CheckResult {
+    match catch_unwind(AssertUnwindSafe(check)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            CheckResult::new(
+                name,
+                Verdict::Unknown,
+                vec![format!("the check crashed: {message}")],
+            )
+        }
+    }
+}
+
+fn malformed(name: &str, error: &str) -> CheckResult {
+    CheckResult::new(
+        name,
+        Verdict::Unknown,
+        vec![format!("malformed history: {error}")],
+    )
+}
+
+/// Runs every check on the input.
+pub fn check_all(input: &CheckInput<'_>) -> Report {
+    let CheckInput {
+        history,
+        events,
+        config,
+    } = *input;
+    let paired: Result<Vec<Operation>, String> =
+        pair_operations(history).map_err(|e| e.to_string());
+    let on_ops = |name: &str, check: &dyn Fn(&[Operation]) -> CheckResult| match &paired {
+        Ok(ops) => guarded(name, || check(ops)),
+        Err(error) => malformed(name, error),
+    };
+    let results = vec![
+        guarded(checks::election_safety::NAME, || {
+            checks::election_safety::check(events)
+        }),
+        guarded(checks::lease_exclusivity::NAME, || {
+            checks::lease_exclusivity::check(events)
+        }),
+        on_ops(checks::no_lost_writes::NAME, &|ops| {
+            checks::no_lost_writes::check_operations(ops, config.final_reads_from_ns)
+        }),
+        on_ops(checks::linearizability::NAME, &|ops| {
+            checks::linearizability::check_operations(ops, &config.linearizability)
+        }),
+        guarded(checks::log_agreement::NAME, || {
+            checks::log_agreement::check(events, history)
+        }),
+        guarded(checks::convergence::NAME, || {
+            checks::convergence::check(events, config.expected_live_nodes.as_deref())
+        }),
+        on_ops(checks::minority_rejects_writes::NAME, &|ops| {
+            checks::minority_rejects_writes::check_operations(
+                ops,
+                &config.partitions,
+                config.minority_reject_bound_ns,
+            )
+        }),
+        guarded(checks::bounded_elections::NAME, || {
+            checks::bounded_elections::check(events, &config.election_windows)
+        }),
+        on_ops(checks::progress::NAME, &|ops| {
+            checks::progress::check_operations(
+                ops,
+                &config.quorum_windows,
+                config.progress_grace_ns,
+            )
+        }),
+    ];
+    Report::from_results(results)
+}

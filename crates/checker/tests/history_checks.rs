@@ -1,0 +1,363 @@
+//! Negative controls and good cases for the checks judged from client
+//! histories: no lost writes, linearizability, minority rejects writes and
+//! progress.
+mod support;
+
+use checker::checks::{linearizability, minority_rejects_writes, no_lost_writes, progress};
+use checker::{LinearizabilityBudget, OpFn, OpKind, PartitionWindow, QuorumWindow, Verdict};
+use support::{HistoryBuilder, MS, SEC};
+
+fn budget() -> LinearizabilityBudget {
+    LinearizabilityBudget::default()
+}
+
+// ---- I4 no lost writes ----
+
+#[test]
+fn an_acknowledged_write_lost_after_heal_is_flagged() {
+    // The old leader n1 acked x=2 in the minority; after heal the majority's
+    // value 3 wins and 2 is gone, but 3 was written before 2 was acked...
+    // here: 2 acked at 2 s, final read at 10 s sees 1 (written at 0 s).
+    let history = HistoryBuilder::new()
+        .write(1, "x", "1", 0, 100 * MS)
+        .write(2, "x", "2", SEC, 2 * SEC)
+        .read(3, "x", Some("1"), 10 * SEC, 10 * SEC + MS)
+        .build();
+    let result = no_lost_writes::check(&history, Some(9 * SEC));
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    assert!(result.details[0].contains("write(x, 2)"), "{result:?}");
+    assert!(result.details[0].contains("lost"), "{result:?}");
+}
+
+#[test]
+fn an_overwritten_or_visible_write_is_not_lost() {
+    let history = HistoryBuilder::new()
+        .write(1, "x", "1", 0, 100 * MS)
+        .write(2, "x", "2", SEC, 2 * SEC)
+        // A concurrent write of unknown outcome may have overwritten 2.
+        .write_info(4, "x", "3", 1_500 * MS, 5 * SEC)
+        .read(3, "x", Some("3"), 10 * SEC, 10 * SEC + MS)
+        .write(5, "y", "a", 0, MS)
+        .read(6, "y", Some("a"), 10 * SEC, 10 * SEC + MS)
+        .build();
+    let result = no_lost_writes::check(&history, Some(9 * SEC));
+    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+}
+
+#[test]
+fn delete_and_cas_are_judged_by_the_value_they_leave() {
+    let deleted = HistoryBuilder::new()
+        .write(1, "x", "1", 0, MS)
+        .delete(2, "x", 2 * MS, 3 * MS)
+        .read(3, "x", None, SEC, SEC + MS)
+        .build();
+    assert_eq!(
+        no_lost_writes::check(&deleted, None).verdict,
+        Verdict::Valid
+    );
+
+    // An acked delete whose key is still there afterwards is lost.
+    let resurrected = HistoryBuilder::new()
+        .write(1, "x", "1", 0, MS)
+        .delete(2, "x", 2 * MS, 3 * MS)
+        .read(3, "x", Some("1"), SEC, SEC + MS)
+        .build();
+    let result = no_lost_writes::check(&resurrected, None);
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    assert!(result.details[0].contains("delete(x)"), "{result:?}");
+
+    // A failed CAS is no overwrite: the acked write of 1 is lost.
+    let failed_cas = HistoryBuilder::new()
+        .write(1, "x", "0", 0, MS)
+        .write(1, "x", "1", 2 * MS, 3 * MS)
+        .cas(2, "x", "0", "9", 4 * MS, 5 * MS, OpKind::Fail)
+        .read(3, "x", Some("9"), SEC, SEC + MS)
+        .build();
+    assert_eq!(
+        no_lost_writes::check(&failed_cas, None).verdict,
+        Verdict::Invalid
+    );
+}
+
+#[test]
+fn missing_final_reads_are_unknown() {
+    let history = HistoryBuilder::new().write(1, "x", "1", 0, MS).build();
+    let result = no_lost_writes::check(&history, Some(SEC));
+    assert_eq!(result.verdict, Verdict::Unknown, "{result:?}");
+    assert_eq!(
+        no_lost_writes::check(&history, None).verdict,
+        Verdict::Unknown
+    );
+}
+
+// ---- I5 linearizability ----
+
+#[test]
+fn a_stale_read_is_not_linearizable() {
+    let history = HistoryBuilder::new()
+        .write(1, "x", "1", 0, 10 * MS)
+        .write(2, "x", "2", 20 * MS, 30 * MS)
+        // Served by the old leader in the minority after 2 was acked.
+        .read(3, "x", Some("1"), 40 * MS, 50 * MS)
+        .write(4, "y", "1", 0, 10 * MS)
+        .build();
+    let result = linearizability::check(&history, &budget());
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    let text = result.details.join("\n");
+    assert!(text.contains("key x is not linearizable"), "{text}");
+    assert!(text.contains("culprit: p3 read(x)→1"), "{text}");
+    assert!(text.contains("involved: p2 write(x, 2)"), "{text}");
+    assert!(!text.contains("key y"), "{text}");
+}
+
+#[test]
+fn a_non_linearizable_cas_is_flagged() {
+    // Two CAS from the same value both succeed: a split brain.
+    let history = HistoryBuilder::new()
+        .write(1, "x", "0", 0, MS)
+        .cas(2, "x", "0", "a", 10 * MS, 20 * MS, OpKind::Ok)
+        .cas(3, "x", "0", "b", 30 * MS, 40 * MS, OpKind::Ok)
+        .build();
+    let result = linearizability::check(&history, &budget());
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    assert!(
+        result.details[0].contains("culprit: p3 cas(x, 0→b)"),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn the_failing_window_is_the_shortest_prefix() {
+    // A long valid prefix, then one bad read: the report names that read.
+    let mut builder = HistoryBuilder::new();
+    for i in 0..50u64 {
+        let v = i.to_string();
+        builder.write(1, "x", &v, i * 10 * MS, i * 10 * MS + MS);
+        builder.read(2, "x", Some(&v), i * 10 * MS + 2 * MS, i * 10 * MS + 3 * MS);
+    }
+    builder.read(2, "x", Some("7"), SEC, SEC + MS);
+    builder.write(1, "x", "late", 2 * SEC, 2 * SEC + MS);
+    let result = linearizability::check(&builder.build(), &budget());
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    let text = &result.details[0];
+    assert!(text.contains("ends at 1.001000s"), "{text}");
+    assert!(text.contains("culprit: p2 read(x)→7 [1.000000s"), "{text}");
+    assert!(text.contains("involved: p1 write(x, 49)"), "{text}");
+    assert!(text.contains("involved: p1 write(x, 7)"), "{text}");
+    assert!(!text.contains("write(x, late)"), "{text}");
+}
+
+#[test]
+fn concurrent_and_uncertain_operations_are_linearizable() {
+    let history = HistoryBuilder::new()
+        .write(1, "x", "1", 0, 10 * MS)
+        // Concurrent write and reads may be ordered either way.
+        .write(2, "x", "2", 20 * MS, 60 * MS)
+        .read(3, "x", Some("1"), 25 * MS, 30 * MS)
+        .read(4, "x", Some("2"), 35 * MS, 40 * MS)
+        // A timed-out CAS that took effect later.
+        .cas(5, "x", "2", "3", 70 * MS, 80 * MS, OpKind::Info)
+        .read(3, "x", Some("3"), 200 * MS, 210 * MS)
+        // A timed-out write that never took effect.
+        .write_info(6, "x", "never", 220 * MS, 230 * MS)
+        .read(4, "x", Some("3"), 300 * MS, 310 * MS)
+        // Failed operations never happened.
+        .cas(5, "x", "9", "bogus", 320 * MS, 330 * MS, OpKind::Fail)
+        .delete(1, "x", 400 * MS, 410 * MS)
+        .read(2, "x", None, 420 * MS, 430 * MS)
+        .build();
+    let result = linearizability::check(&history, &budget());
+    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+}
+
+#[test]
+fn an_info_write_cannot_take_effect_before_it_was_invoked() {
+    let history = HistoryBuilder::new()
+        .read(1, "x", Some("5"), 0, 10 * MS)
+        .write_info(2, "x", "5", 20 * MS, 30 * MS)
+        .build();
+    let result = linearizability::check(&history, &budget());
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+}
+
+#[test]
+fn the_budget_makes_a_pathological_history_unknown() {
+    // Many concurrent unknown writes whose values are all read later in a
+    // contradictory order: the search space explodes combinatorially.
+    let mut builder = HistoryBuilder::new();
+    let n = 29u64;
+    for i in 0..n {
+        builder.write_info(i, "x", &i.to_string(), 0, SEC);
+    }
+    for i in 0..n {
+        let t = 2 * SEC + i * 10 * MS;
+        builder.read(100 + i, "x", Some(&((i * 7) % n).to_string()), t, t + MS);
+    }
+    // A final read of a value nobody wrote: no linearization exists, but
+    // proving it means exhausting the whole space.
+    builder.read(200, "x", Some("nobody"), 10 * SEC, 10 * SEC + MS);
+    let history = builder.build();
+    let tight = LinearizabilityBudget {
+        per_key_time_ms: 200,
+        total_time_ms: 1_000,
+        per_key_memory_bytes: 8 << 20,
+        minimize_failures: true,
+    };
+    let result = linearizability::check(&history, &tight);
+    assert_eq!(result.verdict, Verdict::Unknown, "{result:?}");
+    assert!(result.details[0].contains("budget exhausted"), "{result:?}");
+}
+
+#[test]
+fn malformed_histories_are_unknown_not_valid() {
+    let mut history = HistoryBuilder::new().write(1, "x", "1", 0, MS).build();
+    history.ops.remove(0);
+    let result = linearizability::check(&history, &budget());
+    assert_eq!(result.verdict, Verdict::Unknown, "{result:?}");
+    assert!(result.details[0].contains("malformed"), "{result:?}");
+}
+
+// ---- I6 minority rejects writes ----
+
+fn partition() -> PartitionWindow {
+    PartitionWindow {
+        start_ns: 10 * SEC,
+        end_ns: 20 * SEC,
+        minority: vec!["n1".to_string()],
+    }
+}
+
+#[test]
+fn an_ok_write_from_the_minority_is_flagged() {
+    let history = HistoryBuilder::new()
+        .write_at(1, "x", "1", 5 * SEC, 5 * SEC + MS, "n1", OpKind::Ok)
+        .write_at(1, "x", "2", 12 * SEC, 12 * SEC + MS, "n1", OpKind::Ok)
+        .build();
+    let result = minority_rejects_writes::check(&history, &[partition()], None);
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    assert!(
+        result.details[0].contains("minority node n1 acknowledged"),
+        "{result:?}"
+    );
+    assert!(result.details[0].contains("write(x, 2)"), "{result:?}");
+}
+
+#[test]
+fn a_minority_write_that_hangs_past_the_bound_is_flagged() {
+    let history = HistoryBuilder::new()
+        // Within the bound a timeout is tolerated...
+        .write_at(
+            1,
+            "x",
+            "1",
+            10 * SEC + 100 * MS,
+            11 * SEC,
+            "n1",
+            OpKind::Info,
+        )
+        // ...after it, the minority must answer with an error.
+        .write_at(2, "x", "2", 15 * SEC, 16 * SEC, "n1", OpKind::Info)
+        .build();
+    let result = minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC));
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    assert_eq!(
+        result
+            .details
+            .iter()
+            .filter(|d| d.contains("no explicit error"))
+            .count(),
+        1,
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_minority_that_rejects_writes_is_valid() {
+    let history = HistoryBuilder::new()
+        .write_at(
+            1,
+            "x",
+            "1",
+            10 * SEC + 100 * MS,
+            11 * SEC,
+            "n1",
+            OpKind::Info,
+        )
+        .write_at(1, "x", "2", 15 * SEC, 15 * SEC + MS, "n1", OpKind::Fail)
+        // The majority keeps serving.
+        .write_at(2, "x", "3", 15 * SEC, 15 * SEC + MS, "n2", OpKind::Ok)
+        // Acked after heal: the old leader rejoined.
+        .write_at(3, "x", "4", 19 * SEC, 21 * SEC, "n1", OpKind::Ok)
+        .build();
+    let result = minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC));
+    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+    assert!(
+        result.details[0].contains("1 rejected explicitly"),
+        "{result:?}"
+    );
+}
+
+// ---- I12 progress ----
+
+fn quorum_window() -> QuorumWindow {
+    QuorumWindow {
+        start_ns: 10 * SEC,
+        end_ns: 30 * SEC,
+        nodes: vec!["n2".to_string(), "n3".to_string()],
+    }
+}
+
+#[test]
+fn no_progress_with_a_connected_quorum_is_flagged() {
+    let history = HistoryBuilder::new()
+        .write_at(1, "x", "1", 20 * SEC, 21 * SEC, "n2", OpKind::Fail)
+        .write_at(1, "x", "2", 22 * SEC, 23 * SEC, "n3", OpKind::Info)
+        // Successes outside the window or through other nodes do not count.
+        .write_at(2, "x", "3", 5 * SEC, 5 * SEC + MS, "n2", OpKind::Ok)
+        .write_at(2, "x", "4", 22 * SEC, 22 * SEC + MS, "n1", OpKind::Ok)
+        .build();
+    let result = progress::check(&history, &[quorum_window()], 5 * SEC);
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    assert!(
+        result.details[0].contains("no write succeeded"),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn progress_after_the_grace_period_is_valid() {
+    let history = HistoryBuilder::new()
+        // Failures during the grace period are allowed.
+        .write_at(1, "x", "1", 11 * SEC, 12 * SEC, "n2", OpKind::Fail)
+        .write_at(1, "x", "2", 16 * SEC, 16 * SEC + MS, "n3", OpKind::Ok)
+        .build();
+    let result = progress::check(&history, &[quorum_window()], 5 * SEC);
+    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+}
+
+#[test]
+fn no_attempt_means_unknown_and_short_windows_are_skipped() {
+    let history = HistoryBuilder::new()
+        .op(
+            1,
+            OpFn::Read,
+            "x",
+            None,
+            None,
+            20 * SEC,
+            Some(21 * SEC),
+            OpKind::Ok,
+            Some("n2"),
+        )
+        .build();
+    let result = progress::check(&history, &[quorum_window()], 5 * SEC);
+    assert_eq!(result.verdict, Verdict::Unknown, "{result:?}");
+    let short = QuorumWindow {
+        start_ns: 10 * SEC,
+        end_ns: 12 * SEC,
+        nodes: vec![],
+    };
+    let result = progress::check(&history, &[short], 5 * SEC);
+    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+    assert!(result.details[0].contains("skipped"), "{result:?}");
+}
