@@ -16,10 +16,18 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Durably record the term and vote.
-    PersistMeta { term: Term, voted_for: Option<NodeId>, seq: IoSeq },
+    PersistMeta {
+        term: Term,
+        voted_for: Option<NodeId>,
+        seq: IoSeq,
+    },
     /// Durably remove every entry with index > `truncate_after` (if set),
     /// then append `entries`. Only uncommitted suffixes are ever truncated.
-    AppendLog { truncate_after: Option<Index>, entries: Vec<Entry>, seq: IoSeq },
+    AppendLog {
+        truncate_after: Option<Index>,
+        entries: Vec<Entry>,
+        seq: IoSeq,
+    },
     /// Durably replace the state with `snapshot` and drop log entries it covers.
     InstallSnapshot { snapshot: Snapshot, seq: IoSeq },
     /// The state machine up to `snapshot.last_index` was snapshotted locally;
@@ -27,7 +35,13 @@ pub enum Action {
     CompactLog { snapshot: Snapshot },
     /// Send a message to a peer. If `after` is set, hold it until that
     /// sequence number is durable (driver contract, step 3).
-    Send { to: NodeId, term: Term, message: Message, transport: Transport, after: Option<IoSeq> },
+    Send {
+        to: NodeId,
+        term: Term,
+        message: Message,
+        transport: Transport,
+        after: Option<IoSeq>,
+    },
     /// Answer a client request.
     Reply { id: RequestId, reply: ClientReply },
     /// Something an observer should know (event log, metrics, checker).
@@ -46,7 +60,9 @@ pub enum ClientResponse {
 /// Why a request was refused. A refused write was certainly not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
-    NotLeader { leader: Option<NodeId> },
+    NotLeader {
+        leader: Option<NodeId>,
+    },
     NoQuorum,
     LeaseExpired,
     /// Too many requests in flight.
@@ -72,5 +88,7 @@ pub enum ClientReply {
     Rejected(Rejection),
     /// Outcome unknown: the request may or may not have been applied
     /// (for example, leadership was lost while the entry was in flight).
-    Unknown { reason: String },
+    Unknown {
+        reason: String,
+    },
 }

@@ -148,6 +148,84 @@ impl Config {
     /// Checks the configuration. Returns warnings (for example an even
     /// cluster size) that the caller should log.
     pub fn validate(&self) -> Result<Vec<String>, ConfigError> {
-        todo!("implemented by the consensus task")
+        let size = self.members.len();
+        if !(1..=9).contains(&size) {
+            return Err(ConfigError::ClusterSize(size));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for member in &self.members {
+            if !seen.insert(*member) {
+                return Err(ConfigError::DuplicateMember(*member));
+            }
+        }
+        if !seen.contains(&self.id) {
+            return Err(ConfigError::NotAMember(self.id));
+        }
+        let invalid =
+            |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
+        if self.heartbeat_interval_ns == 0 {
+            return invalid("heartbeat_interval_ns", "must be positive".into());
+        }
+        if self.election_timeout_min_ns < 2 * self.heartbeat_interval_ns {
+            return invalid(
+                "election_timeout_min_ns",
+                format!(
+                    "{} ns is less than two heartbeat intervals ({} ns): one lost heartbeat would start an election",
+                    self.election_timeout_min_ns,
+                    2 * self.heartbeat_interval_ns
+                ),
+            );
+        }
+        if self.election_timeout_max_ns <= self.election_timeout_min_ns {
+            return invalid(
+                "election_timeout_max_ns",
+                format!(
+                    "{} ns must exceed election_timeout_min_ns ({} ns) so timeouts can be randomised",
+                    self.election_timeout_max_ns, self.election_timeout_min_ns
+                ),
+            );
+        }
+        if !self.clock_drift_bound.is_finite() || self.clock_drift_bound < 1.0 {
+            return invalid(
+                "clock_drift_bound",
+                format!("{} must be a finite ratio >= 1", self.clock_drift_bound),
+            );
+        }
+        if self.lease_ns() == 0 {
+            return invalid(
+                "lease_margin_ns",
+                format!(
+                    "leaves no lease: election_timeout_min / rho = {} ns",
+                    (self.election_timeout_min_ns as f64 / self.clock_drift_bound) as u64
+                ),
+            );
+        }
+        if self.tick_interval_ns == 0 || self.tick_interval_ns > self.heartbeat_interval_ns {
+            return invalid(
+                "tick_interval_ns",
+                format!(
+                    "{} ns must be positive and at most the heartbeat interval ({} ns)",
+                    self.tick_interval_ns, self.heartbeat_interval_ns
+                ),
+            );
+        }
+        if self.max_append_entries == 0 {
+            return invalid("max_append_entries", "must be at least 1".into());
+        }
+        if self.snapshot_threshold == 0 {
+            return invalid("snapshot_threshold", "must be at least 1".into());
+        }
+        if self.max_pending_requests == 0 {
+            return invalid("max_pending_requests", "must be at least 1".into());
+        }
+        let mut warnings = Vec::new();
+        if size.is_multiple_of(2) {
+            warnings.push(format!(
+                "members: an even cluster size ({size}) tolerates no more failures than {} nodes; quorum stays {}",
+                size - 1,
+                self.quorum()
+            ));
+        }
+        Ok(warnings)
     }
 }

@@ -13,8 +13,15 @@ pub type RequestId = u64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientRequest {
     /// A mutation. `(client, seq)` makes retries exactly-once.
-    Write { client: u64, seq: u64, op: KvOp },
-    Read { key: String, mode: ReadMode },
+    Write {
+        client: u64,
+        seq: u64,
+        op: KvOp,
+    },
+    Read {
+        key: String,
+        mode: ReadMode,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +30,15 @@ pub enum Input {
     Tick,
     /// A peer message (from UDP or TCP) whose frame header passed the
     /// driver's checks (version, cluster id, known sender, addressed to us).
-    Message { from: NodeId, term: Term, message: Message },
-    Client { id: RequestId, request: ClientRequest },
+    Message {
+        from: NodeId,
+        term: Term,
+        message: Message,
+    },
+    Client {
+        id: RequestId,
+        request: ClientRequest,
+    },
     /// Every durable write with a sequence number `<= upto` is on disk.
     Persisted { upto: IoSeq },
 }

@@ -40,13 +40,22 @@ mod action;
 mod config;
 mod event;
 mod input;
+mod io;
+mod kv;
+pub mod lease;
+mod log;
+mod naive;
+pub mod quorum;
 mod replica;
+mod safe;
 mod status;
+#[cfg(test)]
+mod testkit;
 
 pub use action::{Action, ClientReply, ClientResponse, Rejection, Transport};
 pub use config::{Config, ConfigError, Mode, ReadMode};
 pub use event::{Event, StepDownReason};
-pub use replica::Replica;
 pub use input::{ClientRequest, Input, IoSeq, RequestId, Restored};
+pub use replica::Replica;
 pub use status::{PeerStatus, Role, Status};
 pub use wire::{Entry, Index, KvOp, Message, NodeId, Payload, Snapshot, Term, Token};

@@ -1,29 +1,69 @@
-//! The replica: public entry points (to be implemented by the consensus task).
-use crate::{Action, Config, ConfigError, Input, Restored, Status};
+//! The public replica: one of five strategies behind the same API.
+use crate::naive;
+use crate::safe::SafeReplica;
+use crate::{Action, Config, ConfigError, Input, Mode, Restored, Status};
+
+/// What every strategy implements; [`Replica`] forwards to one of them.
+pub(crate) trait Strategy: Send {
+    fn step(&mut self, now: u64, input: Input);
+    fn take_actions(&mut self) -> Vec<Action>;
+    fn status(&self) -> Status;
+}
 
 /// One replica's state machine. Wraps the strategy selected by
 /// [`Config::mode`]; every strategy is driven through the same API.
 pub struct Replica {
-    _private: (),
+    strategy: Box<dyn Strategy>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Replica")
+            .field("status", &self.strategy.status())
+            .finish()
+    }
 }
 
 impl Replica {
     /// Builds a replica from recovered state. `seed` feeds its ChaCha RNG
     /// (election timeouts); `now` is the current time on its own clock.
-    pub fn new(_config: Config, _restored: Restored, _seed: u64, _now: u64) -> Result<Replica, ConfigError> {
-        todo!()
+    /// Fails if the configuration is invalid (see [`Config::validate`]) or
+    /// the restored snapshot cannot be decoded.
+    pub fn new(
+        config: Config,
+        restored: Restored,
+        seed: u64,
+        now: u64,
+    ) -> Result<Replica, ConfigError> {
+        config.validate()?;
+        let strategy: Box<dyn Strategy> = match config.mode {
+            Mode::Safe => Box::new(SafeReplica::new(config, restored, seed, now)?),
+            Mode::TimeoutFailover => {
+                Box::new(naive::timeout_failover::new(config, restored, seed, now)?)
+            }
+            Mode::UnenforcedQuorum => {
+                Box::new(naive::unenforced_quorum::new(config, restored, seed, now)?)
+            }
+            Mode::OneWayQuorum => {
+                Box::new(naive::one_way_quorum::new(config, restored, seed, now)?)
+            }
+            Mode::NoFencing => Box::new(naive::no_fencing::new(config, restored, seed, now)?),
+        };
+        Ok(Replica { strategy })
     }
 
-    pub fn step(&mut self, _now: u64, _input: Input) {
-        todo!()
+    /// Feeds one input at `now` (nanoseconds on the replica's own clock).
+    pub fn step(&mut self, now: u64, input: Input) {
+        self.strategy.step(now, input);
     }
 
     /// Drains the actions produced since the last call, in order.
     pub fn take_actions(&mut self) -> Vec<Action> {
-        todo!()
+        self.strategy.take_actions()
     }
 
     pub fn status(&self) -> Status {
-        todo!()
+        self.strategy.status()
     }
 }

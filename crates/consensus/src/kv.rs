@@ -1,0 +1,349 @@
+//! The replicated key-value state machine with exactly-once client sessions.
+//!
+//! Every strategy applies committed (or, for the incorrect ones, merely
+//! accepted) entries through [`Kv::apply`]. The state hash is a chain over
+//! every applied entry, so two replicas report equal hashes at an index only
+//! if they applied the same entries up to it (invariant I8); it travels in
+//! snapshots so the chain survives compaction.
+use std::collections::BTreeMap;
+
+use wire::{Entry, Index, KvOp, Payload, Snapshot, Term, Token};
+
+/// The outcome of a command, remembered per client for exactly-once replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CommandResult {
+    pub(crate) token: Token,
+    /// False only for a CAS whose comparison failed.
+    pub(crate) applied: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Session {
+    seq: u64,
+    result: CommandResult,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Kv {
+    data: BTreeMap<String, String>,
+    sessions: BTreeMap<u64, Session>,
+    applied_index: Index,
+    applied_term: Term,
+    state_hash: u64,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
+/// Why a snapshot could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CorruptSnapshot(pub(crate) &'static str);
+
+impl Kv {
+    pub(crate) fn new() -> Kv {
+        Kv {
+            state_hash: FNV_OFFSET,
+            ..Kv::default()
+        }
+    }
+
+    pub(crate) fn applied_index(&self) -> Index {
+        self.applied_index
+    }
+
+    pub(crate) fn applied_term(&self) -> Term {
+        self.applied_term
+    }
+
+    pub(crate) fn state_hash(&self) -> u64 {
+        self.state_hash
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        self.data.get(key).cloned()
+    }
+
+    /// The remembered result of `(client, seq)` if that request (or a later
+    /// one of the same client) was already applied. `Err(())` means a later
+    /// request superseded it, so its own result is no longer known.
+    pub(crate) fn session_result(
+        &self,
+        client: u64,
+        seq: u64,
+    ) -> Option<Result<CommandResult, ()>> {
+        let session = self.sessions.get(&client)?;
+        match seq.cmp(&session.seq) {
+            std::cmp::Ordering::Equal => Some(Ok(session.result)),
+            std::cmp::Ordering::Less => Some(Err(())),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+
+    /// Applies the next entry. Returns the command's result (for a command
+    /// that was already applied under an earlier index, the original one).
+    pub(crate) fn apply(&mut self, entry: &Entry) -> Option<CommandResult> {
+        self.applied_index = entry.index;
+        self.applied_term = entry.term;
+        self.state_hash = fnv(self.state_hash, &entry.index.to_be_bytes());
+        self.state_hash = fnv(self.state_hash, &entry.term.to_be_bytes());
+        let Payload::Command { client, seq, op } = &entry.payload else {
+            self.state_hash = fnv(self.state_hash, b"noop");
+            return None;
+        };
+        if let Some(session) = self.sessions.get(client)
+            && *seq <= session.seq
+        {
+            // A retry that reached the log twice: applied once, answered with
+            // the first result.
+            self.state_hash = fnv(self.state_hash, b"dup");
+            return Some(session.result);
+        }
+        let token = Token {
+            term: entry.term,
+            index: entry.index,
+        };
+        let applied = self.apply_op(op);
+        let result = CommandResult { token, applied };
+        self.sessions.insert(*client, Session { seq: *seq, result });
+        Some(result)
+    }
+
+    fn apply_op(&mut self, op: &KvOp) -> bool {
+        match op {
+            KvOp::Put { key, value } => {
+                self.hash_op(b"put", key, Some(value));
+                self.data.insert(key.clone(), value.clone());
+                true
+            }
+            KvOp::Delete { key } => {
+                self.hash_op(b"del", key, None);
+                self.data.remove(key);
+                true
+            }
+            KvOp::Cas {
+                key,
+                expected,
+                value,
+            } => {
+                let matches = self.data.get(key) == expected.as_ref();
+                if matches {
+                    self.hash_op(b"cas", key, Some(value));
+                    self.data.insert(key.clone(), value.clone());
+                } else {
+                    self.hash_op(b"cas-miss", key, None);
+                }
+                matches
+            }
+        }
+    }
+
+    fn hash_op(&mut self, kind: &[u8], key: &str, value: Option<&String>) {
+        self.state_hash = fnv(self.state_hash, kind);
+        self.state_hash = fnv(self.state_hash, &(key.len() as u64).to_be_bytes());
+        self.state_hash = fnv(self.state_hash, key.as_bytes());
+        if let Some(value) = value {
+            self.state_hash = fnv(self.state_hash, &(value.len() as u64).to_be_bytes());
+            self.state_hash = fnv(self.state_hash, value.as_bytes());
+        }
+    }
+
+    /// Serialises the state at the applied index into a snapshot.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let mut data = Vec::new();
+        put_u64(&mut data, self.state_hash);
+        put_u64(&mut data, self.data.len() as u64);
+        for (key, value) in &self.data {
+            put_bytes(&mut data, key.as_bytes());
+            put_bytes(&mut data, value.as_bytes());
+        }
+        put_u64(&mut data, self.sessions.len() as u64);
+        for (client, session) in &self.sessions {
+            put_u64(&mut data, *client);
+            put_u64(&mut data, session.seq);
+            put_u64(&mut data, session.result.token.term);
+            put_u64(&mut data, session.result.token.index);
+            data.push(u8::from(session.result.applied));
+        }
+        Snapshot {
+            last_index: self.applied_index,
+            last_term: self.applied_term,
+            data,
+        }
+    }
+
+    /// Rebuilds the state from a snapshot produced by [`Kv::snapshot`].
+    pub(crate) fn restore(snapshot: &Snapshot) -> Result<Kv, CorruptSnapshot> {
+        let mut reader = Reader(&snapshot.data);
+        let state_hash = reader.u64()?;
+        let mut kv = Kv {
+            state_hash,
+            applied_index: snapshot.last_index,
+            applied_term: snapshot.last_term,
+            ..Kv::default()
+        };
+        for _ in 0..reader.u64()? {
+            let key = reader.string()?;
+            let value = reader.string()?;
+            kv.data.insert(key, value);
+        }
+        for _ in 0..reader.u64()? {
+            let client = reader.u64()?;
+            let seq = reader.u64()?;
+            let token = Token {
+                term: reader.u64()?,
+                index: reader.u64()?,
+            };
+            let applied = match reader.byte()? {
+                0 => false,
+                1 => true,
+                _ => return Err(CorruptSnapshot("session flag is neither 0 nor 1")),
+            };
+            let result = CommandResult { token, applied };
+            kv.sessions.insert(client, Session { seq, result });
+        }
+        if !reader.0.is_empty() {
+            return Err(CorruptSnapshot("trailing bytes"));
+        }
+        Ok(kv)
+    }
+}
+
+fn put_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(&value.to_be_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u64(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, len: u64) -> Result<&[u8], CorruptSnapshot> {
+        if len > self.0.len() as u64 {
+            return Err(CorruptSnapshot("field runs past the end"));
+        }
+        let (head, tail) = self.0.split_at(len as usize);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn byte(&mut self) -> Result<u8, CorruptSnapshot> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u64(&mut self) -> Result<u64, CorruptSnapshot> {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(bytes))
+    }
+
+    fn string(&mut self) -> Result<String, CorruptSnapshot> {
+        let len = self.u64()?;
+        String::from_utf8(self.take(len)?.to_vec())
+            .map_err(|_| CorruptSnapshot("string is not valid UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(index: Index, client: u64, seq: u64, op: KvOp) -> Entry {
+        Entry {
+            term: 1,
+            index,
+            payload: Payload::Command { client, seq, op },
+        }
+    }
+
+    fn put(key: &str, value: &str) -> KvOp {
+        KvOp::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn operations_table() {
+        let mut kv = Kv::new();
+        let cas = |expected: Option<&str>, value: &str| KvOp::Cas {
+            key: "k".into(),
+            expected: expected.map(Into::into),
+            value: value.into(),
+        };
+        let steps: Vec<(KvOp, bool, Option<&str>)> = vec![
+            (cas(Some("x"), "a"), false, None),
+            (cas(None, "a"), true, Some("a")),
+            (put("k", "b"), true, Some("b")),
+            (cas(Some("a"), "c"), false, Some("b")),
+            (cas(Some("b"), "c"), true, Some("c")),
+            (KvOp::Delete { key: "k".into() }, true, None),
+        ];
+        for (position, (op, applied, value)) in steps.into_iter().enumerate() {
+            let index = position as Index + 1;
+            let result = kv.apply(&command(index, 1, index, op)).unwrap();
+            assert_eq!(result.applied, applied, "step {index}");
+            assert_eq!(result.token, Token { term: 1, index });
+            assert_eq!(kv.get("k").as_deref(), value, "step {index}");
+        }
+    }
+
+    #[test]
+    fn duplicate_request_is_applied_once_and_answered_with_first_token() {
+        let mut kv = Kv::new();
+        let first = kv.apply(&command(1, 7, 1, put("k", "a"))).unwrap();
+        kv.apply(&command(2, 8, 1, put("k", "b"))).unwrap();
+        // The retry of (7, 1) lands in the log again at index 3.
+        let retry = kv.apply(&command(3, 7, 1, put("k", "a"))).unwrap();
+        assert_eq!(retry, first);
+        assert_eq!(kv.get("k").as_deref(), Some("b"));
+        assert_eq!(kv.session_result(7, 1), Some(Ok(first)));
+        assert_eq!(kv.session_result(7, 0), Some(Err(())));
+        assert_eq!(kv.session_result(7, 2), None);
+    }
+
+    #[test]
+    fn same_entries_give_same_hash_and_different_entries_differ() {
+        let entries = [
+            command(1, 1, 1, put("a", "1")),
+            command(2, 1, 2, put("b", "2")),
+        ];
+        let mut left = Kv::new();
+        let mut right = Kv::new();
+        for entry in &entries {
+            left.apply(entry);
+            right.apply(entry);
+        }
+        assert_eq!(left.state_hash(), right.state_hash());
+        right.apply(&command(3, 1, 3, put("c", "3")));
+        left.apply(&command(3, 1, 3, put("c", "4")));
+        assert_ne!(left.state_hash(), right.state_hash());
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_rejects_garbage() {
+        let mut kv = Kv::new();
+        kv.apply(&command(1, 1, 1, put("a", "\u{e9}")));
+        kv.apply(&command(2, 2, 5, put("b", "2")));
+        let snapshot = kv.snapshot();
+        assert_eq!(snapshot.last_index, 2);
+        assert_eq!(Kv::restore(&snapshot), Ok(kv));
+        for cut in 0..snapshot.data.len() {
+            let truncated = Snapshot {
+                data: snapshot.data[..cut].to_vec(),
+                ..snapshot.clone()
+            };
+            assert!(Kv::restore(&truncated).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The `safe` strategy: Raft-style elections with PreVote and CheckQuorum,
+//! leader leases from quorum-acknowledged heartbeat rounds, log replication
+//! with quorum commit, snapshots, fencing tokens and exactly-once sessions.
+//!
+//! Code map (one concern per file):
+//! - `mod.rs` — state, the `step` dispatcher, term rules, status;
+//! - `election.rs` — timers, PreVote, votes, becoming leader or follower;
+//! - `heartbeat.rs` — heartbeat rounds, the lease, CheckQuorum, peer liveness;
+//! - `replication.rs` — appends, commit, apply, snapshots;
+//! - `client.rs` — client writes and the three kinds of read.
+mod client;
+mod election;
+mod heartbeat;
+mod replication;
+
+use std::collections::BTreeMap;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use wire::{Index, Message, NodeId, Term};
+
+use crate::action::{Action, Transport};
+use crate::event::{Event, StepDownReason};
+use crate::input::{Input, IoSeq, Restored};
+use crate::io::IoTracker;
+use crate::kv::Kv;
+use crate::log::Log;
+use crate::replica::Strategy;
+use crate::status::{PeerStatus, Role, Status};
+use crate::{Config, ConfigError};
+
+/// What the local replica knows about one peer's liveness.
+#[derive(Debug, Clone, Default)]
+struct PeerLiveness {
+    /// Last time any message from the peer arrived.
+    last_heard: Option<u64>,
+    inbound_up: bool,
+    /// Last time the peer acknowledged one of our heartbeats (leader only).
+    last_ack: Option<u64>,
+    outbound_up: bool,
+}
+
+pub(crate) struct SafeReplica {
+    config: Config,
+    peers: Vec<NodeId>,
+    rng: ChaCha8Rng,
+    now: u64,
+    term: Term,
+    voted_for: Option<NodeId>,
+    role: Role,
+    leader_id: Option<NodeId>,
+    log: Log,
+    kv: Kv,
+    commit: Index,
+    io: IoTracker,
+    election_deadline: u64,
+    /// Last contact with a live leader of our term (or start-up after a
+    /// restart, when an old lease may still be running).
+    last_leader_contact: Option<u64>,
+    /// Highest index verified to match the current term's leader.
+    follower_matched: Index,
+    /// (Pre-)votes collected in the current campaign, ourselves included.
+    votes: std::collections::BTreeSet<NodeId>,
+    liveness: BTreeMap<NodeId, PeerLiveness>,
+    leader: Option<heartbeat::LeaderState>,
+    out: Vec<Action>,
+}
+
+impl SafeReplica {
+    pub(crate) fn new(
+        config: Config,
+        restored: Restored,
+        seed: u64,
+        now: u64,
+    ) -> Result<Self, ConfigError> {
+        let kv = match &restored.snapshot {
+            Some(snapshot) => Kv::restore(snapshot).map_err(|error| ConfigError::Invalid {
+                field: "restored.snapshot",
+                reason: error.0.to_owned(),
+            })?,
+            None => Kv::new(),
+        };
+        let log = Log::restore(restored.snapshot, restored.entries);
+        let peers: Vec<NodeId> = config
+            .members
+            .iter()
+            .copied()
+            .filter(|id| *id != config.id)
+            .collect();
+        let liveness = peers
+            .iter()
+            .map(|peer| (*peer, PeerLiveness::default()))
+            .collect();
+        let mut replica = SafeReplica {
+            peers,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now,
+            term: restored.term,
+            voted_for: restored.voted_for,
+            role: Role::Follower,
+            leader_id: None,
+            commit: log.snapshot_index(),
+            io: IoTracker::new(log.last_index()),
+            log,
+            kv,
+            election_deadline: 0,
+            // After a restart a leader we acked before the crash may still
+            // hold a lease: behave as if we just heard from it.
+            last_leader_contact: (restored.term > 0).then_some(now),
+            follower_matched: 0,
+            votes: Default::default(),
+            liveness,
+            leader: None,
+            out: Vec::new(),
+            config,
+        };
+        replica.reset_election_timer();
+        Ok(replica)
+    }
+
+    fn quorum(&self) -> usize {
+        self.config.quorum()
+    }
+
+    fn send(&mut self, to: NodeId, message: Message, transport: Transport, after: Option<IoSeq>) {
+        self.send_with_term(to, self.term, message, transport, after);
+    }
+
+    fn send_with_term(
+        &mut self,
+        to: NodeId,
+        term: Term,
+        message: Message,
+        transport: Transport,
+        after: Option<IoSeq>,
+    ) {
+        self.out.push(Action::Send {
+            to,
+            term,
+            message,
+            transport,
+            after,
+        });
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.out.push(Action::Event(event));
+    }
+
+    fn persist_meta(&mut self) -> IoSeq {
+        let seq = self.io.issue();
+        self.out.push(Action::PersistMeta {
+            term: self.term,
+            voted_for: self.voted_for,
+            seq,
+        });
+        seq
+    }
+
+    fn on_message(&mut self, from: NodeId, term: Term, message: Message) {
+        if !self.liveness.contains_key(&from) {
+            return; // not a member: the driver should have dropped it
+        }
+        self.note_heard(from);
+        if term < self.term {
+            self.reject_stale(from, term, &message);
+            return;
+        }
+        if term > self.term && !self.handles_higher_term_itself(&message) {
+            let leader = matches!(
+                message,
+                Message::Append { .. }
+                    | Message::Heartbeat { .. }
+                    | Message::InstallSnapshot { .. }
+            )
+            .then_some(from);
+            self.become_follower(term, leader, StepDownReason::HigherTerm);
+        }
+        match message {
+            Message::PreVote {
+                last_log_index,
+                last_log_term,
+            } => self.on_pre_vote(from, term, last_log_index, last_log_term),
+            Message::PreVoteResponse { granted } => self.on_pre_vote_response(from, term, granted),
+            Message::Vote {
+                last_log_index,
+                last_log_term,
+            } => self.on_vote(from, term, last_log_index, last_log_term),
+            Message::VoteResponse { granted } => self.on_vote_response(from, term, granted),
+            Message::Append {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => self.on_append(from, prev_log_index, prev_log_term, entries, leader_commit),
+            Message::AppendResponse {
+                success,
+                match_index,
+                conflict_index,
+            } => self.on_append_response(from, success, match_index, conflict_index),
+            Message::InstallSnapshot { snapshot } => self.on_install_snapshot(from, snapshot),
+            Message::InstallSnapshotResponse { last_index } => {
+                self.on_install_snapshot_response(from, last_index)
+            }
+            Message::Heartbeat { seq, commit } => self.on_heartbeat(from, seq, commit),
+            Message::HeartbeatAck { seq } => self.on_heartbeat_ack(from, seq),
+            // A higher term was handled above; an equal one carries no news.
+            Message::StaleTerm => {}
+        }
+    }
+
+    /// PreVotes travel at `term + 1` without changing anyone's term, and a
+    /// vote request inside a leader lease is refused without adopting its
+    /// term (Raft thesis §4.2.3), so a partitioned node rejoining cannot
+    /// depose a healthy leader.
+    fn handles_higher_term_itself(&self, message: &Message) -> bool {
+        match message {
+            Message::PreVote { .. } => true,
+            Message::PreVoteResponse { granted } => *granted,
+            Message::Vote { .. } => !self.may_vote_now(),
+            _ => false,
+        }
+    }
+
+    /// Fencing (I7): a request from an older term is refused and answered
+    /// with our term; stale responses are dropped silently.
+    fn reject_stale(&mut self, from: NodeId, their_term: Term, message: &Message) {
+        let reply = match message {
+            Message::PreVote { .. } => Message::PreVoteResponse { granted: false },
+            Message::Vote { .. } => Message::VoteResponse { granted: false },
+            Message::Append { .. }
+            | Message::InstallSnapshot { .. }
+            | Message::Heartbeat { .. } => Message::StaleTerm,
+            _ => return,
+        };
+        self.emit(Event::StaleTermRejected {
+            from,
+            their_term,
+            our_term: self.term,
+        });
+        let transport = if reply == Message::StaleTerm && message.is_datagram() {
+            Transport::Datagram
+        } else {
+            Transport::Stream
+        };
+        self.send(from, reply, transport, None);
+    }
+
+    fn on_persisted(&mut self, upto: IoSeq) {
+        self.io.persisted(upto);
+        if self.role == Role::Leader {
+            self.advance_commit();
+        }
+    }
+
+    fn lease_until(&self) -> u64 {
+        self.leader.as_ref().map_or(0, |leader| leader.lease_until)
+    }
+}
+
+impl Strategy for SafeReplica {
+    fn step(&mut self, now: u64, input: Input) {
+        // A driver's clock never runs backwards; if one does, hold time still.
+        self.now = self.now.max(now);
+        match input {
+            Input::Tick => self.tick(),
+            Input::Message {
+                from,
+                term,
+                message,
+            } => self.on_message(from, term, message),
+            Input::Client { id, request } => self.on_client(id, request),
+            Input::Persisted { upto } => self.on_persisted(upto),
+        }
+    }
+
+    fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn status(&self) -> Status {
+        let leader = self.leader.as_ref();
+        let peers = self
+            .peers
+            .iter()
+            .map(|peer| {
+                let liveness = &self.liveness[peer];
+                PeerStatus {
+                    id: *peer,
+                    inbound_alive: liveness.inbound_up,
+                    outbound_alive: leader.is_some() && liveness.outbound_up,
+                    match_index: leader
+                        .and_then(|leader| leader.progress.get(peer))
+                        .map_or(0, |progress| progress.match_index),
+                }
+            })
+            .collect();
+        let quorum_reachable = match leader {
+            Some(leader) => crate::lease::holds(self.now, leader.lease_until),
+            None => {
+                let heard = self
+                    .liveness
+                    .values()
+                    .filter(|peer| peer.inbound_up)
+                    .count();
+                heard + 1 >= self.quorum()
+            }
+        };
+        Status {
+            id: self.config.id,
+            mode: self.config.mode,
+            role: self.role,
+            term: self.term,
+            voted_for: self.voted_for,
+            leader: self.leader_id,
+            lease_remaining_ns: self.lease_until().saturating_sub(self.now),
+            quorum_reachable,
+            peers,
+            first_index: self.log.first_index(),
+            last_index: self.log.last_index(),
+            commit_index: self.commit,
+            applied_index: self.kv.applied_index(),
+            state_hash: self.kv.state_hash(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,356 @@
+//! Log replication: appends with log matching and conflict hints, quorum
+//! commit, applying to the KV state, local snapshots and InstallSnapshot.
+use wire::{Entry, Index, Message, NodeId, Payload, Snapshot, Term, Token};
+
+use super::SafeReplica;
+use crate::action::{Action, ClientReply, ClientResponse, Transport};
+use crate::event::Event;
+use crate::kv::Kv;
+use crate::quorum;
+use crate::status::Role;
+
+impl SafeReplica {
+    /// Appends an entry of our own term to the local log (leader only).
+    pub(super) fn append_local(&mut self, entry: Entry) {
+        self.log.append(entry.clone());
+        let seq = self.io.issue_log(None, self.log.last_index());
+        self.out.push(Action::AppendLog {
+            truncate_after: None,
+            entries: vec![entry],
+            seq,
+        });
+    }
+
+    /// Sends every follower what it is missing. On a heartbeat tick, also
+    /// retransmits from the last acknowledged index (a stream may have been
+    /// reset by a partition) and refreshes lagging commit indexes.
+    pub(super) fn replicate_all(&mut self, on_tick: bool) {
+        for peer in self.peers.clone() {
+            self.replicate_to(peer, on_tick);
+        }
+    }
+
+    pub(super) fn replicate_to(&mut self, peer: NodeId, on_tick: bool) {
+        let last_index = self.log.last_index();
+        let commit = self.commit;
+        let Some(progress) = self
+            .leader
+            .as_mut()
+            .and_then(|leader| leader.progress.get_mut(&peer))
+        else {
+            return;
+        };
+        if on_tick {
+            progress.next_index = progress.match_index + 1;
+        }
+        let behind = progress.next_index <= last_index;
+        let stale_commit = progress.sent_commit < commit;
+        if !(behind || on_tick && stale_commit) {
+            return;
+        }
+        if progress.next_index <= self.log.snapshot_index() {
+            let Some(snapshot) = self.log.snapshot().cloned() else {
+                return;
+            };
+            progress.next_index = snapshot.last_index + 1;
+            self.send(
+                peer,
+                Message::InstallSnapshot { snapshot },
+                Transport::Stream,
+                None,
+            );
+            return;
+        }
+        let prev_log_index = progress.next_index - 1;
+        let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
+            return;
+        };
+        let entries = self.log.slice(
+            progress.next_index,
+            last_index,
+            self.config.max_append_entries.max(1),
+        );
+        progress.next_index = prev_log_index + entries.len() as Index + 1;
+        progress.sent_commit = commit;
+        let message = Message::Append {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit: commit,
+        };
+        self.send(peer, message, Transport::Stream, None);
+    }
+
+    pub(super) fn on_append(
+        &mut self,
+        from: NodeId,
+        mut prev_log_index: Index,
+        mut prev_log_term: Term,
+        mut entries: Vec<Entry>,
+        leader_commit: Index,
+    ) {
+        if self.leader.is_some() {
+            return;
+        }
+        self.accept_leader(from);
+        // Entries our snapshot covers are committed and therefore identical.
+        let snapshot_index = self.log.snapshot_index();
+        if prev_log_index < snapshot_index {
+            entries.retain(|entry| entry.index > snapshot_index);
+            prev_log_index = snapshot_index;
+            prev_log_term = self.log.term_at(snapshot_index).unwrap_or(0);
+        }
+        if prev_log_index > self.log.last_index() {
+            self.reject_append(from, self.log.last_index() + 1);
+            return;
+        }
+        if self.log.term_at(prev_log_index) != Some(prev_log_term) {
+            let hint = self
+                .log
+                .first_index_of_term_at(prev_log_index, self.commit + 1);
+            self.reject_append(from, hint);
+            return;
+        }
+        let mut truncate_after = None;
+        let mut new_from = entries.len();
+        for (position, entry) in entries.iter().enumerate() {
+            match self.log.term_at(entry.index) {
+                Some(term) if term == entry.term => continue,
+                Some(_) => {
+                    if entry.index <= self.commit {
+                        // Would truncate a committed entry (I9): refuse the
+                        // message rather than lose it.
+                        self.reject_append(from, self.commit + 1);
+                        return;
+                    }
+                    truncate_after = Some(entry.index - 1);
+                }
+                None => {}
+            }
+            new_from = position;
+            break;
+        }
+        let match_index = prev_log_index + entries.len() as Index;
+        let new_entries: Vec<Entry> = entries.drain(new_from..).collect();
+        if let Some(after) = truncate_after {
+            self.log.truncate_after(after);
+            self.emit(Event::Truncated { after });
+        }
+        if !new_entries.is_empty() {
+            for entry in &new_entries {
+                self.log.append(entry.clone());
+            }
+            let seq = self.io.issue_log(truncate_after, self.log.last_index());
+            self.out.push(Action::AppendLog {
+                truncate_after,
+                entries: new_entries,
+                seq,
+            });
+        }
+        self.follower_matched = self.follower_matched.max(match_index);
+        let learned = leader_commit.min(match_index);
+        if learned > self.commit {
+            self.commit = learned;
+            self.apply_committed();
+        }
+        // Persist-before-send: the ack claims these entries are durable here.
+        let after = self.io.after_all();
+        let message = Message::AppendResponse {
+            success: true,
+            match_index,
+            conflict_index: 0,
+        };
+        self.send(from, message, Transport::Stream, after);
+    }
+
+    fn reject_append(&mut self, from: NodeId, conflict_index: Index) {
+        let message = Message::AppendResponse {
+            success: false,
+            match_index: 0,
+            conflict_index: conflict_index.max(1),
+        };
+        self.send(from, message, Transport::Stream, None);
+    }
+
+    pub(super) fn on_append_response(
+        &mut self,
+        from: NodeId,
+        success: bool,
+        match_index: Index,
+        conflict_index: Index,
+    ) {
+        let last_index = self.log.last_index();
+        let Some(progress) = self
+            .leader
+            .as_mut()
+            .and_then(|leader| leader.progress.get_mut(&from))
+        else {
+            return;
+        };
+        if success {
+            let match_index = match_index.min(last_index);
+            if match_index > progress.match_index {
+                progress.match_index = match_index;
+            }
+            progress.next_index = progress.next_index.max(progress.match_index + 1);
+            self.advance_commit();
+        } else {
+            if conflict_index <= progress.match_index {
+                return; // stale rejection of something since acknowledged
+            }
+            progress.next_index = conflict_index.min(last_index + 1);
+        }
+        self.replicate_to(from, false);
+    }
+
+    pub(super) fn on_install_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
+        if self.leader.is_some() {
+            return;
+        }
+        self.accept_leader(from);
+        let last_index = snapshot.last_index;
+        if last_index > self.commit {
+            let Ok(kv) = Kv::restore(&snapshot) else {
+                return; // corrupt snapshot: no ack, the leader will resend
+            };
+            let old_last = self.log.last_index();
+            let discarded = self.log.install_snapshot(snapshot.clone());
+            let truncate = (discarded && old_last > last_index).then_some(last_index);
+            let seq = self.io.issue_log(
+                Some(last_index).filter(|_| discarded),
+                self.log.last_index(),
+            );
+            self.out.push(Action::InstallSnapshot { snapshot, seq });
+            if let Some(after) = truncate {
+                let seq = self.io.issue_log(Some(after), self.log.last_index());
+                self.out.push(Action::AppendLog {
+                    truncate_after: Some(after),
+                    entries: Vec::new(),
+                    seq,
+                });
+                self.emit(Event::Truncated { after });
+            }
+            self.kv = kv;
+            self.commit = last_index;
+            self.emit(Event::Applied {
+                index: last_index,
+                term: self.kv.applied_term(),
+                state_hash: self.kv.state_hash(),
+            });
+        }
+        self.follower_matched = self.follower_matched.max(last_index);
+        let after = self.io.after_all();
+        self.send(
+            from,
+            Message::InstallSnapshotResponse { last_index },
+            Transport::Stream,
+            after,
+        );
+    }
+
+    pub(super) fn on_install_snapshot_response(&mut self, from: NodeId, last_index: Index) {
+        let Some(progress) = self
+            .leader
+            .as_mut()
+            .and_then(|leader| leader.progress.get_mut(&from))
+        else {
+            return;
+        };
+        progress.match_index = progress.match_index.max(last_index);
+        progress.next_index = progress.next_index.max(progress.match_index + 1);
+        self.advance_commit();
+        self.replicate_to(from, false);
+    }
+
+    /// Commits the highest index a quorum holds durably, if it is of our
+    /// term (entries of earlier terms commit only underneath one).
+    pub(super) fn advance_commit(&mut self) {
+        let Some(leader) = self.leader.as_ref() else {
+            return;
+        };
+        let mut matches = vec![self.io.durable_index().min(self.log.last_index())];
+        matches.extend(
+            leader
+                .progress
+                .values()
+                .map(|progress| progress.match_index),
+        );
+        let candidate = quorum::quorum_index(&matches);
+        if candidate <= self.commit || self.log.term_at(candidate) != Some(self.term) {
+            return;
+        }
+        for index in self.commit + 1..=candidate {
+            if let Some(entry) = self.log.get(index)
+                && matches!(entry.payload, Payload::Command { .. })
+            {
+                let token = Token {
+                    term: entry.term,
+                    index,
+                };
+                self.emit(Event::WriteCommitted { token });
+            }
+        }
+        self.commit = candidate;
+        self.apply_committed();
+    }
+
+    /// Applies committed entries in order, answers the writes waiting on
+    /// them, serves reads that waited for them, and snapshots if due.
+    pub(super) fn apply_committed(&mut self) {
+        while self.kv.applied_index() < self.commit {
+            let Some(entry) = self.log.get(self.kv.applied_index() + 1).cloned() else {
+                break;
+            };
+            let result = self.kv.apply(&entry);
+            self.emit(Event::Applied {
+                index: entry.index,
+                term: entry.term,
+                state_hash: self.kv.state_hash(),
+            });
+            let Some(leader) = self.leader.as_mut() else {
+                continue;
+            };
+            let waiters = leader
+                .pending_writes
+                .remove(&entry.index)
+                .unwrap_or_default();
+            if let Payload::Command { client, seq, .. } = &entry.payload {
+                leader.inflight.remove(&(*client, *seq));
+            }
+            for waiter in waiters {
+                let reply = match (&entry.payload, result) {
+                    (Payload::Command { client, seq, .. }, Some(result))
+                        if (*client, *seq) == (waiter.client, waiter.seq) =>
+                    {
+                        ClientReply::Ok(ClientResponse::Written {
+                            token: result.token,
+                            applied: result.applied,
+                        })
+                    }
+                    _ => ClientReply::Unknown {
+                        reason: "a different entry was committed at this index".to_owned(),
+                    },
+                };
+                self.out.push(Action::Reply {
+                    id: waiter.id,
+                    reply,
+                });
+            }
+        }
+        self.maybe_snapshot();
+        if self.role == Role::Leader {
+            self.serve_ready_reads();
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let applied = self.kv.applied_index();
+        if applied.saturating_sub(self.log.snapshot_index()) < self.config.snapshot_threshold.max(1)
+        {
+            return;
+        }
+        let snapshot = self.kv.snapshot();
+        self.log.compact_to(snapshot.clone());
+        self.out.push(Action::CompactLog { snapshot });
+    }
+}
