@@ -1,1 +1,233 @@
-//! node
+//! `splitnode`: the consensus core made real — UDP heartbeats, TCP
+//! replication, a durable log and an HTTP/JSON client API.
+//!
+//! # Code map
+//!
+//! ```text
+//! main.rs       flags/TOML → NodeConfig → tokio runtime → node::run(config, SIGTERM)
+//! lib.rs        run(): open storage, bind sockets, spawn tasks, run the driver
+//! config.rs     NodeConfig: TOML + flags, FNV-1a ids, validation with line:column
+//! driver.rs     the ONLY owner of the Replica; biased select!, group commit, persist-before-send
+//! storage.rs    meta / log / snapshot files, crc32 records, torn-tail repair
+//! transport.rs  UDP datagrams, TCP inbound (limits, deadlines) and outbound (reconnect)
+//! client.rs     HTTP API handlers → driver over mpsc, oneshot back
+//! http.rs       HTTP/1.1 parsing and routing (pure)
+//! events.rs     events.jsonl in the checker's NodeEvent format
+//! metrics.rs    atomic counters, Prometheus text
+//! clock.rs      CLOCK_MONOTONIC and the node's (test-skewable) clock
+//! ```
+//!
+//! # Start-up and empty data directories
+//!
+//! A node with an empty data directory cannot tell "first start of a new
+//! cluster" from "lost its disk"; in the second case it forgot its vote and
+//! could vote twice in one term. So it refuses to start unless told:
+//! `--bootstrap` (first start; harmless on later starts) or `--join-empty`
+//! (rejoin after data loss: the node ignores vote requests until it has
+//! followed a leader, then catches up from the leader's log or snapshot).
+//!
+//! # Data directory
+//!
+//! `node.id`, `meta`, `log`, `snapshot` (see [`storage`]) and `events.jsonl`
+//! (see [`events`]).
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use consensus::Replica;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod driver;
+pub mod events;
+pub mod http;
+pub mod metrics;
+pub mod storage;
+pub mod transport;
+
+use crate::clock::NodeClock;
+use crate::config::{NodeConfig, StartMode};
+use crate::driver::{Driver, StatusView};
+use crate::events::{EventKind, EventLog};
+use crate::metrics::Metrics;
+use crate::storage::Storage;
+use crate::transport::FrameFilter;
+
+/// Inbound peer messages queued for the driver before datagrams are dropped.
+const PEER_QUEUE: usize = 4096;
+/// Client requests queued for the driver before `overloaded` is answered.
+const CLIENT_QUEUE: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("invalid consensus configuration: {0}")]
+    Consensus(#[from] consensus::ConfigError),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("event log {path}: {source}")]
+    EventLog {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Driver(#[from] driver::DriverError),
+}
+
+fn bind_error(what: &'static str, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> NodeError {
+    move |source| NodeError::Bind { what, addr, source }
+}
+
+/// Runs a node until `shutdown` resolves (graceful stop) or a fatal error.
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let config = Arc::new(config);
+    let consensus_config = config.consensus_config();
+    for warning in consensus_config.validate()? {
+        tracing::warn!("{warning}");
+    }
+
+    // Storage first: refuse an empty data directory before touching the network.
+    let identity = format!("{} {}", config.name, config.cluster_name);
+    let allow_init = config.start != StartMode::Existing;
+    let dir = config.data_dir.clone();
+    let (storage, restored, report) =
+        tokio::task::block_in_place(|| Storage::open(&dir, &identity, allow_init))?;
+    if report.torn_log_bytes > 0 || report.torn_meta_bytes > 0 {
+        tracing::warn!(
+            log_bytes = report.torn_log_bytes,
+            meta_bytes = report.torn_meta_bytes,
+            discontiguous_entries = report.discontiguous_entries,
+            "truncated a torn or corrupt tail left by a crash"
+        );
+    }
+    if report.initialised {
+        tracing::info!(dir = %dir.display(), start = ?config.start, "initialised an empty data directory");
+    }
+    let withhold_votes = report.initialised && config.start == StartMode::JoinEmpty;
+
+    let events_path = config::data_path(&config, "events.jsonl");
+    let mut events =
+        EventLog::open(&events_path, &config.name).map_err(|source| NodeError::EventLog {
+            path: events_path.display().to_string(),
+            source,
+        })?;
+
+    let udp = UdpSocket::bind(config.listen_peer)
+        .await
+        .map_err(bind_error("peer UDP", config.listen_peer))?;
+    let peer_listener = TcpListener::bind(config.listen_peer)
+        .await
+        .map_err(bind_error("peer TCP", config.listen_peer))?;
+    let client_listener = TcpListener::bind(config.listen_client)
+        .await
+        .map_err(bind_error("client HTTP", config.listen_client))?;
+
+    let clock = NodeClock::new(config.test_clock);
+    let start = clock.now();
+    let last_index = restored.last_index();
+    let restored_term = restored.term;
+    let seed = config.id ^ start.mono_ns.rotate_left(32) ^ u64::from(std::process::id());
+    let replica = Replica::new(consensus_config, restored, seed, start.local_ns)?;
+
+    let event_error = |source| NodeError::EventLog {
+        path: events_path.display().to_string(),
+        source,
+    };
+    events
+        .record(start, restored_term, EventKind::Started)
+        .map_err(event_error)?;
+    events
+        .record(start, restored_term, EventKind::Recovered { last_index })
+        .map_err(event_error)?;
+    events.flush().map_err(event_error)?;
+    tracing::info!(
+        node = %config.name,
+        mode = config.mode.name(),
+        term = restored_term,
+        last_index,
+        peer = %config.listen_peer,
+        client = %config.listen_client,
+        "started"
+    );
+
+    let metrics = Arc::new(Metrics::default());
+    let udp = Arc::new(udp);
+    let filter = FrameFilter {
+        cluster: config.cluster_id,
+        me: config.id,
+        peers: config
+            .peers
+            .iter()
+            .map(|peer| peer.id)
+            .collect::<BTreeSet<_>>(),
+    };
+    let (peer_tx, peer_rx) = mpsc::channel(PEER_QUEUE);
+    let (client_tx, client_rx) = mpsc::channel(CLIENT_QUEUE);
+    let (status_tx, status_rx) = watch::channel(Arc::new(StatusView {
+        status: replica.status(),
+        stamp: start,
+    }));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(transport::run_udp_receiver(
+        udp.clone(),
+        filter.clone(),
+        peer_tx.clone(),
+        metrics.clone(),
+        config.limits.max_datagram_bytes,
+    ));
+    tasks.spawn(transport::run_tcp_listener(
+        peer_listener,
+        filter,
+        peer_tx,
+        metrics.clone(),
+        config.limits.clone(),
+    ));
+    let mut peer_queues = BTreeMap::new();
+    for peer in &config.peers {
+        let (queue_tx, queue_rx) = mpsc::channel(config.limits.peer_queue_frames);
+        peer_queues.insert(peer.id, queue_tx);
+        tasks.spawn(transport::run_outbound(
+            peer.addr,
+            queue_rx,
+            metrics.clone(),
+            config.limits.clone(),
+        ));
+    }
+    let api = Arc::new(client::ClientApi::new(
+        config.clone(),
+        metrics.clone(),
+        status_rx,
+        client_tx,
+    ));
+    tasks.spawn(client::run_listener(client_listener, api));
+
+    let driver = Driver::new(
+        replica,
+        storage,
+        events,
+        clock,
+        config,
+        metrics,
+        udp,
+        peer_queues,
+        status_tx,
+        withhold_votes,
+    );
+    let result = driver.run(peer_rx, client_rx, shutdown).await;
+    tasks.abort_all();
+    result.map_err(NodeError::from)
+}

@@ -1,0 +1,465 @@
+//! The driver: the ONLY owner of the [`Replica`] (actor style).
+//!
+//! Everything reaches it over channels — peer messages from the transport
+//! tasks, client calls from the HTTP handlers, ticks from a timer — and it
+//! follows the numbered driver contract of `consensus/src/lib.rs`:
+//!
+//! 1. `select! { biased; shutdown, tick, peer, client }` picks one input (the
+//!    order is fixed, so no hidden RNG decides it), then up to
+//!    [`BATCH_LIMIT`] more inputs that are already queued are stepped too.
+//! 2. All actions of the batch are executed in order: storage writes go to the
+//!    page cache, `Send { after: None }`, replies and events go out at once,
+//!    `Send { after: Some(seq) }` is held back.
+//! 3. One fsync covers the whole batch (group commit); only then is
+//!    `Input::Persisted` fed and the held sends released.
+//! 4. Status is published on a `watch` channel for `/status` and `/metrics`
+//!    (no lock is ever held across an `.await`).
+//!
+//! Storage I/O is synchronous; it runs under `block_in_place` so the other
+//! runtime worker keeps serving sockets while we fsync.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use consensus::{
+    Action, ClientReply, ClientRequest, ClientResponse, Event, Input, IoSeq, Message, NodeId,
+    Replica, RequestId, Role, Status, Transport,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::MissedTickBehavior;
+use wire::{Frame, Header, Term};
+
+use crate::clock::{NodeClock, Stamp};
+use crate::config::NodeConfig;
+use crate::events::{self, EventKind, EventLog};
+use crate::metrics::{Metrics, SendDrop};
+use crate::storage::{Storage, StorageError};
+use crate::transport::Inbound;
+
+/// Inputs stepped per batch before the batch's actions are executed.
+pub const BATCH_LIMIT: usize = 256;
+
+/// A client request on its way to the driver, with the channel for its reply.
+pub struct ClientCall {
+    pub request: ClientRequest,
+    pub reply: oneshot::Sender<ClientReply>,
+    /// CLOCK_MONOTONIC when the HTTP request was parsed.
+    pub started_mono: u64,
+}
+
+/// What `/status` and `/metrics` read: the replica's status at `stamp`.
+#[derive(Debug, Clone)]
+pub struct StatusView {
+    pub status: Status,
+    pub stamp: Stamp,
+}
+
+struct Pending {
+    reply: oneshot::Sender<ClientReply>,
+    started_mono: u64,
+    is_write: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("storage failed, stopping to stay safe: {0}")]
+    Storage(#[from] StorageError),
+    #[error("event log: {0}")]
+    EventLog(#[from] std::io::Error),
+}
+
+pub struct Driver {
+    pub(crate) replica: Replica,
+    pub(crate) storage: Storage,
+    pub(crate) events: EventLog,
+    pub(crate) clock: NodeClock,
+    pub(crate) config: Arc<NodeConfig>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) udp: Arc<UdpSocket>,
+    pub(crate) peer_queues: BTreeMap<NodeId, mpsc::Sender<Vec<u8>>>,
+    pub(crate) status_tx: watch::Sender<Arc<StatusView>>,
+    /// `--join-empty` on an empty directory: ignore vote requests until a
+    /// leader has been followed, so a node that forgot its vote cannot hand
+    /// out a second vote in a term it may already have voted in.
+    pub(crate) withhold_votes: bool,
+    pending: HashMap<RequestId, Pending>,
+    next_request: RequestId,
+    held: Vec<(IoSeq, NodeId, Term, Message, Transport)>,
+    durable: IoSeq,
+    last_leader: Option<NodeId>,
+    ticks_since_purge: u32,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        replica: Replica,
+        storage: Storage,
+        events: EventLog,
+        clock: NodeClock,
+        config: Arc<NodeConfig>,
+        metrics: Arc<Metrics>,
+        udp: Arc<UdpSocket>,
+        peer_queues: BTreeMap<NodeId, mpsc::Sender<Vec<u8>>>,
+        status_tx: watch::Sender<Arc<StatusView>>,
+        withhold_votes: bool,
+    ) -> Driver {
+        let last_leader = replica.status().leader;
+        Driver {
+            replica,
+            storage,
+            events,
+            clock,
+            config,
+            metrics,
+            udp,
+            peer_queues,
+            status_tx,
+            withhold_votes,
+            pending: HashMap::new(),
+            next_request: 1,
+            held: Vec::new(),
+            durable: IoSeq(0),
+            last_leader,
+            ticks_since_purge: 0,
+        }
+    }
+
+    /// Runs until `shutdown` resolves or storage fails.
+    pub async fn run(
+        mut self,
+        mut peers: mpsc::Receiver<Inbound>,
+        mut clients: mpsc::Receiver<ClientCall>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), DriverError> {
+        let tick_local = Duration::from_nanos(self.config.consensus_config().tick_interval_ns);
+        let mut ticker = tokio::time::interval(self.clock.real_duration(tick_local));
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        // The replica may have produced actions while being built.
+        self.execute()?;
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                _ = ticker.tick() => self.on_tick(),
+                Some(inbound) = peers.recv() => self.on_peer(inbound),
+                Some(call) = clients.recv() => self.on_client(call),
+            }
+            // Group commit: whatever is already queued joins this batch.
+            for _ in 0..BATCH_LIMIT {
+                match peers.try_recv() {
+                    Ok(inbound) => self.on_peer(inbound),
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..BATCH_LIMIT {
+                match clients.try_recv() {
+                    Ok(call) => self.on_client(call),
+                    Err(_) => break,
+                }
+            }
+            self.execute()?;
+        }
+        self.stop()
+    }
+
+    fn now(&self) -> Stamp {
+        self.clock.now()
+    }
+
+    fn on_tick(&mut self) {
+        let now = self.now().local_ns;
+        self.replica.step(now, Input::Tick);
+        self.ticks_since_purge += 1;
+        if self.ticks_since_purge >= 100 {
+            // HTTP handlers that timed out dropped their receivers.
+            self.ticks_since_purge = 0;
+            self.pending.retain(|_, pending| !pending.reply.is_closed());
+        }
+    }
+
+    fn on_peer(&mut self, inbound: Inbound) {
+        if self.withhold_votes
+            && matches!(
+                inbound.message,
+                Message::Vote { .. } | Message::PreVote { .. }
+            )
+        {
+            self.metrics.votes_withheld.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let now = self.now().local_ns;
+        self.replica.step(
+            now,
+            Input::Message {
+                from: inbound.from,
+                term: inbound.term,
+                message: inbound.message,
+            },
+        );
+    }
+
+    fn on_client(&mut self, call: ClientCall) {
+        let id = self.next_request;
+        self.next_request += 1;
+        let is_write = matches!(call.request, ClientRequest::Write { .. });
+        self.pending.insert(
+            id,
+            Pending {
+                reply: call.reply,
+                started_mono: call.started_mono,
+                is_write,
+            },
+        );
+        let now = self.now().local_ns;
+        self.replica.step(
+            now,
+            Input::Client {
+                id,
+                request: call.request,
+            },
+        );
+    }
+
+    /// Executes every queued action (driver contract steps 1–6), with one
+    /// fsync per round, until the replica has nothing more to say.
+    fn execute(&mut self) -> Result<(), DriverError> {
+        loop {
+            let actions = self.replica.take_actions();
+            if actions.is_empty() {
+                break;
+            }
+            let mut written: Option<IoSeq> = None;
+            for action in actions {
+                match action {
+                    Action::PersistMeta {
+                        term,
+                        voted_for,
+                        seq,
+                    } => {
+                        tokio::task::block_in_place(|| self.storage.persist_meta(term, voted_for))?;
+                        written = written.max(Some(seq));
+                    }
+                    Action::AppendLog {
+                        truncate_after,
+                        entries,
+                        seq,
+                    } => {
+                        tokio::task::block_in_place(|| {
+                            self.storage.append(truncate_after, &entries)
+                        })?;
+                        written = written.max(Some(seq));
+                    }
+                    Action::InstallSnapshot { snapshot, seq } => {
+                        tokio::task::block_in_place(|| self.storage.save_snapshot(&snapshot))?;
+                        written = written.max(Some(seq));
+                    }
+                    Action::CompactLog { snapshot } => {
+                        tokio::task::block_in_place(|| self.storage.save_snapshot(&snapshot))?;
+                    }
+                    Action::Send {
+                        to,
+                        term,
+                        message,
+                        transport,
+                        after,
+                    } => match after {
+                        Some(seq) if seq > self.durable => {
+                            self.held.push((seq, to, term, message, transport));
+                        }
+                        _ => self.transmit(to, term, message, transport),
+                    },
+                    Action::Reply { id, reply } => self.reply(id, reply),
+                    Action::Event(event) => self.record(&event)?,
+                }
+            }
+            if let Some(seq) = written {
+                tokio::task::block_in_place(|| self.storage.sync())?;
+                self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
+                self.durable = self.durable.max(seq);
+                let now = self.now().local_ns;
+                self.replica
+                    .step(now, Input::Persisted { upto: self.durable });
+            }
+            if !self.held.is_empty() {
+                let durable = self.durable;
+                let (ready, waiting): (Vec<_>, Vec<_>) =
+                    self.held.drain(..).partition(|(seq, ..)| *seq <= durable);
+                self.held = waiting;
+                for (_, to, term, message, transport) in ready {
+                    self.transmit(to, term, message, transport);
+                }
+            }
+        }
+        self.events.flush()?;
+        self.publish();
+        Ok(())
+    }
+
+    fn transmit(&self, to: NodeId, term: Term, message: Message, transport: Transport) {
+        let Some(peer) = self.config.peer(to) else {
+            tracing::warn!(to, "replica addressed a non-member; dropped");
+            return;
+        };
+        let frame = Frame {
+            header: Header {
+                version: wire::PROTOCOL_VERSION,
+                cluster: self.config.cluster_id,
+                from: self.config.id,
+                to,
+                term,
+            },
+            message,
+        };
+        let bytes = wire::encode_to_vec(&frame);
+        match transport {
+            Transport::Datagram => {
+                if bytes.len() > self.config.limits.max_datagram_bytes
+                    || self.udp.try_send_to(&bytes, peer.addr).is_err()
+                {
+                    self.metrics.drop_send(SendDrop::Datagram);
+                }
+            }
+            Transport::Stream => {
+                let sent = self
+                    .peer_queues
+                    .get(&to)
+                    .is_some_and(|queue| queue.try_send(bytes).is_ok());
+                if !sent {
+                    self.metrics.drop_send(SendDrop::QueueFull);
+                }
+            }
+        }
+    }
+
+    fn reply(&mut self, id: RequestId, reply: ClientReply) {
+        let Some(pending) = self.pending.remove(&id) else {
+            return;
+        };
+        let metrics = &self.metrics;
+        match (&reply, pending.is_write) {
+            (ClientReply::Ok(ClientResponse::Written { .. }), _) => {
+                metrics.writes_ok.fetch_add(1, Ordering::Relaxed);
+                metrics.observe_write_latency(
+                    crate::clock::mono_ns().saturating_sub(pending.started_mono),
+                );
+            }
+            (ClientReply::Ok(_), _) => {
+                metrics.reads_ok.fetch_add(1, Ordering::Relaxed);
+            }
+            (ClientReply::Rejected(_), true) => {
+                metrics.writes_rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            (ClientReply::Unknown { .. }, true) => {
+                metrics.writes_unknown.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        // The HTTP handler may have given up already; that is fine.
+        let _ = pending.reply.send(reply);
+    }
+
+    fn name_of(&self, id: NodeId) -> String {
+        self.config
+            .member_name(id)
+            .map_or_else(|| format!("#{id:x}"), str::to_owned)
+    }
+
+    fn record(&mut self, event: &Event) -> Result<(), DriverError> {
+        let metrics = &self.metrics;
+        match event {
+            Event::ElectionStarted { .. } => {
+                metrics.elections_started.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::QuorumLost { .. } => {
+                metrics.quorum_losses.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::StaleTermRejected { .. } => {
+                metrics
+                    .stale_term_rejections
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Event::PreVoteRejected { .. } => {
+                metrics.pre_vote_rejections.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::BecameLeader { term } => {
+                metrics.became_leader.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(term, "became leader");
+            }
+            Event::SteppedDown { term, reason } => {
+                tracing::info!(term, reason = reason.name(), "stepped down");
+            }
+            _ => {}
+        }
+        let current_term = self.replica.status().term;
+        let config = self.config.clone();
+        let name_of = move |id: NodeId| {
+            config
+                .member_name(id)
+                .map_or_else(|| format!("#{id:x}"), str::to_owned)
+        };
+        let (term, kind) = events::convert(event, current_term, &self.clock, &name_of);
+        let stamp = self.now();
+        self.events.record(stamp, term, kind)?;
+        Ok(())
+    }
+
+    fn publish(&mut self) {
+        let status = self.replica.status();
+        if status.leader != self.last_leader {
+            if status.leader.is_some() {
+                self.metrics
+                    .leadership_changes
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            self.last_leader = status.leader;
+        }
+        if self.withhold_votes && status.leader.is_some_and(|leader| leader != self.config.id) {
+            tracing::info!(
+                leader = %self.name_of(status.leader.unwrap_or_default()),
+                "following a leader after --join-empty; voting again"
+            );
+            self.withhold_votes = false;
+        }
+        let stamp = self.now();
+        self.status_tx
+            .send_replace(Arc::new(StatusView { status, stamp }));
+    }
+
+    /// Graceful stop: everything durable, a `final_state` line, logs flushed.
+    fn stop(mut self) -> Result<(), DriverError> {
+        tokio::task::block_in_place(|| self.storage.sync())?;
+        let status = self.replica.status();
+        let stamp = self.now();
+        self.events.record(
+            stamp,
+            status.term,
+            EventKind::FinalState {
+                commit_index: status.commit_index,
+                applied_index: status.applied_index,
+                state_hash: status.state_hash,
+            },
+        )?;
+        self.events.flush()?;
+        for (_, pending) in self.pending.drain() {
+            let _ = pending.reply.send(ClientReply::Unknown {
+                reason: "node shutting down".into(),
+            });
+        }
+        tracing::info!(
+            term = status.term,
+            role = status.role.name(),
+            commit = status.commit_index,
+            "stopped"
+        );
+        Ok(())
+    }
+}
+
+/// True if `status` says this node is leader.
+pub fn is_leader(status: &Status) -> bool {
+    status.role == Role::Leader
+}

@@ -1,0 +1,331 @@
+//! The append-only event log `events.jsonl` in the data directory.
+//!
+//! One JSON object per line, in exactly the `NodeEvent` format of
+//! `crates/checker/src/event.rs` (this crate does not depend on the checker;
+//! the types below mirror its JSON and the tests pin the shape):
+//!
+//! ```json
+//! {"node":"n1","mono_ns":1000,"local_ns":1003,"term":2,"event":"became_leader"}
+//! {"node":"n1","mono_ns":1500,"local_ns":1503,"term":2,"event":"lease_extended","until_mono_ns":9500}
+//! ```
+//!
+//! Lines are written to the OS after every driver batch (so a SIGKILL loses
+//! nothing already handed to the kernel) but not fsynced: the event log is an
+//! observation, not state the protocol depends on.
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use consensus::{Event, StepDownReason};
+use serde::Serialize;
+use wire::NodeId;
+
+use crate::clock::{NodeClock, Stamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TokenJson {
+    pub term: u64,
+    pub index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    Started,
+    Recovered {
+        last_index: u64,
+    },
+    ElectionStarted,
+    PreVoteRejected {
+        by: String,
+    },
+    BecameLeader,
+    SteppedDown {
+        reason: &'static str,
+    },
+    LeaseExtended {
+        until_mono_ns: u64,
+    },
+    LeaseLost,
+    QuorumLost,
+    QuorumRegained,
+    PeerUp {
+        peer: String,
+    },
+    PeerDown {
+        peer: String,
+        direction: &'static str,
+    },
+    WriteCommitted {
+        token: TokenJson,
+    },
+    WriteAccepted {
+        index: u64,
+    },
+    Applied {
+        index: u64,
+        state_hash: u64,
+    },
+    Truncated {
+        after: u64,
+    },
+    StaleTermRejected {
+        from: String,
+        their_term: u64,
+    },
+    FinalState {
+        commit_index: u64,
+        applied_index: u64,
+        state_hash: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeEvent<'a> {
+    pub node: &'a str,
+    pub mono_ns: u64,
+    pub local_ns: u64,
+    pub term: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+fn step_down_name(reason: StepDownReason) -> &'static str {
+    // Same spelling as the checker's snake_case enum.
+    reason.name()
+}
+
+/// Converts a consensus event into the event-log form. `current_term` is the
+/// replica's term after the step; `name_of` maps node ids to names.
+pub fn convert(
+    event: &Event,
+    current_term: u64,
+    clock: &NodeClock,
+    name_of: &dyn Fn(NodeId) -> String,
+) -> (u64, EventKind) {
+    match event {
+        Event::ElectionStarted { term } => (*term, EventKind::ElectionStarted),
+        Event::PreVoteRejected { by, .. } => (
+            current_term,
+            EventKind::PreVoteRejected { by: name_of(*by) },
+        ),
+        Event::BecameLeader { term } => (*term, EventKind::BecameLeader),
+        Event::SteppedDown { term, reason } => (
+            *term,
+            EventKind::SteppedDown {
+                reason: step_down_name(*reason),
+            },
+        ),
+        Event::LeaseExtended { term, until } => (
+            *term,
+            EventKind::LeaseExtended {
+                until_mono_ns: clock.mono_of_local(*until),
+            },
+        ),
+        Event::LeaseLost { term } => (*term, EventKind::LeaseLost),
+        Event::QuorumLost { term } => (*term, EventKind::QuorumLost),
+        Event::QuorumRegained { term } => (*term, EventKind::QuorumRegained),
+        Event::PeerUp { peer } => (
+            current_term,
+            EventKind::PeerUp {
+                peer: name_of(*peer),
+            },
+        ),
+        Event::PeerDown { peer, inbound } => (
+            current_term,
+            EventKind::PeerDown {
+                peer: name_of(*peer),
+                direction: if *inbound { "inbound" } else { "outbound" },
+            },
+        ),
+        Event::WriteCommitted { token } => (
+            token.term,
+            EventKind::WriteCommitted {
+                token: TokenJson {
+                    term: token.term,
+                    index: token.index,
+                },
+            },
+        ),
+        Event::StaleTermRejected {
+            from,
+            their_term,
+            our_term,
+        } => (
+            *our_term,
+            EventKind::StaleTermRejected {
+                from: name_of(*from),
+                their_term: *their_term,
+            },
+        ),
+        Event::WriteAccepted { term, index } => (*term, EventKind::WriteAccepted { index: *index }),
+        Event::Applied {
+            index, state_hash, ..
+        } => (
+            current_term,
+            EventKind::Applied {
+                index: *index,
+                state_hash: *state_hash,
+            },
+        ),
+        Event::Truncated { after } => (current_term, EventKind::Truncated { after: *after }),
+    }
+}
+
+pub struct EventLog {
+    node: String,
+    out: BufWriter<File>,
+}
+
+impl EventLog {
+    pub fn open(path: &Path, node: &str) -> io::Result<EventLog> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(EventLog {
+            node: node.to_owned(),
+            out: BufWriter::with_capacity(64 * 1024, file),
+        })
+    }
+
+    pub fn record(&mut self, stamp: Stamp, term: u64, kind: EventKind) -> io::Result<()> {
+        let line = NodeEvent {
+            node: &self.node,
+            mono_ns: stamp.mono_ns,
+            local_ns: stamp.local_ns,
+            term,
+            kind,
+        };
+        serde_json::to_writer(&mut self.out, &line).map_err(io::Error::other)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Hands buffered lines to the OS.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TestClock;
+    use wire::Token;
+
+    fn line(term: u64, kind: EventKind) -> String {
+        serde_json::to_string(&NodeEvent {
+            node: "n1",
+            mono_ns: 1000,
+            local_ns: 1003,
+            term,
+            kind,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn lines_match_the_checker_format() {
+        assert_eq!(
+            line(2, EventKind::BecameLeader),
+            r#"{"node":"n1","mono_ns":1000,"local_ns":1003,"term":2,"event":"became_leader"}"#
+        );
+        assert_eq!(
+            line(
+                2,
+                EventKind::LeaseExtended {
+                    until_mono_ns: 9500
+                }
+            ),
+            r#"{"node":"n1","mono_ns":1000,"local_ns":1003,"term":2,"event":"lease_extended","until_mono_ns":9500}"#
+        );
+        assert_eq!(
+            line(
+                2,
+                EventKind::PeerDown {
+                    peer: "n2".into(),
+                    direction: "inbound"
+                }
+            ),
+            r#"{"node":"n1","mono_ns":1000,"local_ns":1003,"term":2,"event":"peer_down","peer":"n2","direction":"inbound"}"#
+        );
+        assert_eq!(
+            line(
+                3,
+                EventKind::WriteCommitted {
+                    token: TokenJson { term: 3, index: 7 }
+                }
+            ),
+            r#"{"node":"n1","mono_ns":1000,"local_ns":1003,"term":3,"event":"write_committed","token":{"term":3,"index":7}}"#
+        );
+        assert_eq!(
+            line(3, EventKind::Recovered { last_index: 4 }),
+            r#"{"node":"n1","mono_ns":1000,"local_ns":1003,"term":3,"event":"recovered","last_index":4}"#
+        );
+        assert_eq!(
+            line(
+                3,
+                EventKind::FinalState {
+                    commit_index: 1,
+                    applied_index: 1,
+                    state_hash: 5
+                }
+            ),
+            r#"{"node":"n1","mono_ns":1000,"local_ns":1003,"term":3,"event":"final_state","commit_index":1,"applied_index":1,"state_hash":5}"#
+        );
+    }
+
+    #[test]
+    fn lease_end_is_mapped_to_the_true_clock() {
+        let clock = NodeClock::starting_at(
+            1_000_000_000,
+            TestClock {
+                offset_ms: 500,
+                rate: 2.0,
+            },
+        );
+        let until_local = clock.local_at(3_000_000_000);
+        let name_of = |id: NodeId| format!("n{id}");
+        let (term, kind) = convert(
+            &Event::LeaseExtended {
+                term: 4,
+                until: until_local,
+            },
+            4,
+            &clock,
+            &name_of,
+        );
+        assert_eq!(term, 4);
+        assert_eq!(
+            kind,
+            EventKind::LeaseExtended {
+                until_mono_ns: 3_000_000_000
+            }
+        );
+        let (term, kind) = convert(
+            &Event::WriteCommitted {
+                token: Token { term: 4, index: 9 },
+            },
+            5,
+            &clock,
+            &name_of,
+        );
+        assert_eq!(term, 4);
+        assert_eq!(
+            kind,
+            EventKind::WriteCommitted {
+                token: TokenJson { term: 4, index: 9 }
+            }
+        );
+        let (_, kind) = convert(
+            &Event::SteppedDown {
+                term: 4,
+                reason: StepDownReason::QuorumLost,
+            },
+            4,
+            &clock,
+            &name_of,
+        );
+        assert_eq!(
+            serde_json::to_value(&kind).unwrap(),
+            serde_json::json!({"event": "stepped_down", "reason": "quorum_lost"})
+        );
+    }
+}

@@ -1,0 +1,468 @@
+//! Counters and the Prometheus text rendering for `GET /metrics`.
+//!
+//! Counters are plain atomics shared by every task (no locks). Gauges that
+//! describe the replica (term, role, lease) are read from the latest
+//! [`crate::driver::StatusView`] when rendering.
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an inbound peer frame or datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// The bytes do not start with the frame magic.
+    Magic,
+    Version,
+    Checksum,
+    Malformed,
+    /// The declared length exceeds the configured maximum.
+    Oversized,
+    /// The stream or datagram ended in the middle of a frame.
+    Truncated,
+    /// A different cluster id.
+    Cluster,
+    /// The sender is not a member (or claims to be us).
+    UnknownSender,
+    /// Addressed to another node.
+    Misaddressed,
+    /// A started frame did not complete within the read deadline.
+    ReadTimeout,
+    /// The driver's inbound queue was full (datagrams only).
+    Overload,
+    /// Too many inbound connections.
+    ConnectionLimit,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::Magic,
+        RejectReason::Version,
+        RejectReason::Checksum,
+        RejectReason::Malformed,
+        RejectReason::Oversized,
+        RejectReason::Truncated,
+        RejectReason::Cluster,
+        RejectReason::UnknownSender,
+        RejectReason::Misaddressed,
+        RejectReason::ReadTimeout,
+        RejectReason::Overload,
+        RejectReason::ConnectionLimit,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::Magic => "magic",
+            RejectReason::Version => "version",
+            RejectReason::Checksum => "checksum",
+            RejectReason::Malformed => "malformed",
+            RejectReason::Oversized => "oversized",
+            RejectReason::Truncated => "truncated",
+            RejectReason::Cluster => "cluster",
+            RejectReason::UnknownSender => "unknown_sender",
+            RejectReason::Misaddressed => "misaddressed",
+            RejectReason::ReadTimeout => "read_timeout",
+            RejectReason::Overload => "overload",
+            RejectReason::ConnectionLimit => "connection_limit",
+        }
+    }
+
+    fn slot(self) -> usize {
+        RejectReason::ALL
+            .iter()
+            .position(|reason| *reason == self)
+            .expect("every reason is in ALL")
+    }
+
+    pub fn from_decode(error: &wire::DecodeError) -> RejectReason {
+        match error {
+            wire::DecodeError::Incomplete { .. } => RejectReason::Truncated,
+            wire::DecodeError::TooLarge { .. } => RejectReason::Oversized,
+            wire::DecodeError::UnsupportedVersion(_) => RejectReason::Version,
+            wire::DecodeError::BadMagic => RejectReason::Magic,
+            wire::DecodeError::BadChecksum => RejectReason::Checksum,
+            _ => RejectReason::Malformed,
+        }
+    }
+}
+
+/// Which transport a frame arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Udp,
+    Tcp,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Udp => "udp",
+            Via::Tcp => "tcp",
+        }
+    }
+}
+
+/// Why an outbound frame was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendDrop {
+    /// The peer's TCP queue was full.
+    QueueFull,
+    /// The datagram would exceed `max_datagram_bytes` or the socket buffer was full.
+    Datagram,
+    /// A TCP write did not finish within the RPC deadline.
+    WriteTimeout,
+    /// A TCP write failed (connection reset, refused...).
+    WriteError,
+}
+
+impl SendDrop {
+    const ALL: [SendDrop; 4] = [
+        SendDrop::QueueFull,
+        SendDrop::Datagram,
+        SendDrop::WriteTimeout,
+        SendDrop::WriteError,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            SendDrop::QueueFull => "queue_full",
+            SendDrop::Datagram => "datagram",
+            SendDrop::WriteTimeout => "write_timeout",
+            SendDrop::WriteError => "write_error",
+        }
+    }
+}
+
+/// Upper bounds (seconds) of the write latency histogram buckets.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    frames_rejected: [[AtomicU64; 12]; 2],
+    frames_accepted: [AtomicU64; 2],
+    sends_dropped: [AtomicU64; 4],
+    pub http_bad_requests: AtomicU64,
+    pub http_requests: AtomicU64,
+    pub leadership_changes: AtomicU64,
+    pub became_leader: AtomicU64,
+    pub quorum_losses: AtomicU64,
+    pub elections_started: AtomicU64,
+    pub stale_term_rejections: AtomicU64,
+    pub pre_vote_rejections: AtomicU64,
+    pub writes_ok: AtomicU64,
+    pub writes_rejected: AtomicU64,
+    pub writes_unknown: AtomicU64,
+    pub reads_ok: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub peer_connects: AtomicU64,
+    pub votes_withheld: AtomicU64,
+    write_latency_buckets: [AtomicU64; 14],
+    write_latency_count: AtomicU64,
+    write_latency_sum_ns: AtomicU64,
+}
+
+fn via_slot(via: Via) -> usize {
+    match via {
+        Via::Udp => 0,
+        Via::Tcp => 1,
+    }
+}
+
+/// Gauges read from the replica's status at render time.
+pub struct Gauges {
+    pub term: u64,
+    pub is_leader: bool,
+    pub lease_remaining_ns: u64,
+    pub quorum_reachable: bool,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_index: u64,
+}
+
+impl Metrics {
+    pub fn reject(&self, via: Via, reason: RejectReason) {
+        self.frames_rejected[via_slot(via)][reason.slot()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self, via: Via, reason: RejectReason) -> u64 {
+        self.frames_rejected[via_slot(via)][reason.slot()].load(Ordering::Relaxed)
+    }
+
+    pub fn accept(&self, via: Via) {
+        self.frames_accepted[via_slot(via)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn drop_send(&self, why: SendDrop) {
+        let slot = SendDrop::ALL
+            .iter()
+            .position(|each| *each == why)
+            .unwrap_or(0);
+        self.sends_dropped[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn observe_write_latency(&self, nanos: u64) {
+        let seconds = nanos as f64 / 1e9;
+        for (bucket, bound) in self.write_latency_buckets.iter().zip(LATENCY_BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.write_latency_count.fetch_add(1, Ordering::Relaxed);
+        self.write_latency_sum_ns
+            .fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::with_capacity(4096);
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut simple = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        simple(
+            "splitnode_term",
+            "gauge",
+            "Current term.",
+            gauges.term.to_string(),
+        );
+        simple(
+            "splitnode_is_leader",
+            "gauge",
+            "1 if this node is leader.",
+            u8::from(gauges.is_leader).to_string(),
+        );
+        simple(
+            "splitnode_lease_remaining_seconds",
+            "gauge",
+            "Remaining leader lease on the node's clock.",
+            format!("{:.6}", gauges.lease_remaining_ns as f64 / 1e9),
+        );
+        simple(
+            "splitnode_quorum_reachable",
+            "gauge",
+            "1 if a quorum is reachable.",
+            u8::from(gauges.quorum_reachable).to_string(),
+        );
+        simple(
+            "splitnode_commit_index",
+            "gauge",
+            "Commit index.",
+            gauges.commit_index.to_string(),
+        );
+        simple(
+            "splitnode_applied_index",
+            "gauge",
+            "Applied index.",
+            gauges.applied_index.to_string(),
+        );
+        simple(
+            "splitnode_last_index",
+            "gauge",
+            "Last log index.",
+            gauges.last_index.to_string(),
+        );
+        let counters: [(&str, &str, &AtomicU64); 15] = [
+            (
+                "splitnode_leadership_changes_total",
+                "Times a new leader became known to this node.",
+                &self.leadership_changes,
+            ),
+            (
+                "splitnode_became_leader_total",
+                "Times this node became leader.",
+                &self.became_leader,
+            ),
+            (
+                "splitnode_quorum_losses_total",
+                "Times quorum was lost.",
+                &self.quorum_losses,
+            ),
+            (
+                "splitnode_elections_started_total",
+                "Elections started by this node.",
+                &self.elections_started,
+            ),
+            (
+                "splitnode_stale_term_rejections_total",
+                "Messages rejected for a stale term.",
+                &self.stale_term_rejections,
+            ),
+            (
+                "splitnode_pre_vote_rejections_total",
+                "PreVotes rejected by peers.",
+                &self.pre_vote_rejections,
+            ),
+            (
+                "splitnode_writes_ok_total",
+                "Writes committed.",
+                &self.writes_ok,
+            ),
+            (
+                "splitnode_writes_rejected_total",
+                "Writes refused (not applied).",
+                &self.writes_rejected,
+            ),
+            (
+                "splitnode_writes_unknown_total",
+                "Writes with unknown outcome.",
+                &self.writes_unknown,
+            ),
+            ("splitnode_reads_ok_total", "Reads served.", &self.reads_ok),
+            (
+                "splitnode_fsyncs_total",
+                "Group-commit fsyncs.",
+                &self.fsyncs,
+            ),
+            (
+                "splitnode_peer_connects_total",
+                "Outbound peer connections established.",
+                &self.peer_connects,
+            ),
+            (
+                "splitnode_http_requests_total",
+                "HTTP requests parsed.",
+                &self.http_requests,
+            ),
+            (
+                "splitnode_http_bad_requests_total",
+                "Malformed, oversized or timed-out HTTP requests (answered 4xx).",
+                &self.http_bad_requests,
+            ),
+            (
+                "splitnode_votes_withheld_total",
+                "Vote requests ignored after --join-empty.",
+                &self.votes_withheld,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                load(counter)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP splitnode_frames_accepted_total Peer frames accepted, by transport.\n\
+             # TYPE splitnode_frames_accepted_total counter\n\
+             splitnode_frames_accepted_total{{transport=\"udp\"}} {}\n\
+             splitnode_frames_accepted_total{{transport=\"tcp\"}} {}",
+            load(&self.frames_accepted[0]),
+            load(&self.frames_accepted[1])
+        );
+
+        let _ = writeln!(
+            out,
+            "# HELP splitnode_frames_rejected_total Peer frames dropped, by transport and reason.\n\
+             # TYPE splitnode_frames_rejected_total counter"
+        );
+        for via in [Via::Udp, Via::Tcp] {
+            for reason in RejectReason::ALL {
+                let _ = writeln!(
+                    out,
+                    "splitnode_frames_rejected_total{{transport=\"{}\",reason=\"{}\"}} {}",
+                    via.name(),
+                    reason.name(),
+                    self.rejected(via, reason)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP splitnode_sends_dropped_total Outbound frames not sent, by reason.\n\
+             # TYPE splitnode_sends_dropped_total counter"
+        );
+        for (why, counter) in SendDrop::ALL.iter().zip(&self.sends_dropped) {
+            let _ = writeln!(
+                out,
+                "splitnode_sends_dropped_total{{reason=\"{}\"}} {}",
+                why.name(),
+                load(counter)
+            );
+        }
+
+        let _ = writeln!(
+            out,
+            "# HELP splitnode_write_latency_seconds Client write latency, request to commit.\n\
+             # TYPE splitnode_write_latency_seconds histogram"
+        );
+        for (bucket, bound) in self.write_latency_buckets.iter().zip(LATENCY_BUCKETS) {
+            let _ = writeln!(
+                out,
+                "splitnode_write_latency_seconds_bucket{{le=\"{bound}\"}} {}",
+                load(bucket)
+            );
+        }
+        let count = load(&self.write_latency_count);
+        let _ = writeln!(
+            out,
+            "splitnode_write_latency_seconds_bucket{{le=\"+Inf\"}} {count}\n\
+             splitnode_write_latency_seconds_sum {:.9}\n\
+             splitnode_write_latency_seconds_count {count}",
+            load(&self.write_latency_sum_ns) as f64 / 1e9
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gauges() -> Gauges {
+        Gauges {
+            term: 4,
+            is_leader: true,
+            lease_remaining_ns: 150_000_000,
+            quorum_reachable: true,
+            commit_index: 9,
+            applied_index: 8,
+            last_index: 10,
+        }
+    }
+
+    #[test]
+    fn renders_counters_by_reason_and_histogram() {
+        let metrics = Metrics::default();
+        metrics.reject(Via::Tcp, RejectReason::Checksum);
+        metrics.reject(Via::Tcp, RejectReason::Checksum);
+        metrics.reject(Via::Udp, RejectReason::Oversized);
+        metrics.observe_write_latency(3_000_000);
+        metrics.observe_write_latency(700_000_000);
+        metrics
+            .stale_term_rejections
+            .fetch_add(3, Ordering::Relaxed);
+        let text = metrics.render(&gauges());
+        assert!(text.contains("splitnode_term 4\n"), "{text}");
+        assert!(text.contains("splitnode_is_leader 1\n"));
+        assert!(text.contains("splitnode_lease_remaining_seconds 0.150000\n"));
+        assert!(text.contains(
+            "splitnode_frames_rejected_total{transport=\"tcp\",reason=\"checksum\"} 2\n"
+        ));
+        assert!(text.contains(
+            "splitnode_frames_rejected_total{transport=\"udp\",reason=\"oversized\"} 1\n"
+        ));
+        assert!(text.contains("splitnode_stale_term_rejections_total 3\n"));
+        assert!(text.contains("splitnode_write_latency_seconds_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("splitnode_write_latency_seconds_bucket{le=\"1\"} 2\n"));
+        assert!(text.contains("splitnode_write_latency_seconds_count 2\n"));
+    }
+
+    #[test]
+    fn decode_errors_map_to_reasons() {
+        use wire::DecodeError;
+        assert_eq!(
+            RejectReason::from_decode(&DecodeError::BadMagic),
+            RejectReason::Magic
+        );
+        assert_eq!(
+            RejectReason::from_decode(&DecodeError::TooLarge { len: 9, max: 1 }),
+            RejectReason::Oversized
+        );
+        assert_eq!(
+            RejectReason::from_decode(&DecodeError::Malformed("x")),
+            RejectReason::Malformed
+        );
+    }
+}
