@@ -29,6 +29,8 @@ use crate::replica::Strategy;
 use crate::status::{PeerStatus, Role, Status};
 use crate::{Config, ConfigError};
 
+pub(crate) use election::random_timeout;
+
 /// What the local replica knows about one peer's liveness.
 #[derive(Debug, Clone, Default)]
 struct PeerLiveness {
