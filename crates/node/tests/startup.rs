@@ -1,0 +1,232 @@
+//! Start-up and shutdown behaviour of the real binary: refusing an empty data
+//! directory, configuration errors, graceful stop, every mode selectable.
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{BIN, Cluster, ClusterOptions, TempDir};
+
+fn base_args(dir: &std::path::Path, net: u8) -> Vec<String> {
+    vec![
+        "--id".into(),
+        "n1".into(),
+        "--cluster".into(),
+        "solo".into(),
+        "--listen-peer".into(),
+        format!("127.0.{net}.1:7100"),
+        "--listen-client".into(),
+        format!("127.0.{net}.1:7000"),
+        "--data-dir".into(),
+        dir.join("n1").display().to_string(),
+    ]
+}
+
+#[test]
+fn empty_data_dir_is_refused_without_an_explicit_flag() {
+    let dir = TempDir::new("empty");
+    let output = Command::new(BIN)
+        .args(base_args(&dir.0, 21))
+        .output()
+        .expect("run splitnode");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--bootstrap") && stderr.contains("--join-empty"),
+        "{stderr}"
+    );
+    assert!(!dir.0.join("n1").join("node.id").exists());
+}
+
+#[test]
+fn invalid_configuration_exits_2_naming_the_field() {
+    let dir = TempDir::new("badconfig");
+    let mut args = base_args(&dir.0, 22);
+    args.extend(["--mode".into(), "yolo".into()]);
+    let output = Command::new(BIN).args(&args).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("mode: unknown mode `yolo`"), "{stderr}");
+
+    let file = dir.0.join("n1.toml");
+    std::fs::write(
+        &file,
+        "id = \"n1\"\ncluster = \"c\"\nlisten_peer = \"127.0.22.1:7100\"\nlisten_client = \"127.0.22.1:7000\"\ndata_dir = \"/tmp/x\"\n[timing]\nheartbeat = 5\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("n1.toml:7:1: heartbeat:"), "{stderr}");
+}
+
+#[test]
+fn single_node_from_toml_serves_and_stops_gracefully() {
+    let dir = TempDir::new("toml");
+    let file = dir.0.join("n1.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "id = \"n1\"\ncluster = \"solo\"\nlisten_peer = \"127.0.23.1:7100\"\n\
+             listen_client = \"127.0.23.1:7000\"\ndata_dir = \"{}\"\nbootstrap = true\n\
+             [timing]\nheartbeat_ms = 20\nelection_timeout_min_ms = 100\nelection_timeout_max_ms = 200\n",
+            dir.0.join("n1").display()
+        ),
+    )
+    .unwrap();
+    let mut node = support::Node {
+        name: "n1".into(),
+        peer_addr: "127.0.23.1:7100".parse().unwrap(),
+        client_addr: "127.0.23.1:7000".parse().unwrap(),
+        data_dir: dir.0.join("n1"),
+        args: vec!["--config".into(), file.display().to_string()],
+        child: None,
+    };
+    node.start(&[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let written = loop {
+        if let Some(response) = node.put("k", "v")
+            && response.status == 200
+        {
+            break response.json();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "single node never accepted a write"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(written["applied"], true);
+    assert_eq!(node.terminate(Duration::from_secs(5)), Some(0));
+    let events = node.events();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(names.first(), Some(&"started"));
+    assert_eq!(names.get(1), Some(&"recovered"));
+    assert!(names.contains(&"became_leader"), "{names:?}");
+    assert!(names.contains(&"write_committed"), "{names:?}");
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "final_state");
+    assert!(last["commit_index"].as_u64().unwrap() >= 2);
+    for event in &events {
+        assert_eq!(event["node"], "n1");
+        assert!(event["mono_ns"].as_u64().unwrap() > 0);
+        assert!(event["local_ns"].as_u64().is_some());
+        assert!(event["term"].as_u64().is_some());
+    }
+    // Restart without --bootstrap: the directory is initialised now.
+    node.start(&[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(response) = node.get("k", "linearizable")
+            && response.status == 200
+        {
+            assert_eq!(response.json()["value"], "v");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn test_clock_hooks_skew_local_time_and_map_leases_back() {
+    let dir = TempDir::new("skew");
+    let mut args = base_args(&dir.0, 24);
+    args.extend(
+        [
+            "--bootstrap",
+            "--test-clock-offset-ms",
+            "5000",
+            "--test-clock-rate",
+            "1.5",
+        ]
+        .map(String::from),
+    );
+    let mut node = support::Node {
+        name: "n1".into(),
+        peer_addr: "127.0.24.1:7100".parse().unwrap(),
+        client_addr: "127.0.24.1:7000".parse().unwrap(),
+        data_dir: dir.0.join("n1"),
+        args,
+        child: None,
+    };
+    node.start(&[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = node.status()
+            && status["role"] == "leader"
+        {
+            let skew = status["local_ns"].as_u64().unwrap() as i128
+                - status["mono_ns"].as_u64().unwrap() as i128;
+            assert!(skew >= 5_000_000_000, "local clock not offset: {status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(node.terminate(Duration::from_secs(5)), Some(0));
+    let lease = node
+        .events()
+        .into_iter()
+        .find(|event| event["event"] == "lease_extended");
+    if let Some(lease) = lease {
+        // The lease end is on the true clock: after the event, but within a
+        // few seconds of it (not 5 s in the future like the local clock).
+        let until = lease["until_mono_ns"].as_u64().unwrap();
+        let at = lease["mono_ns"].as_u64().unwrap();
+        assert!(until >= at && until < at + 3_000_000_000, "{lease}");
+    }
+}
+
+#[test]
+fn every_mode_runs_a_cluster_that_elects_a_leader() {
+    for (n, mode) in [
+        "safe",
+        "timeout-failover",
+        "unenforced-quorum",
+        "one-way-quorum",
+        "no-fencing",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cluster = Cluster::start(
+            &format!("mode-{mode}"),
+            ClusterOptions {
+                size: 3,
+                net: 30 + n as u8,
+                mode,
+                extra: Vec::new(),
+            },
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let leaders = cluster
+                .nodes
+                .iter()
+                .filter_map(|node| node.status())
+                .filter(|status| status["role"] == "leader")
+                .inspect(|status| assert_eq!(status["mode"], mode))
+                .count();
+            if leaders >= 1 {
+                break;
+            }
+            let exited: Vec<String> = cluster
+                .nodes
+                .iter()
+                .filter(|node| node.status().is_none())
+                .map(|node| node.stderr_log())
+                .collect();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mode {mode}: no leader; logs: {exited:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
