@@ -1,1 +1,60 @@
-//! netlab
+//! netlab: network-namespace topologies, links and kernel fault backends for
+//! splitlab. Pure model → pure plan → impure apply (STYLE R7–R9).
+//!
+//! Map of the code (start with `topology`, then `plan`, then `lab`):
+//! - [`topology`]: TOML topology files, validated with file:line:column errors.
+//! - [`naming`]: run ids, namespace/interface/table names, addresses.
+//! - [`plan`]: PURE topology → ordered kernel steps (`splitlab plan` prints it).
+//! - [`shape`], [`grudge`], [`fault`]: faults as data and the state they build.
+//! - [`render`] + [`nft`] + [`iptables`] + [`tc`]: PURE state → per-namespace
+//!   nft table / NFQUEUE rules / qdiscs, with backend choice by [`caps`].
+//! - [`netns`]: create/delete namespaces, run code on threads inside them.
+//! - [`rtnl`]: executes plan steps over rtnetlink on a private thread.
+//! - [`lab`]: the live lab (`Lab::up`, `apply`, `spawn`, sockets, `teardown`).
+//! - [`nfqueue`]: the NFQUEUE delay worker (a helper process).
+//! - [`journal`], [`clean`]: on-disk run records and crash cleanup.
+//! - [`probe`]: measuring what each directed link actually does.
+//! - [`doctor`]: capability probe and `splitlab doctor` checks.
+//!
+//! ```text
+//! Topology ──plan()──► Plan ──Lab::up──► namespaces+veths+routes ──► Lab
+//! Fault ──NetState::apply──► NetState ──render(caps)──► NsConfig per node
+//!        ──Lab::apply──► nft -f / iptables-restore / tc / delay workers
+//! ```
+#![warn(missing_docs)]
+
+pub mod caps;
+pub mod clean;
+pub mod doctor;
+pub mod error;
+pub mod fault;
+pub mod grudge;
+pub mod iptables;
+pub mod journal;
+pub mod lab;
+pub mod naming;
+pub mod netns;
+pub mod nfqueue;
+pub mod nft;
+pub mod plan;
+pub mod probe;
+pub mod process;
+pub mod render;
+pub mod rtnl;
+pub mod shape;
+pub mod tc;
+pub mod tools;
+pub mod topology;
+
+pub use caps::{Capabilities, Unsupported};
+pub use error::NetlabError;
+pub use fault::{Fault, NetState};
+pub use grudge::Grudge;
+pub use lab::{Lab, LabOptions, Target};
+pub use naming::RunId;
+pub use netns::NetnsThread;
+pub use nfqueue::{DELAY_WORKER_ARG, delay_worker_main};
+pub use plan::{Plan, plan};
+pub use process::{ProcessSignal, ProcessSpec};
+pub use shape::{Planes, Ports, Shape};
+pub use topology::{Topology, TopologyError};

@@ -1,0 +1,153 @@
+//! Crash cleanup (`splitlab clean`) and run inspection (`splitlab status`).
+//! Cleanup is by record and by prefix, never by pattern over processes:
+//! only PIDs recorded in a journal (with matching start time) are killed, and
+//! only `sl-<run>-*` namespaces are deleted. Idempotent: a second run finds
+//! nothing and succeeds.
+
+use crate::journal::{Journal, ProcessRecord};
+use crate::naming::{NETNS_PREFIX, RunId, run_of_netns};
+use crate::netns;
+use crate::process::{ProcessSignal, signal_pid};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What `clean` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CleanReport {
+    /// Runs whose journal was processed and removed.
+    pub runs: Vec<RunId>,
+    /// Runs skipped because their owner process is alive (use `force`).
+    pub skipped_live: Vec<RunId>,
+    /// PIDs killed (all recorded).
+    pub killed: Vec<u32>,
+    /// Namespaces deleted.
+    pub namespaces: Vec<String>,
+    /// Processes found inside lab namespaces that no journal recorded: not
+    /// killed (they keep their namespace alive until they exit).
+    pub unrecorded: Vec<(String, u32)>,
+}
+
+/// Removes what crashed (or detached) runs left. With `only`, just that run.
+/// Runs whose owner is alive are skipped unless `force`.
+///
+/// # Errors
+/// Namespace deletion failures.
+pub fn clean(state_dir: &Path, only: Option<&RunId>, force: bool) -> std::io::Result<CleanReport> {
+    let mut report = CleanReport::default();
+    let me = std::process::id();
+    let mut handled: BTreeSet<RunId> = BTreeSet::new();
+    let runs: Vec<RunId> = match only {
+        Some(run) => vec![run.clone()],
+        None => Journal::list(state_dir),
+    };
+    for run in runs {
+        let journal = Journal::load(state_dir, &run).ok();
+        if let Some(journal) = &journal {
+            let owner_alive = journal.owner.pid != me && journal.owner.is_alive();
+            if owner_alive && !force {
+                report.skipped_live.push(run.clone());
+                handled.insert(run.clone());
+                continue;
+            }
+            kill_recorded(&journal.processes, &mut report.killed);
+        }
+        let mut names: Vec<String> = journal
+            .as_ref()
+            .map(|j| j.plan.namespaces.clone())
+            .unwrap_or_default();
+        for extra in netns::list_netns(&run.netns_prefix()) {
+            if !names.contains(&extra) {
+                names.push(extra);
+            }
+        }
+        delete_namespaces(&names, &mut report)?;
+        Journal::remove(state_dir, &run)?;
+        handled.insert(run.clone());
+        report.runs.push(run);
+    }
+    // Namespaces without a journal (a crash before the journal was written, or
+    // a removed state dir): delete by prefix, kill nothing.
+    for name in netns::list_netns(NETNS_PREFIX) {
+        let Some(run) = run_of_netns(&name) else {
+            continue;
+        };
+        if handled.contains(&run) || only.is_some_and(|o| *o != run) {
+            continue;
+        }
+        delete_namespaces(&[name], &mut report)?;
+    }
+    Ok(report)
+}
+
+fn kill_recorded(records: &[ProcessRecord], killed: &mut Vec<u32>) {
+    let alive: Vec<&ProcessRecord> = records.iter().filter(|r| r.is_alive()).collect();
+    for record in &alive {
+        let _ = signal_pid(record.pid, ProcessSignal::Kill);
+        killed.push(record.pid);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while alive.iter().any(|r| r.is_alive()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn delete_namespaces(names: &[String], report: &mut CleanReport) -> std::io::Result<()> {
+    for name in names {
+        for pid in netns::pids_in_netns(name) {
+            report.unrecorded.push((name.clone(), pid));
+        }
+        if netns::delete_netns(name)? {
+            report.namespaces.push(name.clone());
+        }
+    }
+    Ok(())
+}
+
+/// One run as seen by `splitlab status`.
+#[derive(Debug, Clone)]
+pub struct RunStatus {
+    /// Run id.
+    pub run: RunId,
+    /// The journal (if readable).
+    pub journal: Option<Journal>,
+    /// Is the recorded owner alive?
+    pub owner_alive: bool,
+    /// Namespaces of the run that exist.
+    pub namespaces: Vec<String>,
+    /// Recorded processes still alive.
+    pub live_processes: Vec<ProcessRecord>,
+}
+
+/// Every run known by journal or by namespace prefix.
+pub fn inspect(state_dir: &Path) -> Vec<RunStatus> {
+    let mut runs: BTreeSet<RunId> = Journal::list(state_dir).into_iter().collect();
+    for name in netns::list_netns(NETNS_PREFIX) {
+        if let Some(run) = run_of_netns(&name) {
+            runs.insert(run);
+        }
+    }
+    runs.into_iter()
+        .map(|run| {
+            let journal = Journal::load(state_dir, &run).ok();
+            let owner_alive = journal.as_ref().is_some_and(|j| j.owner.is_alive());
+            let live_processes = journal
+                .as_ref()
+                .map(|j| {
+                    j.processes
+                        .iter()
+                        .filter(|p| p.is_alive())
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            RunStatus {
+                namespaces: netns::list_netns(&run.netns_prefix()),
+                run,
+                journal,
+                owner_alive,
+                live_processes,
+            }
+        })
+        .collect()
+}

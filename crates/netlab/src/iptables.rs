@@ -1,0 +1,93 @@
+//! Pure rendering of the NFQUEUE rules (`iptables-restore` input). The kernel
+//! has no nft `queue` expression, so delay uses the xtables NFQUEUE target at
+//! the RECEIVER's INPUT (queuing at the sender would charge held packets to the
+//! sending socket's buffer; see PLATFORM.md §5). The restore replaces the
+//! namespace's whole filter table in one transaction; the namespace is ours.
+
+use crate::shape::{Planes, Ports};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+/// Packets of `planes` from `from` go to `queue`, or are accepted (`None`:
+/// exempts a plane from its sender's `all` rule).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRule {
+    /// Sender address.
+    pub from: Ipv4Addr,
+    /// Traffic selection.
+    pub planes: Planes,
+    /// Queue number; `None` means ACCEPT.
+    pub queue: Option<u16>,
+}
+
+fn plane_matches(planes: Planes, ports: Ports) -> Vec<String> {
+    let pair = |proto: &str, port: u16| {
+        vec![
+            format!(" -p {proto} -m {proto} --dport {port}"),
+            format!(" -p {proto} -m {proto} --sport {port}"),
+        ]
+    };
+    match planes {
+        Planes::All => vec![String::new()],
+        Planes::Heartbeat => pair("udp", ports.peer),
+        Planes::Replication => pair("tcp", ports.peer),
+        Planes::Client => pair("tcp", ports.client),
+    }
+}
+
+/// The full filter table. Without `--queue-bypass`: a dead consumer turns the
+/// link into a black hole rather than silently removing the delay.
+pub fn render_restore(ports: Ports, rules: &[QueueRule]) -> String {
+    let mut out =
+        String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for rule in rules {
+        let target = match rule.queue {
+            Some(num) => format!("NFQUEUE --queue-num {num}"),
+            None => "ACCEPT".to_string(),
+        };
+        for m in plane_matches(rule.planes, ports) {
+            let _ = writeln!(out, "-A INPUT -s {}/32{m} -j {target}", rule.from);
+        }
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot() {
+        let rules = vec![
+            QueueRule {
+                from: Ipv4Addr::new(10, 77, 0, 1),
+                planes: Planes::Heartbeat,
+                queue: Some(7),
+            },
+            QueueRule {
+                from: Ipv4Addr::new(10, 77, 0, 1),
+                planes: Planes::Client,
+                queue: None,
+            },
+            QueueRule {
+                from: Ipv4Addr::new(10, 77, 0, 1),
+                planes: Planes::All,
+                queue: Some(8),
+            },
+        ];
+        let expected = "\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -s 10.77.0.1/32 -p udp -m udp --dport 7100 -j NFQUEUE --queue-num 7
+-A INPUT -s 10.77.0.1/32 -p udp -m udp --sport 7100 -j NFQUEUE --queue-num 7
+-A INPUT -s 10.77.0.1/32 -p tcp -m tcp --dport 7000 -j ACCEPT
+-A INPUT -s 10.77.0.1/32 -p tcp -m tcp --sport 7000 -j ACCEPT
+-A INPUT -s 10.77.0.1/32 -j NFQUEUE --queue-num 8
+COMMIT
+";
+        assert_eq!(render_restore(Ports::default(), &rules), expected);
+    }
+}

@@ -1,0 +1,177 @@
+//! The delay worker: a helper process that consumes the NFQUEUE queues of one
+//! namespace and releases each packet once its delay has passed (delay, jitter
+//! and reorder without netem; see PLATFORM.md §5).
+//!
+//! It runs as `<helper exe> __netlab-delay-worker '<json config>'`, started by
+//! `Lab` inside the receiver's namespace and recorded in the run journal. It
+//! prints `ready` on stdout once its queues are bound (rules are installed only
+//! after that, so no packet meets an unbound queue). On SIGTERM it stops
+//! taking new packets into account for exit, releases what it holds at the
+//! scheduled times, and exits; SIGKILL drops held packets.
+//!
+//! Why a process, not a thread: `splitlab up` returns while the lab stays up,
+//! so the consumer must outlive the command that set it up.
+
+use crate::render::DelayQueue;
+use nfq::{Queue, Verdict};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+/// The hidden subcommand that runs the worker.
+pub const DELAY_WORKER_ARG: &str = "__netlab-delay-worker";
+
+/// What one worker serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    /// Queues to bind, with their delay.
+    pub queues: Vec<DelayQueue>,
+}
+
+/// Kernel queue length: the default 1024 overflows at a few kpps × 50 ms.
+const QUEUE_MAX_LEN: u32 = 65_536;
+/// Longest idle sleep between polls (the nfq socket cannot be polled by fd).
+const IDLE_POLL: Duration = Duration::from_micros(200);
+
+/// splitmix64: jitter needs speed, not cryptography.
+struct Rng(u64);
+
+impl Rng {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Entry point of the hidden subcommand; returns the exit code.
+pub fn delay_worker_main(args: &[String]) -> i32 {
+    let Some(config_text) = args.first() else {
+        eprintln!("usage: {DELAY_WORKER_ARG} '<json config>'");
+        return 2;
+    };
+    let config: WorkerConfig = match serde_json::from_str(config_text) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("delay worker: bad config: {e}");
+            return 2;
+        }
+    };
+    match run_worker(&config) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("delay worker: {e}");
+            1
+        }
+    }
+}
+
+fn run_worker(config: &WorkerConfig) -> io::Result<()> {
+    let mut terminate = SigSet::empty();
+    terminate.add(Signal::SIGTERM);
+    terminate.thread_block().map_err(io::Error::from)?;
+    let signals = SignalFd::with_flags(&terminate, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(io::Error::from)?;
+
+    let mut queue = Queue::open()?;
+    let mut by_num: HashMap<u16, DelayQueue> = HashMap::new();
+    for q in &config.queues {
+        queue.bind(q.num)?;
+        queue.set_copy_range(q.num, 0)?;
+        queue.set_queue_max_len(q.num, QUEUE_MAX_LEN)?;
+        queue.set_fail_open(q.num, false)?;
+        by_num.insert(q.num, q.clone());
+    }
+    queue.set_nonblocking(true);
+    {
+        let mut out = io::stdout().lock();
+        writeln!(out, "ready")?;
+        out.flush()?;
+    }
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        ^ u64::from(std::process::id());
+    let mut rng = Rng(seed);
+    let mut held: BTreeMap<(Instant, u64), nfq::Message> = BTreeMap::new();
+    let mut last_due: HashMap<u16, Instant> = HashMap::new();
+    let mut sequence: u64 = 0;
+    let mut draining = false;
+
+    loop {
+        // 1. Take every waiting packet and give it a release time.
+        loop {
+            match queue.recv() {
+                Ok(msg) => {
+                    let now = Instant::now();
+                    let spec = by_num.get(&msg.get_queue_num());
+                    let due = match spec {
+                        None => now,
+                        Some(spec) => {
+                            let jitter = spec.jitter_us as f64;
+                            let offset = (rng.next_f64() * 2.0 - 1.0) * jitter;
+                            let delay_us = (spec.delay_us as f64 + offset).max(0.0);
+                            let immediate =
+                                spec.reorder_pct > 0.0 && rng.next_f64() * 100.0 < spec.reorder_pct;
+                            let mut due = if immediate {
+                                now
+                            } else {
+                                now + Duration::from_nanos((delay_us * 1000.0) as u64)
+                            };
+                            // Without a reorder request, keep packet order (jitter
+                            // widens gaps but never overtakes), like a real path.
+                            if spec.reorder_pct <= 0.0 {
+                                let last = last_due.entry(spec.num).or_insert(due);
+                                if due < *last {
+                                    due = *last;
+                                }
+                                *last = due;
+                            }
+                            due
+                        }
+                    };
+                    sequence += 1;
+                    held.insert((due, sequence), msg);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        // 2. Release what is due.
+        let now = Instant::now();
+        while let Some(entry) = held.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let mut msg = entry.remove();
+            msg.set_verdict(Verdict::Accept);
+            queue.verdict(msg)?;
+        }
+        // 3. Exit on SIGTERM once nothing is held any more.
+        if !draining && matches!(signals.read_signal(), Ok(Some(_))) {
+            draining = true;
+        }
+        if draining && held.is_empty() {
+            return Ok(());
+        }
+        // 4. Sleep until the next release, but poll for arrivals meanwhile.
+        let pause = held
+            .keys()
+            .next()
+            .map(|(due, _)| due.saturating_duration_since(Instant::now()))
+            .unwrap_or(IDLE_POLL)
+            .min(IDLE_POLL);
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+}

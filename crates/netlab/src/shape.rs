@@ -1,0 +1,283 @@
+//! Link conditions as plain data: which traffic (plane) and what happens to it
+//! (shape). Pure; rendered into nft / iptables / tc text by the backends.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Which traffic of a directed link a rule applies to. The node uses ONE peer
+/// port for UDP heartbeats and TCP replication (the protocol tells the planes
+/// apart) and a separate TCP client port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Planes {
+    /// Every packet from the sender (any protocol, any port, ICMP included).
+    All,
+    /// UDP to or from the peer port.
+    Heartbeat,
+    /// TCP to or from the peer port.
+    Replication,
+    /// TCP to or from the client port.
+    Client,
+}
+
+impl Planes {
+    /// Planes other than `All`, in rendering order.
+    pub const EACH: [Planes; 3] = [Planes::Heartbeat, Planes::Replication, Planes::Client];
+
+    /// Short label used in names and tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Planes::All => "all",
+            Planes::Heartbeat => "heartbeat",
+            Planes::Replication => "replication",
+            Planes::Client => "client",
+        }
+    }
+}
+
+impl fmt::Display for Planes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl std::str::FromStr for Planes {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "all" => Ok(Planes::All),
+            "heartbeat" | "udp" => Ok(Planes::Heartbeat),
+            "replication" | "tcp" => Ok(Planes::Replication),
+            "client" => Ok(Planes::Client),
+            other => Err(format!(
+                "unknown plane {other:?}; valid planes: all, heartbeat, replication, client"
+            )),
+        }
+    }
+}
+
+/// The transport ports that define the planes (the same in every namespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    /// UDP heartbeats and TCP replication.
+    pub peer: u16,
+    /// TCP client (HTTP) port.
+    pub client: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            peer: 7100,
+            client: 7000,
+        }
+    }
+}
+
+/// What happens to packets of a directed link. `None` / `0` fields do nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shape {
+    /// Added one-way delay, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<f64>,
+    /// Uniform jitter around the delay (± milliseconds). Without `reorder_pct`
+    /// packets keep their order (each is held at least as long as the previous).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<f64>,
+    /// Percentage of packets dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_pct: Option<f64>,
+    /// Percentage of packets delivered twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_pct: Option<f64>,
+    /// Percentage of packets whose first payload byte is overwritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupt_pct: Option<f64>,
+    /// Percentage of delayed packets sent without the delay (netem semantics),
+    /// which reorders them ahead of the rest; with jitter, order is not kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder_pct: Option<f64>,
+    /// Bandwidth limit, kbit/s (whole directed link only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_kbit: Option<u64>,
+}
+
+/// Why a shape is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ShapeError {
+    /// The offending field name.
+    pub field: &'static str,
+    /// Human explanation.
+    pub reason: String,
+}
+
+/// Upper bound on delay + jitter: packets are held in userspace memory.
+pub const MAX_DELAY_MS: f64 = 10_000.0;
+
+impl Shape {
+    /// Checks ranges; the field name is returned so callers can point at it.
+    pub fn validate(&self) -> Result<(), ShapeError> {
+        let pct = |field: &'static str, value: Option<f64>| match value {
+            Some(v) if !(0.0..=100.0).contains(&v) || v.is_nan() => Err(ShapeError {
+                field,
+                reason: format!("{v} is not a percentage in 0..=100"),
+            }),
+            _ => Ok(()),
+        };
+        pct("loss_pct", self.loss_pct)?;
+        pct("duplicate_pct", self.duplicate_pct)?;
+        pct("corrupt_pct", self.corrupt_pct)?;
+        pct("reorder_pct", self.reorder_pct)?;
+        let delay = self.delay_ms.unwrap_or(0.0);
+        let jitter = self.jitter_ms.unwrap_or(0.0);
+        for (field, value) in [("delay_ms", delay), ("jitter_ms", jitter)] {
+            if !(0.0..=MAX_DELAY_MS).contains(&value) || value.is_nan() {
+                return Err(ShapeError {
+                    field,
+                    reason: format!("{value} must be within 0..={MAX_DELAY_MS} ms"),
+                });
+            }
+        }
+        if jitter > delay {
+            return Err(ShapeError {
+                field: "jitter_ms",
+                reason: format!("jitter {jitter} ms exceeds the delay {delay} ms"),
+            });
+        }
+        if self.reorder_pct.unwrap_or(0.0) > 0.0 && delay <= 0.0 {
+            return Err(ShapeError {
+                field: "reorder_pct",
+                reason: "reordering needs a delay to reorder against".into(),
+            });
+        }
+        if self.rate_kbit == Some(0) {
+            return Err(ShapeError {
+                field: "rate_kbit",
+                reason: "a zero rate is a partition; use a partition fault".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Fields set in `over` replace those in `self`.
+    pub fn overlay(&self, over: &Shape) -> Shape {
+        Shape {
+            delay_ms: over.delay_ms.or(self.delay_ms),
+            jitter_ms: over.jitter_ms.or(self.jitter_ms),
+            loss_pct: over.loss_pct.or(self.loss_pct),
+            duplicate_pct: over.duplicate_pct.or(self.duplicate_pct),
+            corrupt_pct: over.corrupt_pct.or(self.corrupt_pct),
+            reorder_pct: over.reorder_pct.or(self.reorder_pct),
+            rate_kbit: over.rate_kbit.or(self.rate_kbit),
+        }
+    }
+
+    /// True when the shape changes nothing.
+    pub fn is_noop(&self) -> bool {
+        !self.needs_delay()
+            && !self.needs_nft_input()
+            && !self.needs_nft_output()
+            && self.rate_kbit.is_none()
+    }
+
+    /// Delay, jitter or reorder: needs netem or the NFQUEUE consumer.
+    pub fn needs_delay(&self) -> bool {
+        self.delay_ms.unwrap_or(0.0) > 0.0 || self.jitter_ms.unwrap_or(0.0) > 0.0
+    }
+
+    /// Loss: a receiver-side nft rule.
+    pub fn needs_nft_input(&self) -> bool {
+        self.loss_pct.unwrap_or(0.0) > 0.0
+    }
+
+    /// Duplicate or corrupt: sender-side nft rules.
+    pub fn needs_nft_output(&self) -> bool {
+        self.duplicate_pct.unwrap_or(0.0) > 0.0 || self.corrupt_pct.unwrap_or(0.0) > 0.0
+    }
+
+    /// A compact human description, e.g. `delay 50ms±5ms loss 30%`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(d) = self.delay_ms.filter(|d| *d > 0.0) {
+            match self.jitter_ms.filter(|j| *j > 0.0) {
+                Some(j) => parts.push(format!("delay {d}ms±{j}ms")),
+                None => parts.push(format!("delay {d}ms")),
+            }
+        }
+        let mut pct = |name: &str, v: Option<f64>| {
+            if let Some(v) = v.filter(|v| *v > 0.0) {
+                parts.push(format!("{name} {v}%"));
+            }
+        };
+        pct("loss", self.loss_pct);
+        pct("duplicate", self.duplicate_pct);
+        pct("corrupt", self.corrupt_pct);
+        pct("reorder", self.reorder_pct);
+        if let Some(r) = self.rate_kbit {
+            parts.push(format!("rate {r}kbit"));
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// Percent (0..=100) as basis points out of 10 000, for `numgen random mod 10000`.
+pub fn basis_points(pct: f64) -> u32 {
+    (pct * 100.0).round().clamp(0.0, 10_000.0) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let bad = Shape {
+            loss_pct: Some(130.0),
+            ..Shape::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "loss_pct");
+        let jitter = Shape {
+            delay_ms: Some(5.0),
+            jitter_ms: Some(6.0),
+            ..Shape::default()
+        };
+        assert_eq!(jitter.validate().unwrap_err().field, "jitter_ms");
+        let reorder = Shape {
+            reorder_pct: Some(10.0),
+            ..Shape::default()
+        };
+        assert_eq!(reorder.validate().unwrap_err().field, "reorder_pct");
+        assert!(Shape::default().validate().is_ok());
+    }
+
+    #[test]
+    fn overlay_replaces_only_set_fields() {
+        let base = Shape {
+            delay_ms: Some(30.0),
+            loss_pct: Some(1.0),
+            ..Shape::default()
+        };
+        let fault = Shape {
+            loss_pct: Some(30.0),
+            ..Shape::default()
+        };
+        let merged = base.overlay(&fault);
+        assert_eq!(merged.delay_ms, Some(30.0));
+        assert_eq!(merged.loss_pct, Some(30.0));
+        assert_eq!(merged.describe(), "delay 30ms loss 30%");
+        assert!(Shape::default().is_noop());
+    }
+
+    #[test]
+    fn basis_points_round() {
+        assert_eq!(basis_points(30.0), 3000);
+        assert_eq!(basis_points(0.015), 2);
+        assert_eq!(basis_points(100.0), 10_000);
+    }
+}
