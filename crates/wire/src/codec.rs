@@ -41,7 +41,6 @@ pub struct Frame {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum DecodeError {
     /// Control flow, not an error: wait for at least `needed` bytes in total.
     #[error("incomplete frame: need at least {needed} bytes")]

@@ -1,0 +1,220 @@
+use super::*;
+
+#[test]
+fn three_nodes_elect_one_leader_and_converge() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let first = cluster.request(leader, put(1, 1, "a", "1"));
+    let second = cluster.request(leader, put(1, 2, "a", "2"));
+    assert!(written(cluster.replies.get(&first)) < written(cluster.replies.get(&second)));
+    cluster.run_for(200 * MS);
+    let statuses: Vec<_> = cluster.nodes.values().map(Replica::status).collect();
+    assert!(
+        statuses
+            .iter()
+            .all(|status| status.applied_index == statuses[0].applied_index)
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|status| status.state_hash == statuses[0].state_hash)
+    );
+    let became: usize = cluster
+        .events
+        .iter()
+        .filter(|(_, _, event)| matches!(event, Event::BecameLeader { .. }))
+        .count();
+    assert_eq!(became, 1);
+}
+
+#[test]
+fn vote_rejected_inside_leader_lease_without_adopting_the_term() {
+    let now = 10_000 * MS;
+    let mut replica = follower(now);
+    let _ = heartbeat(&mut replica, now, 1, 1, 1);
+    let vote = Message::Vote {
+        last_log_index: 100,
+        last_log_term: 5,
+    };
+    // 200 ms after hearing the leader (ET_min is 250 ms): refused.
+    replica.step(
+        now + 200 * MS,
+        Input::Message {
+            from: 3,
+            term: 2,
+            message: vote.clone(),
+        },
+    );
+    let actions = replica.take_actions();
+    assert_eq!(
+        replica.status().term,
+        1,
+        "term must not move inside the lease"
+    );
+    assert!(
+        sends(&actions)
+            .iter()
+            .any(|send| send.2 == Message::VoteResponse { granted: false })
+    );
+    // After ET_min without contact: granted, persisted before it is sent.
+    replica.step(
+        now + 300 * MS,
+        Input::Message {
+            from: 3,
+            term: 2,
+            message: vote,
+        },
+    );
+    let actions = replica.take_actions();
+    assert_eq!(replica.status().term, 2);
+    let persist_seq = highest_seq(&actions).unwrap();
+    let grant = sends(&actions)
+        .into_iter()
+        .find(|send| send.2 == Message::VoteResponse { granted: true });
+    assert_eq!(grant.map(|send| send.4), Some(Some(persist_seq)));
+}
+
+#[test]
+fn pre_vote_refused_inside_lease_and_never_changes_term() {
+    let now = 10_000 * MS;
+    let mut replica = follower(now);
+    let _ = heartbeat(&mut replica, now, 1, 1, 1);
+    let pre_vote = Message::PreVote {
+        last_log_index: 9,
+        last_log_term: 9,
+    };
+    for (at, granted) in [(now + 100 * MS, false), (now + 260 * MS, true)] {
+        replica.step(
+            at,
+            Input::Message {
+                from: 3,
+                term: 2,
+                message: pre_vote.clone(),
+            },
+        );
+        let actions = replica.take_actions();
+        assert!(
+            sends(&actions)
+                .iter()
+                .any(|send| send.2 == Message::PreVoteResponse { granted })
+        );
+        assert_eq!(replica.status().term, 1);
+        assert_eq!(replica.status().voted_for, None);
+    }
+}
+
+#[test]
+fn restarted_node_refuses_votes_for_an_election_timeout() {
+    let restored = Restored {
+        term: 3,
+        ..Restored::default()
+    };
+    let config = Config::fast(2, vec![1, 2, 3], 7, Mode::Safe);
+    let mut replica = Replica::new(config, restored, 2, 0).unwrap();
+    let vote = Message::Vote {
+        last_log_index: 0,
+        last_log_term: 0,
+    };
+    replica.step(
+        10 * MS,
+        Input::Message {
+            from: 3,
+            term: 4,
+            message: vote,
+        },
+    );
+    assert_eq!(replica.status().term, 3);
+}
+
+#[test]
+fn stale_term_is_rejected_and_answered_with_our_term() {
+    let now = 10_000 * MS;
+    let mut replica = follower(now);
+    let _ = heartbeat(&mut replica, now, 1, 5, 1);
+    let stale = Message::Append {
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: vec![],
+        leader_commit: 0,
+    };
+    replica.step(
+        now,
+        Input::Message {
+            from: 3,
+            term: 4,
+            message: stale,
+        },
+    );
+    let actions = replica.take_actions();
+    assert!(actions.contains(&Action::Event(Event::StaleTermRejected {
+        from: 3,
+        their_term: 4,
+        our_term: 5
+    })));
+    let reply = sends(&actions);
+    assert_eq!(reply.len(), 1);
+    assert_eq!(
+        (reply[0].0, reply[0].1, &reply[0].2),
+        (3, 5, &Message::StaleTerm)
+    );
+    let stale_heartbeat = heartbeat(&mut replica, now, 3, 4, 1);
+    assert_eq!(sends(&stale_heartbeat)[0].3, Transport::Datagram);
+}
+
+#[test]
+fn higher_term_makes_a_leader_step_down_first() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let term = cluster.nodes[&leader].status().term;
+    cluster.step(
+        leader,
+        Input::Message {
+            from: (leader % 3) + 1,
+            term: term + 5,
+            message: Message::StaleTerm,
+        },
+    );
+    let status = cluster.nodes[&leader].status();
+    assert_eq!((status.role, status.term), (Role::Follower, term + 5));
+    assert!(cluster.events_of(leader).any(|event| *event
+        == Event::SteppedDown {
+            term,
+            reason: StepDownReason::HigherTerm
+        }));
+}
+
+#[test]
+fn two_node_cluster_needs_both_nodes() {
+    let mut cluster = Cluster::new(2, Mode::Safe);
+    let leader = cluster.elect();
+    let other = 3 - leader;
+    cluster.crash(other);
+    let id = cluster.request(leader, put(1, 1, "k", "v"));
+    cluster.run_for(1_500 * MS);
+    assert!(!matches!(
+        cluster.replies.get(&id),
+        Some(ClientReply::Ok(_))
+    ));
+    assert!(
+        cluster.leaders().is_empty(),
+        "a lone node of two must not lead"
+    );
+}
+
+#[test]
+fn pre_vote_keeps_an_isolated_node_from_inflating_terms() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let loner = (leader % 3) + 1;
+    let term = cluster.nodes[&loner].status().term;
+    cluster.isolate(loner);
+    cluster.run_for(3_000 * MS);
+    assert_eq!(cluster.nodes[&loner].status().term, term);
+    cluster.heal();
+    cluster.run_for(500 * MS);
+    assert_eq!(
+        cluster.leaders(),
+        vec![leader],
+        "the rejoining node deposed the leader"
+    );
+}

@@ -1,0 +1,274 @@
+//! Safe-mode tests: replica-level tables for the split-brain rules, and
+//! small clusters (crate `testkit`) for end-to-end behaviour. Client-facing
+//! tests live here; elections, leases and replication have their own files.
+
+mod election;
+mod lease;
+mod replication;
+use wire::{Entry, Message, Payload, Token};
+
+use crate::testkit::{Cluster, MS, highest_seq, put};
+use crate::{
+    Action, ClientReply, ClientRequest, ClientResponse, Config, ConfigError, Event, Input, Mode,
+    ReadMode, Rejection, Replica, Restored, Role, StepDownReason, Transport,
+};
+
+pub(super) fn written(reply: Option<&ClientReply>) -> Token {
+    match reply {
+        Some(ClientReply::Ok(ClientResponse::Written { token, .. })) => *token,
+        other => panic!("expected a committed write, got {other:?}"),
+    }
+}
+
+pub(super) fn follower(now: u64) -> Replica {
+    Replica::new(
+        Config::fast(2, vec![1, 2, 3], 7, Mode::Safe),
+        Restored::default(),
+        2,
+        now,
+    )
+    .unwrap()
+}
+
+pub(super) fn heartbeat(
+    replica: &mut Replica,
+    now: u64,
+    from: u64,
+    term: u64,
+    seq: u64,
+) -> Vec<Action> {
+    let message = Message::Heartbeat { seq, commit: 0 };
+    replica.step(
+        now,
+        Input::Message {
+            from,
+            term,
+            message,
+        },
+    );
+    replica.take_actions()
+}
+
+pub(super) fn sends(
+    actions: &[Action],
+) -> Vec<(u64, u64, Message, Transport, Option<crate::IoSeq>)> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Send {
+                to,
+                term,
+                message,
+                transport,
+                after,
+            } => Some((*to, *term, message.clone(), *transport, *after)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn single_node_elects_itself_and_commits_after_persist() {
+    let mut cluster = Cluster::new(1, Mode::Safe);
+    let leader = cluster.elect();
+    assert_eq!(leader, 1);
+    let id = cluster.request(1, put(1, 1, "k", "v"));
+    let token = written(cluster.replies.get(&id));
+    assert_eq!(token.term, cluster.nodes[&1].status().term);
+    let read = cluster.request(
+        1,
+        ClientRequest::Read {
+            key: "k".into(),
+            mode: ReadMode::Linearizable,
+        },
+    );
+    assert!(matches!(
+        cluster.replies.get(&read),
+        Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "v"
+    ));
+}
+
+#[test]
+fn single_node_write_waits_for_fsync() {
+    let config = Config::fast(1, vec![1], 7, Mode::Safe);
+    let mut replica = Replica::new(config, Restored::default(), 1, 0).unwrap();
+    let mut now = 0;
+    let mut persisted = None;
+    while replica.status().role != Role::Leader {
+        now += 10 * MS;
+        replica.step(now, Input::Tick);
+        persisted = highest_seq(&replica.take_actions()).or(persisted);
+    }
+    replica.step(
+        now,
+        Input::Persisted {
+            upto: persisted.unwrap(),
+        },
+    );
+    let _ = replica.take_actions();
+    replica.step(
+        now,
+        Input::Client {
+            id: 9,
+            request: put(1, 1, "k", "v"),
+        },
+    );
+    let actions = replica.take_actions();
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::Reply { .. })),
+        "acked before fsync"
+    );
+    let upto = highest_seq(&actions).unwrap();
+    replica.step(now, Input::Persisted { upto });
+    let actions = replica.take_actions();
+    assert!(actions.iter().any(|action| matches!(
+        action,
+        Action::Reply {
+            id: 9,
+            reply: ClientReply::Ok(_)
+        }
+    )));
+}
+
+#[test]
+fn follower_rejects_writes_with_leader_hint() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let other = (1..=3).find(|id| *id != leader).unwrap();
+    let id = cluster.request(other, put(1, 1, "k", "v"));
+    assert_eq!(
+        cluster.replies.get(&id),
+        Some(&ClientReply::Rejected(Rejection::NotLeader {
+            leader: Some(leader)
+        }))
+    );
+}
+
+#[test]
+fn retried_request_is_applied_exactly_once() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let first = cluster.request(leader, put(4, 1, "k", "a"));
+    let _other = cluster.request(leader, put(5, 1, "k", "b"));
+    let retry = cluster.request(leader, put(4, 1, "k", "a"));
+    assert_eq!(
+        written(cluster.replies.get(&first)),
+        written(cluster.replies.get(&retry))
+    );
+    let read = cluster.request(
+        leader,
+        ClientRequest::Read {
+            key: "k".into(),
+            mode: ReadMode::Lease,
+        },
+    );
+    assert!(matches!(
+        cluster.replies.get(&read),
+        Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "b"
+    ));
+}
+
+#[test]
+fn duplicate_in_flight_request_shares_one_entry() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let follower = (leader % 3) + 1;
+    cluster.cut.insert((leader, follower));
+    let third = 6 - leader - follower;
+    cluster.cut.insert((leader, third));
+    let first = cluster.request(leader, put(4, 1, "k", "a"));
+    let retry = cluster.request(leader, put(4, 1, "k", "a"));
+    let last_index = cluster.nodes[&leader].status().last_index;
+    cluster.heal();
+    cluster.run_for(100 * MS);
+    assert_eq!(
+        written(cluster.replies.get(&first)),
+        written(cluster.replies.get(&retry))
+    );
+    assert_eq!(written(cluster.replies.get(&first)).index, last_index);
+}
+
+#[test]
+fn linearizable_read_needs_a_quorum_round_after_arrival() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let _ = cluster.request(leader, put(1, 1, "k", "v"));
+    cluster.isolate(leader);
+    let read = ClientRequest::Read {
+        key: "k".into(),
+        mode: ReadMode::Linearizable,
+    };
+    let id = cluster.request(leader, read.clone());
+    assert!(
+        !cluster.replies.contains_key(&id),
+        "served without a quorum round"
+    );
+    cluster.heal();
+    cluster.run_for(60 * MS);
+    assert!(matches!(
+        cluster.replies.get(&id),
+        Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "v"
+    ));
+    let stale = cluster.request(
+        (leader % 3) + 1,
+        ClientRequest::Read {
+            key: "k".into(),
+            mode: ReadMode::Stale,
+        },
+    );
+    assert!(matches!(
+        cluster.replies.get(&stale),
+        Some(ClientReply::Ok(_))
+    ));
+}
+
+#[test]
+fn config_validation_table() {
+    let base = || Config::fast(1, vec![1, 2, 3], 7, Mode::Safe);
+    let with = |tweak: fn(&mut Config)| {
+        let mut config = base();
+        tweak(&mut config);
+        config.validate()
+    };
+    assert_eq!(base().validate(), Ok(vec![]));
+    assert_eq!(
+        with(|c| c.members = vec![]),
+        Err(ConfigError::ClusterSize(0))
+    );
+    assert_eq!(
+        with(|c| c.members = (1..=10).collect()),
+        Err(ConfigError::ClusterSize(10))
+    );
+    assert_eq!(
+        with(|c| c.members = vec![1, 2, 2]),
+        Err(ConfigError::DuplicateMember(2))
+    );
+    assert_eq!(with(|c| c.id = 9), Err(ConfigError::NotAMember(9)));
+    type Tweak = fn(&mut Config);
+    let invalid_fields: [(Tweak, &str); 7] = [
+        (|c| c.heartbeat_interval_ns = 0, "heartbeat_interval_ns"),
+        (
+            |c| c.election_timeout_min_ns = c.heartbeat_interval_ns,
+            "election_timeout_min_ns",
+        ),
+        (
+            |c| c.election_timeout_max_ns = c.election_timeout_min_ns,
+            "election_timeout_max_ns",
+        ),
+        (|c| c.clock_drift_bound = 0.5, "clock_drift_bound"),
+        (|c| c.lease_margin_ns = u64::MAX, "lease_margin_ns"),
+        (|c| c.tick_interval_ns = 0, "tick_interval_ns"),
+        (|c| c.snapshot_threshold = 0, "snapshot_threshold"),
+    ];
+    for (tweak, field) in invalid_fields {
+        assert!(
+            matches!(with(tweak), Err(ConfigError::Invalid { field: got, .. }) if got == field),
+            "{field}"
+        );
+    }
+    let warnings = with(|c| c.members = vec![1, 2]).unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("quorum stays 2"));
+}

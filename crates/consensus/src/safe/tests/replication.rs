@@ -1,0 +1,152 @@
+use super::*;
+
+#[test]
+fn committed_entries_are_never_truncated() {
+    let now = 10_000 * MS;
+    let mut replica = follower(now);
+    let entries = (1..=3)
+        .map(|index| Entry {
+            term: 1,
+            index,
+            payload: Payload::Noop,
+        })
+        .collect();
+    let append = Message::Append {
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries,
+        leader_commit: 2,
+    };
+    replica.step(
+        now,
+        Input::Message {
+            from: 1,
+            term: 1,
+            message: append,
+        },
+    );
+    let _ = replica.take_actions();
+    assert_eq!(replica.status().commit_index, 2);
+    // A (buggy) leader of term 2 claims index 2 holds a different entry.
+    let conflicting = Message::Append {
+        prev_log_index: 1,
+        prev_log_term: 1,
+        entries: vec![Entry {
+            term: 2,
+            index: 2,
+            payload: Payload::Noop,
+        }],
+        leader_commit: 2,
+    };
+    replica.step(
+        now,
+        Input::Message {
+            from: 3,
+            term: 2,
+            message: conflicting,
+        },
+    );
+    let actions = replica.take_actions();
+    assert_eq!(replica.status().last_index, 3);
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::AppendLog { .. }))
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::Event(Event::Truncated { .. })))
+    );
+    // The uncommitted index 3 may be replaced.
+    let replace = Message::Append {
+        prev_log_index: 2,
+        prev_log_term: 1,
+        entries: vec![Entry {
+            term: 2,
+            index: 3,
+            payload: Payload::Noop,
+        }],
+        leader_commit: 2,
+    };
+    replica.step(
+        now,
+        Input::Message {
+            from: 3,
+            term: 2,
+            message: replace,
+        },
+    );
+    let actions = replica.take_actions();
+    assert!(actions.contains(&Action::Event(Event::Truncated { after: 2 })));
+    let ack = sends(&actions)
+        .into_iter()
+        .find(|send| matches!(send.2, Message::AppendResponse { .. }))
+        .unwrap();
+    assert_eq!(
+        ack.4,
+        highest_seq(&actions),
+        "append ack waits for the fsync"
+    );
+}
+
+#[test]
+fn lagging_follower_catches_up_by_snapshot() {
+    let mut cluster = Cluster::with_config(3, Mode::Safe, |config| config.snapshot_threshold = 5);
+    let leader = cluster.elect();
+    let lagging = (leader % 3) + 1;
+    cluster.crash(lagging);
+    for seq in 1..=20 {
+        let id = cluster.request(leader, put(1, seq, "k", &seq.to_string()));
+        written(cluster.replies.get(&id));
+    }
+    assert!(
+        cluster.nodes[&leader].status().first_index > 10,
+        "leader compacted its log"
+    );
+    cluster.restart(lagging);
+    cluster.run_for(500 * MS);
+    let status = cluster.nodes[&lagging].status();
+    assert_eq!(
+        status.state_hash,
+        cluster.nodes[&leader].status().state_hash
+    );
+    assert!(cluster.durable[&lagging].snapshot.is_some());
+    // The snapshot survives a restart.
+    cluster.crash(lagging);
+    cluster.restart(lagging);
+    assert_eq!(
+        cluster.nodes[&lagging].status().applied_index,
+        cluster.durable[&lagging]
+            .snapshot
+            .as_ref()
+            .unwrap()
+            .last_index
+    );
+}
+
+#[test]
+fn restart_keeps_votes_and_log() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let id = cluster.request(leader, put(1, 1, "k", "v"));
+    let token = written(cluster.replies.get(&id));
+    for node in 1..=3 {
+        cluster.crash(node);
+        cluster.restart(node);
+    }
+    let term_before = token.term;
+    let leader = cluster.elect();
+    assert!(cluster.nodes[&leader].status().term > term_before);
+    let read = cluster.request(
+        leader,
+        ClientRequest::Read {
+            key: "k".into(),
+            mode: ReadMode::Linearizable,
+        },
+    );
+    assert!(matches!(
+        cluster.replies.get(&read),
+        Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "v"
+    ));
+}
