@@ -1,9 +1,13 @@
 //! `splitlab run` / `splitlab check`: scenarios, workload, timeline, verdicts, report.
 //! (Owned by the scenario-runner task.)
 
+pub mod client;
 pub mod duration;
+pub mod judge;
+pub mod load;
 pub mod scenario;
 pub mod targets;
+pub mod workload;
 
 use std::path::{Path, PathBuf};
 

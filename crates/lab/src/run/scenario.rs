@@ -133,6 +133,10 @@ pub struct NodeSettings {
     pub heartbeat: Option<Dur>,
     pub election_timeout_min: Option<Dur>,
     pub election_timeout_max: Option<Dur>,
+    /// Before the workload starts, steer leadership to this node (the seed's
+    /// story wants the primary in US-East): while another node leads, it is
+    /// paused for one election timeout so the others elect again.
+    pub prefer_leader: Option<Spanned<String>>,
     /// Per-node settings, keyed by node name.
     #[serde(default)]
     pub overrides: BTreeMap<Spanned<String>, NodeOverride>,
@@ -154,6 +158,7 @@ impl Default for NodeSettings {
             heartbeat: None,
             election_timeout_min: None,
             election_timeout_max: None,
+            prefer_leader: None,
             overrides: BTreeMap::new(),
         }
     }
@@ -757,6 +762,18 @@ pub fn validate(
                 ),
             );
         }
+    }
+    if let Some(preferred) = &scenario.nodes.prefer_leader
+        && !catalog.contains(preferred.get_ref())
+    {
+        problems.at(
+            preferred.span(),
+            format!(
+                "nodes.prefer_leader: unknown node {:?}; valid nodes: {}",
+                preferred.get_ref(),
+                catalog.nodes.join(", ")
+            ),
+        );
     }
     for (name, settings) in &scenario.nodes.overrides {
         if let Some(rate) = settings.clock_rate

@@ -4,12 +4,11 @@
 //! does the runner know who leads. It asks every node's `/status`, builds a
 //! [`ClusterView`], and this module turns the step into concrete node sets
 //! and a [`Grudge`] map (node → nodes whose packets it drops), Jepsen style.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use netlab::grudge::{self as grudges, Grudge as GrudgeMap};
 
 use super::scenario::{Grudge, Role, Targets};
-
-/// node → nodes whose packets it drops.
-pub type GrudgeMap = BTreeMap<String, BTreeSet<String>>;
 
 /// What the runner learned from `/status` just before a step fired.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -136,72 +135,6 @@ fn others(nodes: &[String], excluded: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Components cut from each other in both directions.
-pub fn complete(components: &[Vec<String>]) -> GrudgeMap {
-    let mut grudge = GrudgeMap::new();
-    for (i, component) in components.iter().enumerate() {
-        for node in component {
-            let dropped: BTreeSet<String> = components
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .flat_map(|(_, other)| other.iter().cloned())
-                .collect();
-            if !dropped.is_empty() {
-                grudge.insert(node.clone(), dropped);
-            }
-        }
-    }
-    grudge
-}
-
-/// Two halves that cannot reach each other, plus `bridge` reaching both.
-pub fn bridge(nodes: &[String], bridge_node: &str) -> GrudgeMap {
-    let rest = others(nodes, &[bridge_node.to_string()]);
-    let (left, right) = rest.split_at(rest.len() / 2);
-    complete(&[left.to_vec(), right.to_vec()])
-}
-
-/// Every node sees a majority (itself plus its ring neighbours), but no two
-/// nodes see the same majority. Jepsen's `majorities-ring`.
-pub fn majorities_ring(nodes: &[String], rng: &mut SeededRng) -> GrudgeMap {
-    let mut ring = nodes.to_vec();
-    rng.shuffle(&mut ring);
-    let size = ring.len();
-    let reach = quorum(size) / 2; // neighbours on each side
-    let mut grudge = GrudgeMap::new();
-    for (i, node) in ring.iter().enumerate() {
-        let mut visible = BTreeSet::new();
-        for offset in 0..=reach {
-            visible.insert(ring[(i + offset) % size].clone());
-            visible.insert(ring[(i + size - offset) % size].clone());
-        }
-        // With an even quorum the symmetric neighbourhood is one short;
-        // take one more on the right so every node sees a majority.
-        let mut extra = reach + 1;
-        while visible.len() < quorum(size) {
-            visible.insert(ring[(i + extra) % size].clone());
-            extra += 1;
-        }
-        let dropped: BTreeSet<String> = ring
-            .iter()
-            .filter(|other| !visible.contains(*other))
-            .cloned()
-            .collect();
-        grudge.insert(node.clone(), dropped);
-    }
-    // Make it symmetric: if a drops b, b drops a.
-    let pairs: Vec<(String, String)> = grudge
-        .iter()
-        .flat_map(|(a, set)| set.iter().map(move |b| (a.clone(), b.clone())))
-        .collect();
-    for (a, b) in pairs {
-        grudge.entry(b).or_default().insert(a);
-    }
-    grudge.retain(|_, set| !set.is_empty());
-    grudge
-}
-
 /// The grudge a partition step asks for, given resolved targets and peers.
 pub fn partition_grudge(
     grudge: Grudge,
@@ -213,16 +146,11 @@ pub fn partition_grudge(
 ) -> GrudgeMap {
     let rest = peers.map_or_else(|| others(nodes, targets), <[String]>::to_vec);
     match grudge {
-        Grudge::Isolate => complete(&[targets.to_vec(), rest]),
-        Grudge::Links => complete(&[targets.to_vec(), rest]),
-        Grudge::OneWayIn => targets
-            .iter()
-            .map(|node| (node.clone(), rest.iter().cloned().collect()))
-            .collect(),
-        Grudge::OneWayOut => rest
-            .iter()
-            .map(|node| (node.clone(), targets.iter().cloned().collect()))
-            .collect(),
+        Grudge::Isolate | Grudge::Links => grudges::complete(&[targets.to_vec(), rest]),
+        // The targets drop what the others send them.
+        Grudge::OneWayIn => grudges::one_way(&rest, targets),
+        // The others drop what the targets send them.
+        Grudge::OneWayOut => grudges::one_way(targets, &rest),
         Grudge::Components => {
             let mut groups = components.map(<[Vec<String>]>::to_vec).unwrap_or_default();
             // Nodes not named in any component form one more group.
@@ -231,23 +159,31 @@ pub fn partition_grudge(
             if !leftover.is_empty() {
                 groups.push(leftover);
             }
-            complete(&groups)
+            grudges::complete(&groups)
         }
         Grudge::Bridge => {
-            let middle = targets
-                .first()
-                .cloned()
-                .unwrap_or_else(|| nodes[nodes.len() / 2].clone());
-            bridge(nodes, &middle)
+            // netlab's `bridge` keeps the node at index n/2 (the first of the
+            // larger half) connected to both halves: put the chosen one there.
+            let mut order = match targets.first() {
+                Some(middle) => others(nodes, std::slice::from_ref(middle)),
+                None => nodes.to_vec(),
+            };
+            if let Some(middle) = targets.first() {
+                order.insert(nodes.len() / 2, middle.clone());
+            }
+            grudges::bridge(&order)
         }
-        Grudge::MajoritiesRing => majorities_ring(nodes, rng),
+        Grudge::MajoritiesRing => {
+            grudges::majorities_ring(&grudges::shuffled(nodes, rng.next_u64()))
+        }
     }
 }
 
 /// Who can still reach whom (both directions) under a grudge: the connected
 /// components of the undirected "both directions work" graph.
 pub fn connected_groups(nodes: &[String], grudge: &GrudgeMap) -> Vec<Vec<String>> {
-    let drops = |a: &str, b: &str| grudge.get(a).is_some_and(|set| set.contains(b));
+    // Both directions must work for two nodes to count as connected.
+    let drops = |a: &str, b: &str| grudge.drops(a, b);
     let mut seen = BTreeSet::new();
     let mut groups = Vec::new();
     for start in nodes {
@@ -352,9 +288,9 @@ mod tests {
             None,
             &mut SeededRng::new(1),
         );
-        assert_eq!(grudge["n1"], set(&["n2", "n3"]));
-        assert_eq!(grudge["n2"], set(&["n1"]));
-        assert_eq!(grudge["n3"], set(&["n1"]));
+        assert_eq!(grudge.0["n1"], set(&["n2", "n3"]));
+        assert_eq!(grudge.0["n2"], set(&["n1"]));
+        assert_eq!(grudge.0["n3"], set(&["n1"]));
         assert_eq!(
             connected_groups(&names(3), &grudge),
             vec![
@@ -374,8 +310,8 @@ mod tests {
             None,
             &mut SeededRng::new(1),
         );
-        assert_eq!(cannot_receive.len(), 1);
-        assert_eq!(cannot_receive["n1"], set(&["n2", "n3"]));
+        assert_eq!(cannot_receive.0.len(), 1);
+        assert_eq!(cannot_receive.0["n1"], set(&["n2", "n3"]));
         let cannot_send = partition_grudge(
             Grudge::OneWayOut,
             &names(3),
@@ -384,20 +320,27 @@ mod tests {
             None,
             &mut SeededRng::new(1),
         );
-        assert_eq!(cannot_send.len(), 2);
-        assert_eq!(cannot_send["n2"], set(&["n1"]));
+        assert_eq!(cannot_send.0.len(), 2);
+        assert_eq!(cannot_send.0["n2"], set(&["n1"]));
     }
 
     #[test]
     fn bridge_matches_jepsen() {
         // bridge([1..5]) == {1:{4,5},2:{4,5},4:{1,2},5:{1,2}} (STYLE.md R9)
-        let grudge = bridge(&names(5), "n3");
-        assert_eq!(grudge.len(), 4);
-        assert_eq!(grudge["n1"], set(&["n4", "n5"]));
-        assert_eq!(grudge["n2"], set(&["n4", "n5"]));
-        assert_eq!(grudge["n4"], set(&["n1", "n2"]));
-        assert_eq!(grudge["n5"], set(&["n1", "n2"]));
-        assert!(!grudge.contains_key("n3"));
+        let grudge = partition_grudge(
+            Grudge::Bridge,
+            &names(5),
+            &["n3".into()],
+            None,
+            None,
+            &mut SeededRng::new(1),
+        );
+        assert_eq!(grudge.0.len(), 4);
+        assert_eq!(grudge.0["n1"], set(&["n4", "n5"]));
+        assert_eq!(grudge.0["n2"], set(&["n4", "n5"]));
+        assert_eq!(grudge.0["n4"], set(&["n1", "n2"]));
+        assert_eq!(grudge.0["n5"], set(&["n1", "n2"]));
+        assert!(!grudge.0.contains_key("n3"));
     }
 
     #[test]
@@ -410,19 +353,26 @@ mod tests {
             None,
             &mut SeededRng::new(1),
         );
-        assert_eq!(grudge["n1"], set(&["n2"]));
-        assert_eq!(grudge["n2"], set(&["n1"]));
-        assert!(!grudge.contains_key("n3"));
+        assert_eq!(grudge.0["n1"], set(&["n2"]));
+        assert_eq!(grudge.0["n2"], set(&["n1"]));
+        assert!(!grudge.0.contains_key("n3"));
     }
 
     #[test]
     fn majorities_ring_gives_every_node_a_distinct_majority() {
         for n in [3usize, 5, 7] {
             let nodes = names(n);
-            let grudge = majorities_ring(&nodes, &mut SeededRng::new(n as u64));
+            let grudge = partition_grudge(
+                Grudge::MajoritiesRing,
+                &nodes,
+                &[],
+                None,
+                None,
+                &mut SeededRng::new(n as u64),
+            );
             let mut views = BTreeSet::new();
             for node in &nodes {
-                let dropped = grudge.get(node).cloned().unwrap_or_default();
+                let dropped = grudge.0.get(node).cloned().unwrap_or_default();
                 let visible: BTreeSet<String> = nodes
                     .iter()
                     .filter(|o| !dropped.contains(*o))
@@ -447,8 +397,8 @@ mod tests {
             Some(&[vec!["n1".into(), "n2".into()]]),
             &mut SeededRng::new(1),
         );
-        assert_eq!(grudge["n1"], set(&["n3", "n4"]));
-        assert_eq!(grudge["n4"], set(&["n1", "n2"]));
+        assert_eq!(grudge.0["n1"], set(&["n3", "n4"]));
+        assert_eq!(grudge.0["n4"], set(&["n1", "n2"]));
     }
 
     #[test]

@@ -1,0 +1,348 @@
+//! From what happened during a run to the checker's input: fault windows on
+//! the shared monotonic clock become partition, election and quorum windows;
+//! the scenario's bounds become the checker's bounds. Pure.
+use std::collections::BTreeSet;
+
+use checker::{
+    CheckConfig, CheckInput, CheckResult, ElectionWindow, History, NodeEvent, PartitionWindow,
+    QuorumWindow, Report, Verdict, check_all, checks,
+};
+use netlab::grudge::Grudge as GrudgeMap;
+use serde::{Deserialize, Serialize};
+
+use super::scenario::{Expectation, ExpectedVerdict, FaultKind, Scenario, Timing};
+
+/// Every check the checker runs, by name (for `expect.broken` and `skip`).
+pub const CHECK_NAMES: [&str; 9] = [
+    checks::election_safety::NAME,
+    checks::lease_exclusivity::NAME,
+    checks::no_lost_writes::NAME,
+    checks::linearizability::NAME,
+    checks::log_agreement::NAME,
+    checks::convergence::NAME,
+    checks::minority_rejects_writes::NAME,
+    checks::bounded_elections::NAME,
+    checks::progress::NAME,
+];
+
+/// One timeline step as it was actually executed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// Position in the scenario's timeline.
+    pub step: usize,
+    pub kind: FaultKind,
+    pub description: String,
+    /// Resolved targets (concrete node names).
+    pub targets: Vec<String>,
+    /// For partitions: node → nodes it drops packets from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grudge: Option<GrudgeMap>,
+    /// Whether the partition cuts every plane (only then does it isolate).
+    #[serde(default)]
+    pub all_planes: bool,
+    pub start_ns: u64,
+    /// When the fault was removed (`None`: it was never applied or the run
+    /// stopped before its end; the final heal then closes it).
+    pub end_ns: Option<u64>,
+    /// The leader and its term just before the fault fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_before: Option<(String, u64)>,
+}
+
+/// Timestamps that frame the run (reference clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFrame {
+    pub workload_start_ns: u64,
+    pub workload_end_ns: u64,
+    /// When the last fault was healed.
+    pub healed_ns: u64,
+    /// Final reads start here.
+    pub final_reads_ns: u64,
+}
+
+fn quorum(size: usize) -> usize {
+    size / 2 + 1
+}
+
+/// Nodes connected to `node` in both directions, itself included.
+fn neighbourhood(node: &str, nodes: &[String], grudge: &GrudgeMap) -> BTreeSet<String> {
+    nodes
+        .iter()
+        .filter(|other| {
+            *other == node || (!grudge.drops(node, other) && !grudge.drops(other, node))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Nodes that cannot reach a quorum directly (both directions) under the
+/// grudge: they must not acknowledge writes (I6).
+pub fn minority_of(nodes: &[String], grudge: &GrudgeMap) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|node| neighbourhood(node, nodes, grudge).len() < quorum(nodes.len()))
+        .cloned()
+        .collect()
+}
+
+/// The largest set of nodes that are pairwise connected in both directions,
+/// if it is a quorum (I12). Brute force: clusters have at most 9 nodes.
+pub fn connected_quorum(nodes: &[String], grudge: &GrudgeMap) -> Option<Vec<String>> {
+    let size = nodes.len();
+    if size > 16 {
+        return None;
+    }
+    let mut best: Vec<String> = Vec::new();
+    for mask in 1u32..(1 << size) {
+        if (mask.count_ones() as usize) <= best.len() {
+            continue;
+        }
+        let members: Vec<&String> = (0..size)
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| &nodes[i])
+            .collect();
+        let clique = members.iter().all(|a| {
+            members
+                .iter()
+                .all(|b| a == b || (!grudge.drops(a, b) && !grudge.drops(b, a)))
+        });
+        if clique {
+            best = members.into_iter().cloned().collect();
+        }
+    }
+    (best.len() >= quorum(size)).then_some(best)
+}
+
+/// Builds the checker's configuration from the scenario and the executed
+/// timeline.
+pub fn check_config(
+    scenario: &Scenario,
+    timing: &Timing,
+    nodes: &[String],
+    faults: &[FaultRecord],
+    frame: &RunFrame,
+) -> CheckConfig {
+    let mut config = CheckConfig {
+        minority_reject_bound_ns: Some(
+            scenario
+                .checks
+                .minority_reject_within
+                .unwrap_or_else(|| timing.minority_reject_bound())
+                .as_nanos(),
+        ),
+        final_reads_from_ns: Some(frame.final_reads_ns),
+        expected_live_nodes: Some(nodes.to_vec()),
+        ..CheckConfig::default()
+    };
+    let et_max = timing.election_timeout_max.as_nanos();
+    let live_bound = timing.minority_reject_bound().as_nanos() + 2 * et_max + 200_000_000;
+    config.progress_grace_ns = scenario
+        .checks
+        .progress_within
+        .map_or(2 * et_max + live_bound, |bound| bound.as_nanos());
+
+    let end_of = |fault: &FaultRecord| fault.end_ns.unwrap_or(frame.healed_ns);
+    for fault in faults {
+        if let (FaultKind::Partition, Some(grudge), true) =
+            (fault.kind, &fault.grudge, fault.all_planes)
+        {
+            let minority = minority_of(nodes, grudge);
+            if !minority.is_empty() {
+                config.partitions.push(PartitionWindow {
+                    start_ns: fault.start_ns,
+                    end_ns: end_of(fault),
+                    minority,
+                });
+            }
+            if let Some(quorum_nodes) = connected_quorum(nodes, grudge) {
+                config.quorum_windows.push(QuorumWindow {
+                    start_ns: fault.start_ns,
+                    end_ns: end_of(fault),
+                    nodes: quorum_nodes,
+                });
+            }
+        }
+        if let Some(max) = scenario.checks.max_elections_per_minute {
+            config.election_windows.push(ElectionWindow {
+                start_ns: fault.start_ns,
+                end_ns: end_of(fault),
+                max_per_minute: max.ceil() as u64,
+            });
+        }
+    }
+
+    // Fault-free stretches: before the first fault and after the last heal
+    // has settled, any node may serve writes and at most one election may
+    // happen (I11 b, I12).
+    let first_fault = faults.iter().map(|f| f.start_ns).min();
+    let calm_until = first_fault.unwrap_or(frame.workload_end_ns);
+    if calm_until > frame.workload_start_ns {
+        config.quorum_windows.push(QuorumWindow {
+            start_ns: frame.workload_start_ns,
+            end_ns: calm_until,
+            nodes: Vec::new(),
+        });
+        config.election_windows.push(ElectionWindow {
+            start_ns: frame.workload_start_ns,
+            end_ns: calm_until,
+            max_per_minute: 1,
+        });
+    }
+    let settled = frame.healed_ns + 2 * et_max;
+    if !faults.is_empty() && frame.workload_end_ns > settled {
+        config.quorum_windows.push(QuorumWindow {
+            start_ns: settled,
+            end_ns: frame.workload_end_ns,
+            nodes: Vec::new(),
+        });
+        config.election_windows.push(ElectionWindow {
+            start_ns: settled,
+            end_ns: frame.workload_end_ns,
+            max_per_minute: 1,
+        });
+    }
+    config
+}
+
+/// The checker's report with the scenario's `skip` list applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub report: Report,
+    /// Checks left out on the scenario's request.
+    pub skipped_checks: Vec<String>,
+}
+
+/// Runs every check, then drops the skipped ones and re-merges the verdict.
+pub fn judge(
+    history: &History,
+    events: &[NodeEvent],
+    config: &CheckConfig,
+    skip: &[String],
+) -> Judgement {
+    let report = check_all(&CheckInput {
+        history,
+        events,
+        config,
+    });
+    let (skipped, kept): (Vec<CheckResult>, Vec<CheckResult>) = report
+        .results
+        .into_iter()
+        .partition(|result| skip.contains(&result.name));
+    Judgement {
+        report: Report::from_results(kept),
+        skipped_checks: skipped.into_iter().map(|result| result.name).collect(),
+    }
+}
+
+/// Whether the verdict matches the scenario's expectation; `Err` says why not.
+pub fn meets_expectation(expect: &Expectation, report: &Report) -> Result<(), String> {
+    match expect.verdict {
+        ExpectedVerdict::Valid if report.verdict == Verdict::Valid => Ok(()),
+        ExpectedVerdict::Valid => Err(format!(
+            "expected valid, got {} (failed: {})",
+            report.verdict,
+            report.invalid_checks().join(", ")
+        )),
+        ExpectedVerdict::Invalid => {
+            let failed = report.invalid_checks();
+            let missing: Vec<&String> = expect
+                .broken
+                .iter()
+                .filter(|name| !failed.contains(&name.as_str()))
+                .collect();
+            if report.verdict != Verdict::Invalid {
+                Err(format!("expected invalid, got {}", report.verdict))
+            } else if !missing.is_empty() {
+                Err(format!(
+                    "invalid, but not for the expected reason: {missing:?} passed (failed: {})",
+                    failed.join(", ")
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Exit code for a verdict: 0 valid, 1 invalid, 2 unknown.
+pub fn exit_code(verdict: Verdict) -> i32 {
+    match verdict {
+        Verdict::Valid => 0,
+        Verdict::Invalid => 1,
+        Verdict::Unknown => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlab::grudge;
+
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    #[test]
+    fn isolated_node_is_the_minority_and_the_rest_a_quorum() {
+        let nodes = names(3);
+        let g = grudge::isolate_one("n1", &nodes);
+        assert_eq!(minority_of(&nodes, &g), vec!["n1"]);
+        assert_eq!(
+            connected_quorum(&nodes, &g),
+            Some(vec!["n2".to_string(), "n3".to_string()])
+        );
+    }
+
+    #[test]
+    fn even_split_has_no_quorum_and_everyone_is_minority() {
+        let nodes = names(4);
+        let g = grudge::complete(&[nodes[..2].to_vec(), nodes[2..].to_vec()]);
+        assert_eq!(minority_of(&nodes, &g).len(), 4);
+        assert_eq!(connected_quorum(&nodes, &g), None);
+    }
+
+    #[test]
+    fn one_way_cut_isolates_for_quorum_purposes() {
+        let nodes = names(3);
+        // n2 and n3 drop what n1 sends: n1 cannot send.
+        let g = grudge::one_way(&["n1".to_string()], &nodes[1..]);
+        assert_eq!(minority_of(&nodes, &g), vec!["n1"]);
+    }
+
+    #[test]
+    fn partial_partition_leaves_no_minority() {
+        let nodes = names(3);
+        let g = grudge::complete(&[vec!["n1".to_string()], vec!["n2".to_string()]]);
+        assert!(minority_of(&nodes, &g).is_empty());
+        assert_eq!(connected_quorum(&nodes, &g).map(|q| q.len()), Some(2));
+    }
+
+    #[test]
+    fn expectation_requires_the_named_checks_to_fail() {
+        let report = Report::from_results(vec![
+            CheckResult::new("election_safety", Verdict::Invalid, vec![]),
+            CheckResult::new("no_lost_writes", Verdict::Valid, vec![]),
+        ]);
+        let expect = |broken: &[&str]| Expectation {
+            verdict: ExpectedVerdict::Invalid,
+            broken: broken.iter().map(|s| s.to_string()).collect(),
+            safe_twin: None,
+        };
+        assert!(meets_expectation(&expect(&["election_safety"]), &report).is_ok());
+        let error = meets_expectation(&expect(&["no_lost_writes"]), &report).unwrap_err();
+        assert!(error.contains("not for the expected reason"), "{error}");
+        let valid = Expectation {
+            verdict: ExpectedVerdict::Valid,
+            broken: vec![],
+            safe_twin: None,
+        };
+        assert!(meets_expectation(&valid, &report).is_err());
+    }
+
+    #[test]
+    fn exit_codes_follow_the_verdict() {
+        assert_eq!(exit_code(Verdict::Valid), 0);
+        assert_eq!(exit_code(Verdict::Invalid), 1);
+        assert_eq!(exit_code(Verdict::Unknown), 2);
+    }
+}

@@ -1,0 +1,371 @@
+//! The client workload: seeded operation generation (pure) and the client
+//! loop that runs inside a lab namespace and records history.
+//!
+//! Values are unique per client and sequence number (`"<process>-<seq>"`),
+//! so a read identifies exactly which write it saw. A compare-and-set expects
+//! the last value this client saw for the key (or absence).
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use checker::{Op, OpFn, OpKind};
+
+use super::client::{self, Outcome, Request, mono_ns};
+use super::scenario::{Mix, NodeCatalog, Placement, Route, Workload};
+use super::targets::SeededRng;
+
+/// Produces one client's operations.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    process: u64,
+    keys: u32,
+    mix: Mix,
+    rng: SeededRng,
+    seq: u64,
+    /// Last value this client observed per key (`None` = known absent).
+    known: BTreeMap<String, Option<String>>,
+}
+
+impl Generator {
+    pub fn new(process: u64, keys: u32, mix: Mix, seed: u64) -> Generator {
+        Generator {
+            process,
+            keys: keys.max(1),
+            mix,
+            rng: SeededRng::new(seed ^ process.wrapping_mul(0xA24B_AED4_963E_E407)),
+            seq: 0,
+            known: BTreeMap::new(),
+        }
+    }
+
+    /// The next request and its sequence number.
+    pub fn next_request(&mut self) -> (Request, u64) {
+        self.seq += 1;
+        let key = format!("k{}", self.rng.below(u64::from(self.keys)));
+        let value = format!("{}-{}", self.process, self.seq);
+        let total = u64::from(self.mix.write + self.mix.read + self.mix.cas).max(1);
+        let pick = self.rng.below(total);
+        let request = if pick < u64::from(self.mix.write) {
+            Request::Write { key, value }
+        } else if pick < u64::from(self.mix.write + self.mix.read) {
+            Request::Read { key }
+        } else {
+            let expected = self.known.get(&key).cloned().flatten();
+            Request::Cas {
+                key,
+                expected,
+                value,
+            }
+        };
+        (request, self.seq)
+    }
+
+    /// Remembers what an ok operation revealed about its key.
+    pub fn observe(&mut self, request: &Request, outcome: &Outcome) {
+        if let Outcome::Ok { value, .. } = outcome {
+            match request {
+                Request::Read { key } => {
+                    self.known.insert(key.clone(), value.clone());
+                }
+                Request::Write { key, value } | Request::Cas { key, value, .. } => {
+                    self.known.insert(key.clone(), Some(value.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The invocation record of a request.
+pub fn invoke_op(process: u64, request: &Request, node: &str, time_ns: u64) -> Op {
+    let op = match request {
+        Request::Read { key } => Op::new(process, OpKind::Invoke, OpFn::Read, key.clone(), time_ns),
+        Request::Write { key, value } => {
+            Op::new(process, OpKind::Invoke, OpFn::Write, key.clone(), time_ns)
+                .with_value(value.clone())
+        }
+        Request::Cas {
+            key,
+            expected,
+            value,
+        } => {
+            let op = Op::new(process, OpKind::Invoke, OpFn::Cas, key.clone(), time_ns)
+                .with_value(value.clone());
+            match expected {
+                Some(expected) => op.with_expected(expected.clone()),
+                None => op,
+            }
+        }
+    };
+    op.with_node(node)
+}
+
+/// The completion record matching `invoke`.
+pub fn completion_op(invoke: &Op, outcome: &Outcome, time_ns: u64) -> Op {
+    match outcome {
+        Outcome::Ok { value, token } => {
+            let mut op = invoke.complete(OpKind::Ok, time_ns);
+            if invoke.f == OpFn::Read {
+                op.value = value.clone();
+            }
+            if let Some((term, index)) = token {
+                op = op.with_token(*term, *index);
+            }
+            op
+        }
+        Outcome::Fail { error, .. } => invoke.complete(OpKind::Fail, time_ns).with_error(error),
+        Outcome::Info { error } => invoke.complete(OpKind::Info, time_ns).with_error(error),
+    }
+}
+
+/// Where each client lives: its process id and home node, in order.
+pub fn place_clients(workload: &Workload, catalog: &NodeCatalog) -> Vec<String> {
+    match &workload.placement {
+        Placement::Spread | Placement::Named(_) => (0..workload.clients as usize)
+            .map(|i| catalog.nodes[i % catalog.nodes.len()].clone())
+            .collect(),
+        Placement::Table(table) => {
+            let mut homes = Vec::new();
+            for (place, count) in table {
+                let nodes = catalog.resolve_place(place.get_ref()).unwrap_or_default();
+                for i in 0..*count as usize {
+                    if !nodes.is_empty() {
+                        homes.push(nodes[i % nodes.len()].clone());
+                    }
+                }
+            }
+            homes
+        }
+    }
+}
+
+/// Everything one client thread needs.
+pub struct ClientPlan {
+    pub process: u64,
+    pub home: String,
+    /// Node name → client address, in topology order.
+    pub nodes: Vec<(String, SocketAddr)>,
+    pub route: Route,
+    pub rate: Option<f64>,
+    pub timeout: Duration,
+    pub generator: Generator,
+    /// Stop issuing new operations at this monotonic time.
+    pub end_ns: u64,
+}
+
+/// Counters shared with the progress display.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub ok: std::sync::atomic::AtomicU64,
+    pub fail: std::sync::atomic::AtomicU64,
+    pub info: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.fail.load(Ordering::Relaxed),
+            self.info.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The client loop. Must run on a thread inside the client's namespace.
+/// Every invocation is followed by exactly one completion in `history`.
+pub fn run_client(
+    mut plan: ClientPlan,
+    history: Sender<Op>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+) {
+    let home_index = plan
+        .nodes
+        .iter()
+        .position(|(name, _)| *name == plan.home)
+        .unwrap_or(0);
+    let mut target = home_index;
+    let interval_ns = plan.rate.map(|rate| (1e9 / rate) as u64);
+    let mut next_at = mono_ns();
+    while !stop.load(Ordering::Relaxed) {
+        let now = mono_ns();
+        if now >= plan.end_ns {
+            break;
+        }
+        if let Some(interval) = interval_ns {
+            if now < next_at {
+                let wait = (next_at - now).min(50_000_000);
+                std::thread::sleep(Duration::from_nanos(wait));
+                continue;
+            }
+            next_at = next_at.saturating_add(interval).max(now);
+        }
+        let (request, seq) = plan.generator.next_request();
+        let (node, addr) = plan.nodes[target].clone();
+        let invoke = invoke_op(plan.process, &request, &node, mono_ns());
+        if history.send(invoke.clone()).is_err() {
+            return;
+        }
+        let outcome = client::execute(addr, &request, plan.process, seq, plan.timeout);
+        let done = completion_op(&invoke, &outcome, mono_ns());
+        let counter = match done.kind {
+            OpKind::Ok => &counters.ok,
+            OpKind::Fail => &counters.fail,
+            _ => &counters.info,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if history.send(done).is_err() {
+            return;
+        }
+        plan.generator.observe(&request, &outcome);
+        if plan.route == Route::FollowLeader {
+            target = next_target(&plan.nodes, target, &outcome);
+        }
+        if interval_ns.is_none() && !matches!(outcome, Outcome::Ok { .. }) {
+            // Closed loop: do not spin on a node that refuses.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Client failover: follow a leader hint; on a refusal without hint or an
+/// unreachable node, try the next node.
+pub fn next_target(nodes: &[(String, SocketAddr)], current: usize, outcome: &Outcome) -> usize {
+    match outcome {
+        Outcome::Ok { .. } => current,
+        Outcome::Fail {
+            leader: Some(leader),
+            ..
+        } => nodes
+            .iter()
+            .position(|(name, _)| name == leader)
+            .filter(|index| *index != current)
+            .unwrap_or((current + 1) % nodes.len()),
+        Outcome::Fail { error, .. } if error.starts_with("cas") => current,
+        _ => (current + 1) % nodes.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_is_seeded_and_values_are_unique() {
+        let mix = Mix {
+            write: 50,
+            read: 40,
+            cas: 10,
+        };
+        let mut a = Generator::new(3, 5, mix, 42);
+        let mut b = Generator::new(3, 5, mix, 42);
+        let ops_a: Vec<_> = (0..50).map(|_| a.next_request()).collect();
+        let ops_b: Vec<_> = (0..50).map(|_| b.next_request()).collect();
+        assert_eq!(ops_a, ops_b);
+        let mut values = std::collections::BTreeSet::new();
+        for (request, _) in &ops_a {
+            if let Request::Write { value, .. } | Request::Cas { value, .. } = request {
+                assert!(values.insert(value.clone()), "duplicate value {value}");
+            }
+        }
+        let kinds: std::collections::HashSet<_> = ops_a
+            .iter()
+            .map(|(r, _)| std::mem::discriminant(r))
+            .collect();
+        assert_eq!(kinds.len(), 3, "all three kinds appear in 50 ops");
+    }
+
+    #[test]
+    fn cas_expects_the_last_observed_value() {
+        let mix = Mix {
+            write: 0,
+            read: 0,
+            cas: 1,
+        };
+        let mut generator = Generator::new(1, 1, mix, 7);
+        let (first, _) = generator.next_request();
+        assert!(matches!(&first, Request::Cas { expected: None, .. }));
+        generator.observe(
+            &first,
+            &Outcome::Ok {
+                value: None,
+                token: Some((1, 1)),
+            },
+        );
+        let (second, _) = generator.next_request();
+        match (&first, &second) {
+            (Request::Cas { value, .. }, Request::Cas { expected, .. }) => {
+                assert_eq!(expected.as_ref(), Some(value));
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn completions_carry_read_values_and_tokens() {
+        let request = Request::Read { key: "k1".into() };
+        let invoke = invoke_op(2, &request, "n1", 10);
+        let ok = completion_op(
+            &invoke,
+            &Outcome::Ok {
+                value: Some("1-1".into()),
+                token: None,
+            },
+            20,
+        );
+        assert_eq!(
+            (ok.kind, ok.value.as_deref(), ok.time_ns),
+            (OpKind::Ok, Some("1-1"), 20)
+        );
+        let info = completion_op(
+            &invoke,
+            &Outcome::Info {
+                error: "timeout".into(),
+            },
+            30,
+        );
+        assert_eq!(info.kind, OpKind::Info);
+        assert_eq!(info.error.as_deref(), Some("timeout"));
+    }
+
+    #[test]
+    fn failover_follows_hints_and_rotates() {
+        let nodes: Vec<(String, SocketAddr)> = (1..=3)
+            .map(|i| {
+                (
+                    format!("n{i}"),
+                    format!("10.77.0.{i}:7000").parse().unwrap(),
+                )
+            })
+            .collect();
+        let hint = Outcome::Fail {
+            error: "not_leader".into(),
+            leader: Some("n3".into()),
+        };
+        assert_eq!(next_target(&nodes, 0, &hint), 2);
+        let timeout = Outcome::Info {
+            error: "timeout".into(),
+        };
+        assert_eq!(next_target(&nodes, 2, &timeout), 0);
+        let ok = Outcome::Ok {
+            value: None,
+            token: None,
+        };
+        assert_eq!(next_target(&nodes, 1, &ok), 1);
+    }
+
+    #[test]
+    fn placement_by_region_and_spread() {
+        let mut catalog = NodeCatalog::new(vec!["a".into(), "b".into(), "c".into()]);
+        catalog
+            .regions
+            .insert("west".into(), vec!["b".into(), "c".into()]);
+        let spread: Workload = toml::from_str("clients = 4").unwrap();
+        assert_eq!(place_clients(&spread, &catalog), vec!["a", "b", "c", "a"]);
+        let by_region: Workload =
+            toml::from_str("clients = 3\nplacement = { west = 2, a = 1 }").unwrap();
+        assert_eq!(place_clients(&by_region, &catalog), vec!["a", "b", "c"]);
+    }
+}
