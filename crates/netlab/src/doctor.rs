@@ -18,13 +18,13 @@ pub fn probe_capabilities(netns: &str) -> Capabilities {
         run_in(netns, "nft", &["-f".into(), "-".into()], &script).is_ok()
     };
     let numgen = nft(
-        "chain c { type filter hook input priority 0; policy accept; numgen random mod 100 < 1 drop }",
+        "chain c { type filter hook input priority 0; policy accept; numgen random mod 100 < 1 drop; }",
     );
     let dup = nft(
-        "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 dup to 127.0.0.9 }",
+        "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 dup to 127.0.0.9; }",
     );
     let mangle = nft(
-        "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 @ih,0,8 set 0xab }",
+        "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 @ih,0,8 set 0xab; }",
     );
     let restore = |rules: &str| {
         let table = format!(

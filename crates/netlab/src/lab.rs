@@ -214,6 +214,14 @@ impl Lab {
         self.journal.capabilities = probe_capabilities(&the_plan.control_netns);
         self.timings.probe = probing.elapsed();
         let shaping = Instant::now();
+        // What a fresh namespace already is: no table, an empty filter table.
+        self.applied = render(
+            &self.journal.run,
+            topology,
+            &NetState::default(),
+            &self.journal.capabilities,
+            &self.journal.queue_bases,
+        )?;
         self.apply_net(NetState::from_topology(topology))?;
         self.timings.shaping = shaping.elapsed();
         if cancelled() {

@@ -36,7 +36,7 @@ impl Default for ProbeOptions {
             udp_packets: 200,
             interval: Duration::from_millis(2),
             tcp_messages: 20,
-            connect_timeout: Duration::from_millis(700),
+            connect_timeout: Duration::from_millis(3200),
             links: None,
         }
     }
@@ -160,6 +160,18 @@ pub fn probe(lab: &Lab, options: &ProbeOptions) -> Result<Vec<LinkMeasurement>, 
         }
     }
 
+    // The longest requested delay: late packets must still be counted.
+    let state = lab.net_state().clone();
+    let mut longest = 0.0f64;
+    for &(f, t) in &pairs {
+        let (from, to) = (&topology.nodes[f].name, &topology.nodes[t].name);
+        for plane in [Planes::Heartbeat, Planes::Replication] {
+            let s = state.shape_for(from, to, plane);
+            longest = longest.max(s.delay_ms.unwrap_or(0.0) + s.jitter_ms.unwrap_or(0.0));
+        }
+    }
+    let settle = Duration::from_millis(longest as u64 * 2 + 150);
+
     // Receivers: one UDP socket and one TCP listener per node, on the peer port.
     let mut receivers = Vec::new();
     for (index, node) in plan.nodes.iter().enumerate() {
@@ -240,31 +252,18 @@ pub fn probe(lab: &Lab, options: &ProbeOptions) -> Result<Vec<LinkMeasurement>, 
                     thread::sleep(Duration::from_millis(5));
                 }
                 // Keep the connection open until the receivers have read everything.
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
-                let mut sink = [0u8; 1];
-                let _ = stream.read(&mut sink);
+                thread::sleep(settle);
             }));
         }
     }
-    // Wait for the UDP senders' worth of time plus the longest requested delay.
-    let state = lab.net_state().clone();
-    let mut longest = 0.0f64;
-    for &(f, t) in &pairs {
-        let (from, to) = (&topology.nodes[f].name, &topology.nodes[t].name);
-        for plane in [Planes::Heartbeat, Planes::Replication] {
-            let s = state.shape_for(from, to, plane);
-            longest = longest.max(s.delay_ms.unwrap_or(0.0) + s.jitter_ms.unwrap_or(0.0));
-        }
-    }
-    let sending = options.interval * options.udp_packets
-        + Duration::from_millis(5) * options.tcp_messages
-        + options.connect_timeout;
-    thread::sleep(sending + Duration::from_millis(longest as u64 + 150));
-    stop.store(true, Ordering::SeqCst);
-    for handle in receivers {
+    // Senders are done once everything is sent; then wait out the longest
+    // requested delay so late packets still count.
+    for handle in senders {
         let _ = handle.join();
     }
-    for handle in senders {
+    thread::sleep(settle);
+    stop.store(true, Ordering::SeqCst);
+    for handle in receivers {
         let _ = handle.join();
     }
 

@@ -1,0 +1,404 @@
+//! The lab-infrastructure commands of `splitlab`: doctor, plan, up, status,
+//! down, clean, probe, fault. Each returns an exit code; `main` prints errors.
+//!
+//! Exit codes (distinct so scripts can tell them apart):
+//! 0 ok · 2 infrastructure error · 3 not root · 4 missing tool ·
+//! 5 invalid input (topology, fault, run id) · 6 fault unsupported on this
+//! kernel · 130 interrupted (the partial lab was removed).
+
+use netlab::clean::{clean, inspect};
+use netlab::doctor::run_doctor;
+use netlab::journal::state_dir;
+use netlab::probe::{ProbeOptions, format_table, probe};
+use netlab::{Fault, Lab, LabOptions, NetlabError, RunId, Topology};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Success.
+pub const EXIT_OK: i32 = 0;
+/// Infrastructure failure.
+pub const EXIT_INFRA: i32 = 2;
+/// Not root.
+pub const EXIT_NOT_ROOT: i32 = 3;
+/// A required tool is missing.
+pub const EXIT_MISSING_TOOL: i32 = 4;
+/// Bad topology, fault or run id.
+pub const EXIT_INVALID_INPUT: i32 = 5;
+/// A fault needs a kernel feature this machine lacks.
+pub const EXIT_UNSUPPORTED: i32 = 6;
+/// Ctrl-C / SIGTERM during bring-up.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Maps a netlab error to its exit code.
+pub fn exit_code(error: &NetlabError) -> i32 {
+    match error {
+        NetlabError::NotRoot => EXIT_NOT_ROOT,
+        NetlabError::MissingTool { .. } => EXIT_MISSING_TOOL,
+        NetlabError::Topology(_)
+        | NetlabError::InvalidFault(_)
+        | NetlabError::RunExists(_)
+        | NetlabError::NoSuchRun(_) => EXIT_INVALID_INPUT,
+        NetlabError::Unsupported(_) => EXIT_UNSUPPORTED,
+        NetlabError::Interrupted => EXIT_INTERRUPTED,
+        _ => EXIT_INFRA,
+    }
+}
+
+fn fail(error: &NetlabError) -> i32 {
+    eprintln!("error: {error}");
+    exit_code(error)
+}
+
+/// Sets the returned flag on SIGINT or SIGTERM (handlers installed through
+/// tokio on a private thread; children get default dispositions back at exec).
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let setter = flag.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            let _ = ready_tx.send(());
+            return;
+        };
+        runtime.block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut interrupt), Ok(mut terminate)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            let _ = ready_tx.send(());
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+                setter.store(true, Ordering::SeqCst);
+            }
+        });
+    });
+    let _ = ready_rx.recv_timeout(Duration::from_secs(2));
+    flag
+}
+
+/// `splitlab doctor`.
+pub fn doctor() -> i32 {
+    let checks = run_doctor();
+    let mut basics_ok = true;
+    for check in &checks {
+        let mark = if check.ok { "yes" } else { "NO " };
+        let kind = if check.basic { "basic" } else { "fault" };
+        println!("{mark}  {:<17} [{kind}] {}", check.name, check.detail);
+        if check.basic && !check.ok {
+            basics_ok = false;
+        }
+    }
+    if basics_ok {
+        println!("basics present: `splitlab up` can build labs");
+        EXIT_OK
+    } else {
+        println!(
+            "basics missing: fix the NO lines marked [basic] (scripts/setup.sh installs the tools)"
+        );
+        if checks.iter().any(|c| c.name == "root" && !c.ok) {
+            EXIT_NOT_ROOT
+        } else {
+            EXIT_MISSING_TOOL
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Topology, NetlabError> {
+    Topology::load(path).map_err(NetlabError::from)
+}
+
+/// `splitlab plan <topology>`: validates and prints the plan; changes nothing.
+pub fn plan(path: &Path, run: Option<RunId>) -> i32 {
+    match load(path) {
+        Ok(topology) => {
+            let run = run.unwrap_or_else(|| "0000".parse().expect("valid literal"));
+            print!("{}", netlab::plan(&run, &topology));
+            for base in &topology.shapes {
+                println!(
+                    "# base shape {} -> {}: {}",
+                    base.from,
+                    base.to,
+                    base.shape.describe()
+                );
+            }
+            EXIT_OK
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// Options of `splitlab up`.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// Topology file.
+    pub topology: PathBuf,
+    /// Run id.
+    pub run: Option<RunId>,
+    /// Stay in the foreground until Ctrl-C / SIGTERM, then tear down.
+    pub hold: bool,
+    /// Faults (JSON) to apply once the lab is up.
+    pub faults: Vec<String>,
+}
+
+fn parse_fault(text: &str) -> Result<Fault, NetlabError> {
+    serde_json::from_str(text).map_err(|e| NetlabError::InvalidFault(format!("{text}: {e}")))
+}
+
+/// `splitlab up`.
+pub fn up(options: &UpOptions) -> i32 {
+    let topology = match load(&options.topology) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let faults: Vec<Fault> = match options.faults.iter().map(|f| parse_fault(f)).collect() {
+        Ok(f) => f,
+        Err(e) => return fail(&e),
+    };
+    for fault in &faults {
+        if let Err(message) = fault.validate(&topology) {
+            return fail(&NetlabError::InvalidFault(message));
+        }
+    }
+    let cancel = interrupt_flag();
+    let lab_options = LabOptions {
+        run: options.run.clone(),
+        cancel: Some(cancel.clone()),
+        ..LabOptions::default()
+    };
+    let started = Instant::now();
+    let mut lab = match Lab::up(&topology, &lab_options) {
+        Ok(lab) => lab,
+        Err(e) => return fail(&e),
+    };
+    let took = started.elapsed();
+    for fault in &faults {
+        if let Err(e) = lab.apply(fault) {
+            let code = fail(&e);
+            let _ = lab.teardown();
+            return code;
+        }
+        println!("fault applied: {}", fault.describe());
+    }
+    let timings = lab.timings();
+    println!(
+        "lab {} is up: topology {} ({} nodes) in {:.0} ms (namespaces+links {:.0} ms, capability probe {:.0} ms, base shaping {:.0} ms)",
+        lab.run_id(),
+        topology.name,
+        topology.nodes.len(),
+        took.as_secs_f64() * 1e3,
+        timings.plan.as_secs_f64() * 1e3,
+        timings.probe.as_secs_f64() * 1e3,
+        timings.shaping.as_secs_f64() * 1e3,
+    );
+    for node in &lab.plan().nodes {
+        println!("  {:<10} {:<15} netns {}", node.name, node.addr, node.netns);
+    }
+    println!(
+        "  control    {:<15} netns {}",
+        lab.plan().control_addr,
+        lab.plan().control_netns
+    );
+    println!("journal: {}", lab.run_dir().join("journal.json").display());
+    if !options.hold {
+        println!("tear down with: splitlab down --run {}", lab.run_id());
+        lab.detach();
+        return EXIT_OK;
+    }
+    println!("holding; Ctrl-C tears the lab down");
+    while !cancel.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    match lab.teardown() {
+        Ok(took) => {
+            println!("lab torn down in {:.0} ms", took.as_secs_f64() * 1e3);
+            EXIT_OK
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// Picks the run: the given one, or the only one there is.
+fn pick_run(run: Option<RunId>) -> Result<RunId, NetlabError> {
+    if let Some(run) = run {
+        return Ok(run);
+    }
+    let runs = netlab::journal::Journal::list(&state_dir());
+    match runs.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(NetlabError::InvalidFault(
+            "no lab is up (no journal in the state directory)".into(),
+        )),
+        many => Err(NetlabError::InvalidFault(format!(
+            "several labs are up ({}); pass --run ID",
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// `splitlab down`.
+pub fn down(run: Option<RunId>) -> i32 {
+    let run = match pick_run(run) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    match Lab::attach(&run, &LabOptions::default()).and_then(Lab::teardown) {
+        Ok(took) => {
+            println!("lab {run} torn down in {:.0} ms", took.as_secs_f64() * 1e3);
+            EXIT_OK
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `splitlab status`.
+pub fn status() -> i32 {
+    let runs = inspect(&state_dir());
+    if runs.is_empty() {
+        println!("no labs");
+        return EXIT_OK;
+    }
+    for status in runs {
+        match &status.journal {
+            Some(journal) => {
+                println!(
+                    "run {}  topology {}  state {:?}  owner pid {} ({})  namespaces {}/{}  live processes {}",
+                    status.run,
+                    journal.topology.name,
+                    journal.state,
+                    journal.owner.pid,
+                    if status.owner_alive { "alive" } else { "gone" },
+                    status.namespaces.len(),
+                    journal.plan.namespaces.len(),
+                    status.live_processes.len(),
+                );
+                for (planes, grudge) in &journal.net.partitions {
+                    let cuts: Vec<String> = grudge
+                        .cut_links()
+                        .iter()
+                        .map(|(f, t)| format!("{f}->{t}"))
+                        .collect();
+                    println!("  partition [{planes}] {}", cuts.join(" "));
+                }
+                for entry in &journal.net.shapes {
+                    println!(
+                        "  shape [{}] {}->{}: {}",
+                        entry.planes,
+                        entry.from,
+                        entry.to,
+                        entry.shape.describe()
+                    );
+                }
+                for (a, b) in &journal.net.down {
+                    println!("  link down {a}--{b}");
+                }
+                for p in &status.live_processes {
+                    println!(
+                        "  pid {} {} {}",
+                        p.pid,
+                        p.role,
+                        p.node.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+            None => println!(
+                "run {}  NO JOURNAL  namespaces: {}  (remove with splitlab clean)",
+                status.run,
+                status.namespaces.join(" ")
+            ),
+        }
+    }
+    EXIT_OK
+}
+
+/// `splitlab clean`.
+pub fn clean_command(run: Option<RunId>, force: bool) -> i32 {
+    if !nix::unistd::geteuid().is_root() {
+        return fail(&NetlabError::NotRoot);
+    }
+    match clean(&state_dir(), run.as_ref(), force) {
+        Ok(report) => {
+            for run in &report.skipped_live {
+                println!("skipped run {run}: its owner process is alive (use --force)");
+            }
+            for (ns, pid) in &report.unrecorded {
+                println!("warning: pid {pid} in {ns} was not recorded by any journal; not killed");
+            }
+            println!(
+                "cleaned {} run(s): killed {} recorded process(es), deleted {} namespace(s)",
+                report.runs.len(),
+                report.killed.len(),
+                report.namespaces.len()
+            );
+            EXIT_OK
+        }
+        Err(e) => fail(&NetlabError::io("clean", e)),
+    }
+}
+
+/// `splitlab probe`.
+pub fn probe_command(run: Option<RunId>, packets: u32) -> i32 {
+    let run = match pick_run(run) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let lab = match Lab::attach(&run, &LabOptions::default()) {
+        Ok(lab) => lab,
+        Err(e) => return fail(&e),
+    };
+    let options = ProbeOptions {
+        udp_packets: packets,
+        ..ProbeOptions::default()
+    };
+    let code = match probe(&lab, &options) {
+        Ok(results) => {
+            print!("{}", format_table(&results));
+            EXIT_OK
+        }
+        Err(e) => fail(&e),
+    };
+    lab.detach();
+    code
+}
+
+/// `splitlab fault`: applies faults (JSON) to a running lab and leaves it up.
+pub fn fault_command(run: Option<RunId>, faults: &[String]) -> i32 {
+    let run = match pick_run(run) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let parsed: Vec<Fault> = match faults.iter().map(|f| parse_fault(f)).collect() {
+        Ok(f) => f,
+        Err(e) => return fail(&e),
+    };
+    let mut lab = match Lab::attach(&run, &LabOptions::default()) {
+        Ok(lab) => lab,
+        Err(e) => return fail(&e),
+    };
+    let mut code = EXIT_OK;
+    for fault in &parsed {
+        match lab.apply(fault) {
+            Ok(()) => println!("fault applied: {}", fault.describe()),
+            Err(e) => {
+                code = fail(&e);
+                break;
+            }
+        }
+    }
+    lab.detach();
+    code
+}
