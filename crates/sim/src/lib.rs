@@ -1,1 +1,159 @@
-//! sim
+//! splitlab's deterministic simulator.
+//!
+//! Runs real [`consensus::Replica`]s in one thread over a simulated network,
+//! disks, clocks and clients, injects a seeded fault schedule, records a
+//! Jepsen-style history plus every replica event, and judges the run with
+//! the `checker` crate. A run is a pure function of `(seed, options)`: the
+//! same seed gives a byte-identical [`RunOutput::trace`].
+//!
+//! Code map:
+//! - [`rng`]: named ChaCha8 streams derived from the seed;
+//! - [`clock`]: per-node clocks (offset, piecewise rate) and their inverse;
+//! - [`grudge`]: partition shapes as pure data (Jepsen grudges);
+//! - [`net`]: directed links with loss/delay/duplication/reordering, separate
+//!   datagram and stream behaviour, layered partitions;
+//! - [`storage`]: the durable image, pending writes, fsync and crash model;
+//! - [`workload`]: clients and the history they record;
+//! - [`schedule`]: fault schedules (the nemesis plan) drawn from the seed;
+//! - [`cluster`]: the event loop that drives the replicas per the driver
+//!   contract;
+//! - [`scenarios`]: named, seeded regressions found by the fuzzer;
+//! - `bin/fuzz.rs`: many seeds, one summary line.
+pub mod clock;
+pub mod cluster;
+pub mod grudge;
+pub mod net;
+pub mod rng;
+pub mod scenarios;
+pub mod schedule;
+pub mod storage;
+pub mod trace;
+pub mod workload;
+
+use checker::{CheckConfig, CheckInput, LinearizabilityBudget, Report, Verdict};
+
+pub use cluster::{Cluster, RunOutput, RunStats, SimOptions};
+pub use consensus::Mode;
+
+/// Runs one seed.
+pub fn run(seed: u64, options: SimOptions) -> RunOutput {
+    Cluster::new(seed, options).run()
+}
+
+/// The node count a seed uses when several are allowed: a function of the
+/// seed alone, so `--nodes N` with the chosen `N` reproduces the same run.
+pub fn nodes_for_seed(seed: u64, choices: &[usize]) -> usize {
+    assert!(!choices.is_empty(), "no node counts to choose from");
+    choices[(rng::mix64(seed ^ 0x006e_6f64_6573) % choices.len() as u64) as usize]
+}
+
+/// The checker's verdict on a run plus the driver's own findings.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub report: Report,
+    pub driver_violations: Vec<String>,
+}
+
+/// Name used for driver-contract breaches in summaries.
+pub const DRIVER_CONTRACT: &str = "driver_contract";
+
+impl Judgement {
+    /// Whether any invariant broke.
+    pub fn violated(&self) -> bool {
+        self.report.verdict == Verdict::Invalid || !self.driver_violations.is_empty()
+    }
+
+    /// The invariants that broke, checker names first.
+    pub fn broken(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .report
+            .invalid_checks()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if !self.driver_violations.is_empty() {
+            names.push(DRIVER_CONTRACT.to_string());
+        }
+        names
+    }
+
+    /// Checks that could not decide.
+    pub fn undecided(&self) -> Vec<String> {
+        self.report
+            .results
+            .iter()
+            .filter(|r| r.is_unknown())
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    /// Evidence for every broken invariant, at most `lines` lines each.
+    pub fn describe(&self, lines: usize) -> String {
+        let mut text = String::new();
+        for result in self.report.results.iter().filter(|r| r.is_invalid()) {
+            text.push_str(&format!("  {} is INVALID:\n", result.name));
+            for line in result.details.iter().take(lines) {
+                text.push_str(&format!("    {line}\n"));
+            }
+        }
+        if !self.driver_violations.is_empty() {
+            text.push_str(&format!("  {DRIVER_CONTRACT} broken:\n"));
+            for line in self.driver_violations.iter().take(lines) {
+                text.push_str(&format!("    {line}\n"));
+            }
+        }
+        text
+    }
+}
+
+/// What the checker is told about a simulated run.
+pub fn check_config(output: &RunOutput) -> CheckConfig {
+    CheckConfig {
+        partitions: output.partitions.clone(),
+        final_reads_from_ns: (output.final_reads_from_ns > 0).then_some(output.final_reads_from_ns),
+        expected_live_nodes: Some(output.node_names.clone()),
+        linearizability: LinearizabilityBudget {
+            per_key_time_ms: 2_000,
+            total_time_ms: 10_000,
+            per_key_memory_bytes: 256 << 20,
+            minimize_failures: true,
+        },
+        ..CheckConfig::default()
+    }
+}
+
+/// Judges a run with every check of the checker crate.
+pub fn judge(output: &RunOutput) -> Judgement {
+    let config = check_config(output);
+    let report = checker::check_all(&CheckInput {
+        history: &output.history,
+        events: &output.events,
+        config: &config,
+    });
+    Judgement {
+        report,
+        driver_violations: output.driver_violations.clone(),
+    }
+}
+
+/// The command line that reproduces one run.
+pub fn reproduce_command(seed: u64, options: &SimOptions) -> String {
+    let mut command = format!(
+        "cargo run --release -p sim --bin fuzz -- --seed {seed} --mode {} --nodes {}",
+        options.mode.name(),
+        options.nodes
+    );
+    if options.drift_beyond_bound {
+        command.push_str(" --drift-beyond-bound");
+    }
+    if !options.faults {
+        command.push_str(" --no-faults");
+    }
+    if !options.lease_reads {
+        command.push_str(" --no-lease-reads");
+    }
+    if !options.torn_writes {
+        command.push_str(" --no-torn-writes");
+    }
+    command
+}

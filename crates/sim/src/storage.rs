@@ -1,0 +1,542 @@
+//! Durable storage of one simulated node: what survives a crash.
+//!
+//! The replica's persistence actions are queued as *pending* writes in the
+//! order they were issued. An fsync covers every write queued before it
+//! started (group commit) and completes after a seeded delay; only then do
+//! the writes reach the durable image, and only then may the driver report
+//! `Input::Persisted` and release sends that wait for them. A crash throws
+//! the pending writes away — except, optionally, a prefix of them, as a real
+//! page cache may have written some of them back before the power went out
+//! (the replica was never told, which is always safe for it).
+//!
+//! Writes that break the storage contract (for example an append that leaves
+//! a hole in the log) are reported as [`StorageError`]s, which the simulator
+//! records as violations of the driver contract.
+use std::collections::VecDeque;
+
+use consensus::{Action, IoSeq, Restored};
+use wire::{Entry, Index, NodeId, Snapshot, Term};
+
+/// A write waiting for fsync.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PendingWrite {
+    Meta {
+        term: Term,
+        voted_for: Option<NodeId>,
+        seq: IoSeq,
+    },
+    Append {
+        truncate_after: Option<Index>,
+        entries: Vec<Entry>,
+        seq: IoSeq,
+    },
+    InstallSnapshot {
+        snapshot: Snapshot,
+        seq: IoSeq,
+    },
+    /// A local snapshot; the covered log prefix may be dropped.
+    Compact {
+        snapshot: Snapshot,
+    },
+}
+
+impl PendingWrite {
+    /// Converts a persistence action; `None` for every other action.
+    pub fn from_action(action: &Action) -> Option<PendingWrite> {
+        Some(match action {
+            Action::PersistMeta {
+                term,
+                voted_for,
+                seq,
+            } => PendingWrite::Meta {
+                term: *term,
+                voted_for: *voted_for,
+                seq: *seq,
+            },
+            Action::AppendLog {
+                truncate_after,
+                entries,
+                seq,
+            } => PendingWrite::Append {
+                truncate_after: *truncate_after,
+                entries: entries.clone(),
+                seq: *seq,
+            },
+            Action::InstallSnapshot { snapshot, seq } => PendingWrite::InstallSnapshot {
+                snapshot: snapshot.clone(),
+                seq: *seq,
+            },
+            Action::CompactLog { snapshot } => PendingWrite::Compact {
+                snapshot: snapshot.clone(),
+            },
+            _ => return None,
+        })
+    }
+
+    pub fn seq(&self) -> Option<IoSeq> {
+        match self {
+            PendingWrite::Meta { seq, .. }
+            | PendingWrite::Append { seq, .. }
+            | PendingWrite::InstallSnapshot { seq, .. } => Some(*seq),
+            PendingWrite::Compact { .. } => None,
+        }
+    }
+}
+
+/// A write that breaks the storage contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageError {
+    /// Sequence numbers must increase.
+    SeqNotIncreasing { previous: IoSeq, got: IoSeq },
+    /// Appended entries must continue the log without holes.
+    Gap { expected: Index, got: Index },
+    /// An append overwrote existing entries without truncating them first.
+    Overwrite { index: Index },
+    /// The log was truncated below the snapshot, which holds applied state.
+    TruncateBelowSnapshot { after: Index, snapshot: Index },
+    /// A local compaction referred to entries the log does not hold.
+    CompactBeyondLog { snapshot: Index, last: Index },
+    /// A term must never decrease on disk.
+    TermDecreased { from: Term, to: Term },
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageError::SeqNotIncreasing { previous, got } => {
+                write!(f, "io seq {} issued after {}", got.0, previous.0)
+            }
+            StorageError::Gap { expected, got } => {
+                write!(
+                    f,
+                    "append leaves a hole: expected index {expected}, got {got}"
+                )
+            }
+            StorageError::Overwrite { index } => {
+                write!(f, "append overwrites index {index} without truncating")
+            }
+            StorageError::TruncateBelowSnapshot { after, snapshot } => {
+                write!(
+                    f,
+                    "truncate after {after} cuts into the snapshot at {snapshot}"
+                )
+            }
+            StorageError::CompactBeyondLog { snapshot, last } => {
+                write!(f, "compaction to {snapshot} but the log ends at {last}")
+            }
+            StorageError::TermDecreased { from, to } => {
+                write!(f, "persisted term went from {from} down to {to}")
+            }
+        }
+    }
+}
+
+/// What is on disk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DurableImage {
+    pub term: Term,
+    pub voted_for: Option<NodeId>,
+    pub snapshot: Option<Snapshot>,
+    /// Entries after the snapshot, contiguous.
+    pub log: VecDeque<Entry>,
+}
+
+impl DurableImage {
+    pub fn snapshot_index(&self) -> Index {
+        self.snapshot.as_ref().map_or(0, |s| s.last_index)
+    }
+
+    pub fn last_index(&self) -> Index {
+        self.log.back().map_or(self.snapshot_index(), |e| e.index)
+    }
+
+    fn term_at(&self, index: Index) -> Option<Term> {
+        if let Some(snapshot) = &self.snapshot
+            && snapshot.last_index == index
+        {
+            return Some(snapshot.last_term);
+        }
+        let first = self.log.front()?.index;
+        if index < first {
+            return None;
+        }
+        self.log.get((index - first) as usize).map(|e| e.term)
+    }
+
+    fn drop_through(&mut self, index: Index) {
+        while self.log.front().is_some_and(|e| e.index <= index) {
+            self.log.pop_front();
+        }
+    }
+
+    fn apply(&mut self, write: PendingWrite) -> Result<(), StorageError> {
+        match write {
+            PendingWrite::Meta {
+                term, voted_for, ..
+            } => {
+                if term < self.term {
+                    return Err(StorageError::TermDecreased {
+                        from: self.term,
+                        to: term,
+                    });
+                }
+                self.term = term;
+                self.voted_for = voted_for;
+            }
+            PendingWrite::Append {
+                truncate_after,
+                entries,
+                ..
+            } => {
+                if let Some(after) = truncate_after {
+                    if after < self.snapshot_index() {
+                        return Err(StorageError::TruncateBelowSnapshot {
+                            after,
+                            snapshot: self.snapshot_index(),
+                        });
+                    }
+                    while self.log.back().is_some_and(|e| e.index > after) {
+                        self.log.pop_back();
+                    }
+                }
+                for entry in entries {
+                    if entry.index <= self.snapshot_index() {
+                        continue; // already covered by the snapshot
+                    }
+                    let expected = self.last_index() + 1;
+                    if entry.index < expected {
+                        return Err(StorageError::Overwrite { index: entry.index });
+                    }
+                    if entry.index > expected {
+                        return Err(StorageError::Gap {
+                            expected,
+                            got: entry.index,
+                        });
+                    }
+                    self.log.push_back(entry);
+                }
+            }
+            PendingWrite::InstallSnapshot { snapshot, .. } => {
+                // Raft §7: keep the suffix only if it extends the snapshot.
+                let keeps_suffix = self.term_at(snapshot.last_index) == Some(snapshot.last_term);
+                if keeps_suffix {
+                    self.drop_through(snapshot.last_index);
+                } else {
+                    self.log.clear();
+                }
+                self.snapshot = Some(snapshot);
+            }
+            PendingWrite::Compact { snapshot } => {
+                if snapshot.last_index <= self.snapshot_index() {
+                    return Ok(()); // older than what we have: nothing to gain
+                }
+                if snapshot.last_index > self.last_index() {
+                    return Err(StorageError::CompactBeyondLog {
+                        snapshot: snapshot.last_index,
+                        last: self.last_index(),
+                    });
+                }
+                self.drop_through(snapshot.last_index);
+                self.snapshot = Some(snapshot);
+            }
+        }
+        Ok(())
+    }
+
+    /// What a restarting replica gets back.
+    pub fn restore(&self) -> Restored {
+        Restored {
+            term: self.term,
+            voted_for: self.voted_for,
+            snapshot: self.snapshot.clone(),
+            entries: self.log.iter().cloned().collect(),
+        }
+    }
+}
+
+/// A node's disk: the durable image plus writes waiting for fsync.
+#[derive(Debug, Clone, Default)]
+pub struct Disk {
+    durable: DurableImage,
+    pending: VecDeque<PendingWrite>,
+    /// How many of the oldest pending writes the running fsync covers.
+    fsync_covers: Option<usize>,
+    /// Highest sequence number on disk.
+    durable_seq: IoSeq,
+    /// Highest sequence number issued by this incarnation (ordering check).
+    issued_seq: Option<IoSeq>,
+}
+
+impl Disk {
+    pub fn new() -> Disk {
+        Disk::default()
+    }
+
+    pub fn durable(&self) -> &DurableImage {
+        &self.durable
+    }
+
+    pub fn durable_seq(&self) -> IoSeq {
+        self.durable_seq
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    pub fn fsync_running(&self) -> bool {
+        self.fsync_covers.is_some()
+    }
+
+    /// Queues a write. Sequence numbers must increase.
+    pub fn enqueue(&mut self, write: PendingWrite) -> Result<(), StorageError> {
+        if let Some(seq) = write.seq() {
+            if let Some(previous) = self.issued_seq
+                && seq <= previous
+            {
+                return Err(StorageError::SeqNotIncreasing { previous, got: seq });
+            }
+            self.issued_seq = Some(seq);
+        }
+        self.pending.push_back(write);
+        Ok(())
+    }
+
+    /// Starts an fsync covering everything queued so far, if there is
+    /// something to write and no fsync is running. Returns whether it started.
+    pub fn start_fsync(&mut self) -> bool {
+        if self.fsync_covers.is_some() || self.pending.is_empty() {
+            return false;
+        }
+        self.fsync_covers = Some(self.pending.len());
+        true
+    }
+
+    /// The running fsync finished: its writes are durable. Returns the new
+    /// durable sequence number if it advanced.
+    pub fn finish_fsync(&mut self) -> Result<Option<IoSeq>, StorageError> {
+        let covers = self.fsync_covers.take().unwrap_or(0);
+        let before = self.durable_seq;
+        for _ in 0..covers {
+            let write = self
+                .pending
+                .pop_front()
+                .expect("fsync covers queued writes");
+            if let Some(seq) = write.seq() {
+                self.durable_seq = self.durable_seq.max(seq);
+            }
+            self.durable.apply(write)?;
+        }
+        Ok((self.durable_seq > before).then_some(self.durable_seq))
+    }
+
+    /// The process died. The first `survivors` pending writes made it to
+    /// disk anyway (written back before the crash); the rest are lost.
+    pub fn crash(&mut self, survivors: usize) -> Result<(), StorageError> {
+        self.fsync_covers = None;
+        let mut result = Ok(());
+        for _ in 0..survivors.min(self.pending.len()) {
+            let write = self.pending.pop_front().expect("counted");
+            if let Some(seq) = write.seq() {
+                self.durable_seq = self.durable_seq.max(seq);
+            }
+            if let Err(error) = self.durable.apply(write) {
+                result = Err(error);
+                break;
+            }
+        }
+        self.pending.clear();
+        // A restarted replica numbers its writes afresh.
+        self.issued_seq = None;
+        self.durable_seq = IoSeq(0);
+        result
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::Payload;
+
+    fn entry(term: Term, index: Index) -> Entry {
+        Entry {
+            term,
+            index,
+            payload: Payload::Noop,
+        }
+    }
+
+    fn append(truncate_after: Option<Index>, entries: Vec<Entry>, seq: u64) -> PendingWrite {
+        PendingWrite::Append {
+            truncate_after,
+            entries,
+            seq: IoSeq(seq),
+        }
+    }
+
+    fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
+        Snapshot {
+            last_index,
+            last_term,
+            data: vec![1, 2, 3],
+        }
+    }
+
+    #[test]
+    fn nothing_is_durable_before_fsync_completes() {
+        let mut disk = Disk::new();
+        disk.enqueue(PendingWrite::Meta {
+            term: 3,
+            voted_for: Some(2),
+            seq: IoSeq(1),
+        })
+        .unwrap();
+        assert!(disk.start_fsync());
+        disk.enqueue(append(None, vec![entry(3, 1)], 2)).unwrap();
+        assert_eq!(disk.durable().term, 0);
+        assert!(!disk.start_fsync(), "one fsync at a time");
+        assert_eq!(disk.finish_fsync().unwrap(), Some(IoSeq(1)));
+        assert_eq!(disk.durable().term, 3);
+        assert_eq!(
+            disk.durable().last_index(),
+            0,
+            "the append came after the fsync started"
+        );
+        assert!(disk.start_fsync());
+        assert_eq!(disk.finish_fsync().unwrap(), Some(IoSeq(2)));
+        assert_eq!(disk.durable().last_index(), 1);
+    }
+
+    #[test]
+    fn crash_loses_unsynced_writes_except_survivors() {
+        let mut disk = Disk::new();
+        disk.enqueue(append(None, vec![entry(1, 1)], 1)).unwrap();
+        disk.start_fsync();
+        disk.finish_fsync().unwrap();
+        disk.enqueue(append(None, vec![entry(1, 2)], 2)).unwrap();
+        disk.enqueue(append(None, vec![entry(1, 3)], 3)).unwrap();
+        disk.start_fsync();
+        disk.crash(1).unwrap();
+        let restored = disk.durable().restore();
+        assert_eq!(restored.last_index(), 2);
+        assert!(!disk.has_pending() && !disk.fsync_running());
+        // The restarted replica starts numbering again.
+        disk.enqueue(append(None, vec![entry(2, 3)], 1)).unwrap();
+    }
+
+    #[test]
+    fn truncation_replaces_a_suffix() {
+        let mut disk = Disk::new();
+        disk.enqueue(append(None, vec![entry(1, 1), entry(1, 2), entry(1, 3)], 1))
+            .unwrap();
+        disk.enqueue(append(Some(1), vec![entry(2, 2)], 2)).unwrap();
+        disk.start_fsync();
+        disk.finish_fsync().unwrap();
+        let terms: Vec<Term> = disk.durable().log.iter().map(|e| e.term).collect();
+        assert_eq!(terms, vec![1, 2]);
+    }
+
+    #[test]
+    fn contract_breaches_are_reported() {
+        let mut disk = Disk::new();
+        disk.enqueue(append(None, vec![entry(1, 2)], 1)).unwrap();
+        disk.start_fsync();
+        assert_eq!(
+            disk.finish_fsync(),
+            Err(StorageError::Gap {
+                expected: 1,
+                got: 2
+            })
+        );
+
+        let mut disk = Disk::new();
+        disk.enqueue(append(None, vec![entry(1, 1)], 1)).unwrap();
+        disk.enqueue(append(None, vec![entry(2, 1)], 2)).unwrap();
+        disk.start_fsync();
+        assert_eq!(
+            disk.finish_fsync(),
+            Err(StorageError::Overwrite { index: 1 })
+        );
+
+        let mut disk = Disk::new();
+        disk.enqueue(append(None, vec![], 5)).unwrap();
+        assert!(matches!(
+            disk.enqueue(append(None, vec![], 5)),
+            Err(StorageError::SeqNotIncreasing { .. })
+        ));
+
+        let mut disk = Disk::new();
+        disk.enqueue(PendingWrite::Meta {
+            term: 5,
+            voted_for: None,
+            seq: IoSeq(1),
+        })
+        .unwrap();
+        disk.enqueue(PendingWrite::Meta {
+            term: 4,
+            voted_for: None,
+            seq: IoSeq(2),
+        })
+        .unwrap();
+        disk.start_fsync();
+        assert_eq!(
+            disk.finish_fsync(),
+            Err(StorageError::TermDecreased { from: 5, to: 4 })
+        );
+    }
+
+    #[test]
+    fn compaction_drops_the_covered_prefix() {
+        let mut disk = Disk::new();
+        disk.enqueue(append(None, (1..=5).map(|i| entry(1, i)).collect(), 1))
+            .unwrap();
+        disk.enqueue(PendingWrite::Compact {
+            snapshot: snapshot(3, 1),
+        })
+        .unwrap();
+        disk.start_fsync();
+        disk.finish_fsync().unwrap();
+        let restored = disk.durable().restore();
+        assert_eq!(restored.snapshot.as_ref().map(|s| s.last_index), Some(3));
+        assert_eq!(
+            restored.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
+        assert_eq!(restored.last_index(), 5);
+    }
+
+    #[test]
+    fn installed_snapshot_keeps_only_a_matching_suffix() {
+        let mut disk = Disk::new();
+        disk.enqueue(append(None, (1..=5).map(|i| entry(1, i)).collect(), 1))
+            .unwrap();
+        disk.enqueue(PendingWrite::InstallSnapshot {
+            snapshot: snapshot(3, 1),
+            seq: IoSeq(2),
+        })
+        .unwrap();
+        disk.start_fsync();
+        disk.finish_fsync().unwrap();
+        assert_eq!(disk.durable().last_index(), 5);
+
+        disk.enqueue(PendingWrite::InstallSnapshot {
+            snapshot: snapshot(4, 9),
+            seq: IoSeq(3),
+        })
+        .unwrap();
+        disk.start_fsync();
+        disk.finish_fsync().unwrap();
+        assert_eq!(disk.durable().last_index(), 4);
+        assert!(disk.durable().log.is_empty());
+        // Appends continue after the snapshot; entries it covers are skipped.
+        disk.enqueue(append(None, vec![entry(9, 4), entry(9, 5)], 4))
+            .unwrap();
+        disk.start_fsync();
+        disk.finish_fsync().unwrap();
+        assert_eq!(disk.durable().last_index(), 5);
+    }
+}
