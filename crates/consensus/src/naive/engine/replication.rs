@@ -174,10 +174,15 @@ impl<P: Policy> NaiveReplica<P> {
         if success {
             *matched = (*matched).max(match_index.min(last));
             *next = (*next).max(*matched + 1);
+            self.replicate_to(from, false);
         } else {
-            *next = conflict_index.clamp(1, last + 1);
+            // Retry from the hint on the next heartbeat, not at once: with
+            // two unfenced primaries overwriting the same replica, immediate
+            // retries would bounce at network speed.
+            let retry_from = conflict_index.clamp(1, last + 1);
+            *next = retry_from;
+            *matched = (*matched).min(retry_from - 1);
         }
-        self.replicate_to(from, false);
     }
 
     pub(super) fn on_persisted(&mut self, upto: IoSeq) {
