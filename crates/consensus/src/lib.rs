@@ -17,24 +17,53 @@
 //! 2. Execute [`Action::PersistMeta`], [`Action::AppendLog`] and
 //!    [`Action::InstallSnapshot`] against durable storage in order, fsync
 //!    (group commit allowed), then feed [`Input::Persisted`] with the highest
-//!    [`IoSeq`] made durable.
+//!    [`IoSeq`] made durable. An `InstallSnapshot` may be followed by an
+//!    `AppendLog` with `truncate_after` and no entries: it removes a log
+//!    suffix that disagreed with the snapshot.
 //! 3. Release an [`Action::Send`] whose `after` is `Some(seq)` only once
 //!    `seq` is durable (step 2). Sends with `after: None` may go at once.
 //!    This is how "persist before you answer a vote or acknowledge an entry"
-//!    is expressed in the types.
+//!    is expressed in the types. Put `Send::term` in the frame header.
 //! 4. Heartbeats ([`Transport::Datagram`]) are best effort: they never carry
-//!    state that needs persisting, and losing one is always safe.
+//!    state that needs persisting, and losing one is always safe. Stream
+//!    messages may be lost too (a reset connection): the replica retransmits
+//!    from the last acknowledged index every heartbeat interval.
 //! 5. Deliver [`Action::Reply`] to the client that sent the request id.
 //!    Replies for writes are emitted only after the entry is committed (a
-//!    quorum persisted it) and applied.
+//!    quorum persisted it) and applied. Every request gets exactly one reply,
+//!    unless the replica crashes first.
 //! 6. Record [`Action::Event`]s (stamped with the host's true monotonic time
-//!    and the replica's clock) for the event log and the checker.
+//!    and the replica's clock) for the event log and the checker. Lease ends
+//!    (`LeaseExtended::until`) are on the replica's clock; only the driver
+//!    can map them onto the true clock.
 //! 7. Call `step(now, Input::Tick)` at least every
 //!    [`Config::tick_interval_ns`]; timers fire on the first step at or after
-//!    their deadline.
+//!    their deadline. `now` must come from a monotonic clock; a `now` smaller
+//!    than a previous one is treated as no time passing.
+//! 8. Feed [`Input::Message`] with the frame header's sender and term, after
+//!    checking version, cluster id and addressee. Messages from non-members
+//!    are ignored by the replica as a second line of defence.
+//! 9. [`Action::CompactLog`] needs no acknowledgement: the driver may store
+//!    the snapshot and drop the log entries it covers whenever convenient,
+//!    as long as what it restores after a crash is a snapshot plus the
+//!    contiguous entries after it.
 //!
 //! After a crash the driver restores [`Restored`] from storage (anything not
-//! fsynced is lost) and builds a fresh replica with [`Replica::new`].
+//! fsynced is lost) and builds a fresh replica with [`Replica::new`]. A
+//! restarted replica with a non-zero term refuses votes for one minimum
+//! election timeout, because a lease it acknowledged before the crash may
+//! still run.
+//!
+//! # Code map
+//!
+//! - [`lease`], [`quorum`]: the split-brain-critical rules as pure, public,
+//!   table-tested functions.
+//! - `safe/`: the correct strategy (`election`, `heartbeat` with leases and
+//!   CheckQuorum, `replication`, `client`).
+//! - `naive/`: the four incorrect strategies, one module each, on a shared
+//!   naive primary-backup engine that is never used by `safe`.
+//! - `log`, `kv`, `io`: the log mirror, the KV state machine with sessions
+//!   and snapshots, and durable-write bookkeeping.
 
 mod action;
 mod config;

@@ -272,3 +272,125 @@ fn config_validation_table() {
     assert_eq!(warnings.len(), 1);
     assert!(warnings[0].contains("quorum stays 2"));
 }
+
+#[test]
+fn lease_read_in_a_minority_is_refused_after_the_lease() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let lease_read = ClientRequest::Read {
+        key: "k".into(),
+        mode: ReadMode::Lease,
+    };
+    let served = cluster.request(leader, lease_read.clone());
+    assert!(matches!(
+        cluster.replies.get(&served),
+        Some(ClientReply::Ok(_))
+    ));
+    cluster.isolate(leader);
+    cluster.run_for(Config::fast(1, vec![1], 7, Mode::Safe).lease_ns() + 20 * MS);
+    let refused = cluster.request(leader, lease_read);
+    assert!(matches!(
+        cluster.replies.get(&refused),
+        Some(ClientReply::Rejected(
+            Rejection::LeaseExpired | Rejection::NotLeader { .. }
+        ))
+    ));
+    assert!(
+        cluster
+            .events_of(leader)
+            .any(|event| matches!(event, Event::LeaseLost { .. }))
+    );
+}
+
+#[test]
+fn quorum_loss_and_regain_are_reported_while_leading() {
+    // A wide margin leaves room between the lease running out (QuorumLost)
+    // and CheckQuorum's step-down, so the quorum can come back in between.
+    let mut cluster =
+        Cluster::with_config(3, Mode::Safe, |config| config.lease_margin_ns = 120 * MS);
+    let leader = cluster.elect();
+    cluster.isolate(leader);
+    while !cluster
+        .events_of(leader)
+        .any(|event| matches!(event, Event::QuorumLost { .. }))
+    {
+        cluster.run_for(10 * MS);
+    }
+    assert!(!cluster.nodes[&leader].status().quorum_reachable);
+    cluster.heal();
+    cluster.run_for(60 * MS);
+    let events: Vec<&Event> = cluster.events_of(leader).collect();
+    let lost = events
+        .iter()
+        .position(|event| matches!(event, Event::QuorumLost { .. }));
+    let regained = events
+        .iter()
+        .position(|event| matches!(event, Event::QuorumRegained { .. }));
+    assert!(lost.is_some() && regained > lost, "{events:?}");
+    assert_eq!(cluster.leaders(), vec![leader]);
+}
+
+#[test]
+fn peer_liveness_events_follow_the_link() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let peer = (leader % 3) + 1;
+    assert!(
+        cluster
+            .events_of(leader)
+            .any(|event| *event == Event::PeerUp { peer })
+    );
+    cluster.cut.insert((peer, leader));
+    cluster.run_for(300 * MS);
+    assert!(cluster.events_of(leader).any(|event| *event
+        == Event::PeerDown {
+            peer,
+            inbound: true
+        }));
+    assert!(cluster.events_of(leader).any(|event| *event
+        == Event::PeerDown {
+            peer,
+            inbound: false
+        }));
+}
+
+#[test]
+fn back_pressure_rejects_requests_beyond_the_limit() {
+    let mut cluster = Cluster::with_config(3, Mode::Safe, |config| config.max_pending_requests = 2);
+    let leader = cluster.elect();
+    for other in (1..=3).filter(|id| *id != leader) {
+        cluster.cut.insert((leader, other));
+    }
+    let ids: Vec<u64> = (1..=3)
+        .map(|seq| cluster.request(leader, put(1, seq, "k", "v")))
+        .collect();
+    assert!(!cluster.replies.contains_key(&ids[0]) && !cluster.replies.contains_key(&ids[1]));
+    assert_eq!(
+        cluster.replies.get(&ids[2]),
+        Some(&ClientReply::Rejected(Rejection::Overloaded))
+    );
+}
+
+#[test]
+fn corrupt_restored_snapshot_is_a_clear_error() {
+    let restored = Restored {
+        snapshot: Some(wire::Snapshot {
+            last_index: 3,
+            last_term: 1,
+            data: vec![1, 2, 3],
+        }),
+        ..Restored::default()
+    };
+    let config = Config::fast(1, vec![1], 7, Mode::Safe);
+    let error = Replica::new(config, restored, 1, 0).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConfigError::Invalid {
+                field: "restored.snapshot",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
