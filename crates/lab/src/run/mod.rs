@@ -1,15 +1,42 @@
 //! `splitlab run` / `splitlab check`: scenarios, workload, timeline, verdicts, report.
-//! (Owned by the scenario-runner task.)
-
+//!
+//! Data flows one way (STYLE.md R10):
+//!
+//! ```text
+//! lab/scenarios/x.toml ─load─► LoadedScenario + netlab Topology        (pure)
+//!   ─runner::execute─► Execution {history, events, faults, frame}      (lab, nodes, clients)
+//!   ─judge::check_config─► CheckConfig ─checker::check_all─► Report    (pure)
+//!   ─figures / results / report─► runs/<time>-<name>/{results.json, report.html}
+//! ```
+//!
+//! Module map: [`scenario`] (TOML model + validation), [`load`] (topology
+//! resolution), [`targets`] (role-aware targets, grudges), [`nemesis`]
+//! (steps → netlab faults), [`workload`] + [`client`] (clients and the HTTP
+//! API), [`runner`] (the impure orchestration), [`judge`] (checker input and
+//! verdicts), [`figures`] (failover figures), [`results`] + [`report`] +
+//! [`progress`] (output).
 pub mod client;
 pub mod duration;
+pub mod figures;
 pub mod judge;
 pub mod load;
+pub mod nemesis;
+pub mod progress;
+pub mod report;
+pub mod results;
+pub mod runner;
 pub mod scenario;
 pub mod targets;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use checker::{History, NodeEvent, Op};
+
+use self::results::Results;
 
 /// Options of `splitlab run`.
 #[derive(Debug, Clone, Default)]
@@ -23,12 +50,284 @@ pub struct RunOptions {
     pub splitnode: Option<PathBuf>,
 }
 
+/// Exit code of a run whose fault could not be applied, or that broke.
+const EXIT_SKIPPED_OR_BROKEN: i32 = 2;
+
+/// `(YYYYmmdd-HHMMSS, RFC 3339)` of the current UTC time.
+fn utc_now() -> (String, String) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    (
+        format!("{year:04}{month:02}{day:02}-{h:02}{m:02}{s:02}"),
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z"),
+    )
+}
+
+fn default_splitnode() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("splitnode")))
+        .unwrap_or_else(|| PathBuf::from("splitnode"))
+}
+
+/// Sets `cancel` on the first Ctrl-C so the runner stops and tears down.
+fn watch_ctrl_c(cancel: Arc<AtomicBool>) {
+    let _ = std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("\nsplitlab: interrupted; tearing the lab down ...");
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            });
+        });
+}
+
 /// Runs a scenario end to end; returns the process exit code (0 valid, 1 invalid, 2 unknown/skipped).
-pub fn run_scenario(_options: &RunOptions) -> anyhow::Result<i32> {
-    anyhow::bail!("splitlab run is not built yet")
+pub fn run_scenario(options: &RunOptions) -> anyhow::Result<i32> {
+    let (loaded, topology) = load::load_scenario(&options.scenario)?;
+    let scenario = &loaded.scenario;
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let (stamp, started_at) = utc_now();
+    let runs = options
+        .runs_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs"));
+    let mut run_dir = runs.join(format!("{stamp}-{}", scenario.name));
+    let mut suffix = 1;
+    while run_dir.exists() {
+        suffix += 1;
+        run_dir = runs.join(format!("{stamp}-{}-{suffix}", scenario.name));
+    }
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let run_dir = std::fs::canonicalize(&run_dir).unwrap_or(run_dir);
+    std::fs::write(run_dir.join("scenario.toml"), &loaded.text)?;
+    std::fs::write(run_dir.join("topology.toml"), topology.to_toml())?;
+    let splitnode = options.splitnode.clone().unwrap_or_else(default_splitnode);
+    if !splitnode.exists() {
+        anyhow::bail!(
+            "splitnode not found at {} (build it: cargo build --release -p node, or pass its path)",
+            splitnode.display()
+        );
+    }
+    eprintln!(
+        "splitlab run {} — {}\n  mode {}, topology {}, seed {seed}, run dir {}",
+        scenario.name,
+        scenario.description,
+        scenario.nodes.mode.name(),
+        topology.name,
+        run_dir.display()
+    );
+    let cancel = Arc::new(AtomicBool::new(false));
+    watch_ctrl_c(cancel.clone());
+    let setup = runner::RunSetup {
+        loaded: &loaded,
+        topology: &topology,
+        seed,
+        run_dir: &run_dir,
+        splitnode: &splitnode,
+        cancel,
+    };
+    let mut results = Results {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        seed,
+        mode: scenario.nodes.mode.name().into(),
+        topology: topology.name.clone(),
+        nodes: topology.node_names(),
+        started_at,
+        verdict: "unknown".into(),
+        exit_code: EXIT_SKIPPED_OR_BROKEN,
+        skipped_reason: None,
+        error: None,
+        checks: Vec::new(),
+        skipped_checks: scenario.checks.skip.clone(),
+        expect: scenario.expect.clone(),
+        expectation_met: None,
+        expectation_detail: None,
+        counts: Default::default(),
+        latency: Default::default(),
+        timing: scenario.nodes.timing(),
+        faults: Vec::new(),
+        failover: Vec::new(),
+        frame: None,
+        check_config: Default::default(),
+        lab_up_ms: 0.0,
+        lab_down_ms: 0.0,
+    };
+    match runner::execute(&setup) {
+        Ok(execution) => {
+            results.faults = execution.faults;
+            results.frame = Some(execution.frame);
+            results.skipped_reason = execution.skipped;
+            results.lab_up_ms = execution.lab_up_ms;
+            results.lab_down_ms = execution.lab_down_ms;
+            results.check_config = judge::check_config(
+                scenario,
+                &results.timing,
+                &results.nodes,
+                &results.faults,
+                &execution.frame,
+            );
+            finish(
+                &mut results,
+                &execution.history,
+                &execution.events,
+                &run_dir,
+            )
+        }
+        Err(error) => {
+            results.error = Some(format!("{error:#}"));
+            let history = History::load(&run_dir.join("history.jsonl"))
+                .map(|h| h.ops)
+                .unwrap_or_default();
+            write_outputs(&results, &history, &[], &run_dir)?;
+            print!(
+                "{}",
+                results::summary(&results, &run_dir.display().to_string())
+            );
+            Ok(EXIT_SKIPPED_OR_BROKEN)
+        }
+    }
+}
+
+/// Judges, computes figures, writes results.json and report.html, prints the
+/// summary; returns the exit code.
+fn finish(
+    results: &mut Results,
+    history: &[Op],
+    events: &[NodeEvent],
+    run_dir: &Path,
+) -> anyhow::Result<i32> {
+    let skip = results.skipped_checks.clone();
+    let judgement = judge::judge(
+        &History::new(history.to_vec()),
+        events,
+        &results.check_config,
+        &skip,
+    );
+    results.checks = judgement.report.results.clone();
+    results.skipped_checks = judgement.skipped_checks;
+    results.counts = results::count(history);
+    results.latency = results::latency_of_ok(history);
+    let end = results.frame.map_or(0, |frame| frame.final_reads_ns);
+    results.failover = figures::failover_figures(&results.faults, events, history, end);
+    if results.skipped_reason.is_some() {
+        // A fault this machine cannot apply makes the run inconclusive,
+        // whatever the checks say about the part that did run.
+        results.verdict = "skipped".into();
+        results.exit_code = EXIT_SKIPPED_OR_BROKEN;
+    } else {
+        results.verdict = judgement.report.verdict.name().into();
+        results.exit_code = judge::exit_code(judgement.report.verdict);
+        if let Some(expect) = &results.expect {
+            let met = judge::meets_expectation(expect, &judgement.report);
+            results.expectation_met = Some(met.is_ok());
+            results.expectation_detail = Some(match met {
+                Ok(()) => format!(
+                    "expected {}{}",
+                    results.verdict,
+                    if expect.broken.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {} failing", expect.broken.join(", "))
+                    }
+                ),
+                Err(why) => why,
+            });
+        }
+    }
+    write_outputs(results, history, events, run_dir)?;
+    print!(
+        "{}",
+        results::summary(results, &run_dir.display().to_string())
+    );
+    Ok(results.exit_code)
+}
+
+fn write_outputs(
+    results: &Results,
+    history: &[Op],
+    events: &[NodeEvent],
+    run_dir: &Path,
+) -> anyhow::Result<()> {
+    std::fs::write(
+        run_dir.join("results.json"),
+        serde_json::to_string_pretty(results)? + "\n",
+    )?;
+    std::fs::write(
+        run_dir.join("report.html"),
+        report::render(results, history, events),
+    )?;
+    Ok(())
+}
+
+/// Every node's event log in a run directory plus the runner's final state.
+fn load_run_events(dir: &Path) -> anyhow::Result<Vec<NodeEvent>> {
+    let mut events = Vec::new();
+    let nodes = dir.join("nodes");
+    if nodes.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&nodes)?
+            .flatten()
+            .map(|entry| entry.path().join("events.jsonl"))
+            .filter(|path| path.exists())
+            .collect();
+        entries.sort();
+        for path in entries {
+            events.extend(checker::load_events(&path).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+    }
+    let final_state = dir.join("final_state.jsonl");
+    if final_state.exists() {
+        events.extend(checker::load_events(&final_state).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    events.sort_by_key(|event| event.mono_ns);
+    Ok(events)
 }
 
 /// Re-judges a stored run directory offline; returns the exit code.
-pub fn check_run_dir(_dir: &Path) -> anyhow::Result<i32> {
-    anyhow::bail!("splitlab check is not built yet")
+pub fn check_run_dir(dir: &Path) -> anyhow::Result<i32> {
+    let results_path = dir.join("results.json");
+    let text = std::fs::read_to_string(&results_path)
+        .with_context(|| format!("{} is not a run directory (no results.json)", dir.display()))?;
+    let mut results: Results = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a splitlab results file", results_path.display()))?;
+    if results.frame.is_none() {
+        anyhow::bail!(
+            "{}: the run never got to its workload ({}); nothing to judge",
+            dir.display(),
+            results.error.as_deref().unwrap_or("no error recorded")
+        );
+    }
+    let history = History::load(&dir.join("history.jsonl")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let events = load_run_events(dir)?;
+    eprintln!(
+        "splitlab check {}: {} history records, {} node events",
+        dir.display(),
+        history.len(),
+        events.len()
+    );
+    finish(&mut results, &history.ops, &events, dir)
 }

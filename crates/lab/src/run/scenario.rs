@@ -165,7 +165,7 @@ impl Default for NodeSettings {
 }
 
 /// Timing in force for a run, after the profile and the overrides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timing {
     pub heartbeat: Dur,
     pub election_timeout_min: Dur,

@@ -1,0 +1,344 @@
+//! Timeline steps → netlab faults, and the set of faults currently active.
+//! Pure: the runner resolves role targets, asks this module what to apply,
+//! and hands the resulting [`Fault`]s to `netlab::Lab::apply`.
+//!
+//! netlab keeps one partition and one set of fault shapes as *desired state*
+//! (each `Partition` replaces the previous one, `Unshape` clears all shapes),
+//! so overlapping steps are composed here: the partition applied is the union
+//! of every active partition step, and removing one shape step re-applies the
+//! others.
+use std::collections::BTreeMap;
+
+use netlab::{Fault, Grudge, Planes, Shape};
+
+use super::scenario::{FaultKind, Plane, Step, parse_rate_bits};
+
+/// The link plane netlab should act on.
+pub fn planes(plane: Plane) -> Planes {
+    match plane {
+        Plane::All => Planes::All,
+        Plane::Heartbeat => Planes::Heartbeat,
+        Plane::Replication => Planes::Replication,
+        Plane::Client => Planes::Client,
+    }
+}
+
+/// Directed links between `targets` and `peers` (both directions). With
+/// `peers = None`, every other node; when the targets are every node, every
+/// link among them.
+pub fn links(
+    nodes: &[String],
+    targets: &[String],
+    peers: Option<&[String]>,
+) -> Vec<(String, String)> {
+    let others: Vec<String> = match peers {
+        Some(peers) => peers.to_vec(),
+        None if targets.len() == nodes.len() => nodes.to_vec(),
+        None => nodes
+            .iter()
+            .filter(|n| !targets.contains(n))
+            .cloned()
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for a in targets {
+        for b in &others {
+            if a != b {
+                out.push((a.clone(), b.clone()));
+                out.push((b.clone(), a.clone()));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Undirected pairs (a < b) of a directed link list.
+pub fn pairs(links: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = links
+        .iter()
+        .map(|(a, b)| {
+            if a < b {
+                (a.clone(), b.clone())
+            } else {
+                (b.clone(), a.clone())
+            }
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The shape a shaping step asks for.
+pub fn shape_of(step: &Step) -> Shape {
+    let ms = |d: Option<super::duration::Dur>| d.map(|d| d.as_millis_f64());
+    let mut shape = Shape::default();
+    match step.fault {
+        FaultKind::Loss => shape.loss_pct = step.percent,
+        FaultKind::Duplicate => shape.duplicate_pct = step.percent,
+        FaultKind::Corrupt => shape.corrupt_pct = step.percent,
+        FaultKind::Reorder => {
+            shape.reorder_pct = step.percent;
+            shape.delay_ms = ms(step.delay);
+            shape.jitter_ms = ms(step.jitter);
+        }
+        FaultKind::Delay => {
+            shape.delay_ms = ms(step.delay);
+            shape.jitter_ms = ms(step.jitter);
+        }
+        FaultKind::Rate => {
+            shape.rate_kbit = step
+                .rate
+                .as_deref()
+                .and_then(parse_rate_bits)
+                .map(|bits| (bits / 1000).max(1));
+        }
+        _ => {}
+    }
+    shape
+}
+
+/// One active network fault, keyed by its timeline step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActiveNet {
+    Partition {
+        grudge: Grudge,
+        planes: Planes,
+    },
+    Shape {
+        links: Vec<(String, String)>,
+        planes: Planes,
+        shape: Shape,
+    },
+    LinkDown {
+        pairs: Vec<(String, String)>,
+    },
+}
+
+/// Network faults currently in force.
+#[derive(Debug, Clone, Default)]
+pub struct ActiveFaults {
+    net: BTreeMap<usize, ActiveNet>,
+    /// Planes that currently carry a non-empty partition.
+    partitioned_planes: Vec<Planes>,
+}
+
+impl ActiveFaults {
+    pub fn is_active(&self, step: usize) -> bool {
+        self.net.contains_key(&step)
+    }
+
+    /// The union of all active partitions per plane, replacing the previous
+    /// partition in one step per plane (a heal when none is left).
+    fn partition_fault(&mut self) -> Vec<Fault> {
+        let mut by_plane: BTreeMap<Planes, Grudge> = BTreeMap::new();
+        for plane in &self.partitioned_planes {
+            by_plane.insert(*plane, Grudge::default());
+        }
+        for active in self.net.values() {
+            if let ActiveNet::Partition { grudge, planes } = active {
+                let union = by_plane.entry(*planes).or_default();
+                for (from, to) in grudge.cut_links() {
+                    union.add(&from, &to);
+                }
+            }
+        }
+        if by_plane.values().all(Grudge::is_empty) {
+            self.partitioned_planes.clear();
+            return vec![Fault::Heal];
+        }
+        self.partitioned_planes = by_plane
+            .iter()
+            .filter(|(_, grudge)| !grudge.is_empty())
+            .map(|(plane, _)| *plane)
+            .collect();
+        by_plane
+            .into_iter()
+            .map(|(planes, grudge)| Fault::Partition { grudge, planes })
+            .collect()
+    }
+
+    fn shape_faults(&self) -> Vec<Fault> {
+        let mut faults = vec![Fault::Unshape];
+        for active in self.net.values() {
+            if let ActiveNet::Shape {
+                links,
+                planes,
+                shape,
+            } = active
+            {
+                faults.push(Fault::Shape {
+                    links: links.clone(),
+                    planes: *planes,
+                    shape: *shape,
+                });
+            }
+        }
+        faults
+    }
+
+    /// Starts a network fault; returns what netlab must apply.
+    pub fn start(&mut self, step: usize, active: ActiveNet) -> Vec<Fault> {
+        let faults = match &active {
+            ActiveNet::Partition { .. } => None,
+            ActiveNet::Shape {
+                links,
+                planes,
+                shape,
+            } => Some(vec![Fault::Shape {
+                links: links.clone(),
+                planes: *planes,
+                shape: *shape,
+            }]),
+            ActiveNet::LinkDown { pairs } => Some(
+                pairs
+                    .iter()
+                    .map(|(a, b)| Fault::LinkDown {
+                        a: a.clone(),
+                        b: b.clone(),
+                    })
+                    .collect(),
+            ),
+        };
+        let is_partition = matches!(active, ActiveNet::Partition { .. });
+        self.net.insert(step, active);
+        if is_partition {
+            self.partition_fault()
+        } else {
+            faults.unwrap_or_default()
+        }
+    }
+
+    /// Ends a network fault; returns what netlab must apply so that exactly
+    /// the remaining faults stay in force.
+    pub fn end(&mut self, step: usize) -> Vec<Fault> {
+        match self.net.remove(&step) {
+            Some(ActiveNet::Partition { .. }) => self.partition_fault(),
+            Some(ActiveNet::Shape { .. }) => self.shape_faults(),
+            Some(ActiveNet::LinkDown { pairs }) => {
+                // A link stays down while another active step holds it down.
+                let still_down: Vec<(String, String)> = self
+                    .net
+                    .values()
+                    .filter_map(|active| match active {
+                        ActiveNet::LinkDown { pairs } => Some(pairs.clone()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                pairs
+                    .into_iter()
+                    .filter(|pair| !still_down.contains(pair))
+                    .map(|(a, b)| Fault::LinkUp { a, b })
+                    .collect()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Forgets everything (after `heal_all`).
+    pub fn clear(&mut self) {
+        self.net.clear();
+        self.partitioned_planes.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlab::grudge;
+
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    #[test]
+    fn links_of_one_node_go_both_ways_to_the_others() {
+        let links = links(&names(3), &["n1".into()], None);
+        assert_eq!(links.len(), 4);
+        assert!(links.contains(&("n2".into(), "n1".into())));
+        assert!(links.contains(&("n1".into(), "n3".into())));
+        assert_eq!(pairs(&links).len(), 2);
+    }
+
+    #[test]
+    fn all_targets_means_every_link() {
+        let nodes = names(3);
+        assert_eq!(links(&nodes, &nodes, None).len(), 6);
+    }
+
+    #[test]
+    fn overlapping_partitions_are_applied_as_their_union() {
+        let nodes = names(5);
+        let mut active = ActiveFaults::default();
+        let first = active.start(
+            0,
+            ActiveNet::Partition {
+                grudge: grudge::isolate_one("n1", &nodes),
+                planes: Planes::All,
+            },
+        );
+        assert_eq!(first.len(), 1);
+        let second = active.start(
+            1,
+            ActiveNet::Partition {
+                grudge: grudge::isolate_one("n2", &nodes),
+                planes: Planes::All,
+            },
+        );
+        let Fault::Partition { grudge: union, .. } = &second[0] else {
+            panic!("{second:?}")
+        };
+        assert!(union.drops("n1", "n3") && union.drops("n2", "n3"));
+        let after = active.end(0);
+        let Fault::Partition { grudge: left, .. } = &after[0] else {
+            panic!("{after:?}")
+        };
+        assert!(!left.drops("n1", "n3") && left.drops("n2", "n3"));
+        assert_eq!(active.end(1), vec![Fault::Heal]);
+    }
+
+    #[test]
+    fn ending_a_shape_reapplies_the_others() {
+        let mut active = ActiveFaults::default();
+        let loss = Shape {
+            loss_pct: Some(20.0),
+            ..Shape::default()
+        };
+        active.start(
+            0,
+            ActiveNet::Shape {
+                links: vec![("n1".into(), "n2".into())],
+                planes: Planes::All,
+                shape: loss,
+            },
+        );
+        active.start(
+            1,
+            ActiveNet::Shape {
+                links: vec![("n2".into(), "n3".into())],
+                planes: Planes::All,
+                shape: loss,
+            },
+        );
+        let faults = active.end(0);
+        assert_eq!(faults.len(), 2);
+        assert_eq!(faults[0], Fault::Unshape);
+    }
+
+    #[test]
+    fn step_shapes_carry_their_parameters() {
+        let step: Step = toml::from_str(
+            "at = \"1s\"\nfault = \"delay\"\ntargets = \"all\"\ndelay = \"75ms\"\njitter = \"50ms\"",
+        )
+        .unwrap();
+        let shape = shape_of(&step);
+        assert_eq!((shape.delay_ms, shape.jitter_ms), (Some(75.0), Some(50.0)));
+        let rate: Step =
+            toml::from_str("at = \"1s\"\nfault = \"rate\"\ntargets = \"all\"\nrate = \"1mbit\"")
+                .unwrap();
+        assert_eq!(shape_of(&rate).rate_kbit, Some(1000));
+    }
+}

@@ -1,0 +1,296 @@
+//! `results.json` and the terminal summary. Pure (formatting only).
+use std::collections::BTreeMap;
+
+use checker::{CheckConfig, CheckResult, Op, OpKind};
+use serde::{Deserialize, Serialize};
+
+use super::figures::{Failover, show_ms};
+use super::judge::{FaultRecord, RunFrame};
+use super::runner::FINAL_READ_PROCESS;
+use super::scenario::{Expectation, Timing};
+
+/// Operation counts (completions) overall and per function.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub invoked: u64,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    /// "write" → {"ok": n, "fail": n, "info": n}
+    pub by_fn: BTreeMap<String, BTreeMap<String, u64>>,
+    pub final_reads_ok: u64,
+}
+
+/// Latency of completed client operations, milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Counts the workload's completions (the runner's final reads are counted
+/// apart).
+pub fn count(history: &[Op]) -> Counts {
+    let mut counts = Counts::default();
+    for op in history {
+        if op.process >= FINAL_READ_PROCESS {
+            if op.kind == OpKind::Ok {
+                counts.final_reads_ok += 1;
+            }
+            continue;
+        }
+        let kind = match op.kind {
+            OpKind::Invoke => {
+                counts.invoked += 1;
+                continue;
+            }
+            OpKind::Ok => {
+                counts.ok += 1;
+                "ok"
+            }
+            OpKind::Fail => {
+                counts.fail += 1;
+                "fail"
+            }
+            OpKind::Info => {
+                counts.info += 1;
+                "info"
+            }
+        };
+        *counts
+            .by_fn
+            .entry(op.f.name().to_string())
+            .or_default()
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+    counts
+}
+
+/// (completion time, latency ns, kind) of every workload operation.
+pub fn latencies(history: &[Op]) -> Vec<(u64, u64, OpKind)> {
+    let mut open: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for op in history {
+        if op.process >= FINAL_READ_PROCESS {
+            continue;
+        }
+        match op.kind {
+            OpKind::Invoke => {
+                open.insert(op.process, op.time_ns);
+            }
+            kind => {
+                if let Some(start) = open.remove(&op.process) {
+                    out.push((op.time_ns, op.time_ns.saturating_sub(start), kind));
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn latency_of_ok(history: &[Op]) -> Latency {
+    let mut values: Vec<u64> = latencies(history)
+        .into_iter()
+        .filter(|(_, _, kind)| *kind == OpKind::Ok)
+        .map(|(_, latency, _)| latency)
+        .collect();
+    if values.is_empty() {
+        return Latency::default();
+    }
+    values.sort_unstable();
+    let pick = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize] as f64 / 1e6;
+    Latency {
+        p50_ms: pick(0.5),
+        p99_ms: pick(0.99),
+        max_ms: pick(1.0),
+    }
+}
+
+/// Everything a run concluded; written to `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub scenario: String,
+    pub description: String,
+    pub seed: u64,
+    pub mode: String,
+    pub topology: String,
+    pub nodes: Vec<String>,
+    pub started_at: String,
+    /// valid | invalid | unknown | skipped
+    pub verdict: String,
+    pub exit_code: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub checks: Vec<CheckResult>,
+    #[serde(default)]
+    pub skipped_checks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
+    /// `None` when the scenario states no expectation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expectation_met: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expectation_detail: Option<String>,
+    pub counts: Counts,
+    pub latency: Latency,
+    pub timing: Timing,
+    pub faults: Vec<FaultRecord>,
+    pub failover: Vec<Failover>,
+    pub frame: Option<RunFrame>,
+    pub check_config: CheckConfig,
+    pub lab_up_ms: f64,
+    pub lab_down_ms: f64,
+}
+
+/// The terminal summary.
+pub fn summary(results: &Results, run_dir: &str) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(
+        &mut out,
+        format!(
+            "\n== {} ({} mode, seed {}) on {} [{}]",
+            results.scenario,
+            results.mode,
+            results.seed,
+            results.topology,
+            results.nodes.join(", ")
+        ),
+    );
+    let c = &results.counts;
+    line(
+        &mut out,
+        format!(
+            "operations: {} invoked: {} ok, {} fail, {} info (timeouts/unknown); {} final reads ok",
+            c.invoked, c.ok, c.fail, c.info, c.final_reads_ok
+        ),
+    );
+    for (f, kinds) in &c.by_fn {
+        let get = |k: &str| kinds.get(k).copied().unwrap_or(0);
+        line(
+            &mut out,
+            format!(
+                "  {f:<6} ok {:>6}  fail {:>6}  info {:>6}",
+                get("ok"),
+                get("fail"),
+                get("info")
+            ),
+        );
+    }
+    line(
+        &mut out,
+        format!(
+            "latency (ok): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            results.latency.p50_ms, results.latency.p99_ms, results.latency.max_ms
+        ),
+    );
+    if !results.failover.is_empty() {
+        line(
+            &mut out,
+            "failover, per fault (ms after the fault started):".into(),
+        );
+        for f in &results.failover {
+            line(&mut out, format!("  #{} {}", f.step + 1, f.description));
+            line(
+                &mut out,
+                format!(
+                    "     leader before {}  detection {}{}  new leader {}{}  first ack'd write {}  client unavailability {}  old leader stepped down {}",
+                    f.leader_before
+                        .as_ref()
+                        .map_or("none".to_string(), |l| format!(
+                            "{l} (t{})",
+                            f.term_before.unwrap_or(0)
+                        )),
+                    show_ms(f.detection_ms),
+                    f.detected_by
+                        .as_ref()
+                        .map_or(String::new(), |by| format!(" ({by})")),
+                    show_ms(f.new_leader_ms),
+                    f.new_leader.as_ref().map_or(String::new(), |l| format!(
+                        " ({l} t{})",
+                        f.new_term.unwrap_or(0)
+                    )),
+                    show_ms(f.first_ack_write_ms),
+                    show_ms(f.unavailable_ms),
+                    show_ms(f.old_leader_stepped_down_ms),
+                ),
+            );
+        }
+    }
+    line(&mut out, "checks:".into());
+    for check in &results.checks {
+        line(&mut out, format!("  {:<24} {}", check.name, check.verdict));
+        if !check.is_valid() {
+            for detail in check.details.iter().take(4) {
+                line(&mut out, format!("      {detail}"));
+            }
+        }
+    }
+    for skipped in &results.skipped_checks {
+        line(&mut out, format!("  {skipped:<24} skipped by the scenario"));
+    }
+    if let Some(reason) = &results.skipped_reason {
+        line(&mut out, format!("SKIPPED: {reason}"));
+    }
+    if let Some(error) = &results.error {
+        line(&mut out, format!("ERROR: {error}"));
+    }
+    line(
+        &mut out,
+        format!(
+            "VERDICT: {} (exit {})",
+            results.verdict.to_uppercase(),
+            results.exit_code
+        ),
+    );
+    if let (Some(met), Some(detail)) = (results.expectation_met, &results.expectation_detail) {
+        line(
+            &mut out,
+            format!(
+                "expectation: {} — {detail}",
+                if met { "met" } else { "NOT met" }
+            ),
+        );
+    }
+    line(&mut out, format!("report: {run_dir}/report.html"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checker::OpFn;
+
+    #[test]
+    fn counts_and_latencies_skip_final_reads() {
+        let history = vec![
+            Op::new(0, OpKind::Invoke, OpFn::Write, "k", 0),
+            Op::new(0, OpKind::Ok, OpFn::Write, "k", 2_000_000),
+            Op::new(1, OpKind::Invoke, OpFn::Read, "k", 0),
+            Op::new(1, OpKind::Info, OpFn::Read, "k", 9_000_000),
+            Op::new(FINAL_READ_PROCESS, OpKind::Invoke, OpFn::Read, "k", 10),
+            Op::new(FINAL_READ_PROCESS, OpKind::Ok, OpFn::Read, "k", 20),
+        ];
+        let counts = count(&history);
+        assert_eq!(
+            (
+                counts.invoked,
+                counts.ok,
+                counts.info,
+                counts.final_reads_ok
+            ),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(counts.by_fn["write"]["ok"], 1);
+        let latency = latency_of_ok(&history);
+        assert_eq!(latency.p50_ms, 2.0);
+        assert_eq!(latencies(&history).len(), 2);
+    }
+}
