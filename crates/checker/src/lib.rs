@@ -24,6 +24,7 @@ pub mod history;
 pub mod jsonl;
 pub mod operation;
 pub mod report;
+pub mod synthetic;
 pub mod verdict;
 pub mod wgl;
 

@@ -1,14 +1,16 @@
 //! The Wing & Gong / Lowe linearizability search over a single register
 //! (as in Porcupine and Knossos), with a time and memory budget.
 //!
-//! Operations are turned into call and return entries ordered by time
-//! (calls before returns at equal times, which treats touching operations as
-//! concurrent — the lenient reading). The search walks the entry list
-//! depth-first: it linearizes any pending call before the first remaining
-//! return, and backtracks when it reaches a return whose operation is not
-//! linearized yet. Configurations already explored — the set of linearized
-//! operations plus the register state — are memoized, which turns the
-//! exponential search into one that is fast on real histories.
+//! The search is depth-first. At each configuration the candidates are the
+//! pending operations invoked no later than the earliest pending return
+//! (calls before returns at equal times, which treats touching operations
+//! as concurrent — the lenient reading); if none of them applies, the
+//! search backtracks. Configurations already explored — the set of
+//! linearized operations plus the register state — are memoized (Lowe's
+//! improvement), which turns the exponential search into one that is fast
+//! on real histories. Two register-specific refinements keep branching low
+//! under contention: candidates are tried earliest-deadline first, and a
+//! read that matches the current state is linearized without branching.
 //!
 //! Operations of unknown outcome have no return entry: they may be
 //! linearized at any point after their call, or never. The search succeeds
@@ -20,6 +22,9 @@ use std::time::Instant;
 /// A register value id; [`ABSENT`] is the missing key.
 pub type Value = u32;
 pub const ABSENT: Value = 0;
+/// Stands for every written value that no read or CAS ever observes; such
+/// values are interchangeable, and sharing one id lets the memo merge them.
+pub const UNSEEN: Value = Value::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -116,112 +121,178 @@ type Memo = HashSet<Box<[u64]>, BuildHasherDefault<FxHasher>>;
 
 const NONE: usize = usize::MAX;
 
-/// Doubly linked list of call/return entries that supports removing an
-/// operation's pair and putting it back in reverse order (dancing links).
-struct Entries {
-    next: Vec<usize>,
-    prev: Vec<usize>,
-    /// For each entry: the operation, and whether it is the call.
-    op: Vec<usize>,
-    is_call: Vec<bool>,
-    /// For each operation: its return entry, if any.
-    return_entry: Vec<usize>,
+/// The operations not linearized yet, in two dancing-links lists: by call
+/// time (to find the candidates) and, for completed operations, by return
+/// time (the earliest pending return bounds the candidates). Removal and
+/// reinsertion happen in LIFO order, as the depth-first search needs.
+struct Pending {
+    call_next: Vec<usize>,
+    call_prev: Vec<usize>,
+    return_next: Vec<usize>,
+    return_prev: Vec<usize>,
+    /// Sentinel index of both lists.
     head: usize,
 }
 
-impl Entries {
+impl Pending {
     fn new(ops: &[RegisterOp]) -> Self {
-        // (time, returns after calls, op) — calls first at equal times.
-        let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
-        for (i, op) in ops.iter().enumerate() {
-            order.push((op.call_ns, false, i));
-            if let Some(ret) = op.return_ns {
-                order.push((ret, true, i));
-            }
-        }
-        order.sort_unstable();
-        let count = order.len();
-        let head = count;
-        let mut entries = Entries {
-            next: vec![NONE; count + 1],
-            prev: vec![NONE; count + 1],
-            op: Vec::with_capacity(count),
-            is_call: Vec::with_capacity(count),
-            return_entry: vec![NONE; ops.len()],
-            head,
+        let n = ops.len();
+        let mut by_call: Vec<usize> = (0..n).collect();
+        by_call.sort_by_key(|&i| (ops[i].call_ns, i));
+        let mut by_return: Vec<usize> = (0..n).filter(|&i| ops[i].return_ns.is_some()).collect();
+        by_return.sort_by_key(|&i| (ops[i].return_ns, i));
+        let mut pending = Pending {
+            call_next: vec![NONE; n + 1],
+            call_prev: vec![NONE; n + 1],
+            return_next: vec![NONE; n + 1],
+            return_prev: vec![NONE; n + 1],
+            head: n,
         };
+        Self::chain(&mut pending.call_next, &mut pending.call_prev, n, &by_call);
+        Self::chain(
+            &mut pending.return_next,
+            &mut pending.return_prev,
+            n,
+            &by_return,
+        );
+        pending
+    }
+
+    fn chain(next: &mut [usize], prev: &mut [usize], head: usize, order: &[usize]) {
         let mut last = head;
-        for (index, &(_, is_return, op)) in order.iter().enumerate() {
-            entries.op.push(op);
-            entries.is_call.push(!is_return);
-            if is_return {
-                entries.return_entry[op] = index;
+        for &i in order {
+            next[last] = i;
+            prev[i] = last;
+            last = i;
+        }
+        next[last] = NONE;
+    }
+
+    fn unlink(next: &mut [usize], prev: &mut [usize], i: usize) {
+        let (p, n) = (prev[i], next[i]);
+        next[p] = n;
+        if n != NONE {
+            prev[n] = p;
+        }
+    }
+
+    fn relink(next: &mut [usize], prev: &mut [usize], i: usize) {
+        let (p, n) = (prev[i], next[i]);
+        next[p] = i;
+        if n != NONE {
+            prev[n] = i;
+        }
+    }
+
+    fn lift(&mut self, op: usize, completed: bool) {
+        Self::unlink(&mut self.call_next, &mut self.call_prev, op);
+        if completed {
+            Self::unlink(&mut self.return_next, &mut self.return_prev, op);
+        }
+    }
+
+    fn unlift(&mut self, op: usize, completed: bool) {
+        if completed {
+            Self::relink(&mut self.return_next, &mut self.return_prev, op);
+        }
+        Self::relink(&mut self.call_next, &mut self.call_prev, op);
+    }
+
+    /// The operations that may be linearized next: every pending operation
+    /// invoked no later than the earliest pending return (calls before
+    /// returns at equal times). Ordered earliest-deadline first — completed
+    /// operations by return time, unknown ones last — which is the order a
+    /// real execution most likely took. A read that matches `state` is the
+    /// only candidate: linearizing it first is always possible (nothing
+    /// pending had to precede it) and changes nothing, so no branching.
+    fn candidates(&self, ops: &[RegisterOp], state: Value, out: &mut Vec<usize>) {
+        out.clear();
+        let first_return = self.return_next[self.head];
+        let limit = if first_return == NONE {
+            u64::MAX
+        } else {
+            ops[first_return].return_ns.unwrap_or(u64::MAX)
+        };
+        let mut matching_read: Option<usize> = None;
+        let mut i = self.call_next[self.head];
+        while i != NONE && ops[i].call_ns <= limit {
+            if ops[i].action == Action::Read(state)
+                && matching_read.is_none_or(|r| ops[i].return_ns < ops[r].return_ns)
+            {
+                matching_read = Some(i);
             }
-            entries.next[last] = index;
-            entries.prev[index] = last;
-            last = index;
+            out.push(i);
+            i = self.call_next[i];
         }
-        entries.next[last] = NONE;
-        entries
-    }
-
-    fn unlink(&mut self, entry: usize) {
-        let (prev, next) = (self.prev[entry], self.next[entry]);
-        self.next[prev] = next;
-        if next != NONE {
-            self.prev[next] = prev;
+        if let Some(read) = matching_read {
+            out.clear();
+            out.push(read);
+            return;
         }
-    }
-
-    fn relink(&mut self, entry: usize) {
-        let (prev, next) = (self.prev[entry], self.next[entry]);
-        self.next[prev] = entry;
-        if next != NONE {
-            self.prev[next] = entry;
-        }
-    }
-
-    /// Removes the operation's call (`entry`) and return from the list.
-    fn lift(&mut self, entry: usize) {
-        self.unlink(entry);
-        let ret = self.return_entry[self.op[entry]];
-        if ret != NONE {
-            self.unlink(ret);
-        }
-    }
-
-    fn unlift(&mut self, entry: usize) {
-        let ret = self.return_entry[self.op[entry]];
-        if ret != NONE {
-            self.relink(ret);
-        }
-        self.relink(entry);
+        out.sort_by_key(|&i| (ops[i].return_ns.unwrap_or(u64::MAX), ops[i].call_ns, i));
     }
 }
 
-/// Approximate bytes one memo entry costs: the boxed bitset, the tuple in
-/// the table and the table's control byte/slack.
+/// One level of the depth-first search.
+struct Frame {
+    candidates: Vec<usize>,
+    next: usize,
+    /// The move that led to the child level: the candidate, the state
+    /// before it, and how many unseen writes it absorbed (on `absorbed`).
+    applied: Option<(usize, Value, usize)>,
+}
+
+/// Approximate bytes one memo entry costs: the boxed bitset plus state
+/// word, the box pointer in the table and the table's control byte/slack.
 fn memo_entry_bytes(words: usize) -> u64 {
     ((words + 1) * 8 + 40) as u64
 }
 
+fn set_bit(bits: &mut [u64], op: usize) {
+    bits[op / 64] |= 1u64 << (op % 64);
+}
+
+fn clear_bit(bits: &mut [u64], op: usize) {
+    bits[op / 64] &= !(1u64 << (op % 64));
+}
+
+/// A completed unconditional write of a value nobody observes.
+fn is_unseen_write(op: &RegisterOp) -> bool {
+    op.action == Action::Write(UNSEEN) && op.return_ns.is_some()
+}
+
 /// Decides whether `ops`, starting from an absent key, are linearizable.
+///
+/// Besides the plain search, a completed write of [`UNSEEN`] is absorbed
+/// into any unconditional write linearized while it is a candidate (it is
+/// linearized just before it). That is never worse than leaving it pending:
+/// its value is never observed, so wherever it is linearized later it must
+/// be overwritten straight away, and dropping it from that spot changes no
+/// state. This removes the exponential blow-up over unobserved concurrent
+/// writes.
 pub fn check(ops: &[RegisterOp], limits: &Limits) -> (Outcome, Stats) {
     let mut stats = Stats::default();
     let must_linearize = ops.iter().filter(|op| op.return_ns.is_some()).count();
     if must_linearize == 0 {
         return (Outcome::Linearizable, stats);
     }
-    let mut entries = Entries::new(ops);
+    let mut pending = Pending::new(ops);
     let words = ops.len().div_ceil(64);
     let max_configurations = (limits.max_memo_bytes / memo_entry_bytes(words)).max(1);
     // `words` bitset words, then the candidate state in the last word.
     let mut linearized = vec![0u64; words + 1];
     let mut memo = Memo::default();
-    let mut stack: Vec<(usize, Value)> = Vec::new();
     let mut state = ABSENT;
     let mut linearized_completed = 0usize;
-    let mut entry = entries.next[entries.head];
+    let mut absorbed: Vec<usize> = Vec::new();
+    let mut spare: Vec<Vec<usize>> = Vec::new();
+    let mut root = Vec::new();
+    pending.candidates(ops, state, &mut root);
+    let mut frames = vec![Frame {
+        candidates: root,
+        next: 0,
+        applied: None,
+    }];
     loop {
         if linearized_completed == must_linearize {
             return (Outcome::Linearizable, stats);
@@ -236,51 +307,85 @@ pub fn check(ops: &[RegisterOp], limits: &Limits) -> (Outcome, Stats) {
                 stats,
             );
         }
-        if entry == NONE || !entries.is_call[entry] {
-            // A return of a pending operation (or the end): backtrack.
-            let Some((call, previous_state)) = stack.pop() else {
-                return (Outcome::NotLinearizable, stats);
-            };
-            let op = entries.op[call];
-            linearized[op / 64] &= !(1u64 << (op % 64));
-            if ops[op].return_ns.is_some() {
+        let Some(top) = frames.last_mut() else {
+            return (Outcome::NotLinearizable, stats);
+        };
+        if let Some((op, previous_state, absorbed_count)) = top.applied.take() {
+            // Back from the child level: undo the move, in reverse order.
+            for _ in 0..absorbed_count {
+                let unseen = absorbed.pop().expect("absorbed writes are stacked");
+                clear_bit(&mut linearized, unseen);
+                linearized_completed -= 1;
+                pending.unlift(unseen, true);
+            }
+            clear_bit(&mut linearized, op);
+            let completed = ops[op].return_ns.is_some();
+            if completed {
                 linearized_completed -= 1;
             }
+            pending.unlift(op, completed);
             state = previous_state;
-            entries.unlift(call);
-            entry = entries.next[call];
-            continue;
         }
-        let op = entries.op[entry];
-        if let Some(next_state) = ops[op].action.apply(state) {
-            linearized[op / 64] |= 1u64 << (op % 64);
+        let mut moved = false;
+        while top.next < top.candidates.len() {
+            let op = top.candidates[top.next];
+            top.next += 1;
+            let Some(next_state) = ops[op].action.apply(state) else {
+                continue;
+            };
+            let unconditional = matches!(ops[op].action, Action::Write(_));
+            let absorbs = |&c: &usize| unconditional && c != op && is_unseen_write(&ops[c]);
+            set_bit(&mut linearized, op);
+            for &c in top.candidates.iter().filter(|c| absorbs(c)) {
+                set_bit(&mut linearized, c);
+            }
             linearized[words] = u64::from(next_state);
-            let fresh = !memo.contains(&linearized[..]);
-            if fresh {
-                memo.insert(linearized.clone().into_boxed_slice());
-                stats.configurations += 1;
-                if stats.configurations >= max_configurations {
-                    return (
-                        Outcome::Unknown(format!(
-                            "memory budget exhausted: {} configurations (~{} MiB)",
-                            stats.configurations,
-                            (stats.configurations * memo_entry_bytes(words)) >> 20
-                        )),
-                        stats,
-                    );
+            if memo.contains(&linearized[..]) {
+                clear_bit(&mut linearized, op);
+                for &c in top.candidates.iter().filter(|c| absorbs(c)) {
+                    clear_bit(&mut linearized, c);
                 }
-                stack.push((entry, state));
-                state = next_state;
-                if ops[op].return_ns.is_some() {
-                    linearized_completed += 1;
-                }
-                entries.lift(entry);
-                entry = entries.next[entries.head];
                 continue;
             }
-            linearized[op / 64] &= !(1u64 << (op % 64));
+            memo.insert(linearized.clone().into_boxed_slice());
+            stats.configurations += 1;
+            if stats.configurations >= max_configurations {
+                return (
+                    Outcome::Unknown(format!(
+                        "memory budget exhausted: {} configurations (~{} MiB)",
+                        stats.configurations,
+                        (stats.configurations * memo_entry_bytes(words)) >> 20
+                    )),
+                    stats,
+                );
+            }
+            let completed = ops[op].return_ns.is_some();
+            if completed {
+                linearized_completed += 1;
+            }
+            pending.lift(op, completed);
+            let before = absorbed.len();
+            for &c in top.candidates.iter().filter(|c| absorbs(c)) {
+                pending.lift(c, true);
+                absorbed.push(c);
+                linearized_completed += 1;
+            }
+            top.applied = Some((op, state, absorbed.len() - before));
+            state = next_state;
+            moved = true;
+            break;
         }
-        entry = entries.next[entry];
+        if moved {
+            let mut candidates = spare.pop().unwrap_or_default();
+            pending.candidates(ops, state, &mut candidates);
+            frames.push(Frame {
+                candidates,
+                next: 0,
+                applied: None,
+            });
+        } else if let Some(frame) = frames.pop() {
+            spare.push(frame.candidates);
+        }
     }
 }
 
