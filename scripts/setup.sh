@@ -7,6 +7,7 @@
 #   nftables  nft (drop, loss, duplicate, corrupt: one table per run per namespace)
 #   iptables  iptables-restore (NFQUEUE target: the kernel lacks nft `queue`)
 #   procps    ps / pkill-free process inspection used by diagnostics
+#   etcd-server  etcd 3.4, the baseline the benches (benches/, splitlab bench) compare against
 set -euo pipefail
 
 declare -A tool_of=(
@@ -14,6 +15,7 @@ declare -A tool_of=(
   [nftables]=nft
   [iptables]=iptables-restore
   [procps]=ps
+  [etcd-server]=etcd
 )
 
 missing=()
