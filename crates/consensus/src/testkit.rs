@@ -23,6 +23,8 @@ pub(crate) struct Cluster {
     queue: VecDeque<(NodeId, NodeId, Term, Message)>,
     pub(crate) events: Vec<(NodeId, u64, Event)>,
     pub(crate) replies: BTreeMap<RequestId, ClientReply>,
+    /// Appends carrying entries, per directed link.
+    pub(crate) appends_sent: BTreeMap<(NodeId, NodeId), usize>,
     next_request: RequestId,
 }
 
@@ -43,6 +45,7 @@ impl Cluster {
             queue: VecDeque::new(),
             events: Vec::new(),
             replies: BTreeMap::new(),
+            appends_sent: BTreeMap::new(),
             next_request: 1,
         };
         for id in &members {
@@ -106,7 +109,12 @@ impl Cluster {
                 }
                 Action::Send {
                     to, term, message, ..
-                } => sends.push((id, to, term, message)),
+                } => {
+                    if matches!(&message, Message::Append { entries, .. } if !entries.is_empty()) {
+                        *self.appends_sent.entry((id, to)).or_default() += 1;
+                    }
+                    sends.push((id, to, term, message));
+                }
                 Action::Reply { id: request, reply } => {
                     self.replies.insert(request, reply);
                 }

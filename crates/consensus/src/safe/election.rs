@@ -187,7 +187,7 @@ impl SafeReplica {
         self.votes.clear();
         let mut leader = LeaderState::new(self.config.id, self.quorum(), self.now);
         for peer in &self.peers {
-            leader.add_peer(*peer, self.log.last_index() + 1);
+            leader.add_peer(*peer, self.log.last_index() + 1, self.base_retransmit());
         }
         self.leader = Some(leader);
         for liveness in self.liveness.values_mut() {

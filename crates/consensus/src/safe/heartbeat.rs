@@ -22,6 +22,11 @@ pub(super) struct Progress {
     pub(super) match_index: Index,
     /// The commit index we last told this peer through an append.
     pub(super) sent_commit: Index,
+    /// When we sent entries (or a snapshot) that are not yet acknowledged.
+    pub(super) awaiting_since: Option<u64>,
+    /// How long to wait for an answer before resending from `match_index`;
+    /// doubles on every silent timeout so a slow link is not flooded.
+    pub(super) retransmit_after: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -79,11 +84,13 @@ impl LeaderState {
         }
     }
 
-    pub(super) fn add_peer(&mut self, peer: NodeId, next_index: Index) {
+    pub(super) fn add_peer(&mut self, peer: NodeId, next_index: Index, retransmit_after: u64) {
         let progress = Progress {
             next_index,
             match_index: 0,
             sent_commit: 0,
+            awaiting_since: None,
+            retransmit_after,
         };
         self.progress.insert(peer, progress);
     }

@@ -22,17 +22,25 @@ impl SafeReplica {
     }
 
     /// Sends every follower what it is missing. On a heartbeat tick, also
-    /// retransmits from the last acknowledged index (a stream may have been
-    /// reset by a partition) and refreshes lagging commit indexes.
+    /// refreshes lagging commit indexes and, if a peer left entries
+    /// unanswered for its retransmit timeout (a reset stream loses them),
+    /// resends from the last acknowledged index with exponential backoff.
     pub(super) fn replicate_all(&mut self, on_tick: bool) {
         for peer in self.peers.clone() {
             self.replicate_to(peer, on_tick);
         }
     }
 
+    /// The first retransmit timeout: two heartbeats without an answer.
+    pub(super) fn base_retransmit(&self) -> u64 {
+        self.config.heartbeat_interval_ns.saturating_mul(2)
+    }
+
     pub(super) fn replicate_to(&mut self, peer: NodeId, on_tick: bool) {
         let last_index = self.log.last_index();
         let commit = self.commit;
+        let now = self.now;
+        let max_backoff = self.config.election_timeout_max_ns;
         let Some(progress) = self
             .leader
             .as_mut()
@@ -40,13 +48,23 @@ impl SafeReplica {
         else {
             return;
         };
-        if on_tick {
+        if on_tick
+            && let Some(since) = progress.awaiting_since
+            && now >= since.saturating_add(progress.retransmit_after)
+        {
             progress.next_index = progress.match_index + 1;
+            progress.awaiting_since = None;
+            progress.retransmit_after =
+                progress.retransmit_after.saturating_mul(2).min(max_backoff);
         }
         let behind = progress.next_index <= last_index;
-        let stale_commit = progress.sent_commit < commit;
-        if !(behind || on_tick && stale_commit) {
+        let refresh_commit =
+            on_tick && progress.sent_commit < commit && progress.awaiting_since.is_none();
+        if !(behind || refresh_commit) {
             return;
+        }
+        if behind && progress.awaiting_since.is_none() {
+            progress.awaiting_since = Some(now);
         }
         if progress.next_index <= self.log.snapshot_index() {
             let Some(snapshot) = self.log.snapshot().cloned() else {
@@ -180,6 +198,8 @@ impl SafeReplica {
         conflict_index: Index,
     ) {
         let last_index = self.log.last_index();
+        let base_retransmit = self.base_retransmit();
+        let now = self.now;
         let Some(progress) = self
             .leader
             .as_mut()
@@ -187,18 +207,23 @@ impl SafeReplica {
         else {
             return;
         };
+        // Any answer proves the stream works: reset the backoff.
+        progress.retransmit_after = base_retransmit;
         if success {
             let match_index = match_index.min(last_index);
             if match_index > progress.match_index {
                 progress.match_index = match_index;
             }
             progress.next_index = progress.next_index.max(progress.match_index + 1);
+            let in_flight = progress.next_index > progress.match_index + 1;
+            progress.awaiting_since = in_flight.then_some(now);
             self.advance_commit();
         } else {
             if conflict_index <= progress.match_index {
                 return; // stale rejection of something since acknowledged
             }
             progress.next_index = conflict_index.min(last_index + 1);
+            progress.awaiting_since = None;
         }
         self.replicate_to(from, false);
     }
@@ -249,6 +274,8 @@ impl SafeReplica {
     }
 
     pub(super) fn on_install_snapshot_response(&mut self, from: NodeId, last_index: Index) {
+        let base_retransmit = self.base_retransmit();
+        let now = self.now;
         let Some(progress) = self
             .leader
             .as_mut()
@@ -258,6 +285,9 @@ impl SafeReplica {
         };
         progress.match_index = progress.match_index.max(last_index);
         progress.next_index = progress.next_index.max(progress.match_index + 1);
+        progress.retransmit_after = base_retransmit;
+        let in_flight = progress.next_index > progress.match_index + 1;
+        progress.awaiting_since = in_flight.then_some(now);
         self.advance_commit();
         self.replicate_to(from, false);
     }

@@ -182,7 +182,7 @@ fn duplicate_in_flight_request_shares_one_entry() {
     let retry = cluster.request(leader, put(4, 1, "k", "a"));
     let last_index = cluster.nodes[&leader].status().last_index;
     cluster.heal();
-    cluster.run_for(100 * MS);
+    cluster.run_for(300 * MS); // lost appends are resent after the retransmit timeout
     assert_eq!(
         written(cluster.replies.get(&first)),
         written(cluster.replies.get(&retry))

@@ -150,3 +150,35 @@ fn restart_keeps_votes_and_log() {
         Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "v"
     ));
 }
+
+#[test]
+fn unanswered_appends_are_resent_with_backoff_not_every_heartbeat() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let deaf = (leader % 3) + 1;
+    // The follower hears nothing from the leader; the leader stays healthy
+    // through the third node.
+    cluster.cut.insert((leader, deaf));
+    let _ = cluster.request(leader, put(1, 1, "k", "v"));
+    let before = cluster
+        .appends_sent
+        .get(&(leader, deaf))
+        .copied()
+        .unwrap_or(0);
+    cluster.run_for(3_000 * MS);
+    let resent = cluster.appends_sent[&(leader, deaf)] - before;
+    // 60 heartbeats went by; backoff 100, 200, 400, 500, 500, ... ms.
+    assert!((3..=10).contains(&resent), "resent {resent} times");
+    assert_eq!(cluster.leaders(), vec![leader]);
+    cluster.heal();
+    cluster.run_for(1_000 * MS);
+    let hashes: Vec<u64> = cluster
+        .nodes
+        .values()
+        .map(|node| node.status().state_hash)
+        .collect();
+    assert!(
+        hashes.iter().all(|hash| *hash == hashes[0]),
+        "caught up after the heal"
+    );
+}
