@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use consensus::{
     Action, ClientReply, ClientRequest, ClientResponse, Event, Input, IoSeq, Message, NodeId,
-    Replica, RequestId, Role, Status, Transport,
+    Replica, RequestId, Status, Transport,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -457,9 +457,4 @@ impl Driver {
         );
         Ok(())
     }
-}
-
-/// True if `status` says this node is leader.
-pub fn is_leader(status: &Status) -> bool {
-    status.role == Role::Leader
 }

@@ -25,6 +25,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The consensus core's own checks (cluster size, timing relations) are
+    // configuration errors too; node::run repeats them and logs warnings.
+    if let Err(error) = config.consensus_config().validate() {
+        eprintln!("Error: invalid configuration: {error}");
+        return ExitCode::from(2);
+    }
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
