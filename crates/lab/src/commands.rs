@@ -6,6 +6,15 @@
 //! 5 invalid input (topology, fault, run id) · 6 fault unsupported on this
 //! kernel · 130 interrupted (the partial lab was removed).
 
+/// Prints a line to stdout, ignoring a closed pipe (`splitlab up | head -1` must
+/// not panic after the lab is up).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use netlab::clean::{clean, inspect};
 use netlab::doctor::run_doctor;
 use netlab::journal::state_dir;
@@ -95,16 +104,16 @@ pub fn doctor() -> i32 {
     for check in &checks {
         let mark = if check.ok { "yes" } else { "NO " };
         let kind = if check.basic { "basic" } else { "fault" };
-        println!("{mark}  {:<17} [{kind}] {}", check.name, check.detail);
+        say!("{mark}  {:<17} [{kind}] {}", check.name, check.detail);
         if check.basic && !check.ok {
             basics_ok = false;
         }
     }
     if basics_ok {
-        println!("basics present: `splitlab up` can build labs");
+        say!("basics present: `splitlab up` can build labs");
         EXIT_OK
     } else {
-        println!(
+        say!(
             "basics missing: fix the NO lines marked [basic] (scripts/setup.sh installs the tools)"
         );
         if checks.iter().any(|c| c.name == "root" && !c.ok) {
@@ -124,9 +133,12 @@ pub fn plan(path: &Path, run: Option<RunId>) -> i32 {
     match load(path) {
         Ok(topology) => {
             let run = run.unwrap_or_else(|| "0000".parse().expect("valid literal"));
-            print!("{}", netlab::plan(&run, &topology));
+            {
+                use std::io::Write as _;
+                let _ = write!(std::io::stdout(), "{}", netlab::plan(&run, &topology));
+            }
             for base in &topology.shapes {
-                println!(
+                say!(
                     "# base shape {} -> {}: {}",
                     base.from,
                     base.to,
@@ -189,10 +201,10 @@ pub fn up(options: &UpOptions) -> i32 {
             let _ = lab.teardown();
             return code;
         }
-        println!("fault applied: {}", fault.describe());
+        say!("fault applied: {}", fault.describe());
     }
     let timings = lab.timings();
-    println!(
+    say!(
         "lab {} is up: topology {} ({} nodes) in {:.0} ms (namespaces+links {:.0} ms, capability probe {:.0} ms, base shaping {:.0} ms)",
         lab.run_id(),
         topology.name,
@@ -203,26 +215,26 @@ pub fn up(options: &UpOptions) -> i32 {
         timings.shaping.as_secs_f64() * 1e3,
     );
     for node in &lab.plan().nodes {
-        println!("  {:<10} {:<15} netns {}", node.name, node.addr, node.netns);
+        say!("  {:<10} {:<15} netns {}", node.name, node.addr, node.netns);
     }
-    println!(
+    say!(
         "  control    {:<15} netns {}",
         lab.plan().control_addr,
         lab.plan().control_netns
     );
-    println!("journal: {}", lab.run_dir().join("journal.json").display());
+    say!("journal: {}", lab.run_dir().join("journal.json").display());
     if !options.hold {
-        println!("tear down with: splitlab down --run {}", lab.run_id());
+        say!("tear down with: splitlab down --run {}", lab.run_id());
         lab.detach();
         return EXIT_OK;
     }
-    println!("holding; Ctrl-C tears the lab down");
+    say!("holding; Ctrl-C tears the lab down");
     while !cancel.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
     }
     match lab.teardown() {
         Ok(took) => {
-            println!("lab torn down in {:.0} ms", took.as_secs_f64() * 1e3);
+            say!("lab torn down in {:.0} ms", took.as_secs_f64() * 1e3);
             EXIT_OK
         }
         Err(e) => fail(&e),
@@ -258,7 +270,7 @@ pub fn down(run: Option<RunId>) -> i32 {
     };
     match Lab::attach(&run, &LabOptions::default()).and_then(Lab::teardown) {
         Ok(took) => {
-            println!("lab {run} torn down in {:.0} ms", took.as_secs_f64() * 1e3);
+            say!("lab {run} torn down in {:.0} ms", took.as_secs_f64() * 1e3);
             EXIT_OK
         }
         Err(e) => fail(&e),
@@ -269,13 +281,13 @@ pub fn down(run: Option<RunId>) -> i32 {
 pub fn status() -> i32 {
     let runs = inspect(&state_dir());
     if runs.is_empty() {
-        println!("no labs");
+        say!("no labs");
         return EXIT_OK;
     }
     for status in runs {
         match &status.journal {
             Some(journal) => {
-                println!(
+                say!(
                     "run {}  topology {}  state {:?}  owner pid {} ({})  namespaces {}/{}  live processes {}",
                     status.run,
                     journal.topology.name,
@@ -292,10 +304,10 @@ pub fn status() -> i32 {
                         .iter()
                         .map(|(f, t)| format!("{f}->{t}"))
                         .collect();
-                    println!("  partition [{planes}] {}", cuts.join(" "));
+                    say!("  partition [{planes}] {}", cuts.join(" "));
                 }
                 for entry in &journal.net.shapes {
-                    println!(
+                    say!(
                         "  shape [{}] {}->{}: {}",
                         entry.planes,
                         entry.from,
@@ -304,10 +316,10 @@ pub fn status() -> i32 {
                     );
                 }
                 for (a, b) in &journal.net.down {
-                    println!("  link down {a}--{b}");
+                    say!("  link down {a}--{b}");
                 }
                 for p in &status.live_processes {
-                    println!(
+                    say!(
                         "  pid {} {} {}",
                         p.pid,
                         p.role,
@@ -315,7 +327,7 @@ pub fn status() -> i32 {
                     );
                 }
             }
-            None => println!(
+            None => say!(
                 "run {}  NO JOURNAL  namespaces: {}  (remove with splitlab clean)",
                 status.run,
                 status.namespaces.join(" ")
@@ -333,12 +345,12 @@ pub fn clean_command(run: Option<RunId>, force: bool) -> i32 {
     match clean(&state_dir(), run.as_ref(), force) {
         Ok(report) => {
             for run in &report.skipped_live {
-                println!("skipped run {run}: its owner process is alive (use --force)");
+                say!("skipped run {run}: its owner process is alive (use --force)");
             }
             for (ns, pid) in &report.unrecorded {
-                println!("warning: pid {pid} in {ns} was not recorded by any journal; not killed");
+                say!("warning: pid {pid} in {ns} was not recorded by any journal; not killed");
             }
-            println!(
+            say!(
                 "cleaned {} run(s): killed {} recorded process(es), deleted {} namespace(s)",
                 report.runs.len(),
                 report.killed.len(),
@@ -366,7 +378,10 @@ pub fn probe_command(run: Option<RunId>, packets: u32) -> i32 {
     };
     let code = match probe(&lab, &options) {
         Ok(results) => {
-            print!("{}", format_table(&results));
+            {
+                use std::io::Write as _;
+                let _ = write!(std::io::stdout(), "{}", format_table(&results));
+            }
             EXIT_OK
         }
         Err(e) => fail(&e),
@@ -392,7 +407,7 @@ pub fn fault_command(run: Option<RunId>, faults: &[String]) -> i32 {
     let mut code = EXIT_OK;
     for fault in &parsed {
         match lab.apply(fault) {
-            Ok(()) => println!("fault applied: {}", fault.describe()),
+            Ok(()) => say!("fault applied: {}", fault.describe()),
             Err(e) => {
                 code = fail(&e);
                 break;

@@ -10,31 +10,21 @@ use crate::rtnl::Rtnl;
 use crate::tools::{find_tool, run_in};
 
 /// Probes the fault backends inside `netns` (leaves nothing behind there).
+/// The independent probes run in parallel (distinct table names; the two
+/// qdisc probes share `lo` and run in sequence).
 pub fn probe_capabilities(netns: &str) -> Capabilities {
-    let nft = |body: &str| {
+    let nft = |table: &str, body: &str| {
         let script = format!(
-            "table ip sl_probe\ndelete table ip sl_probe\ntable ip sl_probe {{\n{body}\n}}\ndelete table ip sl_probe\n"
+            "table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n{body}\n}}\ndelete table ip {table}\n"
         );
         run_in(netns, "nft", &["-f".into(), "-".into()], &script).is_ok()
     };
-    let numgen = nft(
-        "chain c { type filter hook input priority 0; policy accept; numgen random mod 100 < 1 drop; }",
-    );
-    let dup = nft(
-        "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 dup to 127.0.0.9; }",
-    );
-    let mangle = nft(
-        "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 @ih,0,8 set 0xab; }",
-    );
     let restore = |rules: &str| {
         let table = format!(
             "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{rules}COMMIT\n"
         );
         run_in(netns, "iptables-restore", &[], &table).is_ok()
     };
-    let nfqueue =
-        restore("-A INPUT -s 127.0.0.9/32 -p udp -m udp --dport 9 -j NFQUEUE --queue-num 9\n")
-            && restore("");
     let qdisc = |args: &[&str]| {
         let mut add: Vec<String> = ["qdisc", "add", "dev", "lo", "root"]
             .iter()
@@ -51,14 +41,46 @@ pub fn probe_capabilities(netns: &str) -> Capabilities {
         }
         ok
     };
-    Capabilities {
-        netem: qdisc(&["netem", "delay", "1ms"]),
-        nft: numgen,
-        nft_dup: dup,
-        nft_mangle: mangle,
-        nfqueue,
-        tbf: qdisc(&["tbf", "rate", "1mbit", "burst", "16000", "latency", "100ms"]),
-    }
+    std::thread::scope(|scope| {
+        let numgen = scope.spawn(|| {
+            nft(
+                "sl_probe_numgen",
+                "chain c { type filter hook input priority 0; policy accept; numgen random mod 100 < 1 drop; }",
+            )
+        });
+        let dup = scope.spawn(|| {
+            nft(
+                "sl_probe_dup",
+                "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 dup to 127.0.0.9; }",
+            )
+        });
+        let mangle = scope.spawn(|| {
+            nft(
+                "sl_probe_mangle",
+                "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 @ih,0,8 set 0xab; }",
+            )
+        });
+        let nfqueue = scope.spawn(|| {
+            restore("-A INPUT -s 127.0.0.9/32 -p udp -m udp --dport 9 -j NFQUEUE --queue-num 9\n")
+                && restore("")
+        });
+        let qdiscs = scope.spawn(|| {
+            (
+                qdisc(&["netem", "delay", "1ms"]),
+                qdisc(&["tbf", "rate", "1mbit", "burst", "16000", "latency", "100ms"]),
+            )
+        });
+        let joined = |h: std::thread::ScopedJoinHandle<'_, bool>| h.join().unwrap_or(false);
+        let (netem, tbf) = qdiscs.join().unwrap_or((false, false));
+        Capabilities {
+            netem,
+            nft: joined(numgen),
+            nft_dup: joined(dup),
+            nft_mangle: joined(mangle),
+            nfqueue: joined(nfqueue),
+            tbf,
+        }
+    })
 }
 
 /// One doctor line.

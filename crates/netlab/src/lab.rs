@@ -541,10 +541,10 @@ impl Lab {
             process::signal_pid(main.record.pid, signal)
                 .map_err(|e| NetlabError::io(format!("signal {node}"), e))?;
         }
-        if signal == ProcessSignal::Kill {
-            if let Some(child) = &mut main.child {
-                let _ = child.wait();
-            }
+        if signal == ProcessSignal::Kill
+            && let Some(child) = &mut main.child
+        {
+            let _ = child.wait();
         }
         Ok(())
     }
