@@ -117,6 +117,14 @@ fn single_node_from_toml_serves_and_stops_gracefully() {
         assert!(event["local_ns"].as_u64().is_some());
         assert!(event["term"].as_u64().is_some());
     }
+    // Simulate a crash in the middle of an append: a torn record at the end.
+    let log_path = dir.0.join("n1").join("log");
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_path)
+        .unwrap();
+    std::io::Write::write_all(&mut log, &[0, 0, 0, 99, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]).unwrap();
+    drop(log);
     // Restart without --bootstrap: the directory is initialised now.
     node.start(&[]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -130,6 +138,12 @@ fn single_node_from_toml_serves_and_stops_gracefully() {
         assert!(std::time::Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(
+        node.stderr_log()
+            .contains("truncated a torn or corrupt tail"),
+        "{}",
+        node.stderr_log()
+    );
 }
 
 #[test]
