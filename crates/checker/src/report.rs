@@ -131,3 +131,20 @@ pub fn check_all(input: &CheckInput<'_>) -> Report {
     ];
     Report::from_results(results)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crashing_check_becomes_unknown() {
+        let result = guarded("boom", || panic!("index out of range"));
+        assert_eq!(result.verdict, Verdict::Unknown);
+        assert!(
+            result.details[0].contains("index out of range"),
+            "{result:?}"
+        );
+        let ok = guarded("fine", || CheckResult::new("fine", Verdict::Valid, vec![]));
+        assert_eq!(ok.verdict, Verdict::Valid);
+    }
+}

@@ -142,8 +142,30 @@ fn divergent_state_hash_at_one_index_is_flagged() {
     ];
     let result = log_agreement::check(&events, &History::default());
     assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
-    assert!(result.details[0].contains("applied index 7"), "{result:?}");
+    assert!(result.details[0].contains("applied index 7;"), "{result:?}");
     assert!(result.details[0].contains("n3"), "{result:?}");
+}
+
+#[test]
+fn a_divergent_suffix_is_reported_as_one_run() {
+    let mut events = Vec::new();
+    for index in 10..20 {
+        events.push(ev("n1", SEC, 2, applied(index, index)));
+        events.push(ev("n2", SEC, 3, applied(index, 1000 + index)));
+    }
+    events.push(ev("n1", SEC, 2, applied(30, 1)));
+    events.push(ev("n2", SEC, 3, applied(30, 2)));
+    let result = log_agreement::check(&events, &History::default());
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    assert!(
+        result.details[0].contains("applied indexes 10..=19 (10 indexes)"),
+        "{result:?}"
+    );
+    assert!(
+        result.details[1].contains("applied index 30;"),
+        "{result:?}"
+    );
+    assert_eq!(result.details.len(), 3, "{result:?}");
 }
 
 #[test]

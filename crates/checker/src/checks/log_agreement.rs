@@ -68,24 +68,42 @@ pub fn check(events: &[NodeEvent], history: &History) -> CheckResult {
         };
         record(&mut hashes, index, sighting);
     }
-    for (index, seen) in &hashes {
-        if seen.len() > 1 {
-            let list: Vec<String> = seen
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{} has hash {:#018x} (at {})",
-                        s.node,
-                        s.value,
-                        fmt_ns(s.at)
-                    )
-                })
-                .collect();
-            evidence.violation(format!(
-                "state diverged at applied index {index}: {}",
-                list.join("; ")
-            ));
+    // Divergence usually spans a run of consecutive indexes (a whole
+    // divergent suffix); report each run once, with its first index.
+    let diverged: Vec<(&u64, &Vec<Sighting>)> =
+        hashes.iter().filter(|(_, seen)| seen.len() > 1).collect();
+    let mut run_start = 0;
+    while run_start < diverged.len() {
+        let mut run_end = run_start + 1;
+        while run_end < diverged.len() && *diverged[run_end].0 == *diverged[run_end - 1].0 + 1 {
+            run_end += 1;
         }
+        let (first, seen) = diverged[run_start];
+        let last = *diverged[run_end - 1].0;
+        let list: Vec<String> = seen
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} has hash {:#018x} (at {})",
+                    s.node,
+                    s.value,
+                    fmt_ns(s.at)
+                )
+            })
+            .collect();
+        let span = if last > *first {
+            format!(
+                "applied indexes {first}..={last} ({} indexes)",
+                last - first + 1
+            )
+        } else {
+            format!("applied index {first}")
+        };
+        evidence.violation(format!(
+            "state diverged at {span}; at {first}: {}",
+            list.join("; ")
+        ));
+        run_start = run_end;
     }
     for (index, seen) in &committed {
         if seen.len() > 1 {

@@ -1,0 +1,161 @@
+//! `check_all`: verdict merging, JSON for results.json, configuration
+//! defaults.
+mod support;
+
+use checker::{
+    CheckConfig, CheckInput, EventKind, History, PartitionWindow, Report, Verdict, check_all,
+};
+use support::{HistoryBuilder, MS, SEC, ev};
+
+fn healthy_events() -> Vec<checker::NodeEvent> {
+    let final_state = EventKind::FinalState {
+        commit_index: 3,
+        applied_index: 3,
+        state_hash: 77,
+    };
+    vec![
+        ev("n1", 0, 1, EventKind::ElectionStarted),
+        ev("n1", MS, 1, EventKind::BecameLeader),
+        ev("n1", MS, 1, EventKind::LeaseExtended { until_mono_ns: SEC }),
+        ev("n1", 2 * SEC, 1, final_state.clone()),
+        ev("n2", 2 * SEC, 1, final_state),
+    ]
+}
+
+fn healthy_history() -> History {
+    HistoryBuilder::new()
+        .write(1, "x", "1", 10 * MS, 20 * MS)
+        .read(2, "x", Some("1"), 30 * MS, 40 * MS)
+        .read(2, "x", Some("1"), SEC, SEC + MS)
+        .build()
+}
+
+#[test]
+fn a_healthy_run_is_valid_with_every_check_reported() {
+    let history = healthy_history();
+    let events = healthy_events();
+    let config = CheckConfig {
+        final_reads_from_ns: Some(SEC),
+        expected_live_nodes: Some(vec!["n1".into(), "n2".into()]),
+        ..CheckConfig::default()
+    };
+    let report = check_all(&CheckInput {
+        history: &history,
+        events: &events,
+        config: &config,
+    });
+    assert_eq!(
+        report.verdict,
+        Verdict::Valid,
+        "{}",
+        report.to_json_pretty()
+    );
+    assert_eq!(report.results.len(), 9);
+    assert!(report.invalid_checks().is_empty());
+    let vacuous = report.result("progress").unwrap();
+    assert!(vacuous.details[0].contains("not applicable"), "{vacuous:?}");
+}
+
+#[test]
+fn one_violation_makes_the_run_invalid_and_names_the_check() {
+    let mut history = healthy_history();
+    // The old leader, cut off in a minority, acknowledges a write.
+    history.ops.extend(
+        HistoryBuilder::new()
+            .write_at(7, "y", "2", 500 * MS, 510 * MS, "n3", checker::OpKind::Ok)
+            .read(8, "y", Some("2"), SEC, SEC + MS)
+            .build()
+            .ops,
+    );
+    let events = healthy_events();
+    let config = CheckConfig {
+        partitions: vec![PartitionWindow {
+            start_ns: 400 * MS,
+            end_ns: 900 * MS,
+            minority: vec!["n3".into()],
+        }],
+        ..CheckConfig::default()
+    };
+    let report = check_all(&CheckInput {
+        history: &history,
+        events: &events,
+        config: &config,
+    });
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert_eq!(report.invalid_checks(), vec!["minority_rejects_writes"]);
+}
+
+#[test]
+fn unknown_wins_over_valid_but_not_over_invalid() {
+    let history = healthy_history();
+    // No final_state at all: convergence cannot be judged.
+    let events = vec![ev("n1", MS, 1, EventKind::BecameLeader)];
+    let config = CheckConfig::default();
+    let report = check_all(&CheckInput {
+        history: &history,
+        events: &events,
+        config: &config,
+    });
+    assert_eq!(
+        report.verdict,
+        Verdict::Unknown,
+        "{}",
+        report.to_json_pretty()
+    );
+    let mut events = events;
+    events.push(ev("n2", 2 * MS, 1, EventKind::BecameLeader));
+    let report = check_all(&CheckInput {
+        history: &history,
+        events: &events,
+        config: &config,
+    });
+    assert_eq!(report.verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_malformed_history_is_unknown_for_history_checks() {
+    let mut history = healthy_history();
+    history.ops.remove(0);
+    let events = healthy_events();
+    let config = CheckConfig::default();
+    let report = check_all(&CheckInput {
+        history: &history,
+        events: &events,
+        config: &config,
+    });
+    assert_eq!(report.verdict, Verdict::Unknown);
+    let lin = report.result("linearizability").unwrap();
+    assert!(lin.details[0].contains("malformed history"), "{lin:?}");
+    assert_eq!(
+        report.result("election_safety").unwrap().verdict,
+        Verdict::Valid
+    );
+}
+
+#[test]
+fn reports_and_configs_round_trip_through_json() {
+    let history = healthy_history();
+    let events = healthy_events();
+    let config = CheckConfig::default();
+    let report = check_all(&CheckInput {
+        history: &history,
+        events: &events,
+        config: &config,
+    });
+    let json = report.to_json_pretty();
+    assert!(json.contains("\"verdict\": \"valid\""), "{json}");
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+
+    let empty: CheckConfig = serde_json::from_str("{}").unwrap();
+    assert_eq!(empty, CheckConfig::default());
+    let partial: CheckConfig = serde_json::from_str(
+        r#"{"progress_grace_ns": 5, "linearizability": {"per_key_time_ms": 9}}"#,
+    )
+    .unwrap();
+    assert_eq!(partial.progress_grace_ns, 5);
+    assert_eq!(partial.linearizability.per_key_time_ms, 9);
+    assert_eq!(partial.linearizability.total_time_ms, 60_000);
+    let text = serde_json::to_string(&config).unwrap();
+    assert_eq!(serde_json::from_str::<CheckConfig>(&text).unwrap(), config);
+}
