@@ -404,6 +404,12 @@ pub fn fault_command(run: Option<RunId>, faults: &[String]) -> i32 {
         Ok(lab) => lab,
         Err(e) => return fail(&e),
     };
+    if let Some(pid) = lab.foreign_owner() {
+        lab.detach();
+        return fail(&NetlabError::InvalidFault(format!(
+            "lab {run} is owned by live process {pid}; apply faults through it"
+        )));
+    }
     let mut code = EXIT_OK;
     for fault in &parsed {
         match lab.apply(fault) {

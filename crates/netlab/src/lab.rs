@@ -231,9 +231,10 @@ impl Lab {
         self.save()
     }
 
-    /// Takes over a running lab from its journal (for `down`, `probe`, or a
-    /// second orchestrator). Processes started by an earlier owner are managed
-    /// by PID from then on.
+    /// Opens a running lab from its journal (for `down`, `probe`, `fault`, or
+    /// a second orchestrator). Ownership (and journal writes) pass to the
+    /// caller only if the recorded owner is dead; see [`Lab::foreign_owner`].
+    /// Processes started by an earlier owner are managed by PID.
     ///
     /// # Errors
     /// No such run, unreadable journal, or namespaces gone.
@@ -253,7 +254,12 @@ impl Lab {
             None => std::env::current_exe()
                 .map_err(|e| NetlabError::io("locate the current executable", e))?,
         };
-        journal.owner = ProcessRecord::of(std::process::id(), "orchestrator", None, None);
+        // Take ownership only from a dead owner: a live orchestrator keeps its
+        // lab, and `clean` must keep treating that lab as live.
+        let take_over = !journal.owner.is_alive();
+        if take_over {
+            journal.owner = ProcessRecord::of(std::process::id(), "orchestrator", None, None);
+        }
         let applied = render(
             &journal.run,
             &journal.topology,
@@ -304,8 +310,17 @@ impl Lab {
             finished: false,
             timings: Timings::default(),
         };
-        lab.save()?;
+        if take_over {
+            lab.save()?;
+        }
         Ok(lab)
+    }
+
+    /// PID of the live process that owns this lab, when it is not us
+    /// (changes made here would then race with the owner's journal writes).
+    pub fn foreign_owner(&self) -> Option<u32> {
+        let owner = &self.journal.owner;
+        (owner.pid != std::process::id() && owner.is_alive()).then_some(owner.pid)
     }
 
     fn save(&mut self) -> Result<(), NetlabError> {

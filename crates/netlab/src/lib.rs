@@ -4,7 +4,7 @@
 //! Map of the code (start with `topology`, then `plan`, then `lab`):
 //! - [`topology`]: TOML topology files, validated with file:line:column errors.
 //! - [`naming`]: run ids, namespace/interface/table names, addresses.
-//! - [`plan`]: PURE topology → ordered kernel steps (`splitlab plan` prints it).
+//! - [`mod@plan`]: PURE topology → ordered kernel steps (`splitlab plan` prints it).
 //! - [`shape`], [`grudge`], [`fault`]: faults as data and the state they build.
 //! - [`render`] + [`nft`] + [`iptables`] + [`tc`]: PURE state → per-namespace
 //!   nft table / NFQUEUE rules / qdiscs, with backend choice by [`caps`].

@@ -35,7 +35,7 @@ impl Default for ProbeOptions {
         ProbeOptions {
             udp_packets: 200,
             interval: Duration::from_millis(2),
-            tcp_messages: 20,
+            tcp_messages: 10,
             connect_timeout: Duration::from_millis(3200),
             links: None,
         }
@@ -107,6 +107,10 @@ impl LinkMeasurement {
 type Arrivals = Arc<Mutex<BTreeMap<(usize, usize), Vec<(u32, f64)>>>>;
 
 const MESSAGE: usize = 16;
+/// Gap between TCP probe messages: wide enough that a 150 ms round trip keeps
+/// fewer messages in flight than the initial congestion window, so the figure
+/// is the link's delay and not slow start.
+const TCP_GAP: Duration = Duration::from_millis(20);
 
 fn encode(from: usize, seq: u32, sent_ns: u64) -> [u8; MESSAGE] {
     let mut buf = [0u8; MESSAGE];
@@ -249,7 +253,7 @@ pub fn probe(lab: &Lab, options: &ProbeOptions) -> Result<Vec<LinkMeasurement>, 
                     if stream.write_all(&encode(index, seq, sent)).is_err() {
                         break;
                     }
-                    thread::sleep(Duration::from_millis(5));
+                    thread::sleep(TCP_GAP);
                 }
                 // Keep the connection open until the receivers have read everything.
                 thread::sleep(settle);
