@@ -34,6 +34,21 @@ const MS: u64 = 1_000_000;
 pub const CLUSTER_ID: u64 = 0x5117_1ab5;
 /// Inputs a paused process can have queued (socket buffers) before drops.
 const BACKLOG_LIMIT: usize = 20_000;
+/// Replica steps after which a run is cut short. A healthy run of seven
+/// nodes takes a few tens of thousands; some incorrect strategies ping-pong
+/// messages between two self-declared leaders without end, and judging the
+/// history up to that point is as conclusive as simulating millions more.
+pub const STEP_BUDGET: u64 = 200_000;
+
+/// A deliberate driver bug, for checking that the simulator and checker can
+/// catch a broken implementation at all (a negative control of the harness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverBug {
+    /// Ignore `Send::after`: votes and acks leave before the write they
+    /// promise is durable, so a crash can make a node forget a vote it
+    /// cast or an entry it acknowledged.
+    SendBeforePersist,
+}
 
 /// Everything a run depends on besides the seed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +65,8 @@ pub struct SimOptions {
     pub torn_writes: bool,
     /// Record the text trace.
     pub trace: bool,
+    /// Break the driver contract on purpose (harness negative control).
+    pub driver_bug: Option<DriverBug>,
 }
 
 impl SimOptions {
@@ -62,6 +79,7 @@ impl SimOptions {
             lease_reads: true,
             torn_writes: true,
             trace: false,
+            driver_bug: None,
         }
     }
 }
@@ -81,6 +99,8 @@ pub struct RunStats {
     pub end_ns: u64,
     pub converged: bool,
     pub final_reads_done: bool,
+    /// The run hit [`STEP_BUDGET`] and was cut short.
+    pub step_budget_exceeded: bool,
     pub workload: WorkloadStats,
 }
 
@@ -187,6 +207,8 @@ struct SimNode {
     disk: Disk,
     held: Vec<HeldSend>,
     disk_slowdown: u64,
+    /// Crash right after the next step that leaves writes unsynced.
+    crash_armed: bool,
 }
 
 /// The simulator for one run.
@@ -316,6 +338,7 @@ impl Cluster {
                 disk: Disk::new(),
                 held: Vec::new(),
                 disk_slowdown: 1,
+                crash_armed: false,
             })
             .collect();
         let mut workload_options = WorkloadOptions::default_for(options.nodes);
@@ -405,6 +428,14 @@ impl Cluster {
         let hard_stop = self.heal_at + 20_000 * MS;
         while let Some(((at, _), event)) = self.queue.pop_first() {
             if at > hard_stop || self.phase == Phase::Done {
+                break;
+            }
+            if self.stats.steps >= STEP_BUDGET {
+                self.stats.step_budget_exceeded = true;
+                self.trace.line(
+                    self.now,
+                    format_args!("step budget of {STEP_BUDGET} exhausted: cutting the run short"),
+                );
                 break;
             }
             self.now = at;
@@ -547,6 +578,14 @@ impl Cluster {
         let actions = replica.take_actions();
         self.stats.steps += 1;
         self.handle_actions(index, actions);
+        let node = &self.nodes[index];
+        if node.crash_armed && node.replica.is_some() && node.disk.has_pending() {
+            self.trace.line(
+                self.now,
+                format_args!("{} armed crash fires after a write", node.name),
+            );
+            self.crash(index);
+        }
     }
 
     fn handle_actions(&mut self, index: usize, actions: Vec<Action>) {
@@ -560,8 +599,10 @@ impl Cluster {
                     after,
                 } => {
                     let channel = Channel::of(transport);
+                    let honour_after =
+                        self.options.driver_bug != Some(DriverBug::SendBeforePersist);
                     match after {
-                        Some(seq) if seq > self.nodes[index].disk.durable_seq() => {
+                        Some(seq) if honour_after && seq > self.nodes[index].disk.durable_seq() => {
                             self.nodes[index].held.push(HeldSend {
                                 after: seq,
                                 to,
@@ -1188,11 +1229,20 @@ impl Cluster {
                     self.crash(index);
                 }
             }
+            Fault::CrashAfterWrite { episode, target } => {
+                let index = self.resolve(target);
+                if self.live(index) {
+                    self.episode_nodes.insert(episode, index);
+                    self.nodes[index].crash_armed = true;
+                }
+            }
             Fault::Restart { episode } => {
-                if let Some(index) = self.episode_nodes.remove(&episode)
-                    && !self.live(index)
-                {
-                    self.start_node(index);
+                if let Some(index) = self.episode_nodes.remove(&episode) {
+                    // An armed crash that never fired is called off.
+                    self.nodes[index].crash_armed = false;
+                    if !self.live(index) {
+                        self.start_node(index);
+                    }
                 }
             }
             Fault::Pause { episode, target } => {
@@ -1248,6 +1298,7 @@ impl Cluster {
         node.backlog.clear();
         node.paused = false;
         node.disk_slowdown = 1;
+        node.crash_armed = false;
         let id = node.id;
         self.stats.crashes += 1;
         self.trace.line(
@@ -1395,6 +1446,7 @@ impl Cluster {
         self.network_changed();
         for index in 0..self.nodes.len() {
             self.nodes[index].disk_slowdown = 1;
+            self.nodes[index].crash_armed = false;
             if self.nodes[index].paused {
                 self.resume(index);
             }

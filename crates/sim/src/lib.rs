@@ -32,7 +32,7 @@ pub mod workload;
 
 use checker::{CheckConfig, CheckInput, LinearizabilityBudget, Report, Verdict};
 
-pub use cluster::{Cluster, RunOutput, RunStats, SimOptions};
+pub use cluster::{Cluster, DriverBug, RunOutput, RunStats, SimOptions};
 pub use consensus::Mode;
 
 /// Runs one seed.
@@ -106,8 +106,10 @@ impl Judgement {
     }
 }
 
-/// What the checker is told about a simulated run.
-pub fn check_config(output: &RunOutput) -> CheckConfig {
+/// What the checker is told about a simulated run. `minimize` asks the
+/// linearizability search for the shortest failing prefix (slower; worth it
+/// only when the evidence is going to be read).
+pub fn check_config(output: &RunOutput, minimize: bool) -> CheckConfig {
     CheckConfig {
         partitions: output.partitions.clone(),
         final_reads_from_ns: (output.final_reads_from_ns > 0).then_some(output.final_reads_from_ns),
@@ -116,7 +118,7 @@ pub fn check_config(output: &RunOutput) -> CheckConfig {
             per_key_time_ms: 2_000,
             total_time_ms: 10_000,
             per_key_memory_bytes: 256 << 20,
-            minimize_failures: true,
+            minimize_failures: minimize,
         },
         ..CheckConfig::default()
     }
@@ -124,7 +126,12 @@ pub fn check_config(output: &RunOutput) -> CheckConfig {
 
 /// Judges a run with every check of the checker crate.
 pub fn judge(output: &RunOutput) -> Judgement {
-    let config = check_config(output);
+    judge_with(output, false)
+}
+
+/// [`judge`], optionally minimizing linearizability counterexamples.
+pub fn judge_with(output: &RunOutput, minimize: bool) -> Judgement {
+    let config = check_config(output, minimize);
     let report = checker::check_all(&CheckInput {
         history: &output.history,
         events: &output.events,
@@ -154,6 +161,9 @@ pub fn reproduce_command(seed: u64, options: &SimOptions) -> String {
     }
     if !options.torn_writes {
         command.push_str(" --no-torn-writes");
+    }
+    if options.driver_bug == Some(DriverBug::SendBeforePersist) {
+        command.push_str(" --driver-bug send-before-persist");
     }
     command
 }

@@ -77,6 +77,13 @@ pub enum Fault {
         episode: u64,
         target: Target,
     },
+    /// Crash the target right after its next step that leaves writes
+    /// unsynced — after that step's sends went out, before the fsync
+    /// (SIGKILL between persist and fsync).
+    CrashAfterWrite {
+        episode: u64,
+        target: Target,
+    },
     Restart {
         episode: u64,
     },
@@ -118,6 +125,9 @@ impl Fault {
             } => format!("link-faults#{episode} {scope:?} {channels:?} {faults:?}"),
             Fault::ClearLinkFaults { episode } => format!("clear-link-faults#{episode}"),
             Fault::Crash { episode, target } => format!("crash#{episode} {target:?}"),
+            Fault::CrashAfterWrite { episode, target } => {
+                format!("crash-after-write#{episode} {target:?}")
+            }
             Fault::Restart { episode } => format!("restart#{episode}"),
             Fault::Pause { episode, target } => format!("pause#{episode} {target:?}"),
             Fault::Resume { episode } => format!("resume#{episode}"),
@@ -140,6 +150,7 @@ pub enum EpisodeKind {
     Cascading,
     LinkFaults,
     Crash,
+    CrashAfterWrite,
     Pause,
     ClockDrift,
     DiskStall,
@@ -372,6 +383,40 @@ impl Builder<'_> {
                     self.at(up, Fault::Restart { episode });
                 }
             }
+            EpisodeKind::CrashAfterWrite => {
+                // A short storm of kills at the worst moment, each followed
+                // by a quick or a slow restart.
+                // Half the time the leader is cut off first, so the kills
+                // land on the votes and acks of the election that follows.
+                let count = self.rng.range(1, 5);
+                let mut at = start;
+                if self.rng.chance(1, 2) {
+                    let episode = self.episode();
+                    let end = start + t.election_max_ns * 3;
+                    self.at(
+                        start,
+                        Fault::Partition {
+                            episode,
+                            shape: Shape::Isolate(Target::Leader),
+                        },
+                    );
+                    self.at(end, Fault::Heal { episode });
+                    at += t.election_min_ns;
+                }
+                for _ in 0..count {
+                    let episode = self.episode();
+                    let target = *self
+                        .rng
+                        .pick(&[Target::Follower, Target::Any, Target::Leader]);
+                    let down =
+                        *self
+                            .rng
+                            .pick(&[MS, MS, 20 * MS, t.lease_ns, t.election_max_ns * 3]);
+                    self.at(at, Fault::CrashAfterWrite { episode, target });
+                    self.at(at + down, Fault::Restart { episode });
+                    at += down + self.rng.range(MS, t.election_max_ns);
+                }
+            }
             EpisodeKind::Pause => {
                 let episode = self.episode();
                 let target = self.target();
@@ -459,7 +504,8 @@ pub fn generate(
             (EpisodeKind::Flapping, 8),
             (EpisodeKind::Cascading, 8),
             (EpisodeKind::LinkFaults, 16),
-            (EpisodeKind::Crash, 14),
+            (EpisodeKind::Crash, 10),
+            (EpisodeKind::CrashAfterWrite, 10),
             (EpisodeKind::Pause, 10),
             (EpisodeKind::ClockDrift, 6),
             (EpisodeKind::DiskStall, 8),
@@ -554,7 +600,7 @@ mod tests {
             opts.drift_beyond_bound = seed % 10 == 0;
             seen.extend(generate(&mut SimRng::stream(seed, "schedule"), 5, timing(), opts).kinds);
         }
-        assert_eq!(seen.len(), 9, "{seen:?}");
+        assert_eq!(seen.len(), 10, "{seen:?}");
     }
 
     #[test]

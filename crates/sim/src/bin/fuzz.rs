@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use clap::Parser;
-use sim::{Judgement, Mode, RunOutput, SimOptions};
+use sim::{DriverBug, Judgement, Mode, RunOutput, SimOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +52,10 @@ struct Args {
     /// Crashes lose every unsynced write (no torn write-back).
     #[arg(long)]
     no_torn_writes: bool,
+    /// Harness negative control: break the driver contract on purpose
+    /// (`send-before-persist`: release sends before their write is durable).
+    #[arg(long, value_parser = parse_driver_bug)]
+    driver_bug: Option<DriverBug>,
     /// Stop after this many violating seeds (0: run them all).
     #[arg(long, default_value_t = 0)]
     max_failures: u64,
@@ -65,6 +69,67 @@ struct Args {
     /// Evidence lines printed per broken invariant.
     #[arg(long, default_value_t = 12)]
     detail_lines: usize,
+    /// Print aggregate coverage counters (fault kinds, elections, client
+    /// outcomes) on a line before the summary.
+    #[arg(long)]
+    stats: bool,
+}
+
+/// Coverage counters summed over all seeds.
+#[derive(Debug, Default)]
+struct Coverage {
+    kinds: BTreeMap<String, u64>,
+    nodes: BTreeMap<usize, u64>,
+    ok: u64,
+    fail: u64,
+    info: u64,
+    leaders: u64,
+    crashes: u64,
+    pauses: u64,
+    lost: u64,
+    max_steps: u64,
+    max_term: u64,
+    budget_exceeded: u64,
+}
+
+impl Coverage {
+    fn add(&mut self, output: &RunOutput) {
+        for kind in &output.kinds {
+            *self.kinds.entry(format!("{kind:?}")).or_default() += 1;
+        }
+        *self.nodes.entry(output.options.nodes).or_default() += 1;
+        let stats = &output.stats;
+        self.ok += stats.workload.ok;
+        self.fail += stats.workload.fail;
+        self.info += stats.workload.info;
+        self.leaders += stats.leaders_elected;
+        self.crashes += stats.crashes;
+        self.pauses += stats.pauses;
+        self.lost += stats.lost;
+        self.max_steps = self.max_steps.max(stats.steps);
+        self.max_term = self.max_term.max(stats.max_term);
+        self.budget_exceeded += u64::from(stats.step_budget_exceeded);
+    }
+
+    fn line(&self) -> String {
+        let kinds: Vec<String> = self.kinds.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+        let nodes: Vec<String> = self.nodes.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+        format!(
+            "stats nodes={} kinds={} ops_ok={} ops_fail={} ops_info={} leaders_elected={} crashes={} pauses={} messages_lost={} max_steps={} max_term={} step_budget_exceeded={}",
+            nodes.join(","),
+            kinds.join(","),
+            self.ok,
+            self.fail,
+            self.info,
+            self.leaders,
+            self.crashes,
+            self.pauses,
+            self.lost,
+            self.max_steps,
+            self.max_term,
+            self.budget_exceeded
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +143,15 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
             names.join(", ")
         )
     })
+}
+
+fn parse_driver_bug(text: &str) -> Result<DriverBug, String> {
+    match text {
+        "send-before-persist" => Ok(DriverBug::SendBeforePersist),
+        _ => Err(format!(
+            "unknown driver bug {text:?}; expected send-before-persist"
+        )),
+    }
 }
 
 fn parse_nodes(text: &str) -> Result<NodeChoices, String> {
@@ -113,6 +187,7 @@ fn run_seed(seed: u64, args: &Args, trace: bool) -> SeedResult {
     options.lease_reads = !args.no_lease_reads;
     options.torn_writes = !args.no_torn_writes;
     options.trace = trace;
+    options.driver_bug = args.driver_bug;
     let outcome = std::panic::catch_unwind(|| {
         let output = sim::run(seed, options);
         let judgement = sim::judge(&output);
@@ -183,6 +258,7 @@ fn main() -> ExitCode {
     let mut broken_counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut first_failure: Option<u64> = None;
     let mut next_to_print = args.seed;
+    let mut coverage = Coverage::default();
     let mut io_error = None;
 
     std::thread::scope(|scope| {
@@ -230,6 +306,7 @@ fn main() -> ExitCode {
                         {
                             io_error = Some(format!("writing the trace: {error}"));
                         }
+                        coverage.add(output);
                         if !output.stats.converged {
                             not_converged += 1;
                         }
@@ -252,7 +329,9 @@ fn main() -> ExitCode {
                                     broken.join(","),
                                     output.kinds
                                 );
-                                print!("{}", judgement.describe(args.detail_lines));
+                                // Re-judge with minimized counterexamples for readable evidence.
+                                let detailed = sim::judge_with(output, true);
+                                print!("{}", detailed.describe(args.detail_lines));
                                 println!("REPRODUCE WITH: {reproduce}");
                                 if let Some(dir) = &args.dump
                                     && let Err(error) = dump(dir, output)
@@ -310,6 +389,9 @@ fn main() -> ExitCode {
         .map(|(name, count)| format!("{name}:{count}"))
         .collect();
     let nodes: Vec<String> = args.nodes.0.iter().map(usize::to_string).collect();
+    if args.stats {
+        println!("{}", coverage.line());
+    }
     println!(
         "seeds={seeds_done} violations={violations} mode={} nodes={} first_failure={} broke={} undecided={undecided} not_converged={not_converged} jobs={jobs} elapsed={elapsed:.1}s seeds_per_minute={per_minute:.0}",
         args.mode.name(),
@@ -341,7 +423,7 @@ fn dump(dir: &std::path::Path, output: &RunOutput) -> std::io::Result<()> {
     checker::save_events(&dir.join("events.jsonl"), &output.events)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     std::fs::write(dir.join("trace.txt"), &output.trace)?;
-    let config = sim::check_config(output);
+    let config = sim::check_config(output, true);
     std::fs::write(
         dir.join("check-config.json"),
         serde_json::to_string_pretty(&config).map_err(std::io::Error::other)?,
