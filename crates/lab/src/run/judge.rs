@@ -188,7 +188,11 @@ pub fn check_config(
             max_per_minute: 1,
         });
     }
-    let settled = frame.healed_ns + 2 * et_max;
+    // After the last fault has ended (not the final heal at the end of the
+    // workload) and two election timeouts have passed, the cluster must be
+    // calm and writable again.
+    let last_fault_end = faults.iter().map(end_of).max().unwrap_or(frame.healed_ns);
+    let settled = last_fault_end + 2 * et_max;
     if !faults.is_empty() && frame.workload_end_ns > settled {
         config.quorum_windows.push(QuorumWindow {
             start_ns: settled,
