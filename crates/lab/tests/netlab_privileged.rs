@@ -536,6 +536,162 @@ fn t60_sigkill_orchestrator_then_clean_leaves_nothing() {
     assert!(report.namespaces.is_empty() && report.killed.is_empty());
 }
 
+/// Jitter keeps order unless reordering is asked for; reorder releases some
+/// packets at once; corrupt alters payloads; rate installs tbf on the
+/// sender's veth and unshape removes it.
+#[test]
+fn t35_jitter_reorder_corrupt_and_rate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !privileged() {
+        return;
+    }
+    with_lab(&mesh(3), |lab| {
+        let link = vec![("n1".to_string(), "n2".to_string())];
+        let measure = |lab: &Lab| {
+            let options = ProbeOptions {
+                udp_packets: 1000,
+                interval: Duration::from_millis(1),
+                tcp_messages: 2,
+                connect_timeout: Duration::from_secs(3),
+                links: Some(link.clone()),
+            };
+            probe(lab, &options).expect("probe").remove(0)
+        };
+        let shape = |shape: Shape| Fault::Shape {
+            links: link.clone(),
+            planes: Planes::Heartbeat,
+            shape,
+        };
+        lab.apply(&shape(Shape {
+            delay_ms: Some(20.0),
+            jitter_ms: Some(10.0),
+            ..Shape::default()
+        }))
+        .unwrap();
+        let jittered = measure(lab);
+        eprintln!(
+            "jitter 20±10 ms: mean {:.2} p50 {:.2} p99 {:.2} ms, reordered {}",
+            jittered.udp_delay_mean_ms.unwrap(),
+            jittered.udp_delay_p50_ms.unwrap(),
+            jittered.udp_delay_p99_ms.unwrap(),
+            jittered.udp_reordered
+        );
+        assert_eq!(jittered.udp_reordered, 0, "jitter alone keeps order");
+        assert!(jittered.udp_delay_p50_ms.unwrap() >= 10.0);
+
+        lab.apply(&shape(Shape {
+            delay_ms: Some(20.0),
+            reorder_pct: Some(25.0),
+            ..Shape::default()
+        }))
+        .unwrap();
+        let reordered = measure(lab);
+        eprintln!(
+            "reorder 25% against 20 ms: reordered {} of {}, p50 {:.2} ms",
+            reordered.udp_reordered,
+            reordered.udp_received,
+            reordered.udp_delay_p50_ms.unwrap()
+        );
+        assert!(reordered.udp_reordered > 100, "{}", reordered.udp_reordered);
+
+        lab.apply(&shape(Shape {
+            corrupt_pct: Some(10.0),
+            ..Shape::default()
+        }))
+        .unwrap();
+        let corrupted = measure(lab);
+        let pct = 100.0 * f64::from(corrupted.udp_corrupted) / f64::from(corrupted.udp_sent);
+        eprintln!("corrupt 10%: measured {pct:.2}%");
+        assert!((pct - 10.0).abs() <= 5.0, "corrupted {pct:.2}%");
+
+        lab.apply(&Fault::Unshape).unwrap();
+        lab.apply(&Fault::Shape {
+            links: link.clone(),
+            planes: Planes::All,
+            shape: Shape {
+                rate_kbit: Some(1000),
+                ..Shape::default()
+            },
+        })
+        .unwrap();
+        let ns = lab.run_id().node_netns("n1");
+        let dev = lab.run_id().mesh_ifname(1, 2);
+        let shown = host(&["tc", "-n", &ns, "qdisc", "show", "dev", &dev]);
+        assert!(
+            shown.contains("tbf") && shown.contains("rate 1Mbit"),
+            "{shown}"
+        );
+        lab.apply(&Fault::Unshape).unwrap();
+        let shown = host(&["tc", "-n", &ns, "qdisc", "show", "dev", &dev]);
+        assert!(!shown.contains("tbf"), "{shown}");
+        let plane_rate = lab.apply(&Fault::Shape {
+            links: link.clone(),
+            planes: Planes::Client,
+            shape: Shape {
+                rate_kbit: Some(1000),
+                ..Shape::default()
+            },
+        });
+        assert!(
+            plane_rate.is_err(),
+            "per-plane rate is refused, not ignored"
+        );
+    });
+}
+
+/// Ctrl-C (SIGINT) on `splitlab up --hold` tears everything down.
+#[test]
+fn t80_sigint_tears_down() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !privileged() {
+        return;
+    }
+    let before = host_snapshot();
+    let run = RunId::random();
+    let delay = r#"{"fault":"shape","links":[["n1","n2"]],"shape":{"delay_ms":10}}"#;
+    let mut up = Command::new(splitlab())
+        .args([
+            "up",
+            "lab/topologies/mesh-3.toml",
+            "--hold",
+            "--run",
+            run.as_str(),
+            "--fault",
+            delay,
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("holding")),
+        "up did not reach holding"
+    );
+    let journal = Journal::load(&netlab::journal::state_dir(), &run).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = up.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(status.success(), "{status} {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.starts_with("lab torn down")),
+        "{rest:?}"
+    );
+    assert!(leftovers(&run).is_empty());
+    for record in &journal.processes {
+        assert!(!alive(record.pid), "{record:?} left");
+    }
+    assert!(!Journal::dir(&netlab::journal::state_dir(), &run).exists());
+    assert_eq!(host_snapshot(), before, "host namespace changed");
+}
+
 /// Bad input fails before any kernel change, with a distinct exit code.
 #[test]
 fn t70_invalid_input_creates_nothing() {

@@ -74,6 +74,11 @@ pub struct LinkMeasurement {
     pub udp_received: u32,
     /// Extra copies received (duplicates).
     pub udp_duplicates: u32,
+    /// Datagrams that arrived after a later-sent one (reordered).
+    pub udp_reordered: u32,
+    /// Datagrams whose payload arrived altered (the corrupt fault overwrites
+    /// the first payload byte with 0xab).
+    pub udp_corrupted: u32,
     /// Mean one-way delay of received datagrams, ms.
     pub udp_delay_mean_ms: Option<f64>,
     /// Median one-way delay, ms.
@@ -107,6 +112,8 @@ impl LinkMeasurement {
 type Arrivals = Arc<Mutex<BTreeMap<(usize, usize), Vec<(u32, f64)>>>>;
 
 const MESSAGE: usize = 16;
+/// The byte the corrupt fault writes (see `nft::render_table`).
+const CORRUPT_MARK: usize = 0xab;
 /// Gap between TCP probe messages: wide enough that a 150 ms round trip keeps
 /// fewer messages in flight than the initial congestion window, so the figure
 /// is the link's delay and not slow start.
@@ -294,13 +301,22 @@ pub fn probe(lab: &Lab, options: &ProbeOptions) -> Result<Vec<LinkMeasurement>, 
         let got = udp.get(&(f, t)).cloned().unwrap_or_default();
         let mut seen = std::collections::BTreeSet::new();
         let mut delays = Vec::new();
-        let mut duplicates = 0;
+        let (mut duplicates, mut reordered, mut corrupted) = (0, 0, 0);
+        let mut highest: Option<u32> = None;
         for (seq, delay) in got {
-            if seen.insert(seq) {
-                delays.push(delay);
-            } else {
-                duplicates += 1;
+            if delay < 0.0 {
+                corrupted += 1;
+                continue;
             }
+            if !seen.insert(seq) {
+                duplicates += 1;
+                continue;
+            }
+            if highest.is_some_and(|h| seq < h) {
+                reordered += 1;
+            }
+            highest = Some(highest.map_or(seq, |h| h.max(seq)));
+            delays.push(delay);
         }
         delays.sort_by(f64::total_cmp);
         let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
@@ -316,6 +332,8 @@ pub fn probe(lab: &Lab, options: &ProbeOptions) -> Result<Vec<LinkMeasurement>, 
             udp_sent: options.udp_packets,
             udp_received: seen.len() as u32,
             udp_duplicates: duplicates,
+            udp_reordered: reordered,
+            udp_corrupted: corrupted,
             udp_delay_mean_ms: mean(&delays),
             udp_delay_p50_ms: percentile(&delays, 50.0),
             udp_delay_p99_ms: percentile(&delays, 99.0),
@@ -341,6 +359,13 @@ fn udp_receiver(
                 let now = epoch.elapsed().as_nanos() as u64;
                 if let Some((from, seq, sent)) = decode(&buf[..n]) {
                     let delay_ms = now.saturating_sub(sent) as f64 / 1e6;
+                    // A corrupted first byte turns the sender index into
+                    // 0xab______: keep it, flagged by a negative delay.
+                    let (from, delay_ms) = if from >> 24 == CORRUPT_MARK {
+                        (from & 0x00ff_ffff, -1.0)
+                    } else {
+                        (from, delay_ms)
+                    };
                     arrivals
                         .lock()
                         .unwrap()
