@@ -15,6 +15,17 @@ pub struct PartitionWindow {
     pub minority: Vec<String>,
 }
 
+/// Which nodes a client process could reach during `[start_ns, end_ns)`
+/// (clients placed in a region are cut off with it). Used by I6 (b): a
+/// timeout is only a "hang" of the minority if the request could arrive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientReach {
+    pub process: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub nodes: Vec<String>,
+}
+
 /// A window in which election activity is bounded: at most
 /// `max_per_minute` distinct terms may start in any 60 s span inside it
 /// (for windows shorter than a minute: in the whole window). Use
@@ -70,6 +81,11 @@ pub struct CheckConfig {
     /// I6 (b): writes sent to the minority later than `start + bound` must
     /// get an explicit error. `None` checks only I6 (a).
     pub minority_reject_bound_ns: Option<u64>,
+    /// I6 (b): which nodes each client could reach, and when. `None`: every
+    /// client reaches every node (as in the simulator); with a list, a
+    /// minority write that timed out is judged only if its client could
+    /// reach the node at invocation (the others are counted in the notes).
+    pub client_reach: Option<Vec<ClientReach>>,
     /// Windows with an election-rate bound (I11).
     pub election_windows: Vec<ElectionWindow>,
     /// Windows with a connected quorum (I12).

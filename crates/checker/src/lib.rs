@@ -29,7 +29,7 @@ pub mod verdict;
 pub mod wgl;
 
 pub use config::{
-    CheckConfig, ElectionWindow, LinearizabilityBudget, PartitionWindow, QuorumWindow,
+    CheckConfig, ClientReach, ElectionWindow, LinearizabilityBudget, PartitionWindow, QuorumWindow,
 };
 pub use event::{
     EventKind, LinkDirection, NodeEvent, StepDownReason, load_events, read_events, save_events,

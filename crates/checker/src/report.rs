@@ -116,6 +116,7 @@ pub fn check_all(input: &CheckInput<'_>) -> Report {
                 ops,
                 &config.partitions,
                 config.minority_reject_bound_ns,
+                config.client_reach.as_deref(),
             )
         }),
         guarded(checks::bounded_elections::NAME, || {

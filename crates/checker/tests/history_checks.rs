@@ -4,7 +4,9 @@
 mod support;
 
 use checker::checks::{linearizability, minority_rejects_writes, no_lost_writes, progress};
-use checker::{LinearizabilityBudget, OpFn, OpKind, PartitionWindow, QuorumWindow, Verdict};
+use checker::{
+    ClientReach, LinearizabilityBudget, OpFn, OpKind, PartitionWindow, QuorumWindow, Verdict,
+};
 use support::{HistoryBuilder, MS, SEC};
 
 fn budget() -> LinearizabilityBudget {
@@ -233,7 +235,7 @@ fn an_ok_write_from_the_minority_is_flagged() {
         .write_at(1, "x", "1", 5 * SEC, 5 * SEC + MS, "n1", OpKind::Ok)
         .write_at(1, "x", "2", 12 * SEC, 12 * SEC + MS, "n1", OpKind::Ok)
         .build();
-    let result = minority_rejects_writes::check(&history, &[partition()], None);
+    let result = minority_rejects_writes::check(&history, &[partition()], None, None);
     assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
     assert!(
         result.details[0].contains("minority node n1 acknowledged"),
@@ -258,7 +260,7 @@ fn a_minority_write_that_hangs_past_the_bound_is_flagged() {
         // ...after it, the minority must answer with an error.
         .write_at(2, "x", "2", 15 * SEC, 16 * SEC, "n1", OpKind::Info)
         .build();
-    let result = minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC));
+    let result = minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC), None);
     assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
     assert_eq!(
         result
@@ -289,12 +291,51 @@ fn a_minority_that_rejects_writes_is_valid() {
         // Acked after heal: the old leader rejoined.
         .write_at(3, "x", "4", 19 * SEC, 21 * SEC, "n1", OpKind::Ok)
         .build();
-    let result = minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC));
+    let result = minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC), None);
     assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
     assert!(
         result.details[0].contains("1 rejected explicitly"),
         "{result:?}"
     );
+}
+
+#[test]
+fn timeouts_of_clients_cut_off_from_the_minority_are_not_hangs() {
+    let history = HistoryBuilder::new()
+        // p1 sits in the majority region but still targets the old leader.
+        .write_at(1, "x", "1", 15 * SEC, 16 * SEC, "n1", OpKind::Info)
+        // p2 shares the minority's region: its timeout is a hang.
+        .write_at(2, "x", "2", 15 * SEC, 16 * SEC, "n1", OpKind::Info)
+        .build();
+    let reach = vec![
+        ClientReach {
+            process: 1,
+            start_ns: 10 * SEC,
+            end_ns: 20 * SEC,
+            nodes: vec!["n2".into(), "n3".into()],
+        },
+        ClientReach {
+            process: 2,
+            start_ns: 10 * SEC,
+            end_ns: 20 * SEC,
+            nodes: vec!["n1".into()],
+        },
+    ];
+    let result =
+        minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC), Some(&reach));
+    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    assert!(result.details[0].contains("p2 write(x, 2)"), "{result:?}");
+    assert!(
+        result.details[1].contains("1 timeouts of clients cut off"),
+        "{result:?}"
+    );
+    let only_p1 = &reach[..1];
+    let history = HistoryBuilder::new()
+        .write_at(1, "x", "1", 15 * SEC, 16 * SEC, "n1", OpKind::Info)
+        .build();
+    let result =
+        minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC), Some(only_p1));
+    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
 }
 
 // ---- I12 progress ----

@@ -8,6 +8,11 @@
 //!   a node in `M` and invoked in `[start + X, end)` ends with an explicit
 //!   error (`fail`), never a timeout (`info`).
 //!
+//! A timeout only counts as a hang if the request could reach the node: with
+//! `client_reach` given, timeouts of clients cut off from the node are
+//! counted but not judged (a client in the majority region that still
+//! targets the old leader times out through no fault of the leader).
+//!
 //! The serving node is the completion's `node` (else the invocation's).
 //! Writes without a node cannot be attributed and are only counted. Stale
 //! reads from the minority (I6 c) are the linearizability check's job.
@@ -15,7 +20,7 @@
 //! Source: SCENARIOS.md I6.
 use std::collections::BTreeSet;
 
-use crate::config::PartitionWindow;
+use crate::config::{ClientReach, PartitionWindow};
 use crate::history::History;
 use crate::operation::{Operation, Outcome, pair_operations};
 use crate::verdict::{CheckResult, Evidence, fmt_duration, fmt_ns};
@@ -26,9 +31,10 @@ pub fn check(
     history: &History,
     partitions: &[PartitionWindow],
     bound_ns: Option<u64>,
+    client_reach: Option<&[ClientReach]>,
 ) -> CheckResult {
     match pair_operations(history) {
-        Ok(operations) => check_operations(&operations, partitions, bound_ns),
+        Ok(operations) => check_operations(&operations, partitions, bound_ns, client_reach),
         Err(error) => {
             let mut evidence = Evidence::default();
             evidence.unknown(format!("malformed history: {error}"));
@@ -41,8 +47,19 @@ pub fn check_operations(
     operations: &[Operation],
     partitions: &[PartitionWindow],
     bound_ns: Option<u64>,
+    client_reach: Option<&[ClientReach]>,
 ) -> CheckResult {
     let mut evidence = Evidence::default();
+    let reaches = |op: &Operation, node: &str| {
+        client_reach.is_none_or(|reach| {
+            reach.iter().any(|r| {
+                r.process == op.process
+                    && r.start_ns <= op.invoke_ns
+                    && op.invoke_ns < r.end_ns
+                    && r.nodes.iter().any(|n| n == node)
+            })
+        })
+    };
     if partitions.is_empty() {
         evidence.note("not applicable: no partition windows configured".to_string());
         return evidence.finish(NAME);
@@ -58,6 +75,7 @@ pub fn check_operations(
         let mut sent_to_minority = 0usize;
         let mut rejected = 0usize;
         let mut unattributed = 0usize;
+        let mut unreachable_timeouts = 0usize;
         for op in operations.iter().filter(|op| op.f.is_mutation()) {
             if op.invoke_ns < window.start_ns || op.invoke_ns >= window.end_ns {
                 continue;
@@ -84,7 +102,9 @@ pub fn check_operations(
             }
             if let Some(bound) = bound_ns {
                 let deadline = window.start_ns.saturating_add(bound);
-                if op.invoke_ns >= deadline && op.outcome == Outcome::Info {
+                if op.invoke_ns >= deadline && op.outcome == Outcome::Info && !reaches(op, node) {
+                    unreachable_timeouts += 1;
+                } else if op.invoke_ns >= deadline && op.outcome == Outcome::Info {
                     evidence.violation(format!(
                         "{label}: write sent to minority node {node} {} after the partition began (bound {}) got no explicit error: {op}",
                         fmt_duration(op.invoke_ns - window.start_ns),
@@ -94,9 +114,14 @@ pub fn check_operations(
             }
         }
         evidence.note(format!(
-            "{label}: {sent_to_minority} writes sent to the minority, {rejected} rejected explicitly{}",
+            "{label}: {sent_to_minority} writes sent to the minority, {rejected} rejected explicitly{}{}",
             if unattributed > 0 {
                 format!(", {unattributed} writes without a node not attributed")
+            } else {
+                String::new()
+            },
+            if unreachable_timeouts > 0 {
+                format!(", {unreachable_timeouts} timeouts of clients cut off from the node not judged")
             } else {
                 String::new()
             }
