@@ -344,6 +344,53 @@ mod tests {
     }
 
     #[test]
+    fn fault_windows_become_checker_windows() {
+        let text = "topology = \"mesh-3\"\nduration = \"30s\"\n[workload]\nclients = 1\n";
+        let scenario = crate::run::scenario::parse(text, std::path::Path::new("w.toml")).unwrap();
+        let timing = scenario.nodes.timing();
+        let nodes = names(3);
+        let s = 1_000_000_000u64;
+        let fault = FaultRecord {
+            step: 0,
+            kind: FaultKind::Partition,
+            description: "isolate n1".into(),
+            targets: vec!["n1".into()],
+            grudge: Some(grudge::isolate_one("n1", &nodes)),
+            all_planes: true,
+            start_ns: 10 * s,
+            end_ns: Some(20 * s),
+            leader_before: Some(("n1".into(), 1)),
+        };
+        let frame = RunFrame {
+            workload_start_ns: 5 * s,
+            workload_end_ns: 35 * s,
+            healed_ns: 35 * s,
+            final_reads_ns: 40 * s,
+        };
+        let config = check_config(&scenario, &timing, &nodes, &[fault], &frame);
+        assert_eq!(config.partitions.len(), 1);
+        assert_eq!(config.partitions[0].minority, vec!["n1"]);
+        assert_eq!(
+            (config.partitions[0].start_ns, config.partitions[0].end_ns),
+            (10 * s, 20 * s)
+        );
+        assert_eq!(config.minority_reject_bound_ns, Some(1_100_000_000));
+        assert_eq!(config.final_reads_from_ns, Some(40 * s));
+        // The majority during the fault, the calm stretch before it and the
+        // calm stretch from 2·ET_max after it ended.
+        let windows: Vec<(u64, u64, usize)> = config
+            .quorum_windows
+            .iter()
+            .map(|w| (w.start_ns, w.end_ns, w.nodes.len()))
+            .collect();
+        assert_eq!(
+            windows,
+            vec![(10 * s, 20 * s, 2), (5 * s, 10 * s, 0), (21 * s, 35 * s, 0)]
+        );
+        assert_eq!(config.election_windows.len(), 2);
+    }
+
+    #[test]
     fn exit_codes_follow_the_verdict() {
         assert_eq!(exit_code(Verdict::Valid), 0);
         assert_eq!(exit_code(Verdict::Invalid), 1);
