@@ -84,6 +84,13 @@ impl SimOptions {
     }
 }
 
+/// A fixed fault script: faults at true times, then heal-all at `heal_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Script {
+    pub faults: Vec<Scheduled>,
+    pub heal_at: u64,
+}
+
 /// Counters describing a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunStats {
@@ -245,6 +252,11 @@ pub struct Cluster {
     stats: RunStats,
 }
 
+/// The timing every simulated replica runs with.
+pub fn timing() -> Timing {
+    timing_of(&base_config(1, vec![1], Mode::Safe))
+}
+
 /// The timing profile of the simulated replicas (the `fast` profile).
 pub fn base_config(id: NodeId, members: Vec<NodeId>, mode: Mode) -> Config {
     Config::fast(id, members, CLUSTER_ID, mode)
@@ -285,7 +297,18 @@ fn describe_input(input: &Input) -> String {
 }
 
 impl Cluster {
+    /// A run with the seeded random fault schedule.
     pub fn new(seed: u64, options: SimOptions) -> Cluster {
+        Cluster::build(seed, options, None)
+    }
+
+    /// A run with a fixed fault script instead of the random schedule
+    /// (clocks, workload and network jitter still come from the seed).
+    pub fn scripted(seed: u64, options: SimOptions, script: Script) -> Cluster {
+        Cluster::build(seed, options, Some(script))
+    }
+
+    fn build(seed: u64, options: SimOptions, script: Option<Script>) -> Cluster {
         assert!(
             (1..=9).contains(&options.nodes),
             "node count {} outside 1..=9",
@@ -318,6 +341,14 @@ impl Cluster {
                 rho: configs[0].clock_drift_bound,
             },
         );
+        let mut schedule = schedule;
+        if let Some(script) = script {
+            let mut faults = script.faults;
+            faults.sort_by_key(|scheduled| scheduled.at);
+            schedule.faults = faults;
+            schedule.heal_at = script.heal_at;
+            schedule.kinds = BTreeSet::new();
+        }
         let nodes = ids
             .iter()
             .zip(configs)

@@ -17,7 +17,8 @@
 //! - [`schedule`]: fault schedules (the nemesis plan) drawn from the seed;
 //! - [`cluster`]: the event loop that drives the replicas per the driver
 //!   contract;
-//! - [`scenarios`]: named, seeded regressions found by the fuzzer;
+//! - [`scenarios`]: the scenario matrix of SCENARIOS.md as fixed fault
+//!   scripts with expected outcomes (and any regression the fuzzer finds);
 //! - `bin/fuzz.rs`: many seeds, one summary line.
 pub mod clock;
 pub mod cluster;
@@ -32,7 +33,7 @@ pub mod workload;
 
 use checker::{CheckConfig, CheckInput, LinearizabilityBudget, Report, Verdict};
 
-pub use cluster::{Cluster, DriverBug, RunOutput, RunStats, SimOptions};
+pub use cluster::{Cluster, DriverBug, RunOutput, RunStats, Script, SimOptions};
 pub use consensus::Mode;
 
 /// Runs one seed.

@@ -11,9 +11,11 @@
 //! is FIFO per connection generation. A *drop* on a stream breaks the
 //! connection and loses everything in flight on it (reset); a *reorder*
 //! opens a new connection while the old one still drains (a reconnect whose
-//! new bytes overtake the old socket's); a *duplicate* replays the message on
-//! a new connection after the original arrived (a retransmit across a
-//! reconnect). Partitions are layered: each active episode contributes a
+//! new bytes overtake the old socket's); a *duplicate* delivers the message
+//! a second time after the original arrived (a retransmit across a
+//! reconnect), without holding up the messages sent after it — the FIFO
+//! tail only ever waits for originals, so head-of-line blocking is bounded
+//! by the link delay. Partitions are layered: each active episode contributes a
 //! [`Grudge`] and a link is blocked while any of them blocks it.
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -329,10 +331,10 @@ impl Network {
             copy,
         }];
         if duplicate {
-            // The sender retransmits on a fresh connection after the original got through.
-            connection.generation += 1;
+            // A replay of a retransmitted segment after the original got
+            // through. It does not hold up later messages (they may overtake
+            // it), and a reset of the connection still loses it.
             let replay_at = deliver_at + 1 + rng.range(0, faults.reorder_extra_ns.max(1));
-            connection.fifo_tail = replay_at;
             flights.push(Flight {
                 deliver_at: replay_at,
                 generation: connection.generation,
@@ -574,6 +576,21 @@ mod tests {
             for flight in got {
                 assert_eq!(net.admit(3, 1, channel, flight.generation), Ok(()));
             }
+        }
+    }
+
+    #[test]
+    fn stream_duplicates_do_not_hold_up_later_messages() {
+        let mut net = net();
+        let mut rng = SimRng::stream(11, "net");
+        let mut dup = LinkFaults::CLEAN;
+        dup.duplicate_ppm = 1_000_000;
+        dup.reorder_extra_ns = 500_000_000;
+        net.add_faults(1, all_links(), both(), dup);
+        for i in 0..1_000 {
+            let got = flights(net.send(&mut rng, i * 1_000_000, 1, 2, Channel::Stream));
+            // The original always arrives within the link delay.
+            assert!(got[0].deliver_at <= i * 1_000_000 + LinkFaults::CLEAN.delay_max_ns);
         }
     }
 
