@@ -205,6 +205,7 @@ impl Pending {
     /// real execution most likely took. A read that matches `state` is the
     /// only candidate: linearizing it first is always possible (nothing
     /// pending had to precede it) and changes nothing, so no branching.
+    /// Candidates with an action already offered are left out.
     fn candidates(&self, ops: &[RegisterOp], state: Value, out: &mut Vec<usize>) {
         out.clear();
         let first_return = self.return_next[self.head];
@@ -230,6 +231,19 @@ impl Pending {
             return;
         }
         out.sort_by_key(|&i| (ops[i].return_ns.unwrap_or(u64::MAX), ops[i].call_ns, i));
+        // Candidates with the same action are interchangeable: a completion
+        // that starts with a later-returning one also works with the
+        // earliest-returning one swapped in (it may sit anywhere the other
+        // did). Try only the first of each action.
+        let mut kept = 0;
+        for position in 0..out.len() {
+            let action = ops[out[position]].action;
+            if !out[..kept].iter().any(|&k| ops[k].action == action) {
+                out[kept] = out[position];
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
     }
 }
 
