@@ -331,3 +331,95 @@ pub fn check_run_dir(dir: &Path) -> anyhow::Result<i32> {
     );
     finish(&mut results, &history.ops, &events, dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results_for(skipped_reason: Option<String>) -> Results {
+        let scenario = scenario::parse(
+            "topology = \"mesh-3\"\nduration = \"5s\"\nexpect = { verdict = \"valid\" }\n[workload]\nclients = 1\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        Results {
+            scenario: "s".into(),
+            description: String::new(),
+            seed: 1,
+            mode: "safe".into(),
+            topology: "mesh-3".into(),
+            nodes: vec!["n1".into(), "n2".into(), "n3".into()],
+            started_at: utc_now().1,
+            verdict: "unknown".into(),
+            exit_code: EXIT_SKIPPED_OR_BROKEN,
+            skipped_reason,
+            error: None,
+            checks: Vec::new(),
+            skipped_checks: Vec::new(),
+            expect: scenario.expect.clone(),
+            expectation_met: None,
+            expectation_detail: None,
+            counts: Default::default(),
+            latency: Default::default(),
+            timing: scenario.nodes.timing(),
+            faults: Vec::new(),
+            failover: Vec::new(),
+            frame: Some(judge::RunFrame {
+                workload_start_ns: 1,
+                workload_end_ns: 2,
+                healed_ns: 2,
+                final_reads_ns: 3,
+            }),
+            check_config: Default::default(),
+            lab_up_ms: 0.0,
+            lab_down_ms: 0.0,
+        }
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sl-run-test-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_unapplicable_fault_is_skipped_never_valid() {
+        let dir = temp_dir("skip");
+        let mut results = results_for(Some("cannot apply delay: this machine lacks netem".into()));
+        let code = finish(&mut results, &[], &[], &dir).unwrap();
+        let written = std::fs::read_to_string(dir.join("results.json")).unwrap();
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(code, 2);
+        assert_eq!(results.verdict, "skipped");
+        assert_eq!(
+            results.expectation_met, None,
+            "a skipped run meets no expectation"
+        );
+        assert!(written.contains("\"verdict\": \"skipped\""));
+        assert!(html.contains("SKIPPED"));
+    }
+
+    #[test]
+    fn stored_runs_are_rejudged_offline() {
+        let dir = temp_dir("check");
+        let mut results = results_for(None);
+        finish(&mut results, &[], &[], &dir).unwrap();
+        std::fs::write(dir.join("history.jsonl"), "").unwrap();
+        let code = check_run_dir(&dir).unwrap();
+        let rejudged: Results =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+                .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(code, results.exit_code);
+        assert_eq!(rejudged.verdict, results.verdict);
+        assert_eq!(rejudged.checks.len(), results.checks.len());
+    }
+
+    #[test]
+    fn utc_stamps_are_well_formed() {
+        let (stamp, rfc) = utc_now();
+        assert_eq!(stamp.len(), 15);
+        assert!(rfc.ends_with('Z') && rfc.len() == 20, "{rfc}");
+    }
+}

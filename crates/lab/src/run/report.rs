@@ -167,6 +167,25 @@ pub fn timeline_svg(results: &Results, history: &[Op], events: &[NodeEvent]) -> 
         );
         s += step;
     }
+    // Phase markers: workload start/end, final heal, final reads.
+    if let Some(frame) = frame {
+        for (at, label) in [
+            (frame.workload_start_ns, "workload"),
+            (frame.workload_end_ns, "end"),
+            (frame.healed_ns, "healed"),
+            (frame.final_reads_ns, "final reads"),
+        ] {
+            let x = scale.x(at);
+            let _ = write!(
+                svg,
+                r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#555" stroke-dasharray="2 3"/><text x="{:.1}" y="{}" fill="#555" font-size="9">{label}</text>"##,
+                lanes_top - 4.0,
+                chart_top + CHART,
+                x + 2.0,
+                chart_top - 4.0
+            );
+        }
+    }
     // Fault windows.
     for fault in &results.faults {
         let x1 = scale.x(fault.start_ns);
