@@ -27,6 +27,8 @@ pub(super) struct Progress {
     /// How long to wait for an answer before resending from `match_index`;
     /// doubles on every silent timeout so a slow link is not flooded.
     pub(super) retransmit_after: u64,
+    /// Appends with entries sent but not yet answered.
+    pub(super) inflight: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +93,7 @@ impl LeaderState {
             sent_commit: 0,
             awaiting_since: None,
             retransmit_after,
+            inflight: 0,
         };
         self.progress.insert(peer, progress);
     }

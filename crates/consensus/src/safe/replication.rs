@@ -9,6 +9,11 @@ use crate::kv::Kv;
 use crate::quorum;
 use crate::status::Role;
 
+/// Appends with entries in flight per follower before we wait for answers
+/// (Raft's `max_inflight_msgs`). Further entries batch up meanwhile, so a
+/// slow or lossy link carries a few large appends rather than a flood.
+const MAX_INFLIGHT_APPENDS: usize = 4;
+
 impl SafeReplica {
     /// Appends an entry of our own term to the local log (leader only).
     pub(super) fn append_local(&mut self, entry: Entry) {
@@ -54,6 +59,7 @@ impl SafeReplica {
         {
             progress.next_index = progress.match_index + 1;
             progress.awaiting_since = None;
+            progress.inflight = 0;
             progress.retransmit_after =
                 progress.retransmit_after.saturating_mul(2).min(max_backoff);
         }
@@ -63,8 +69,13 @@ impl SafeReplica {
         if !(behind || refresh_commit) {
             return;
         }
+        // Whatever we send or hold back now must be answered in time, or
+        // the retransmit timer above starts over from `match_index`.
         if behind && progress.awaiting_since.is_none() {
             progress.awaiting_since = Some(now);
+        }
+        if behind && progress.inflight >= MAX_INFLIGHT_APPENDS {
+            return;
         }
         if progress.next_index <= self.log.snapshot_index() {
             let Some(snapshot) = self.log.snapshot().cloned() else {
@@ -90,6 +101,9 @@ impl SafeReplica {
         );
         progress.next_index = prev_log_index + entries.len() as Index + 1;
         progress.sent_commit = commit;
+        if !entries.is_empty() {
+            progress.inflight += 1;
+        }
         let message = Message::Append {
             prev_log_index,
             prev_log_term,
@@ -209,6 +223,7 @@ impl SafeReplica {
         };
         // Any answer proves the stream works: reset the backoff.
         progress.retransmit_after = base_retransmit;
+        progress.inflight = progress.inflight.saturating_sub(1);
         if success {
             let match_index = match_index.min(last_index);
             if match_index > progress.match_index {
@@ -217,6 +232,9 @@ impl SafeReplica {
             progress.next_index = progress.next_index.max(progress.match_index + 1);
             let in_flight = progress.next_index > progress.match_index + 1;
             progress.awaiting_since = in_flight.then_some(now);
+            if !in_flight {
+                progress.inflight = 0;
+            }
             self.advance_commit();
         } else {
             if conflict_index <= progress.match_index {
@@ -224,6 +242,7 @@ impl SafeReplica {
             }
             progress.next_index = conflict_index.min(last_index + 1);
             progress.awaiting_since = None;
+            progress.inflight = 0;
         }
         self.replicate_to(from, false);
     }
