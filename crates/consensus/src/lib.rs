@@ -29,9 +29,10 @@
 //!    messages may be lost too (a reset connection): the replica retransmits
 //!    from the last acknowledged index every heartbeat interval.
 //! 5. Deliver [`Action::Reply`] to the client that sent the request id.
-//!    Replies for writes are emitted only after the entry is committed (a
-//!    quorum persisted it) and applied. Every request gets exactly one reply,
-//!    unless the replica crashes first.
+//!    In `safe` mode, replies for writes are emitted only after the entry is
+//!    committed (a quorum persisted it) and applied; the incorrect strategies
+//!    acknowledge once the primary's own disk has it, by design. Every
+//!    request gets exactly one reply, unless the replica crashes first.
 //! 6. Record [`Action::Event`]s (stamped with the host's true monotonic time
 //!    and the replica's clock) for the event log and the checker. Lease ends
 //!    (`LeaseExtended::until`) are on the replica's clock; only the driver

@@ -182,3 +182,30 @@ fn unanswered_appends_are_resent_with_backoff_not_every_heartbeat() {
         "caught up after the heal"
     );
 }
+
+#[test]
+fn in_flight_appends_per_follower_are_capped_and_later_batched() {
+    let mut cluster = Cluster::new(3, Mode::Safe);
+    let leader = cluster.elect();
+    let slow = (leader % 3) + 1;
+    // Messages to `slow` vanish, so none of its appends is ever answered.
+    cluster.cut.insert((leader, slow));
+    let before = cluster
+        .appends_sent
+        .get(&(leader, slow))
+        .copied()
+        .unwrap_or(0);
+    for seq in 1..=20 {
+        let id = cluster.request(leader, put(1, seq, "k", "v"));
+        written(cluster.replies.get(&id)); // the third node makes a quorum
+    }
+    let sent = cluster.appends_sent[&(leader, slow)] - before;
+    assert_eq!(sent, 4, "one append per write would be 20");
+    cluster.heal();
+    cluster.run_for(1_000 * MS);
+    let status = cluster.nodes[&slow].status();
+    assert_eq!(
+        status.applied_index,
+        cluster.nodes[&leader].status().applied_index
+    );
+}
