@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use checker::{
-    CheckConfig, CheckInput, CheckResult, ElectionWindow, History, NodeEvent, PartitionWindow,
-    QuorumWindow, Report, Verdict, check_all, checks,
+    CheckConfig, CheckInput, CheckResult, ClientReach, ElectionWindow, History, NodeEvent,
+    PartitionWindow, QuorumWindow, Report, Verdict, check_all, checks,
 };
 use netlab::grudge::Grudge as GrudgeMap;
 use serde::{Deserialize, Serialize};
@@ -113,12 +113,70 @@ pub fn connected_quorum(nodes: &[String], grudge: &GrudgeMap) -> Option<Vec<Stri
     (best.len() >= quorum(size)).then_some(best)
 }
 
+/// Which nodes each client (process `i` lives in the namespace of
+/// `homes[i]`) could reach, piecewise over the run: a client reaches a node
+/// when neither drops the other's packets under the partitions in force.
+pub fn client_reach(
+    homes: &[String],
+    nodes: &[String],
+    faults: &[FaultRecord],
+    frame: &RunFrame,
+) -> Vec<ClientReach> {
+    let partitions: Vec<(u64, u64, &GrudgeMap)> = faults
+        .iter()
+        .filter(|f| f.kind == FaultKind::Partition && f.all_planes)
+        .filter_map(|f| {
+            let grudge = f.grudge.as_ref()?;
+            Some((f.start_ns, f.end_ns.unwrap_or(frame.healed_ns), grudge))
+        })
+        .collect();
+    let mut cuts: Vec<u64> = vec![
+        frame.workload_start_ns,
+        frame.final_reads_ns.max(frame.healed_ns),
+    ];
+    for (start, end, _) in &partitions {
+        cuts.push(*start);
+        cuts.push(*end);
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut reach = Vec::new();
+    for segment in cuts.windows(2) {
+        let (start, end) = (segment[0], segment[1]);
+        let active: Vec<&GrudgeMap> = partitions
+            .iter()
+            .filter(|(s, e, _)| *s <= start && start < *e)
+            .map(|(_, _, grudge)| *grudge)
+            .collect();
+        for (process, home) in homes.iter().enumerate() {
+            let reachable = nodes
+                .iter()
+                .filter(|node| {
+                    *node == home
+                        || active
+                            .iter()
+                            .all(|g| !g.drops(home, node) && !g.drops(node, home))
+                })
+                .cloned()
+                .collect();
+            reach.push(ClientReach {
+                process: process as u64,
+                start_ns: start,
+                end_ns: end,
+                nodes: reachable,
+            });
+        }
+    }
+    reach
+}
+
 /// Builds the checker's configuration from the scenario and the executed
-/// timeline.
+/// timeline. `homes[i]` is the node whose namespace client `i` runs in.
 pub fn check_config(
     scenario: &Scenario,
     timing: &Timing,
     nodes: &[String],
+    homes: &[String],
     faults: &[FaultRecord],
     frame: &RunFrame,
 ) -> CheckConfig {
@@ -132,6 +190,7 @@ pub fn check_config(
         ),
         final_reads_from_ns: Some(frame.final_reads_ns),
         expected_live_nodes: Some(nodes.to_vec()),
+        client_reach: Some(client_reach(homes, nodes, faults, frame)),
         ..CheckConfig::default()
     };
     let et_max = timing.election_timeout_max.as_nanos();
@@ -367,7 +426,18 @@ mod tests {
             healed_ns: 35 * s,
             final_reads_ns: 40 * s,
         };
-        let config = check_config(&scenario, &timing, &nodes, &[fault], &frame);
+        let homes = vec!["n1".to_string(), "n2".to_string()];
+        let config = check_config(&scenario, &timing, &nodes, &homes, &[fault], &frame);
+        let reach = config.client_reach.as_ref().unwrap();
+        // Segments: [5,10) healthy, [10,20) partitioned, [20,40) healed.
+        assert_eq!(reach.len(), 6);
+        let during: Vec<&ClientReach> = reach.iter().filter(|r| r.start_ns == 10 * s).collect();
+        assert_eq!(
+            during[0].nodes,
+            vec!["n1"],
+            "n1's client is cut off with n1"
+        );
+        assert_eq!(during[1].nodes, vec!["n2", "n3"]);
         assert_eq!(config.partitions.len(), 1);
         assert_eq!(config.partitions[0].minority, vec!["n1"]);
         assert_eq!(

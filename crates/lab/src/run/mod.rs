@@ -184,10 +184,12 @@ pub fn run_scenario(options: &RunOptions) -> anyhow::Result<i32> {
             results.skipped_reason = execution.skipped;
             results.lab_up_ms = execution.lab_up_ms;
             results.lab_down_ms = execution.lab_down_ms;
+            let homes = workload::place_clients(&scenario.workload, &loaded.catalog);
             results.check_config = judge::check_config(
                 scenario,
                 &results.timing,
                 &results.nodes,
+                &homes,
                 &results.faults,
                 &execution.frame,
             );
