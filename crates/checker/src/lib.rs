@@ -13,10 +13,22 @@
 //! println!("{}", report.to_json_pretty());
 //! ```
 //!
-//! Checks (one per file in [`checks`]): `election_safety` (I1),
+//! Checks (one per file in [`checks`], each with a `NAME` and a `check`
+//! function returning a [`CheckResult`]): `election_safety` (I1),
 //! `lease_exclusivity` (I3), `no_lost_writes` (I4), `linearizability` (I5),
 //! `minority_rejects_writes` (I6), `log_agreement` (I8), `convergence`
-//! (I10), `bounded_elections` (I11), `progress` (I12).
+//! (I10), `bounded_elections` (I11), `progress` (I12). [`check_all`] runs
+//! them all and merges the verdicts: `invalid` if any check found a
+//! violation, else `unknown` if any could not decide (budget exhausted,
+//! missing evidence, malformed input, a crashed check), else `valid`.
+//! Checks whose inputs are absent (no partition windows, ...) are valid and
+//! say "not applicable" in their details.
+//!
+//! Modules: [`history`] and [`event`] are the JSONL record types (the
+//! source of truth for the formats); [`operation`] pairs invocations with
+//! completions; [`config`] holds the fault windows and bounds; [`wgl`] is
+//! the linearizability search; [`synthetic`] generates deterministic
+//! linearizable histories for benchmarks and tests.
 pub mod checks;
 pub mod config;
 pub mod event;

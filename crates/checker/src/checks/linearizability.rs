@@ -417,8 +417,8 @@ mod tests {
             max_memo_bytes: 64 << 20,
         };
         let (mut valid, mut invalid) = (0, 0);
-        for round in 0..3_000 {
-            let n = 2 + round % 7;
+        for round in 0..20_000 {
+            let n = 2 + round % 8;
             let history = random_history(&mut rng, n);
             let refs: Vec<&Operation> = history.iter().collect();
             let expected = brute_force(&refs);
