@@ -531,7 +531,7 @@ fn t60_sigkill_orchestrator_then_clean_leaves_nothing() {
         "links left in the host"
     );
     assert_eq!(snapshot, before, "host namespace changed");
-    clean_run("cleaned 1 run(s): killed 0 recorded process(es), deleted 0 namespace(s)");
+    clean_run("cleaned 0 run(s): killed 0 recorded process(es), deleted 0 namespace(s)");
     let report = clean(&state_dir, Some(&run), false).unwrap();
     assert!(report.namespaces.is_empty() && report.killed.is_empty());
 }
@@ -690,6 +690,39 @@ fn t80_sigint_tears_down() {
     }
     assert!(!Journal::dir(&netlab::journal::state_dir(), &run).exists());
     assert_eq!(host_snapshot(), before, "host namespace changed");
+}
+
+/// `clean` without a journal: an empty `sl-<run>-*` namespace is deleted by
+/// prefix; one holding a process nobody recorded is left alone (and the
+/// process is not killed: clean kills recorded PIDs only).
+#[test]
+fn t65_clean_by_prefix_kills_nothing_unrecorded() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !privileged() {
+        return;
+    }
+    let run = RunId::random();
+    let state_dir = netlab::journal::state_dir();
+    let empty = format!("{}orphan", run.netns_prefix());
+    let busy = format!("{}busy", run.netns_prefix());
+    netlab::netns::create_netns(&empty).unwrap();
+    netlab::netns::create_netns(&busy).unwrap();
+    let mut stranger =
+        netlab::process::spawn_in(&busy, &ProcessSpec::new("/bin/sleep", ["600"])).unwrap();
+    let report = clean(&state_dir, Some(&run), false).unwrap();
+    assert_eq!(report.namespaces, vec![empty.clone()]);
+    assert!(report.killed.is_empty());
+    assert_eq!(report.unrecorded, vec![(busy.clone(), stranger.id())]);
+    assert!(
+        alive(stranger.id()),
+        "an unrecorded process must not be killed"
+    );
+    assert!(netlab::netns::netns_exists(&busy));
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+    let report = clean(&state_dir, Some(&run), false).unwrap();
+    assert_eq!(report.namespaces, vec![busy]);
+    assert!(leftovers(&run).is_empty());
 }
 
 /// Bad input fails before any kernel change, with a distinct exit code.

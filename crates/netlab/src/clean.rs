@@ -24,7 +24,8 @@ pub struct CleanReport {
     /// Namespaces deleted.
     pub namespaces: Vec<String>,
     /// Processes found inside lab namespaces that no journal recorded: not
-    /// killed (they keep their namespace alive until they exit).
+    /// killed (they keep their namespace alive until they exit); a journal-less
+    /// namespace with processes inside is left in place.
     pub unrecorded: Vec<(String, u32)>,
 }
 
@@ -42,20 +43,20 @@ pub fn clean(state_dir: &Path, only: Option<&RunId>, force: bool) -> std::io::Re
         None => Journal::list(state_dir),
     };
     for run in runs {
-        let journal = Journal::load(state_dir, &run).ok();
-        if let Some(journal) = &journal {
-            let owner_alive = journal.owner.pid != me && journal.owner.is_alive();
-            if owner_alive && !force {
-                report.skipped_live.push(run.clone());
-                handled.insert(run.clone());
-                continue;
-            }
-            kill_recorded(&journal.processes, &mut report.killed);
+        let Ok(journal) = Journal::load(state_dir, &run) else {
+            // No readable journal: drop the debris; its namespaces (if any)
+            // go through the prefix rules below.
+            Journal::remove(state_dir, &run)?;
+            continue;
+        };
+        let owner_alive = journal.owner.pid != me && journal.owner.is_alive();
+        if owner_alive && !force {
+            report.skipped_live.push(run.clone());
+            handled.insert(run.clone());
+            continue;
         }
-        let mut names: Vec<String> = journal
-            .as_ref()
-            .map(|j| j.plan.namespaces.clone())
-            .unwrap_or_default();
+        kill_recorded(&journal.processes, &mut report.killed);
+        let mut names = journal.plan.namespaces.clone();
         for extra in netns::list_netns(&run.netns_prefix()) {
             if !names.contains(&extra) {
                 names.push(extra);
@@ -66,8 +67,10 @@ pub fn clean(state_dir: &Path, only: Option<&RunId>, force: bool) -> std::io::Re
         handled.insert(run.clone());
         report.runs.push(run);
     }
-    // Namespaces without a journal (a crash before the journal was written, or
-    // a removed state dir): delete by prefix, kill nothing.
+    // Namespaces without a journal here (a removed state dir, or a doctor
+    // probe that died): delete by prefix, kill nothing. One with processes
+    // inside belongs to a live lab journaled elsewhere (another state dir):
+    // leave it and report it.
     for name in netns::list_netns(NETNS_PREFIX) {
         let Some(run) = run_of_netns(&name) else {
             continue;
@@ -75,7 +78,14 @@ pub fn clean(state_dir: &Path, only: Option<&RunId>, force: bool) -> std::io::Re
         if handled.contains(&run) || only.is_some_and(|o| *o != run) {
             continue;
         }
-        delete_namespaces(&[name], &mut report)?;
+        let inside = netns::pids_in_netns(&name);
+        if inside.is_empty() {
+            delete_namespaces(&[name], &mut report)?;
+        } else {
+            report
+                .unrecorded
+                .extend(inside.into_iter().map(|pid| (name.clone(), pid)));
+        }
     }
     Ok(report)
 }
