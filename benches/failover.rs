@@ -1,0 +1,158 @@
+//! Failover time of splitnode and etcd clusters (3 and 5 nodes) in a netns
+//! mesh, for the `fast` (heartbeat 50 ms, election 250 ms) and `default`
+//! (100 / 1000 ms) profiles, both systems with the same settings and PreVote
+//! on. One iteration isolates the current leader with a netlab partition and
+//! measures, from the moment the partition is in place:
+//! - until the first write acknowledged by a majority-side node (criterion's
+//!   figure);
+//! - until the old leader's own status stops claiming leadership;
+//!
+//! then heals and waits for the cluster to settle. Needs root.
+//! `cargo bench --bench failover`; CI runs `-- --test` (one failover each).
+
+#[path = "support/mod.rs"]
+mod support;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode};
+use lab::bench::cluster::{BenchLab, Profile, System};
+use lab::bench::failover::{FailoverSample, failover_once};
+use lab::bench::stats::{Summary, ms};
+use lab::bench::table::{Goal, Row, render};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const SIZES: [usize; 2] = [3, 5];
+const PROFILES: [Profile; 2] = [Profile::Fast, Profile::Default];
+
+type Results = BTreeMap<(Profile, usize, System), Vec<FailoverSample>>;
+
+fn bench_cluster(
+    c: &mut Criterion,
+    lab: &mut BenchLab,
+    system: System,
+    profile: Profile,
+    binary: &std::path::Path,
+    results: &mut Results,
+) {
+    let size = lab.nodes().len();
+    lab.start(system, profile, binary)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut samples = Vec::new();
+    let mut group = c.benchmark_group(format!("failover/{}", profile.name()));
+    // One failover per iteration, 10 samples (criterion's minimum) after a
+    // one-iteration warm-up.
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_millis(profile.election_ms() * 20));
+    group.bench_function(BenchmarkId::new(system.name(), size), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let sample = failover_once(lab).unwrap_or_else(|e| panic!("{e:#}"));
+                total += sample.first_write;
+                samples.push(sample);
+            }
+            total
+        });
+    });
+    group.finish();
+    results.insert((profile, size, system), samples);
+    lab.stop().expect("stop cluster");
+}
+
+fn table(results: &Results) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for profile in PROFILES {
+        for size in SIZES {
+            let summary = |system, pick: fn(&FailoverSample) -> Duration| {
+                results.get(&(profile, size, system)).map(|samples| {
+                    Summary::of_durations(&samples.iter().map(pick).collect::<Vec<_>>())
+                })
+            };
+            let both = |pick: fn(&FailoverSample) -> Duration, q: fn(&Summary) -> u64| {
+                (
+                    summary(System::Splitnode, pick).as_ref().map(q).map(ms),
+                    summary(System::Etcd, pick).as_ref().map(q).map(ms),
+                )
+            };
+            let label = format!("{}, {size} nodes", profile.name());
+            let write = |s: &FailoverSample| s.first_write;
+            let down = |s: &FailoverSample| s.old_leader_stepped_down;
+            let (s, e) = both(write, |s| s.p50_ns);
+            rows.push(
+                Row::new(format!("first write median, {label}"), "ms", s, e)
+                    .goal(Goal::RatioAtMost(0.75)),
+            );
+            let (s, e) = both(write, |s| s.p99_ns);
+            rows.push(
+                Row::new(format!("first write p99, {label}"), "ms", s, e)
+                    .goal(Goal::AtMost(2.0 * profile.election_ms() as f64)),
+            );
+            let (s, e) = both(down, |s| s.p50_ns);
+            rows.push(Row::new(
+                format!("old leader steps down median, {label}"),
+                "ms",
+                s,
+                e,
+            ));
+            let (s, e) = both(down, |s| s.p99_ns);
+            rows.push(Row::new(
+                format!("old leader steps down p99, {label}"),
+                "ms",
+                s,
+                e,
+            ));
+        }
+    }
+    rows
+}
+
+fn main() {
+    let Some(env) = support::prepare("failover") else {
+        return;
+    };
+    let mut c = Criterion::default().configure_from_args();
+    let mut results = Results::new();
+    for size in SIZES {
+        let mut lab = BenchLab::up(size, &env.work_dir.join(format!("mesh-{size}")), true)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        for profile in PROFILES {
+            bench_cluster(
+                &mut c,
+                &mut lab,
+                System::Splitnode,
+                profile,
+                &env.binaries.splitnode,
+                &mut results,
+            );
+            if let Some(etcd) = env.binaries.etcd.as_deref() {
+                bench_cluster(&mut c, &mut lab, System::Etcd, profile, etcd, &mut results);
+            }
+        }
+    }
+    c.final_summary();
+    let counts: Vec<String> = results
+        .iter()
+        .map(|((profile, size, system), s)| {
+            format!("{} {} x{size}: {}", system.name(), profile.name(), s.len())
+        })
+        .collect();
+    println!(
+        "{}",
+        render(
+            &format!(
+                "failover: leader isolated, splitnode vs etcd (same heartbeat/election, PreVote on){}",
+                if env.test_mode {
+                    " [--test: one failover each, figures meaningless]"
+                } else {
+                    ""
+                }
+            ),
+            &table(&results)
+        )
+    );
+    println!("failovers recorded: {}", counts.join("; "));
+    let _ = std::fs::remove_dir_all(&env.work_dir);
+}

@@ -1,0 +1,200 @@
+//! Quorum write latency and throughput of splitnode clusters of 1, 3, 5 and
+//! 7 nodes in a netns mesh, next to etcd clusters of 3 and 5 members with the
+//! same heartbeat/election settings (PreVote on), driven with the same client
+//! pattern from the lab's control namespace:
+//! - sequential: one client, one write at a time (p50, p99);
+//! - concurrent: 16 and 64 clients, each with its own connection and key
+//!   (throughput, p99).
+//!
+//! Needs root. `cargo bench --bench quorum_write`; CI runs `-- --test`
+//! (one write per pattern). Ends with a side-by-side table: splitnode,
+//! etcd, their ratio and the target.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use lab::bench::cluster::{BenchLab, Profile, System};
+use lab::bench::load::ClientPool;
+use lab::bench::stats::{Summary, ms};
+use lab::bench::table::{Goal, Row, render};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const SIZES: [usize; 4] = [1, 3, 5, 7];
+const ETCD_SIZES: [usize; 2] = [3, 5];
+const PATTERNS: [(&str, usize); 3] = [
+    ("sequential", 1),
+    ("concurrent-16", 16),
+    ("concurrent-64", 64),
+];
+
+/// Every acknowledged write of one (system, size, pattern), across criterion's
+/// warm-up and samples.
+#[derive(Default)]
+struct Recorded {
+    latencies_ns: Vec<u64>,
+    ops: u64,
+    elapsed: Duration,
+}
+
+impl Recorded {
+    fn throughput(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+type Results = BTreeMap<(System, usize, &'static str), Recorded>;
+
+fn bench_cluster(
+    c: &mut Criterion,
+    lab: &mut BenchLab,
+    system: System,
+    binary: &std::path::Path,
+    results: &mut Results,
+) {
+    let size = lab.nodes().len();
+    let leader = lab
+        .start(system, Profile::Fast, binary)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let target = lab.client_addr(system, &leader);
+    for (pattern, clients) in PATTERNS {
+        let pool = ClientPool::start(lab.control_netns(), system, target, clients)
+            .expect("client threads");
+        let mut recorded = Recorded::default();
+        let mut group = c.benchmark_group(format!("quorum_write/{pattern}"));
+        group
+            .sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        if clients > 1 {
+            group.throughput(Throughput::Elements(1));
+        }
+        group.bench_function(BenchmarkId::new(system.name(), size), |b| {
+            b.iter_custom(|iters| {
+                let batch = pool.run(iters);
+                assert_eq!(
+                    batch.failures,
+                    0,
+                    "{} x{size} {pattern}: writes failed, first: {}",
+                    system.name(),
+                    batch.first_failure.unwrap_or_default()
+                );
+                recorded.ops += iters;
+                recorded.elapsed += batch.elapsed;
+                recorded.latencies_ns.extend(batch.latencies_ns);
+                batch.elapsed
+            });
+        });
+        group.finish();
+        results.insert((system, size, pattern), recorded);
+    }
+    lab.stop().expect("stop cluster");
+}
+
+fn table(results: &Results) -> Vec<Row> {
+    let get = |system, size, pattern| results.get(&(system, size, pattern));
+    let figure =
+        |system, size, pattern, pick: fn(&Recorded) -> f64| get(system, size, pattern).map(pick);
+    let p50 = |r: &Recorded| ms(Summary::of(&r.latencies_ns).p50_ns);
+    let p99 = |r: &Recorded| ms(Summary::of(&r.latencies_ns).p99_ns);
+    let tput = |r: &Recorded| r.throughput();
+    let mut rows = Vec::new();
+    for size in SIZES {
+        let both = |pattern, pick| {
+            (
+                figure(System::Splitnode, size, pattern, pick),
+                figure(System::Etcd, size, pattern, pick),
+            )
+        };
+        let (s, e) = both("sequential", p50);
+        rows.push(
+            Row::new(format!("sequential p50, {size} nodes"), "ms", s, e)
+                .goal(Goal::RatioAtMost(0.5)),
+        );
+        let (s, e) = both("sequential", p99);
+        rows.push(Row::new(
+            format!("sequential p99, {size} nodes"),
+            "ms",
+            s,
+            e,
+        ));
+        for pattern in ["concurrent-16", "concurrent-64"] {
+            let (s, e) = both(pattern, tput);
+            rows.push(
+                Row::new(format!("{pattern} throughput, {size} nodes"), "ops/s", s, e)
+                    .goal(Goal::RatioAtLeast(3.0)),
+            );
+            let (s, e) = both(pattern, p99);
+            rows.push(Row::new(format!("{pattern} p99, {size} nodes"), "ms", s, e));
+        }
+    }
+    let growth = |system| {
+        let p = |size| figure(system, size, "sequential", p50);
+        p(7).zip(p(3)).map(|(seven, three)| seven / three)
+    };
+    rows.push(
+        Row::new(
+            "sequential p50 growth 3 -> 7 nodes",
+            "x",
+            growth(System::Splitnode),
+            growth(System::Etcd),
+        )
+        .goal(Goal::AtMost(1.2)),
+    );
+    rows
+}
+
+fn main() {
+    let Some(env) = support::prepare("quorum_write") else {
+        return;
+    };
+    let mut c = Criterion::default().configure_from_args();
+    let mut results = Results::new();
+    for size in SIZES {
+        let mut lab = BenchLab::up(size, &env.work_dir.join(format!("mesh-{size}")), true)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        bench_cluster(
+            &mut c,
+            &mut lab,
+            System::Splitnode,
+            &env.binaries.splitnode,
+            &mut results,
+        );
+        if let Some(etcd) = env
+            .binaries
+            .etcd
+            .as_deref()
+            .filter(|_| ETCD_SIZES.contains(&size))
+        {
+            bench_cluster(&mut c, &mut lab, System::Etcd, etcd, &mut results);
+        }
+    }
+    c.final_summary();
+    let counts: Vec<String> = results
+        .iter()
+        .map(|((system, size, pattern), r)| {
+            format!(
+                "{} x{size} {pattern}: {}",
+                system.name(),
+                r.latencies_ns.len()
+            )
+        })
+        .collect();
+    println!(
+        "{}",
+        render(
+            &format!(
+                "quorum_write: splitnode vs etcd (profile fast: heartbeat 50 ms, election 250 ms, PreVote){}",
+                if env.test_mode {
+                    " [--test: single writes, figures meaningless]"
+                } else {
+                    ""
+                }
+            ),
+            &table(&results)
+        )
+    );
+    println!("writes recorded: {}", counts.join("; "));
+    let _ = std::fs::remove_dir_all(&env.work_dir);
+}

@@ -1,0 +1,88 @@
+//! Shared set-up of the cluster benches (`quorum_write`, `failover`): root
+//! check, binaries, a scratch directory, and criterion's `--test` mode.
+#![allow(dead_code)] // each bench uses a different subset
+
+use lab::bench::cluster::{Binaries, find_etcd};
+use lab::bench::find_splitnode;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Everything a cluster bench needs.
+pub struct Env {
+    pub binaries: Binaries,
+    /// Scratch directory for node data and logs (removed by the lab guards).
+    pub work_dir: PathBuf,
+    /// `cargo bench -- --test`: run every bench once with tiny counts.
+    pub test_mode: bool,
+}
+
+/// True when criterion runs in `--test` mode.
+pub fn test_mode() -> bool {
+    std::env::args().any(|a| a == "--test")
+}
+
+/// Makes sure `splitnode` is built (release), returning its path.
+fn splitnode() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench executable path");
+    if std::env::var_os("SPLITNODE_BIN").is_none() {
+        // Under `cargo bench` the binary may be stale or missing: build it
+        // (a no-op when fresh). Cargo does not hold the build lock while
+        // bench executables run.
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-q",
+                "-p",
+                "node",
+                "--bin",
+                "splitnode",
+            ])
+            .args(["--manifest-path", manifest])
+            .status();
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!(
+                "bench: `cargo build --release -p node` failed ({status:?}); looking for an existing splitnode"
+            );
+        }
+    }
+    find_splitnode(&exe).unwrap_or_else(|| {
+        panic!(
+            "splitnode not found next to {} (build it: cargo build --release -p node, or set SPLITNODE_BIN)",
+            exe.display()
+        )
+    })
+}
+
+/// Checks root and finds the binaries. `None` (after saying why) when the
+/// bench cannot run here; under `CI=true` that is a failure instead.
+pub fn prepare(bench: &str) -> Option<Env> {
+    if !nix::unistd::geteuid().is_root() {
+        let why = format!("{bench}: needs root (it builds network namespaces); skipped");
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{why}");
+        }
+        eprintln!("{why}");
+        return None;
+    }
+    let etcd = find_etcd();
+    match &etcd {
+        Some(path) => eprintln!("{bench}: etcd baseline: {}", path.display()),
+        None => eprintln!(
+            "{bench}: etcd not found (install etcd-server: scripts/setup.sh); running the splitnode half only"
+        ),
+    }
+    let binaries = Binaries {
+        splitnode: splitnode(),
+        etcd,
+    };
+    let work_dir =
+        std::env::temp_dir().join(format!("splitlab-bench-{bench}-{}", std::process::id()));
+    Some(Env {
+        binaries,
+        work_dir,
+        test_mode: test_mode(),
+    })
+}

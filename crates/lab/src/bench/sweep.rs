@@ -1,0 +1,415 @@
+//! `splitlab bench sweep`: write latency and failover time against cluster
+//! size, for splitnode and (when installed) etcd, into
+//! `runs/<time>-bench-sweep/` as `table.txt`, `results.json` and `sweep.svg`.
+
+use super::cluster::{BenchLab, Profile, System};
+use super::failover::failover_once;
+use super::load::ClientPool;
+use super::stats::{Summary, ms};
+use super::svg::{Panel, Series, plot};
+use super::table::{Goal, Row, render};
+use anyhow::{Context, bail};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// What to sweep.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Cluster sizes.
+    pub sizes: Vec<usize>,
+    /// Sequential writes measured per cluster (after a 10 % warm-up).
+    pub ops: u64,
+    /// Failover repetitions per cluster (sizes of 3 and more).
+    pub reps: usize,
+    /// Timing profile for both systems.
+    pub profile: Profile,
+    /// Parent of the run directory.
+    pub runs_dir: PathBuf,
+    /// The splitnode binary.
+    pub splitnode: PathBuf,
+    /// The etcd binary, if it should run too.
+    pub etcd: Option<PathBuf>,
+}
+
+/// The figures of one cluster.
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    /// Which system.
+    pub system: System,
+    /// Nodes.
+    pub size: usize,
+    /// Sequential write latency.
+    pub write: Summary,
+    /// Time to the first acknowledged write after isolating the leader.
+    pub failover: Option<Summary>,
+    /// Time until the isolated leader stopped claiming leadership.
+    pub step_down: Option<Summary>,
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC.
+pub fn utc_stamp(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn measure(
+    lab: &mut BenchLab,
+    system: System,
+    options: &SweepOptions,
+    binary: &Path,
+) -> anyhow::Result<SweepPoint> {
+    let size = lab.nodes().len();
+    eprintln!("sweep: {} x{size}: starting", system.name());
+    let leader = lab.start(system, options.profile, binary)?;
+    let pool = ClientPool::start(
+        lab.control_netns(),
+        system,
+        lab.client_addr(system, &leader),
+        1,
+    )?;
+    let warm = pool.run((options.ops / 10).max(1));
+    let measured = pool.run(options.ops);
+    drop(pool);
+    for batch in [&warm, &measured] {
+        if batch.failures > 0 {
+            bail!(
+                "{} x{size}: {} writes failed, first: {}",
+                system.name(),
+                batch.failures,
+                batch.first_failure.clone().unwrap_or_default()
+            );
+        }
+    }
+    let write = Summary::of(&measured.latencies_ns);
+    let (mut failover, mut step_down) = (Vec::new(), Vec::new());
+    if size >= 3 {
+        for rep in 0..options.reps {
+            let sample =
+                failover_once(lab).with_context(|| format!("failover repetition {}", rep + 1))?;
+            eprintln!(
+                "sweep: {} x{size}: failover {}: first write {:.1} ms, old leader {} stepped down {:.1} ms",
+                system.name(),
+                rep + 1,
+                sample.first_write.as_secs_f64() * 1e3,
+                sample.old_leader,
+                sample.old_leader_stepped_down.as_secs_f64() * 1e3
+            );
+            failover.push(sample.first_write);
+            step_down.push(sample.old_leader_stepped_down);
+        }
+    }
+    lab.stop()?;
+    let some = |v: &[std::time::Duration]| (!v.is_empty()).then(|| Summary::of_durations(v));
+    Ok(SweepPoint {
+        system,
+        size,
+        write,
+        failover: some(&failover),
+        step_down: some(&step_down),
+    })
+}
+
+/// Runs the sweep; returns the run directory and the figures.
+///
+/// # Errors
+/// Bad options, lab or cluster failures.
+pub fn run_sweep(options: &SweepOptions) -> anyhow::Result<(PathBuf, Vec<SweepPoint>)> {
+    if options.sizes.is_empty() || options.sizes.iter().any(|&s| s == 0 || s > 50) {
+        bail!(
+            "--sizes must list cluster sizes between 1 and 50, got {:?}",
+            options.sizes
+        );
+    }
+    if options.ops == 0 {
+        bail!("--ops must be at least 1");
+    }
+    if !options.splitnode.is_file() {
+        bail!(
+            "splitnode not found at {} (build it: cargo build --release -p node, or pass --splitnode)",
+            options.splitnode.display()
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut run_dir = options
+        .runs_dir
+        .join(format!("{}-bench-sweep", utc_stamp(now)));
+    let mut suffix = 1;
+    while run_dir.exists() {
+        suffix += 1;
+        run_dir = options
+            .runs_dir
+            .join(format!("{}-bench-sweep-{suffix}", utc_stamp(now)));
+    }
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("create {}", run_dir.display()))?;
+    let mut systems = vec![(System::Splitnode, options.splitnode.clone())];
+    match &options.etcd {
+        Some(etcd) => systems.push((System::Etcd, etcd.clone())),
+        None => eprintln!(
+            "sweep: etcd not found (install etcd-server: scripts/setup.sh); measuring splitnode only"
+        ),
+    }
+    let mut sizes = options.sizes.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut points = Vec::new();
+    for &size in &sizes {
+        let mut lab = BenchLab::up(size, &run_dir.join("nodes"), false)?;
+        for (system, binary) in &systems {
+            points.push(measure(&mut lab, *system, options, binary)?);
+        }
+    }
+    write_outputs(&run_dir, options, &sizes, &points)?;
+    Ok((run_dir, points))
+}
+
+fn find(points: &[SweepPoint], system: System, size: usize) -> Option<&SweepPoint> {
+    points.iter().find(|p| p.system == system && p.size == size)
+}
+
+/// The comparison table of a sweep.
+pub fn sweep_rows(points: &[SweepPoint], sizes: &[usize], profile: Profile) -> Vec<Row> {
+    let value = |system, size, pick: &dyn Fn(&SweepPoint) -> Option<u64>| {
+        find(points, system, size).and_then(pick).map(ms)
+    };
+    let mut rows = Vec::new();
+    for &size in sizes {
+        let p50 = |p: &SweepPoint| Some(p.write.p50_ns);
+        let p99 = |p: &SweepPoint| Some(p.write.p99_ns);
+        rows.push(
+            Row::new(
+                format!("write p50, {size} nodes"),
+                "ms",
+                value(System::Splitnode, size, &p50),
+                value(System::Etcd, size, &p50),
+            )
+            .goal(Goal::RatioAtMost(0.5)),
+        );
+        rows.push(Row::new(
+            format!("write p99, {size} nodes"),
+            "ms",
+            value(System::Splitnode, size, &p99),
+            value(System::Etcd, size, &p99),
+        ));
+    }
+    for &size in sizes.iter().filter(|&&s| s >= 3) {
+        let median = |p: &SweepPoint| p.failover.map(|s| s.p50_ns);
+        let p99 = |p: &SweepPoint| p.failover.map(|s| s.p99_ns);
+        let down = |p: &SweepPoint| p.step_down.map(|s| s.p50_ns);
+        rows.push(
+            Row::new(
+                format!("failover median, {size} nodes"),
+                "ms",
+                value(System::Splitnode, size, &median),
+                value(System::Etcd, size, &median),
+            )
+            .goal(Goal::RatioAtMost(0.75)),
+        );
+        rows.push(
+            Row::new(
+                format!("failover p99, {size} nodes"),
+                "ms",
+                value(System::Splitnode, size, &p99),
+                value(System::Etcd, size, &p99),
+            )
+            .goal(Goal::AtMost(2.0 * profile.election_ms() as f64)),
+        );
+        rows.push(Row::new(
+            format!("old leader steps down (median), {size} nodes"),
+            "ms",
+            value(System::Splitnode, size, &down),
+            value(System::Etcd, size, &down),
+        ));
+    }
+    let growth = |system| {
+        let p50 = |size| find(points, system, size).map(|p| p.write.p50_ns as f64);
+        p50(7).zip(p50(3)).map(|(seven, three)| seven / three)
+    };
+    if sizes.contains(&3) && sizes.contains(&7) {
+        rows.push(
+            Row::new(
+                "write p50 growth 3 -> 7 nodes",
+                "x",
+                growth(System::Splitnode),
+                growth(System::Etcd),
+            )
+            .goal(Goal::AtMost(1.2)),
+        );
+    }
+    rows
+}
+
+fn write_outputs(
+    run_dir: &Path,
+    options: &SweepOptions,
+    sizes: &[usize],
+    points: &[SweepPoint],
+) -> anyhow::Result<()> {
+    let title = format!(
+        "bench sweep: profile {} (heartbeat {} ms, election {} ms), {} sequential writes, {} failovers per size",
+        options.profile.name(),
+        options.profile.heartbeat_ms(),
+        options.profile.election_ms(),
+        options.ops,
+        options.reps
+    );
+    let table = render(&title, &sweep_rows(points, sizes, options.profile));
+    println!("{table}");
+    std::fs::write(run_dir.join("table.txt"), &table)?;
+    let summary = |s: &Summary| json!({"count": s.count, "p50_ms": ms(s.p50_ns), "p99_ms": ms(s.p99_ns), "mean_ms": ms(s.mean_ns), "max_ms": ms(s.max_ns)});
+    let results: Vec<_> = points
+        .iter()
+        .map(|p| {
+            json!({
+                "system": p.system.name(),
+                "size": p.size,
+                "write": summary(&p.write),
+                "failover_first_write": p.failover.as_ref().map(summary),
+                "old_leader_step_down": p.step_down.as_ref().map(summary),
+            })
+        })
+        .collect();
+    let doc = json!({"profile": options.profile.name(), "ops": options.ops, "reps": options.reps, "sizes": sizes, "points": results});
+    std::fs::write(
+        run_dir.join("results.json"),
+        serde_json::to_string_pretty(&doc)?,
+    )?;
+    let mut latency = Vec::new();
+    let mut failover = Vec::new();
+    for system in [System::Splitnode, System::Etcd] {
+        let of = |pick: &dyn Fn(&SweepPoint) -> Option<u64>| -> Vec<(usize, f64)> {
+            sizes
+                .iter()
+                .filter_map(|&size| {
+                    find(points, system, size)
+                        .and_then(pick)
+                        .map(|ns| (size, ms(ns)))
+                })
+                .collect()
+        };
+        let push = |into: &mut Vec<Series>, label: &str, dashed, points: Vec<(usize, f64)>| {
+            if !points.is_empty() {
+                into.push(Series {
+                    label: format!("{} {label}", system.name()),
+                    system,
+                    dashed,
+                    points,
+                });
+            }
+        };
+        push(&mut latency, "p50", false, of(&|p| Some(p.write.p50_ns)));
+        push(&mut latency, "p99", true, of(&|p| Some(p.write.p99_ns)));
+        push(
+            &mut failover,
+            "median",
+            false,
+            of(&|p| p.failover.map(|s| s.p50_ns)),
+        );
+        push(
+            &mut failover,
+            "p99",
+            true,
+            of(&|p| p.failover.map(|s| s.p99_ns)),
+        );
+    }
+    let panels = [
+        Panel {
+            title: "sequential write latency (ms)".into(),
+            series: latency,
+        },
+        Panel {
+            title: "failover: leader isolated -> first write (ms)".into(),
+            series: failover,
+        },
+    ];
+    std::fs::write(run_dir.join("sweep.svg"), plot(&title, &panels, sizes))?;
+    Ok(())
+}
+
+/// `splitlab bench sweep`; returns the exit code.
+pub fn sweep_command(options: &SweepOptions) -> i32 {
+    match run_sweep(options) {
+        Ok((run_dir, _)) => {
+            println!(
+                "sweep: wrote table.txt, results.json and sweep.svg to {}",
+                run_dir.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            crate::commands::EXIT_INFRA
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(p50_ms: u64) -> Summary {
+        Summary {
+            count: 10,
+            p50_ns: p50_ms * 1_000_000,
+            p99_ns: 2 * p50_ms * 1_000_000,
+            mean_ns: 0,
+            max_ns: 0,
+        }
+    }
+
+    #[test]
+    fn stamps_are_utc_civil_time() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(951_782_400 + 3_661), "20000229-010101");
+    }
+
+    #[test]
+    fn rows_compare_sizes_and_growth() {
+        let point = |system, size, p50| SweepPoint {
+            system,
+            size,
+            write: summary(p50),
+            failover: (size >= 3).then(|| summary(300)),
+            step_down: None,
+        };
+        let points = [
+            point(System::Splitnode, 3, 2),
+            point(System::Splitnode, 7, 3),
+            point(System::Etcd, 3, 8),
+        ];
+        let rows = sweep_rows(&points, &[3, 7], Profile::Fast);
+        let p50_3 = rows
+            .iter()
+            .find(|r| r.figure == "write p50, 3 nodes")
+            .unwrap();
+        assert_eq!((p50_3.splitnode, p50_3.etcd), (Some(2.0), Some(8.0)));
+        let growth = rows.iter().find(|r| r.figure.contains("growth")).unwrap();
+        assert_eq!(growth.splitnode, Some(1.5));
+        assert_eq!(
+            growth.goal.unwrap().met(growth.splitnode, growth.etcd),
+            Some(false)
+        );
+        let p99 = rows
+            .iter()
+            .find(|r| r.figure == "failover p99, 3 nodes")
+            .unwrap();
+        assert_eq!(p99.goal, Some(Goal::AtMost(500.0)));
+    }
+}
