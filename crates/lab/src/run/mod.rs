@@ -30,8 +30,6 @@ pub mod targets;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use checker::{History, NodeEvent, Op};
@@ -84,26 +82,6 @@ fn default_splitnode() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("splitnode"))
 }
 
-/// Sets `cancel` on the first Ctrl-C so the runner stops and tears down.
-fn watch_ctrl_c(cancel: Arc<AtomicBool>) {
-    let _ = std::thread::Builder::new()
-        .name("ctrl-c".into())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("\nsplitlab: interrupted; tearing the lab down ...");
-                    cancel.store(true, Ordering::Relaxed);
-                }
-            });
-        });
-}
-
 /// Runs a scenario end to end; returns the process exit code (0 valid, 1 invalid, 2 unknown/skipped).
 pub fn run_scenario(options: &RunOptions) -> anyhow::Result<i32> {
     let (loaded, topology) = load::load_scenario(&options.scenario)?;
@@ -140,8 +118,8 @@ pub fn run_scenario(options: &RunOptions) -> anyhow::Result<i32> {
         topology.name,
         run_dir.display()
     );
-    let cancel = Arc::new(AtomicBool::new(false));
-    watch_ctrl_c(cancel.clone());
+    // Ctrl-C / SIGTERM set the flag; the runner then stops and tears down.
+    let cancel = crate::commands::interrupt_flag();
     let setup = runner::RunSetup {
         loaded: &loaded,
         topology: &topology,
@@ -205,6 +183,8 @@ pub fn run_scenario(options: &RunOptions) -> anyhow::Result<i32> {
             let history = History::load(&run_dir.join("history.jsonl"))
                 .map(|h| h.ops)
                 .unwrap_or_default();
+            results.counts = results::count(&history);
+            results.latency = results::latency_of_ok(&history);
             write_outputs(&results, &history, &[], &run_dir)?;
             print!(
                 "{}",
