@@ -33,8 +33,10 @@ pub struct WorkerConfig {
 
 /// Kernel queue length: the default 1024 overflows at a few kpps × 50 ms.
 const QUEUE_MAX_LEN: u32 = 65_536;
-/// Longest idle sleep between polls (the nfq socket cannot be polled by fd).
-const IDLE_POLL: Duration = Duration::from_micros(200);
+/// Longest sleep between polls while packets are held (the nfq socket has no
+/// fd to wait on together with a timer); when nothing is held the worker
+/// blocks in `recv` instead.
+const BUSY_POLL: Duration = Duration::from_micros(200);
 
 /// splitmix64: jitter needs speed, not cryptography.
 struct Rng(u64);
@@ -100,47 +102,37 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1)
         ^ u64::from(std::process::id());
-    let mut rng = Rng(seed);
-    let mut held: BTreeMap<(Instant, u64), nfq::Message> = BTreeMap::new();
-    let mut last_due: HashMap<u16, Instant> = HashMap::new();
-    let mut sequence: u64 = 0;
+    let mut scheduler = Scheduler {
+        by_num,
+        rng: Rng(seed),
+        last_due: HashMap::new(),
+        held: BTreeMap::new(),
+        sequence: 0,
+    };
     let mut draining = false;
 
     loop {
+        if scheduler.held.is_empty() {
+            if draining {
+                return Ok(());
+            }
+            // Idle: sleep in the kernel until the next packet (no polling, no
+            // added latency). SIGTERM may end the process here: nothing is held.
+            terminate.thread_unblock().map_err(io::Error::from)?;
+            queue.set_nonblocking(false);
+            let first = queue.recv();
+            terminate.thread_block().map_err(io::Error::from)?;
+            queue.set_nonblocking(true);
+            match first {
+                Ok(msg) => scheduler.schedule(msg),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
         // 1. Take every waiting packet and give it a release time.
         loop {
             match queue.recv() {
-                Ok(msg) => {
-                    let now = Instant::now();
-                    let spec = by_num.get(&msg.get_queue_num());
-                    let due = match spec {
-                        None => now,
-                        Some(spec) => {
-                            let jitter = spec.jitter_us as f64;
-                            let offset = (rng.next_f64() * 2.0 - 1.0) * jitter;
-                            let delay_us = (spec.delay_us as f64 + offset).max(0.0);
-                            let immediate =
-                                spec.reorder_pct > 0.0 && rng.next_f64() * 100.0 < spec.reorder_pct;
-                            let mut due = if immediate {
-                                now
-                            } else {
-                                now + Duration::from_nanos((delay_us * 1000.0) as u64)
-                            };
-                            // Without a reorder request, keep packet order (jitter
-                            // widens gaps but never overtakes), like a real path.
-                            if spec.reorder_pct <= 0.0 {
-                                let last = last_due.entry(spec.num).or_insert(due);
-                                if due < *last {
-                                    due = *last;
-                                }
-                                *last = due;
-                            }
-                            due
-                        }
-                    };
-                    sequence += 1;
-                    held.insert((due, sequence), msg);
-                }
+                Ok(msg) => scheduler.schedule(msg),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -148,7 +140,7 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
         }
         // 2. Release what is due.
         let now = Instant::now();
-        while let Some(entry) = held.first_entry() {
+        while let Some(entry) = scheduler.held.first_entry() {
             if entry.key().0 > now {
                 break;
             }
@@ -156,22 +148,62 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
             msg.set_verdict(Verdict::Accept);
             queue.verdict(msg)?;
         }
-        // 3. Exit on SIGTERM once nothing is held any more.
+        // 3. On SIGTERM, finish what is held, then exit (checked above).
         if !draining && matches!(signals.read_signal(), Ok(Some(_))) {
             draining = true;
         }
-        if draining && held.is_empty() {
-            return Ok(());
-        }
         // 4. Sleep until the next release, but poll for arrivals meanwhile.
-        let pause = held
+        let pause = scheduler
+            .held
             .keys()
             .next()
             .map(|(due, _)| due.saturating_duration_since(Instant::now()))
-            .unwrap_or(IDLE_POLL)
-            .min(IDLE_POLL);
+            .unwrap_or(Duration::ZERO)
+            .min(BUSY_POLL);
         if !pause.is_zero() {
             std::thread::sleep(pause);
         }
+    }
+}
+
+/// Release times for queued packets.
+struct Scheduler {
+    by_num: HashMap<u16, DelayQueue>,
+    rng: Rng,
+    last_due: HashMap<u16, Instant>,
+    held: BTreeMap<(Instant, u64), nfq::Message>,
+    sequence: u64,
+}
+
+impl Scheduler {
+    fn schedule(&mut self, msg: nfq::Message) {
+        let now = Instant::now();
+        let due = match self.by_num.get(&msg.get_queue_num()) {
+            None => now,
+            Some(spec) => {
+                let jitter = spec.jitter_us as f64;
+                let offset = (self.rng.next_f64() * 2.0 - 1.0) * jitter;
+                let delay_us = (spec.delay_us as f64 + offset).max(0.0);
+                let immediate =
+                    spec.reorder_pct > 0.0 && self.rng.next_f64() * 100.0 < spec.reorder_pct;
+                let mut due = if immediate {
+                    now
+                } else {
+                    now + Duration::from_nanos((delay_us * 1000.0) as u64)
+                };
+                // Without a reorder request, keep packet order (jitter widens
+                // gaps but never overtakes), like a real path.
+                if spec.reorder_pct <= 0.0 {
+                    let last = self.last_due.entry(spec.num).or_insert(due);
+                    if due < *last {
+                        due = *last;
+                    }
+                    *last = due;
+                }
+                due
+            }
+        };
+        self.sequence += 1;
+        self.held.insert((due, self.sequence), msg);
     }
 }
