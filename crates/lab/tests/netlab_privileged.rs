@@ -725,6 +725,36 @@ fn t65_clean_by_prefix_kills_nothing_unrecorded() {
     assert!(leftovers(&run).is_empty());
 }
 
+/// A cancelled bring-up (Ctrl-C while `Lab::up` runs) removes everything it
+/// created: no namespace, no journal.
+#[test]
+fn t75_cancelled_bring_up_leaves_no_partial_state() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !privileged() {
+        return;
+    }
+    let before = host_snapshot();
+    let run = RunId::random();
+    let options = LabOptions {
+        run: Some(run.clone()),
+        cancel: Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            true,
+        ))),
+        ..options()
+    };
+    match Lab::up(&mesh(5), &options) {
+        Err(netlab::NetlabError::Interrupted) => {}
+        Err(other) => panic!("expected Interrupted, got {other}"),
+        Ok(lab) => {
+            lab.teardown().unwrap();
+            panic!("a cancelled bring-up must not succeed");
+        }
+    }
+    assert!(leftovers(&run).is_empty(), "{:?}", leftovers(&run));
+    assert!(!Journal::dir(&netlab::journal::state_dir(), &run).exists());
+    assert_eq!(host_snapshot(), before);
+}
+
 /// Bad input fails before any kernel change, with a distinct exit code.
 #[test]
 fn t70_invalid_input_creates_nothing() {
