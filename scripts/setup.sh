@@ -6,7 +6,6 @@
 #   iproute2  ip / tc (namespaces, tbf rate limits, netem where the kernel has it)
 #   nftables  nft (drop, loss, duplicate, corrupt: one table per run per namespace)
 #   iptables  iptables-restore (NFQUEUE target: the kernel lacks nft `queue`)
-#   procps    ps / pkill-free process inspection used by diagnostics
 #   etcd-server  etcd 3.4, the baseline the benches (benches/, splitlab bench) compare against
 set -euo pipefail
 
@@ -14,7 +13,6 @@ declare -A tool_of=(
   [iproute2]=ip
   [nftables]=nft
   [iptables]=iptables-restore
-  [procps]=ps
   [etcd-server]=etcd
 )
 
@@ -27,7 +25,7 @@ for package in "${!tool_of[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup: lab packages already installed (iproute2 nftables iptables procps)"
+  echo "setup: lab packages already installed (iproute2 nftables iptables)"
   exit 0
 fi
 
