@@ -908,3 +908,17 @@ impl Drop for Lab {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn handles_can_move_to_worker_threads() {
+        // The run engineer drives a Lab from spawn_blocking / std threads.
+        assert_send::<Lab>();
+        assert_send::<NetnsThread>();
+    }
+}
