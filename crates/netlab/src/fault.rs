@@ -23,8 +23,9 @@ pub enum Fault {
     },
     /// Removes every partition.
     Heal,
-    /// Sets shaping on directed links `(from, to)` for `planes` (fields left
-    /// unset keep the topology's base shaping).
+    /// Sets shaping on directed links `(from, to)` for `planes`. It replaces
+    /// an earlier fault shape of the same links and planes; fields left unset
+    /// keep the topology's base shaping.
     Shape {
         /// Directed links `[from, to]`.
         links: Vec<(String, String)>,
