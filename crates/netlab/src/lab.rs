@@ -716,12 +716,9 @@ impl Lab {
         if delay_changed {
             run_in(&ns, "iptables-restore", &[], &new.iptables)
                 .map_err(|e| NetlabError::io("iptables-restore", e))?;
-            if let Some(mut old_worker) = self.workers.remove(node) {
+            if let Some(old_worker) = self.workers.remove(node) {
                 // It drains what it holds, then exits; reaped later.
                 let _ = process::signal_pid(old_worker.record.pid, ProcessSignal::Term);
-                if old_worker.child.is_none() {
-                    old_worker.child = None;
-                }
                 self.retiring.push(old_worker);
             }
             if let Some(worker) = fresh_worker {
