@@ -6,12 +6,14 @@
 //! - `mod.rs` — state, the `step` dispatcher, term rules, status;
 //! - `election.rs` — timers, PreVote, votes, becoming leader or follower;
 //! - `heartbeat.rs` — heartbeat rounds, the lease, CheckQuorum, peer liveness;
-//! - `replication.rs` — appends, commit, apply, snapshots;
+//! - `replication.rs` — appends, commit, apply;
+//! - `snapshot.rs` — log compaction and InstallSnapshot;
 //! - `client.rs` — client writes and the three kinds of read.
 mod client;
 mod election;
 mod heartbeat;
 mod replication;
+mod snapshot;
 
 use std::collections::BTreeMap;
 
