@@ -4,7 +4,9 @@
 //! small key set). Some clients are pinned to one node — so both sides of a
 //! partition keep receiving requests — and the rest float, following the
 //! leader. Within one operation a client follows `NotLeader` hints (the
-//! request id stays the same, so a retry can never apply twice).
+//! request id stays the same, so a retry can never apply twice). Client
+//! links are never cut: a client sits on its node's side of any partition,
+//! as the lab's clients sit in their region's namespace.
 //!
 //! Outcomes follow Jepsen: `ok` took effect; `fail` definitely did not (a
 //! rejection, a CAS whose comparison failed, a refused connection); `info`
