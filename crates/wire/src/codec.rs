@@ -144,7 +144,7 @@ pub fn decode(buf: &[u8], max_frame: usize) -> Result<(Frame, usize), DecodeErro
     if crc32fast::hash(checked) != expected {
         return Err(DecodeError::BadChecksum);
     }
-    let mut reader = Reader::new(&checked[PREFIX_LEN..]);
+    let mut reader = Reader::new(&checked[PREFIX_LEN..], max_frame);
     let header = Header {
         version,
         cluster: reader.u64()?,

@@ -120,7 +120,7 @@ pub(super) fn decode_message(reader: &mut Reader<'_>) -> Result<Message, DecodeE
             let prev_log_index = reader.u64()?;
             let prev_log_term = reader.u64()?;
             let leader_commit = reader.u64()?;
-            let count = reader.count(MIN_ENTRY_LEN)?;
+            let count = reader.count(MIN_ENTRY_LEN, std::mem::size_of::<Entry>())?;
             let mut entries = Vec::with_capacity(count);
             for _ in 0..count {
                 entries.push(decode_entry(reader)?);
@@ -141,7 +141,7 @@ pub(super) fn decode_message(reader: &mut Reader<'_>) -> Result<Message, DecodeE
             snapshot: Snapshot {
                 last_index: reader.u64()?,
                 last_term: reader.u64()?,
-                data: reader.bytes()?.to_vec(),
+                data: reader.owned_bytes()?,
             },
         },
         TAG_INSTALL_SNAPSHOT_RESPONSE => Message::InstallSnapshotResponse {
@@ -257,13 +257,35 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// A bounds-checked cursor over a fully received, checksummed body. Running
 /// out of bytes here is `Malformed`, never `Incomplete`: the frame length
 /// already told us the body is complete.
+///
+/// Decoded values can be larger than their encoding (a 17-byte no-op entry
+/// becomes a full [`Entry`]), so every allocation is also charged against
+/// `max_frame`: decoding one frame never allocates more than that.
 pub(super) struct Reader<'a> {
     rest: &'a [u8],
+    max_frame: usize,
+    allocated: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(rest: &'a [u8]) -> Self {
-        Reader { rest }
+    pub(super) fn new(rest: &'a [u8], max_frame: usize) -> Self {
+        Reader {
+            rest,
+            max_frame,
+            allocated: 0,
+        }
+    }
+
+    fn charge(&mut self, bytes: usize) -> Result<(), DecodeError> {
+        let allocated = self.allocated.saturating_add(bytes);
+        if allocated > self.max_frame {
+            return Err(DecodeError::TooLarge {
+                len: allocated,
+                max: self.max_frame,
+            });
+        }
+        self.allocated = allocated;
+        Ok(())
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -306,12 +328,14 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items each at least `min_item_len` bytes long, checked
-    /// against the remaining bytes so `Vec::with_capacity` stays bounded.
-    fn count(&mut self, min_item_len: usize) -> Result<usize, DecodeError> {
+    /// against the remaining bytes, and charged at `decoded_size` each, so
+    /// `Vec::with_capacity` stays bounded.
+    fn count(&mut self, min_item_len: usize, decoded_size: usize) -> Result<usize, DecodeError> {
         let count = self.u32()? as usize;
         if count.saturating_mul(min_item_len) > self.rest.len() {
             return Err(DecodeError::Malformed("item count exceeds the frame"));
         }
+        self.charge(count.saturating_mul(decoded_size))?;
         Ok(count)
     }
 
@@ -320,8 +344,15 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
 
+    fn owned_bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
+        let bytes = self.bytes()?;
+        self.charge(bytes.len())?;
+        Ok(bytes.to_vec())
+    }
+
     fn string(&mut self) -> Result<String, DecodeError> {
         let bytes = self.bytes()?;
+        self.charge(bytes.len())?;
         match std::str::from_utf8(bytes) {
             Ok(text) => Ok(text.to_owned()),
             Err(_) => Err(DecodeError::Malformed("string is not valid UTF-8")),

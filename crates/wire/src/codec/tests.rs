@@ -442,3 +442,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn decoded_size_is_charged_against_max_frame() {
+    let entries = (1..=1000)
+        .map(|index| Entry {
+            term: 1,
+            index,
+            payload: Payload::Noop,
+        })
+        .collect();
+    let many_noops = frame(Message::Append {
+        prev_log_index: 0,
+        prev_log_term: 0,
+        leader_commit: 0,
+        entries,
+    });
+    let bytes = encode_to_vec(&many_noops);
+    // The frame itself fits, but 1000 decoded entries would not.
+    let max = bytes.len();
+    assert!(1000 * std::mem::size_of::<Entry>() > max);
+    assert!(matches!(
+        decode(&bytes, max),
+        Err(DecodeError::TooLarge { max: got, .. }) if got == max
+    ));
+    assert_eq!(
+        decode(&bytes, 1000 * std::mem::size_of::<Entry>() + 1024).map(|(frame, _)| frame),
+        Ok(many_noops)
+    );
+}
