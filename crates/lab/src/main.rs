@@ -99,6 +99,40 @@ enum Command {
         /// Run directory.
         run_dir: PathBuf,
     },
+    /// Benchmarks of real clusters (splitnode next to etcd).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Write latency and failover time against cluster size: table, results.json
+    /// and an SVG plot in runs/<time>-bench-sweep/.
+    Sweep {
+        /// Cluster sizes.
+        #[arg(long, value_delimiter = ',', default_value = "1,3,5,7")]
+        sizes: Vec<usize>,
+        /// Sequential writes measured per cluster.
+        #[arg(long, default_value_t = 500)]
+        ops: u64,
+        /// Failover repetitions per cluster of 3 or more nodes.
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Timing profile of both systems: fast or default.
+        #[arg(long, default_value = "fast")]
+        profile: String,
+        /// Parent directory of run directories (default runs/).
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// Path of the splitnode binary.
+        #[arg(long)]
+        splitnode: Option<PathBuf>,
+        /// Skip the etcd baseline even when etcd is installed.
+        #[arg(long)]
+        no_etcd: bool,
+    },
 }
 
 fn main() {
@@ -139,8 +173,52 @@ fn main() {
             splitnode,
         })),
         Command::Check { run_dir } => report(check_run_dir(&run_dir)),
+        Command::Bench {
+            command:
+                BenchCommand::Sweep {
+                    sizes,
+                    ops,
+                    reps,
+                    profile,
+                    runs_dir,
+                    splitnode,
+                    no_etcd,
+                },
+        } => bench_sweep(sizes, ops, reps, &profile, runs_dir, splitnode, no_etcd),
     };
     std::process::exit(code);
+}
+
+fn bench_sweep(
+    sizes: Vec<usize>,
+    ops: u64,
+    reps: usize,
+    profile: &str,
+    runs_dir: Option<PathBuf>,
+    splitnode: Option<PathBuf>,
+    no_etcd: bool,
+) -> i32 {
+    let Some(profile) = lab::bench::cluster::Profile::from_name(profile) else {
+        eprintln!("error: --profile must be fast or default, got {profile:?}");
+        return 2;
+    };
+    let exe = std::env::current_exe().unwrap_or_default();
+    let splitnode = splitnode
+        .or_else(|| lab::bench::find_splitnode(&exe))
+        .unwrap_or_else(|| PathBuf::from("splitnode"));
+    lab::bench::sweep::sweep_command(&lab::bench::sweep::SweepOptions {
+        sizes,
+        ops,
+        reps,
+        profile,
+        runs_dir: runs_dir.unwrap_or_else(|| PathBuf::from("runs")),
+        splitnode,
+        etcd: if no_etcd {
+            None
+        } else {
+            lab::bench::cluster::find_etcd()
+        },
+    })
 }
 
 fn report(result: anyhow::Result<i32>) -> i32 {
