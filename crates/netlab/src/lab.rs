@@ -644,9 +644,57 @@ impl Lab {
             }
         }
         let configs = render(&run, &topology, &next, &caps, &next_bases)?;
+        // 1. Make before break: new delay consumers bind their queues first.
+        let mut fresh: BTreeMap<String, DelayWorker> = BTreeMap::new();
+        let mut commands: Vec<(String, Vec<ToolCall>)> = Vec::new();
         for (node, config) in &configs {
             let old = self.applied.get(node).cloned().unwrap_or_default();
-            self.apply_ns(node, &old, config)?;
+            let ns = run.node_netns(node);
+            if delay_changed(&old, config) && !config.delay_queues.is_empty() {
+                let worker = self.start_worker(node, &ns, config)?;
+                fresh.insert(node.clone(), worker);
+            }
+            let calls = ns_tool_calls(&ns, &old, config);
+            if !calls.is_empty() {
+                commands.push((ns, calls));
+            }
+        }
+        // 2. All namespaces at once: a fault should land everywhere at about
+        //    the same instant (each namespace's change is itself atomic).
+        let failures: Vec<NetlabError> = std::thread::scope(|scope| {
+            let handles: Vec<_> = commands
+                .iter()
+                .map(|(ns, calls)| scope.spawn(move || run_calls(ns, calls)))
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| match h.join() {
+                    Ok(result) => result.err(),
+                    Err(_) => Some(NetlabError::io(
+                        "apply",
+                        io::Error::other("namespace apply thread panicked"),
+                    )),
+                })
+                .collect()
+        });
+        // 3. Retire replaced consumers (they drain what they hold, then exit).
+        for (node, config) in &configs {
+            let old = self.applied.get(node).cloned().unwrap_or_default();
+            if delay_changed(&old, config) {
+                if let Some(old_worker) = self.workers.remove(node) {
+                    let _ = process::signal_pid(old_worker.record.pid, ProcessSignal::Term);
+                    self.retiring.push(old_worker);
+                }
+                if let Some(worker) = fresh.remove(node) {
+                    self.workers.insert(node.clone(), worker);
+                }
+            }
+        }
+        if let Some(failure) = failures.into_iter().next() {
+            // Leave `applied` as it was so the next apply retries everything.
+            return Err(failure);
+        }
+        for (node, config) in &configs {
             self.applied.insert(node.clone(), config.clone());
         }
         self.journal.queue_bases = next_bases;
@@ -694,49 +742,6 @@ impl Lab {
                 step: f.step,
                 source: f.source,
             })?;
-        }
-        Ok(())
-    }
-
-    fn apply_ns(&mut self, node: &str, old: &NsConfig, new: &NsConfig) -> Result<(), NetlabError> {
-        let ns = self.journal.run.node_netns(node);
-        let delay_changed = old.delay_queues != new.delay_queues || old.iptables != new.iptables;
-        // 1. Make before break: the new consumer binds its queues first.
-        let fresh_worker = if delay_changed && !new.delay_queues.is_empty() {
-            Some(self.start_worker(node, &ns, new)?)
-        } else {
-            None
-        };
-        // 2. nft table, replaced in one transaction.
-        if old.nft != new.nft && (old.nft_active || new.nft_active) {
-            run_in(&ns, "nft", &["-f".into(), "-".into()], &new.nft)
-                .map_err(|e| NetlabError::io("nft", e))?;
-        }
-        // 3. NFQUEUE rules, replaced in one transaction.
-        if delay_changed {
-            run_in(&ns, "iptables-restore", &[], &new.iptables)
-                .map_err(|e| NetlabError::io("iptables-restore", e))?;
-            if let Some(old_worker) = self.workers.remove(node) {
-                // It drains what it holds, then exits; reaped later.
-                let _ = process::signal_pid(old_worker.record.pid, ProcessSignal::Term);
-                self.retiring.push(old_worker);
-            }
-            if let Some(worker) = fresh_worker {
-                self.workers.insert(node.to_string(), worker);
-            }
-        }
-        // 4. qdiscs.
-        for q in &old.qdiscs {
-            if !new.qdiscs.iter().any(|n| n.ifname() == q.ifname()) {
-                let args = tc::qdisc_delete_args(&ns, q.ifname());
-                let _ = run_in(&ns, "tc", &args, "");
-            }
-        }
-        for q in &new.qdiscs {
-            if !old.qdiscs.contains(q) {
-                let args = tc::qdisc_replace_args(&ns, q);
-                run_in(&ns, "tc", &args, "").map_err(|e| NetlabError::io("tc", e))?;
-            }
         }
         Ok(())
     }
@@ -872,6 +877,73 @@ impl Lab {
                 .map_err(|e| NetlabError::io("remove journal", e)),
         }
     }
+}
+
+fn delay_changed(old: &NsConfig, new: &NsConfig) -> bool {
+    old.delay_queues != new.delay_queues || old.iptables != new.iptables
+}
+
+/// One tool invocation inside a namespace.
+struct ToolCall {
+    tool: &'static str,
+    args: Vec<String>,
+    stdin: String,
+    /// "Already gone" is fine (removing a qdisc that is not there).
+    ignore_failure: bool,
+}
+
+/// The commands that move a namespace from `old` to `new`, in order: nft
+/// table (one transaction), NFQUEUE rules (one transaction), qdiscs.
+fn ns_tool_calls(ns: &str, old: &NsConfig, new: &NsConfig) -> Vec<ToolCall> {
+    let mut calls = Vec::new();
+    if old.nft != new.nft && (old.nft_active || new.nft_active) {
+        calls.push(ToolCall {
+            tool: "nft",
+            args: vec!["-f".into(), "-".into()],
+            stdin: new.nft.clone(),
+            ignore_failure: false,
+        });
+    }
+    if delay_changed(old, new) {
+        calls.push(ToolCall {
+            tool: "iptables-restore",
+            args: Vec::new(),
+            stdin: new.iptables.clone(),
+            ignore_failure: false,
+        });
+    }
+    for q in &old.qdiscs {
+        if !new.qdiscs.iter().any(|n| n.ifname() == q.ifname()) {
+            calls.push(ToolCall {
+                tool: "tc",
+                args: tc::qdisc_delete_args(ns, q.ifname()),
+                stdin: String::new(),
+                ignore_failure: true,
+            });
+        }
+    }
+    for q in &new.qdiscs {
+        if !old.qdiscs.contains(q) {
+            calls.push(ToolCall {
+                tool: "tc",
+                args: tc::qdisc_replace_args(ns, q),
+                stdin: String::new(),
+                ignore_failure: false,
+            });
+        }
+    }
+    calls
+}
+
+fn run_calls(ns: &str, calls: &[ToolCall]) -> Result<(), NetlabError> {
+    for call in calls {
+        match run_in(ns, call.tool, &call.args, &call.stdin) {
+            Ok(_) => {}
+            Err(_) if call.ignore_failure => {}
+            Err(e) => return Err(NetlabError::io(call.tool, e)),
+        }
+    }
+    Ok(())
 }
 
 /// Waits until a process is gone (reaping our own children).
