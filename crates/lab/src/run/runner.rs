@@ -751,6 +751,10 @@ fn run_timeline(
                     &mut flap_pairs,
                     &mut record,
                 );
+                // The fault is in force once netlab has applied it in every
+                // namespace: writes a minority acknowledged before that were
+                // legitimate, so the window starts here.
+                record.start_ns = mono_ns();
                 if matches!(step.fault, FaultKind::Restart | FaultKind::Heal) {
                     record.end_ns = Some(record.start_ns);
                 }
@@ -759,6 +763,9 @@ fn run_timeline(
                 result
             }
             Action::End(index) => {
+                // The fault starts lifting as soon as the first namespace is
+                // healed, so its window ends before the removal is applied.
+                let lifting_ns = mono_ns();
                 let result = end_step(
                     lab,
                     step,
@@ -768,7 +775,7 @@ fn run_timeline(
                     &mut flap_pairs,
                 );
                 if let Some(record) = record_of.get(&index).map(|&i| &mut records[i]) {
-                    record.end_ns = Some(mono_ns());
+                    record.end_ns = Some(lifting_ns);
                     progress.event(&format!(
                         "+{:.1}s end: {}",
                         (mono_ns() - start_ns) as f64 / 1e9,
