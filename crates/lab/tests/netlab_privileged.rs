@@ -636,6 +636,21 @@ fn t35_jitter_reorder_corrupt_and_rate() {
             plane_rate.is_err(),
             "per-plane rate is refused, not ignored"
         );
+        let delay = Fault::Shape {
+            links: link.clone(),
+            planes: Planes::All,
+            shape: Shape {
+                delay_ms: Some(5.0),
+                ..Shape::default()
+            },
+        };
+        lab.check_supported(std::slice::from_ref(&delay))
+            .expect("this kernel has a delay backend");
+        let unknown = Fault::Kill { node: "n9".into() };
+        assert!(matches!(
+            lab.check_supported(&[delay, unknown]),
+            Err(netlab::NetlabError::InvalidFault(_))
+        ));
     });
 }
 

@@ -613,6 +613,32 @@ impl Lab {
         }
     }
 
+    /// Checks, without touching the kernel, that every fault is valid and
+    /// that this machine has a backend for each (applied one after another
+    /// from the current state). Use it before a run to report a scenario as
+    /// SKIPPED rather than failing halfway.
+    ///
+    /// # Errors
+    /// [`NetlabError::InvalidFault`] or [`NetlabError::Unsupported`] (naming
+    /// the missing kernel feature).
+    pub fn check_supported(&self, faults: &[Fault]) -> Result<(), NetlabError> {
+        let mut state = self.journal.net.clone();
+        for fault in faults {
+            fault
+                .validate(&self.journal.topology)
+                .map_err(NetlabError::InvalidFault)?;
+            state.apply(fault);
+            render(
+                &self.journal.run,
+                &self.journal.topology,
+                &state,
+                &self.journal.capabilities,
+                &self.journal.queue_bases,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Removes every network fault (partitions, fault shapes, downed links);
     /// base shaping stays.
     ///
