@@ -36,11 +36,23 @@ struct Recorded {
     latencies_ns: Vec<u64>,
     ops: u64,
     elapsed: Duration,
+    /// Write-path fsyncs summed over all nodes during the pattern (evidence
+    /// for what bounds the figures: group commit or not).
+    fsyncs: Option<f64>,
+    /// Writes not acknowledged within the client timeout.
+    failures: u64,
+    /// Refused or broken attempts that were retried.
+    retries: u64,
+    first_failure: Option<String>,
 }
 
 impl Recorded {
     fn throughput(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn fsyncs_per_write(&self) -> Option<f64> {
+        self.fsyncs.map(|f| f / self.ops.max(1) as f64)
     }
 }
 
@@ -54,14 +66,16 @@ fn bench_cluster(
     results: &mut Results,
 ) {
     let size = lab.nodes().len();
-    let leader = lab
-        .start(system, Profile::Fast, binary)
+    lab.start(system, Profile::Fast, binary)
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let target = lab.client_addr(system, &leader);
     for (pattern, clients) in PATTERNS {
-        let pool = ClientPool::start(lab.control_netns(), system, target, clients)
-            .expect("client threads");
+        // Leadership may have moved (a starved leader loses its lease).
+        let leader = lab
+            .stable_leader(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let pool = ClientPool::for_cluster(lab, system, &leader, clients).expect("client threads");
         let mut recorded = Recorded::default();
+        let fsyncs_before = lab.fsyncs().expect("scrape metrics");
         let mut group = c.benchmark_group(format!("quorum_write/{pattern}"));
         group
             .sample_size(20)
@@ -73,13 +87,17 @@ fn bench_cluster(
         group.bench_function(BenchmarkId::new(system.name(), size), |b| {
             b.iter_custom(|iters| {
                 let batch = pool.run(iters);
-                assert_eq!(
-                    batch.failures,
-                    0,
-                    "{} x{size} {pattern}: writes failed, first: {}",
+                assert!(
+                    !batch.latencies_ns.is_empty(),
+                    "{} x{size} {pattern}: no write acknowledged, first failure: {}",
                     system.name(),
                     batch.first_failure.unwrap_or_default()
                 );
+                recorded.failures += batch.failures;
+                recorded.retries += batch.retries;
+                if recorded.first_failure.is_none() {
+                    recorded.first_failure = batch.first_failure;
+                }
                 recorded.ops += iters;
                 recorded.elapsed += batch.elapsed;
                 recorded.latencies_ns.extend(batch.latencies_ns);
@@ -87,6 +105,8 @@ fn bench_cluster(
             });
         });
         group.finish();
+        let fsyncs_after = lab.fsyncs().expect("scrape metrics");
+        recorded.fsyncs = fsyncs_before.zip(fsyncs_after).map(|(b, a)| a - b);
         results.insert((system, size, pattern), recorded);
     }
     lab.stop().expect("stop cluster");
@@ -127,6 +147,18 @@ fn table(results: &Results) -> Vec<Row> {
             );
             let (s, e) = both(pattern, p99);
             rows.push(Row::new(format!("{pattern} p99, {size} nodes"), "ms", s, e));
+        }
+    }
+    for size in SIZES {
+        for pattern in ["sequential", "concurrent-64"] {
+            let per_write =
+                |system| get(system, size, pattern).and_then(Recorded::fsyncs_per_write);
+            rows.push(Row::new(
+                format!("{pattern} fsyncs per write (all nodes), {size} nodes"),
+                "fsync",
+                per_write(System::Splitnode),
+                per_write(System::Etcd),
+            ));
         }
     }
     let growth = |system| {
@@ -174,11 +206,21 @@ fn main() {
     let counts: Vec<String> = results
         .iter()
         .map(|((system, size, pattern), r)| {
-            format!(
-                "{} x{size} {pattern}: {}",
+            let mut text = format!(
+                "{} x{size} {pattern}: {} acknowledged, {} retried attempts, {} failed",
                 system.name(),
-                r.latencies_ns.len()
-            )
+                r.latencies_ns.len(),
+                r.retries,
+                r.failures
+            );
+            if let Some(first) = r
+                .first_failure
+                .as_ref()
+                .filter(|_| r.retries + r.failures > 0)
+            {
+                text.push_str(&format!(" (first: {first})"));
+            }
+            text
         })
         .collect();
     println!(
@@ -195,6 +237,6 @@ fn main() {
             &table(&results)
         )
     );
-    println!("writes recorded: {}", counts.join("; "));
+    println!("writes recorded:\n  {}", counts.join("\n  "));
     let _ = std::fs::remove_dir_all(&env.work_dir);
 }

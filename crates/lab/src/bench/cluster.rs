@@ -178,6 +178,27 @@ pub fn view(conn: &mut HttpConn, system: System, timeout: Duration) -> io::Resul
     parse_view(system, &answer.body).map_err(io::Error::other)
 }
 
+/// The Prometheus counter that counts a system's write-path fsyncs:
+/// splitnode's log/meta syncs, etcd's WAL syncs.
+pub fn fsync_metric(system: System) -> &'static str {
+    match system {
+        System::Splitnode => "splitnode_fsyncs_total",
+        System::Etcd => "etcd_disk_wal_fsync_duration_seconds_count",
+    }
+}
+
+/// The value of an unlabelled sample `name` in Prometheus text.
+pub fn prometheus_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (metric, value) = line.split_once(char::is_whitespace)?;
+            (metric == name)
+                .then(|| value.trim().parse().ok())
+                .flatten()
+        })
+}
+
 /// One write. `Ok(true)` when acknowledged (committed), `Ok(false)` when the
 /// server refused or could not commit it.
 ///
@@ -190,6 +211,27 @@ pub fn put(
     value: &str,
     timeout: Duration,
 ) -> io::Result<bool> {
+    Ok(put_answer(conn, system, key, value, timeout)?.status == 200)
+}
+
+/// The leader's client address a refusing splitnode names in its 503 body
+/// (`leader_client_addr`); etcd followers forward writes themselves.
+pub fn leader_hint(body: &[u8]) -> Option<SocketAddr> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    json.get("leader_client_addr")?.as_str()?.parse().ok()
+}
+
+/// One write, with the whole answer (status 200: acknowledged).
+///
+/// # Errors
+/// Transport errors and timeouts (outcome unknown).
+pub fn put_answer(
+    conn: &mut HttpConn,
+    system: System,
+    key: &str,
+    value: &str,
+    timeout: Duration,
+) -> io::Result<super::http::Answer> {
     let answer = match system {
         System::Splitnode => {
             conn.request("PUT", &format!("/kv/{key}"), value.as_bytes(), timeout)?
@@ -203,7 +245,7 @@ pub fn put(
             conn.request("POST", "/v3/kv/put", body.as_bytes(), timeout)?
         }
     };
-    Ok(answer.status == 200)
+    Ok(answer)
 }
 
 /// A mesh lab plus the cluster currently running in it. Dropping it kills
@@ -454,6 +496,35 @@ impl BenchLab {
         Ok(views)
     }
 
+    /// Write-path fsyncs so far, summed over every node (see
+    /// [`fsync_metric`]); `None` when a node did not answer.
+    ///
+    /// # Errors
+    /// No cluster running, or the namespace cannot be entered.
+    pub fn fsyncs(&self) -> anyhow::Result<Option<f64>> {
+        let (system, _) = self
+            .running
+            .ok_or_else(|| anyhow!("no cluster is running"))?;
+        let addrs: Vec<SocketAddr> = self
+            .nodes
+            .iter()
+            .map(|n| self.client_addr(system, n))
+            .collect();
+        let total = run_in_netns(&self.control_netns, move || {
+            addrs
+                .into_iter()
+                .map(|addr| {
+                    let answer = HttpConn::new(addr)
+                        .request("GET", "/metrics", b"", Duration::from_secs(2))
+                        .ok()?;
+                    let text = String::from_utf8_lossy(&answer.body);
+                    prometheus_value(&text, fsync_metric(system))
+                })
+                .sum::<Option<f64>>()
+        })?;
+        Ok(total)
+    }
+
     /// Waits until every node answers, exactly one claims leadership and all
     /// follow it; returns its name.
     ///
@@ -523,6 +594,37 @@ mod tests {
         assert!(!lost.claims_leader && lost.leader.is_none());
         assert!(parse_view(System::Etcd, b"{}").is_err());
         assert!(parse_view(System::Splitnode, b"nope").is_err());
+    }
+
+    #[test]
+    fn leader_hints_from_refusals() {
+        let refusal =
+            br#"{"error":"not_leader","leader":"n3","leader_client_addr":"10.77.0.3:7000"}"#;
+        assert_eq!(
+            leader_hint(refusal),
+            Some("10.77.0.3:7000".parse().unwrap())
+        );
+        assert_eq!(
+            leader_hint(br#"{"error":"no_quorum","leader_client_addr":null}"#),
+            None
+        );
+        assert_eq!(leader_hint(b"garbage"), None);
+    }
+
+    #[test]
+    fn prometheus_counters_by_exact_name() {
+        let text = "# HELP x\nsplitnode_fsyncs_total 42\nsplitnode_fsyncs_total_x 1\n\
+                    etcd_disk_wal_fsync_duration_seconds_count 7\nlabelled{a=\"b\"} 3\n";
+        assert_eq!(
+            prometheus_value(text, fsync_metric(System::Splitnode)),
+            Some(42.0)
+        );
+        assert_eq!(
+            prometheus_value(text, fsync_metric(System::Etcd)),
+            Some(7.0)
+        );
+        assert_eq!(prometheus_value(text, "labelled"), None);
+        assert_eq!(prometheus_value(text, "missing"), None);
     }
 
     #[test]

@@ -77,12 +77,7 @@ fn measure(
     let size = lab.nodes().len();
     eprintln!("sweep: {} x{size}: starting", system.name());
     let leader = lab.start(system, options.profile, binary)?;
-    let pool = ClientPool::start(
-        lab.control_netns(),
-        system,
-        lab.client_addr(system, &leader),
-        1,
-    )?;
+    let pool = ClientPool::for_cluster(lab, system, &leader, 1)?;
     let warm = pool.run((options.ops / 10).max(1));
     let measured = pool.run(options.ops);
     drop(pool);
