@@ -224,6 +224,48 @@ impl Observer {
         None
     }
 
+    /// Waits until every node names the same leader and term for two
+    /// election timeouts in a row (bounded), so the workload and the
+    /// fault-free window start on a settled cluster rather than in the
+    /// aftermath of start-up.
+    fn wait_until_settled(
+        &self,
+        mut leader: (String, u64),
+        timing: &Timing,
+        cancel: &AtomicBool,
+        progress: &Progress,
+    ) -> (String, u64) {
+        let needed = 2 * timing.election_timeout_max.as_nanos();
+        let deadline = mono_ns() + 4 * needed.max(1_000_000_000);
+        let mut stable_since: Option<(u64, (String, u64))> = None;
+        while mono_ns() < deadline && !cancel.load(Ordering::Relaxed) {
+            let (view, statuses) = self.view();
+            let agreed = view.leader.as_ref().and_then(|name| {
+                let term = statuses.iter().find(|s| &s.node == name)?.term;
+                let all_agree = statuses.len() == self.nodes.len()
+                    && statuses
+                        .iter()
+                        .all(|s| s.leader.as_deref() == Some(name.as_str()) && s.term == term);
+                all_agree.then(|| (name.clone(), term))
+            });
+            match (agreed, &stable_since) {
+                (Some(current), Some((since, seen))) if *seen == current => {
+                    if mono_ns() - since >= needed {
+                        return current;
+                    }
+                }
+                (Some(current), _) => stable_since = Some((mono_ns(), current)),
+                (None, _) => stable_since = None,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if let Some((_, current)) = stable_since {
+            leader = current;
+        }
+        progress.note("the cluster did not settle on one leader; starting anyway");
+        leader
+    }
+
     /// One linearizable read through the control namespace.
     fn read(&self, addr: SocketAddr, key: &str, timeout: Duration) -> Outcome {
         let request = Request::Read { key: key.into() };
@@ -367,6 +409,7 @@ fn drive(
             setup.run_dir.display()
         );
     };
+    leader = observer.wait_until_settled(leader, timing, cancel, progress);
     if let Some(preferred) = &scenario.nodes.prefer_leader {
         leader = steer_leadership(
             guard.lab(),
@@ -593,7 +636,7 @@ fn steer_leadership(
 ) -> anyhow::Result<(String, u64)> {
     for _ in 0..10 {
         if leader.0 == preferred || cancel.load(Ordering::Relaxed) {
-            return Ok(leader);
+            break;
         }
         progress.note(&format!(
             "steering leadership from {} to {preferred} ...",
@@ -618,9 +661,7 @@ fn steer_leadership(
             leader.0
         ));
     }
-    // Let every follower learn the leader before clients start.
-    std::thread::sleep(timing.election_timeout_min.as_std());
-    Ok(leader)
+    Ok(observer.wait_until_settled(leader, timing, cancel, progress))
 }
 
 type TimelineResult = anyhow::Result<(Vec<FaultRecord>, Option<String>, ProcessState)>;
