@@ -379,6 +379,26 @@ fn drive(
     let scenario = &setup.loaded.scenario;
     let cancel = &setup.cancel;
     let lab = guard.lab();
+    // Preflight: a fault this machine has no backend for makes the run
+    // SKIPPED before anything starts, never a failure halfway.
+    if let Some(reason) = unsupported_step(lab, setup.loaded, node_names) {
+        progress.note(&format!("SKIPPED: {reason}"));
+        let now = mono_ns();
+        return Ok(Execution {
+            history: Vec::new(),
+            events: Vec::new(),
+            faults: Vec::new(),
+            frame: RunFrame {
+                workload_start_ns: now,
+                workload_end_ns: now,
+                healed_ns: now,
+                final_reads_ns: now,
+            },
+            skipped: Some(reason),
+            lab_up_ms: 0.0,
+            lab_down_ms: 0.0,
+        });
+    }
     let mut pids = Vec::new();
     for node in node_names {
         let spec = node_spec(setup, lab, node)?;
@@ -621,6 +641,52 @@ fn drive(
         lab_up_ms: 0.0,
         lab_down_ms: 0.0,
     })
+}
+
+/// A representative netlab fault per network step (role targets are not
+/// known yet, but backends depend on the kind of effect, not on who gets it).
+fn representative_faults(loaded: &LoadedScenario, nodes: &[String]) -> Vec<(String, Fault)> {
+    let mut out = Vec::new();
+    let all_links = nemesis::links(nodes, nodes, None);
+    for spanned in &loaded.scenario.timeline {
+        let step = spanned.get_ref();
+        let planes = nemesis::planes(step.plane);
+        let fault = match step.fault {
+            FaultKind::Partition if nodes.len() >= 2 => Fault::Partition {
+                grudge: netlab::grudge::isolate_one(&nodes[0], nodes),
+                planes,
+            },
+            FaultKind::Loss
+            | FaultKind::Delay
+            | FaultKind::Duplicate
+            | FaultKind::Corrupt
+            | FaultKind::Reorder
+            | FaultKind::Rate => Fault::Shape {
+                links: all_links.clone(),
+                planes,
+                shape: nemesis::shape_of(step),
+            },
+            FaultKind::LinkDown | FaultKind::Flap if nodes.len() >= 2 => Fault::LinkDown {
+                a: nodes[0].clone(),
+                b: nodes[1].clone(),
+            },
+            _ => continue,
+        };
+        out.push((step.describe(), fault));
+    }
+    out
+}
+
+/// The first timeline step this machine cannot apply, with the reason.
+fn unsupported_step(lab: &Lab, loaded: &LoadedScenario, nodes: &[String]) -> Option<String> {
+    representative_faults(loaded, nodes)
+        .into_iter()
+        .find_map(|(description, fault)| match lab.check_supported(&[fault]) {
+            Err(error @ NetlabError::Unsupported(_)) => {
+                Some(format!("step \"{description}\": {error}"))
+            }
+            _ => None,
+        })
 }
 
 /// Pauses a leader that is not `preferred` for one election timeout so the
@@ -995,6 +1061,24 @@ fn end_step(
 mod tests {
     use super::*;
     use crate::run::scenario;
+
+    #[test]
+    fn preflight_checks_one_representative_fault_per_network_step() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/scenarios/packet-chaos.toml");
+        let (loaded, topology) = crate::run::load::load_scenario(&path).unwrap();
+        let faults = representative_faults(&loaded, &topology.node_names());
+        assert_eq!(faults.len(), 3);
+        assert!(
+            faults
+                .iter()
+                .all(|(_, f)| matches!(f, Fault::Shape { links, .. } if links.len() == 6))
+        );
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/scenarios/kill-restart.toml");
+        let (loaded, topology) = crate::run::load::load_scenario(&path).unwrap();
+        assert!(representative_faults(&loaded, &topology.node_names()).is_empty());
+    }
 
     #[test]
     fn flaps_toggle_between_start_and_end_and_ends_sort_first() {
