@@ -104,6 +104,14 @@ fn table(results: &Results) -> Vec<Row> {
                 s,
                 e,
             ));
+            let apply = |s: &FailoverSample| s.partition_apply;
+            let (s, e) = both(apply, |s| s.max_ns);
+            rows.push(Row::new(
+                format!("partition install time (max; figures count from its end), {label}"),
+                "ms",
+                s,
+                e,
+            ));
         }
     }
     rows

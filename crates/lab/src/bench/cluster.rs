@@ -435,7 +435,7 @@ impl BenchLab {
     }
 
     /// Kills the running cluster (SIGKILL) and deletes its data directories
-    /// (logs stay).
+    /// (logs and splitnode's `events.jsonl` stay).
     ///
     /// # Errors
     /// Signal failures.
@@ -445,7 +445,10 @@ impl BenchLab {
         };
         for node in self.nodes.clone() {
             self.lab().signal(&node, ProcessSignal::Kill)?;
-            let _ = std::fs::remove_dir_all(self.node_dir(system, &node).join("data"));
+            let dir = self.node_dir(system, &node);
+            // splitnode's event log explains odd figures; keep it next to the logs.
+            let _ = std::fs::rename(dir.join("data/events.jsonl"), dir.join("events.jsonl"));
+            let _ = std::fs::remove_dir_all(dir.join("data"));
         }
         Ok(())
     }

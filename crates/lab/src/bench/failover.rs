@@ -35,6 +35,10 @@ pub struct FailoverSample {
     pub first_write: Duration,
     /// Until the old leader's status stopped claiming leadership.
     pub old_leader_stepped_down: Duration,
+    /// How long netlab took to install the partition. Figures count from
+    /// the end of the installation (the moment the leader is fully cut
+    /// off); the cut may have started biting up to this much earlier.
+    pub partition_apply: Duration,
 }
 
 fn give_up_after(profile: Profile) -> Duration {
@@ -69,8 +73,10 @@ pub fn failover_once(lab: &mut BenchLab) -> anyhow::Result<FailoverSample> {
         .map(|n| lab.client_addr(system, n))
         .collect();
 
+    let applying = Instant::now();
     lab.isolate(&leader)?;
     let partitioned = Instant::now();
+    let partition_apply = partitioned - applying;
     let deadline = partitioned + give_up_after(profile);
     let acknowledged: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
     let done = Arc::new(AtomicBool::new(false));
@@ -137,6 +143,7 @@ pub fn failover_once(lab: &mut BenchLab) -> anyhow::Result<FailoverSample> {
             old_leader: leader.clone(),
             first_write: write - partitioned,
             old_leader_stepped_down: down - partitioned,
+            partition_apply,
         },
         (write, down) => bail!(
             "{} failover after isolating {leader} incomplete within {:?}: first write {}, old leader stepped down {}",

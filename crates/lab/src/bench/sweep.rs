@@ -98,12 +98,13 @@ fn measure(
             let sample =
                 failover_once(lab).with_context(|| format!("failover repetition {}", rep + 1))?;
             eprintln!(
-                "sweep: {} x{size}: failover {}: first write {:.1} ms, old leader {} stepped down {:.1} ms",
+                "sweep: {} x{size}: failover {}: first write {:.1} ms, old leader {} stepped down {:.1} ms (partition installed in {:.1} ms)",
                 system.name(),
                 rep + 1,
                 sample.first_write.as_secs_f64() * 1e3,
                 sample.old_leader,
-                sample.old_leader_stepped_down.as_secs_f64() * 1e3
+                sample.old_leader_stepped_down.as_secs_f64() * 1e3,
+                sample.partition_apply.as_secs_f64() * 1e3
             );
             failover.push(sample.first_write);
             step_down.push(sample.old_leader_stepped_down);
