@@ -162,5 +162,4 @@ fn main() {
         )
     );
     println!("failovers recorded: {}", counts.join("; "));
-    let _ = std::fs::remove_dir_all(&env.work_dir);
 }

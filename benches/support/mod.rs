@@ -10,10 +10,17 @@ use std::process::Command;
 /// Everything a cluster bench needs.
 pub struct Env {
     pub binaries: Binaries,
-    /// Scratch directory for node data and logs (removed by the lab guards).
+    /// Scratch directory for node data and logs (removed when `Env` drops,
+    /// also when a bench panics).
     pub work_dir: PathBuf,
     /// `cargo bench -- --test`: run every bench once with tiny counts.
     pub test_mode: bool,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.work_dir);
+    }
 }
 
 /// True when criterion runs in `--test` mode.
