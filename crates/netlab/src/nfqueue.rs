@@ -125,7 +125,9 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
             queue.set_nonblocking(true);
             match first {
                 Ok(msg) => scheduler.schedule(msg),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ENOENT: the kernel dropped what it announced (rules were
+                // replaced while packets were queued); the queue is still fine.
+                Err(e) if packet_gone(&e) || e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -134,7 +136,7 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
             match queue.recv() {
                 Ok(msg) => scheduler.schedule(msg),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if packet_gone(&e) || e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -146,7 +148,10 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
             }
             let mut msg = entry.remove();
             msg.set_verdict(Verdict::Accept);
-            queue.verdict(msg)?;
+            match queue.verdict(msg) {
+                Err(e) if !packet_gone(&e) => return Err(e),
+                _ => {}
+            }
         }
         // 3. On SIGTERM, finish what is held, then exit (checked above).
         if !draining && matches!(signals.read_signal(), Ok(Some(_))) {
@@ -206,4 +211,12 @@ impl Scheduler {
         self.sequence += 1;
         self.held.insert((due, self.sequence), msg);
     }
+}
+
+/// A verdict or receive for a packet the kernel already flushed (its queue
+/// rules were replaced, e.g. when a partition heals) fails with ENOENT. That
+/// packet is gone, not the queue: keep serving, or the link turns into a
+/// black hole.
+fn packet_gone(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::NotFound
 }
