@@ -38,3 +38,12 @@ step "simulator: same seed twice gives byte-identical traces"
 "$fuzz" --seed 42 --nodes 5 --trace target/trace-b.txt >/dev/null
 cmp target/trace-a.txt target/trace-b.txt
 echo "traces identical ($(wc -l <target/trace-a.txt) lines)"
+
+step "lab: the CI scenario subset (safe -> valid) and the whole museum (incorrect modes -> invalid)"
+# Reuse the binaries built above: a build of a different package set would
+# unify features differently and compile everything again.
+SPLITLAB=target/release/splitlab SPLITNODE=target/release/splitnode \
+  scripts/run-scenarios.sh --ci --runs-dir target/ci-scenarios
+
+step "benchmarks compile and run once (criterion --test; root: they build netns clusters)"
+SPLITNODE_BIN=target/release/splitnode cargo bench -q --workspace --bench '*' -- --test
