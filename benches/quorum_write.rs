@@ -39,6 +39,8 @@ struct Recorded {
     /// Write-path fsyncs summed over all nodes during the pattern (evidence
     /// for what bounds the figures: group commit or not).
     fsyncs: Option<f64>,
+    /// CPU seconds used by all server processes during the pattern.
+    cpu_seconds: Option<f64>,
     /// Writes not acknowledged within the client timeout.
     failures: u64,
     /// Refused or broken attempts that were retried.
@@ -53,6 +55,10 @@ impl Recorded {
 
     fn fsyncs_per_write(&self) -> Option<f64> {
         self.fsyncs.map(|f| f / self.ops.max(1) as f64)
+    }
+
+    fn cpu_ms_per_write(&self) -> Option<f64> {
+        self.cpu_seconds.map(|s| s * 1e3 / self.ops.max(1) as f64)
     }
 }
 
@@ -76,6 +82,7 @@ fn bench_cluster(
         let pool = ClientPool::for_cluster(lab, system, &leader, clients).expect("client threads");
         let mut recorded = Recorded::default();
         let fsyncs_before = lab.fsyncs().expect("scrape metrics");
+        let cpu_before = lab.cpu_seconds();
         let mut group = c.benchmark_group(format!("quorum_write/{pattern}"));
         group
             .sample_size(20)
@@ -107,6 +114,7 @@ fn bench_cluster(
         group.finish();
         let fsyncs_after = lab.fsyncs().expect("scrape metrics");
         recorded.fsyncs = fsyncs_before.zip(fsyncs_after).map(|(b, a)| a - b);
+        recorded.cpu_seconds = cpu_before.zip(lab.cpu_seconds()).map(|(b, a)| a - b);
         results.insert((system, size, pattern), recorded);
     }
     lab.stop().expect("stop cluster");
@@ -158,6 +166,13 @@ fn table(results: &Results) -> Vec<Row> {
                 "fsync",
                 per_write(System::Splitnode),
                 per_write(System::Etcd),
+            ));
+            let cpu = |system| get(system, size, pattern).and_then(Recorded::cpu_ms_per_write);
+            rows.push(Row::new(
+                format!("{pattern} server CPU per write (all nodes), {size} nodes"),
+                "ms",
+                cpu(System::Splitnode),
+                cpu(System::Etcd),
             ));
         }
     }

@@ -43,16 +43,30 @@ pub struct ProcessRecord {
     pub netns: Option<String>,
 }
 
-/// Start time of a live process, `None` if it is gone (or a zombie).
-pub fn process_start_time(pid: u32) -> Option<u64> {
+/// `/proc/<pid>/stat` fields 3.. (state first) of a live process, `None` if
+/// it is gone (or a zombie).
+fn live_stat_fields(pid: u32) -> Option<Vec<u64>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X") | None) {
         return None;
     }
-    fields.get(19)?.parse().ok()
+    // Field 3 (the state) is consumed; parse fields 4.. (all numeric).
+    Some(fields.map(|f| f.parse().unwrap_or(0)).collect())
+}
+
+/// Start time of a live process, `None` if it is gone (or a zombie).
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    live_stat_fields(pid)?.get(22 - 4).copied()
+}
+
+/// CPU time a live process has used so far (user + system, fields 14 and
+/// 15 of `/proc/<pid>/stat`, in clock ticks), `None` if it is gone.
+pub fn process_cpu_ticks(pid: u32) -> Option<u64> {
+    let fields = live_stat_fields(pid)?;
+    Some(fields.get(14 - 4)? + fields.get(15 - 4)?)
 }
 
 impl ProcessRecord {
@@ -192,5 +206,20 @@ mod tests {
             ..me
         };
         assert!(!recycled.is_alive());
+    }
+
+    #[test]
+    fn cpu_ticks_grow_with_work() {
+        let me = std::process::id();
+        let before = process_cpu_ticks(me).expect("own stat");
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        }
+        let after = process_cpu_ticks(me).expect("own stat");
+        // 100 ms of spinning is at least ~10 ticks at USER_HZ=100; allow slack.
+        assert!(after >= before + 3, "ticks {before} -> {after}");
+        assert_eq!(process_cpu_ticks(u32::MAX), None);
     }
 }

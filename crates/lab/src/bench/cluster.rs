@@ -528,6 +528,20 @@ impl BenchLab {
         Ok(total)
     }
 
+    /// CPU seconds (user + system) the running cluster's server processes
+    /// have used so far, summed over every node; `None` when a process is
+    /// gone. The difference over a pattern tells whether a figure is bound by
+    /// the machine's cores rather than by the protocol.
+    pub fn cpu_seconds(&mut self) -> Option<f64> {
+        // /proc reports USER_HZ ticks, which the kernel fixes at 100 for userspace.
+        const USER_HZ: f64 = 100.0;
+        let mut ticks = 0;
+        for node in self.nodes.clone() {
+            ticks += netlab::journal::process_cpu_ticks(self.lab().pid(&node)?)?;
+        }
+        Some(ticks as f64 / USER_HZ)
+    }
+
     /// Waits until every node answers, exactly one claims leadership and all
     /// follow it; returns its name.
     ///
