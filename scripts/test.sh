@@ -14,7 +14,7 @@ step "clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
 
 step "release build (binaries used by the simulator fuzz run and the lab)"
-cargo build --release -q -p sim --bin fuzz -p node -p lab
+cargo build --release -q -p sim -p node -p lab --bins
 
 step "unit and integration tests (privileged lab tests included)"
 cargo test --workspace -q -- --test-threads=1
@@ -40,8 +40,8 @@ cmp target/trace-a.txt target/trace-b.txt
 echo "traces identical ($(wc -l <target/trace-a.txt) lines)"
 
 step "lab: the CI scenario subset (safe -> valid) and the whole museum (incorrect modes -> invalid)"
-# Reuse the binaries built above: a build of a different package set would
-# unify features differently and compile everything again.
+# Use exactly the binaries built above (run-scenarios.sh would otherwise
+# build its own).
 SPLITLAB=target/release/splitlab SPLITNODE=target/release/splitnode \
   scripts/run-scenarios.sh --ci --runs-dir target/ci-scenarios
 

@@ -169,6 +169,12 @@ pub fn timeline_svg(results: &Results, history: &[Op], events: &[NodeEvent]) -> 
     }
     // Phase markers: workload start/end, final heal, final reads.
     if let Some(frame) = frame {
+        // The last phases often fall within a few pixels of each other and
+        // of the right edge: a label that would overlap the previous one
+        // drops a line, and one that would run off the edge ends at its line.
+        const CHAR_WIDTH: f64 = 5.0;
+        let mut previous_label_end = f64::NEG_INFINITY;
+        let mut row = 0.0;
         for (at, label) in [
             (frame.workload_start_ns, "workload"),
             (frame.workload_end_ns, "end"),
@@ -176,13 +182,24 @@ pub fn timeline_svg(results: &Results, history: &[Op], events: &[NodeEvent]) -> 
             (frame.final_reads_ns, "final reads"),
         ] {
             let x = scale.x(at);
+            let width = CHAR_WIDTH * label.len() as f64;
+            let (label_x, anchor, label_start) = if x + 2.0 + width > WIDTH {
+                (x - 2.0, "end", x - 2.0 - width)
+            } else {
+                (x + 2.0, "start", x + 2.0)
+            };
+            row = if label_start < previous_label_end {
+                row + 10.0
+            } else {
+                0.0
+            };
+            previous_label_end = label_start + width;
             let _ = write!(
                 svg,
-                r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#555" stroke-dasharray="2 3"/><text x="{:.1}" y="{}" fill="#555" font-size="9">{label}</text>"##,
+                r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#555" stroke-dasharray="2 3"/><text x="{label_x:.1}" y="{}" text-anchor="{anchor}" fill="#555" font-size="9">{label}</text>"##,
                 lanes_top - 4.0,
                 chart_top + CHART,
-                x + 2.0,
-                chart_top - 4.0
+                chart_top - 4.0 + row
             );
         }
     }
