@@ -53,7 +53,8 @@ fn live_stat_fields(pid: u32) -> Option<Vec<u64>> {
     if matches!(fields.next(), Some("Z" | "X") | None) {
         return None;
     }
-    // Field 3 (the state) is consumed; parse fields 4.. (all numeric).
+    // Field 3 (the state) is consumed; fields 4.. are numbers. The signed
+    // ones (priority, nice) read as 0: no caller uses them.
     Some(fields.map(|f| f.parse().unwrap_or(0)).collect())
 }
 
