@@ -4,7 +4,7 @@
 //! back as on what the run produced in memory. Histories come from the
 //! simulator because it makes both valid and split-brain runs on demand.
 use checker::{CheckInput, History, check_all, load_events, save_events};
-use sim::{Mode, SimOptions, check_config, run};
+use sim::{Mode, SimOptions, check_config, judge, run};
 
 fn verdicts(report: &checker::Report) -> Vec<(String, checker::Verdict)> {
     report
@@ -26,12 +26,7 @@ fn jsonl_round_trip_keeps_every_verdict() {
         (1, Mode::NoFencing, 5),
     ] {
         let output = run(seed, SimOptions::new(mode, nodes));
-        let config = check_config(&output, false);
-        let in_memory = check_all(&CheckInput {
-            history: &output.history,
-            events: &output.events,
-            config: &config,
-        });
+        let in_memory = judge(&output).report;
 
         let history_path = dir.join(format!("{seed}-{mode:?}-history.jsonl"));
         let events_path = dir.join(format!("{seed}-{mode:?}-events.jsonl"));
@@ -51,7 +46,7 @@ fn jsonl_round_trip_keeps_every_verdict() {
         let from_disk = check_all(&CheckInput {
             history: &history,
             events: &events,
-            config: &config,
+            config: &check_config(&output, false),
         });
         assert_eq!(
             verdicts(&in_memory),
