@@ -6,7 +6,7 @@
 //! ```text
 //! main.rs       flags/TOML → NodeConfig → tokio runtime → node::run(config, SIGTERM)
 //! lib.rs        run(): open storage, bind sockets, spawn tasks, run the driver
-//! config.rs     NodeConfig: TOML + flags, FNV-1a ids, validation with line:column
+//! config/       NodeConfig: raw TOML/flags model, merge + validation, errors with line:column
 //! driver.rs     the ONLY owner of the Replica; biased select!, group commit, persist-before-send
 //! storage.rs    meta / log / snapshot files, crc32 records, torn-tail repair
 //! transport.rs  UDP datagrams, TCP inbound (limits, deadlines) and outbound (reconnect)

@@ -1,0 +1,212 @@
+//! The validated configuration of one node: identity, peers, addresses,
+//! consensus timing and I/O limits, as `node::run` consumes them.
+//!
+//! Built only by [`super::load`] / [`super::load_str`] from the raw model.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use consensus::Mode;
+use wire::NodeId;
+
+/// Timing profile: the defaults every timing value starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// heartbeat 50 ms, election timeout 250–500 ms (the lab's choice).
+    Fast,
+    /// heartbeat 100 ms, election timeout 1000–2000 ms (etcd's defaults).
+    Default,
+}
+
+impl Profile {
+    pub fn from_name(name: &str) -> Option<Profile> {
+        match name {
+            "fast" => Some(Profile::Fast),
+            "default" => Some(Profile::Default),
+            _ => None,
+        }
+    }
+
+    pub(super) fn heartbeat_and_election_ms(self) -> (u64, u64, u64) {
+        match self {
+            Profile::Fast => (50, 250, 500),
+            Profile::Default => (100, 1000, 2000),
+        }
+    }
+}
+
+/// How the node treats its data directory at start-up.
+///
+/// An empty data directory is ambiguous: it is either the very first start
+/// of a new cluster, or a node that lost its disk. A node that lost its disk
+/// has forgotten its vote and could vote twice in an old term, so it must not
+/// silently come back as a voter. The operator says which case it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartMode {
+    /// The data directory must already hold this node's state.
+    Existing,
+    /// `--bootstrap`: first start of a new cluster. An empty data directory is
+    /// initialised; a non-empty one is used as is (so a lab may pass the flag
+    /// on every start of a node it created).
+    Bootstrap,
+    /// `--join-empty`: the operator confirms the node lost its state and
+    /// rejoins an existing cluster. The node then withholds its vote until it
+    /// has followed a leader (see `driver`).
+    JoinEmpty,
+}
+
+/// Test-only clock faults, injected in-process. Off unless set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TestClock {
+    /// Constant offset of the node's clock from CLOCK_MONOTONIC.
+    pub offset_ms: i64,
+    /// Rate of the node's clock relative to CLOCK_MONOTONIC (1.0 = exact).
+    pub rate: f64,
+}
+
+impl Default for TestClock {
+    fn default() -> Self {
+        TestClock {
+            offset_ms: 0,
+            rate: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerConfig {
+    pub name: String,
+    pub id: NodeId,
+    /// UDP heartbeats and TCP replication both use this address.
+    pub addr: SocketAddr,
+    /// The peer's HTTP address, used only for leader hints in 503 answers.
+    pub client_addr: Option<SocketAddr>,
+}
+
+/// Consensus timing, in milliseconds on the node's own clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub lease_margin_ms: u64,
+    pub tick_ms: u64,
+    pub clock_drift_bound: f64,
+    pub snapshot_threshold: u64,
+    pub max_append_entries: usize,
+    pub max_pending_requests: usize,
+}
+
+/// I/O limits and deadlines (real milliseconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest accepted TCP frame, prefix and trailer included.
+    pub max_frame_bytes: usize,
+    /// Largest accepted UDP datagram.
+    pub max_datagram_bytes: usize,
+    /// Deadline to connect to a peer.
+    pub connect_timeout_ms: u64,
+    /// Deadline for writing one frame to a peer (the per-RPC deadline).
+    pub rpc_timeout_ms: u64,
+    /// A frame that has started arriving must be complete within this
+    /// (slowloris defence).
+    pub frame_read_timeout_ms: u64,
+    /// An inbound peer connection silent for this long is closed.
+    pub peer_idle_timeout_ms: u64,
+    pub reconnect_backoff_min_ms: u64,
+    pub reconnect_backoff_max_ms: u64,
+    /// Frames queued per peer connection before new ones are dropped.
+    pub peer_queue_frames: usize,
+    pub max_inbound_connections: usize,
+    pub http_max_header_bytes: usize,
+    pub http_max_body_bytes: usize,
+    /// How long an HTTP request waits for its outcome before answering 504.
+    pub client_timeout_ms: u64,
+    /// A keep-alive HTTP connection idle for this long is closed.
+    pub http_idle_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: wire::DEFAULT_MAX_FRAME,
+            max_datagram_bytes: 1400,
+            connect_timeout_ms: 500,
+            rpc_timeout_ms: 1000,
+            frame_read_timeout_ms: 2000,
+            peer_idle_timeout_ms: 60_000,
+            reconnect_backoff_min_ms: 20,
+            reconnect_backoff_max_ms: 1000,
+            peer_queue_frames: 1024,
+            max_inbound_connections: 64,
+            http_max_header_bytes: 8 * 1024,
+            http_max_body_bytes: 1024 * 1024,
+            client_timeout_ms: 5000,
+            http_idle_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// The validated configuration of one node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    pub name: String,
+    pub id: NodeId,
+    pub cluster_name: String,
+    pub cluster_id: u64,
+    pub peers: Vec<PeerConfig>,
+    pub listen_peer: SocketAddr,
+    pub listen_client: SocketAddr,
+    pub data_dir: PathBuf,
+    pub mode: Mode,
+    pub profile: Profile,
+    pub timing: Timing,
+    pub limits: Limits,
+    pub start: StartMode,
+    pub test_clock: TestClock,
+}
+
+impl NodeConfig {
+    /// The consensus configuration for this node (all durations in ns).
+    pub fn consensus_config(&self) -> consensus::Config {
+        const MS: u64 = 1_000_000;
+        let mut members: Vec<NodeId> = self.peers.iter().map(|peer| peer.id).collect();
+        members.push(self.id);
+        members.sort_unstable();
+        let timing = &self.timing;
+        consensus::Config {
+            id: self.id,
+            members,
+            cluster: self.cluster_id,
+            mode: self.mode,
+            heartbeat_interval_ns: timing.heartbeat_ms * MS,
+            election_timeout_min_ns: timing.election_timeout_min_ms * MS,
+            election_timeout_max_ns: timing.election_timeout_max_ms * MS,
+            clock_drift_bound: timing.clock_drift_bound,
+            lease_margin_ns: timing.lease_margin_ms * MS,
+            tick_interval_ns: timing.tick_ms * MS,
+            max_append_entries: timing.max_append_entries,
+            snapshot_threshold: timing.snapshot_threshold,
+            max_pending_requests: timing.max_pending_requests,
+        }
+    }
+
+    pub fn peer(&self, id: NodeId) -> Option<&PeerConfig> {
+        self.peers.iter().find(|peer| peer.id == id)
+    }
+
+    /// The name of a member (this node or a peer).
+    pub fn member_name(&self, id: NodeId) -> Option<&str> {
+        if id == self.id {
+            return Some(&self.name);
+        }
+        self.peer(id).map(|peer| peer.name.as_str())
+    }
+
+    /// The client (HTTP) address of a member, if known.
+    pub fn member_client_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        if id == self.id {
+            return Some(self.listen_client);
+        }
+        self.peer(id).and_then(|peer| peer.client_addr)
+    }
+}
