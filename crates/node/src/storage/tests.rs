@@ -1,0 +1,292 @@
+//! Durability tests: refusal of empty or foreign directories, reopen,
+//! suffix truncation, torn and corrupt tails, meta compaction, snapshots.
+use std::fs;
+use std::path::PathBuf;
+
+use consensus::Restored;
+use wire::{Entry, Index, KvOp, Payload, Snapshot};
+
+use super::*;
+
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let unique = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "splitnode-storage-{tag}-{}-{unique}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&path);
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn put(term: Term, index: Index, key: &str) -> Entry {
+    Entry {
+        term,
+        index,
+        payload: Payload::Command {
+            client: 7,
+            seq: index,
+            op: KvOp::Put {
+                key: key.into(),
+                value: format!("v{index}"),
+            },
+        },
+    }
+}
+
+fn open(dir: &TempDir) -> (Storage, Restored, RecoveryReport) {
+    Storage::open(&dir.0, "n1 c1", true).expect("open")
+}
+
+#[test]
+fn empty_directory_is_refused_without_init() {
+    let dir = TempDir::new("empty");
+    match Storage::open(&dir.0, "n1 c1", false) {
+        Err(StorageError::Empty(_)) => {}
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("an empty directory must be refused"),
+    }
+    let (_, restored, report) = open(&dir);
+    assert!(report.initialised);
+    assert_eq!(restored, Restored::default());
+    // Now initialised, it opens without the flag.
+    let (_, _, report) = Storage::open(&dir.0, "n1 c1", false).unwrap();
+    assert!(!report.initialised);
+}
+
+#[test]
+fn another_nodes_directory_is_refused() {
+    let dir = TempDir::new("identity");
+    drop(open(&dir));
+    assert!(matches!(
+        Storage::open(&dir.0, "n2 c1", true),
+        Err(StorageError::WrongIdentity { .. })
+    ));
+}
+
+#[test]
+fn entries_and_meta_survive_reopen() {
+    let dir = TempDir::new("reopen");
+    let (mut storage, _, _) = open(&dir);
+    storage.persist_meta(3, Some(42)).unwrap();
+    storage
+        .append(
+            None,
+            &[
+                put(3, 1, "a"),
+                put(3, 2, "b"),
+                Entry {
+                    term: 3,
+                    index: 3,
+                    payload: Payload::Noop,
+                },
+            ],
+        )
+        .unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let (storage, restored, report) = open(&dir);
+    assert_eq!(report, RecoveryReport::default());
+    assert_eq!(restored.term, 3);
+    assert_eq!(restored.voted_for, Some(42));
+    assert_eq!(restored.entries.len(), 3);
+    assert_eq!(restored.entries[1], put(3, 2, "b"));
+    assert_eq!(storage.last_index(), 3);
+}
+
+#[test]
+fn suffix_truncation_rewrites_the_tail() {
+    let dir = TempDir::new("truncate");
+    let (mut storage, _, _) = open(&dir);
+    let first: Vec<Entry> = (1..=5).map(|index| put(1, index, "k")).collect();
+    storage.append(None, &first).unwrap();
+    storage.sync().unwrap();
+    storage
+        .append(Some(2), &[put(2, 3, "x"), put(2, 4, "y")])
+        .unwrap();
+    storage.sync().unwrap();
+    // Truncation to a point beyond the end is a no-op.
+    storage.append(Some(10), &[]).unwrap();
+    drop(storage);
+    let (mut storage, restored, _) = open(&dir);
+    let terms: Vec<(Index, Term)> = restored.entries.iter().map(|e| (e.index, e.term)).collect();
+    assert_eq!(terms, vec![(1, 1), (2, 1), (3, 2), (4, 2)]);
+    // Truncate everything.
+    storage.append(Some(0), &[put(5, 1, "z")]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let (_, restored, _) = open(&dir);
+    assert_eq!(restored.entries, vec![put(5, 1, "z")]);
+}
+
+#[test]
+fn torn_log_tail_is_truncated_at_every_cut_point() {
+    let dir = TempDir::new("torn");
+    let (mut storage, _, _) = open(&dir);
+    storage
+        .append(None, &[put(1, 1, "a"), put(1, 2, "b")])
+        .unwrap();
+    storage.sync().unwrap();
+    let good_len = storage.log_bytes();
+    storage.append(None, &[put(1, 3, "c")]).unwrap();
+    storage.sync().unwrap();
+    let full_len = storage.log_bytes();
+    drop(storage);
+    let log_path = dir.0.join(LOG_FILE);
+    let full = fs::read(&log_path).unwrap();
+    for cut in good_len..full_len {
+        fs::write(&log_path, &full[..cut as usize]).unwrap();
+        let (storage, restored, report) = open(&dir);
+        assert_eq!(restored.entries.len(), 2, "cut at {cut}");
+        assert_eq!(report.torn_log_bytes, cut - good_len, "cut at {cut}");
+        assert_eq!(storage.log_bytes(), good_len);
+        assert_eq!(fs::metadata(&log_path).unwrap().len(), good_len);
+    }
+}
+
+#[test]
+fn corrupt_tail_byte_is_detected_by_the_checksum() {
+    let dir = TempDir::new("corrupt");
+    let (mut storage, _, _) = open(&dir);
+    storage
+        .append(None, &[put(1, 1, "a"), put(1, 2, "b")])
+        .unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let log_path = dir.0.join(LOG_FILE);
+    let mut bytes = fs::read(&log_path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    fs::write(&log_path, &bytes).unwrap();
+    let (mut storage, restored, report) = open(&dir);
+    assert_eq!(restored.entries, vec![put(1, 1, "a")]);
+    assert!(report.torn_log_bytes > 0);
+    // Appending after the repair continues the log cleanly.
+    storage.append(None, &[put(1, 2, "again")]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let (_, restored, _) = open(&dir);
+    assert_eq!(restored.entries.len(), 2);
+    assert_eq!(restored.entries[1], put(1, 2, "again"));
+}
+
+#[test]
+fn torn_meta_tail_keeps_the_last_complete_record() {
+    let dir = TempDir::new("meta");
+    let (mut storage, _, _) = open(&dir);
+    storage.persist_meta(1, Some(5)).unwrap();
+    storage.persist_meta(2, None).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let meta_path = dir.0.join(META_FILE);
+    let mut bytes = fs::read(&meta_path).unwrap();
+    bytes.extend_from_slice(&[0, 0, 0, 17, 1, 2]);
+    fs::write(&meta_path, &bytes).unwrap();
+    let (_, restored, report) = open(&dir);
+    assert_eq!((restored.term, restored.voted_for), (2, None));
+    assert_eq!(report.torn_meta_bytes, 6);
+}
+
+#[test]
+fn meta_file_is_compacted() {
+    let dir = TempDir::new("metacompact");
+    let (mut storage, _, _) = open(&dir);
+    for term in 1..=(META_COMPACT_AFTER as u64 + 10) {
+        storage.persist_meta(term, Some(term)).unwrap();
+    }
+    storage.sync().unwrap();
+    drop(storage);
+    let size = fs::metadata(dir.0.join(META_FILE)).unwrap().len();
+    assert!(size < 100 * 25, "meta file is {size} bytes");
+    let (_, restored, _) = open(&dir);
+    let last = META_COMPACT_AFTER as u64 + 10;
+    assert_eq!((restored.term, restored.voted_for), (last, Some(last)));
+}
+
+#[test]
+fn snapshot_drops_covered_entries() {
+    let dir = TempDir::new("snapshot");
+    let (mut storage, _, _) = open(&dir);
+    let entries: Vec<Entry> = (1..=10).map(|index| put(1, index, "k")).collect();
+    storage.append(None, &entries).unwrap();
+    storage.sync().unwrap();
+    let snapshot = Snapshot {
+        last_index: 7,
+        last_term: 1,
+        data: b"state".to_vec(),
+    };
+    storage.save_snapshot(&snapshot).unwrap();
+    storage.append(None, &[put(2, 11, "n")]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let (mut storage, restored, _) = open(&dir);
+    assert_eq!(restored.snapshot, Some(snapshot));
+    let indexes: Vec<Index> = restored.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, vec![8, 9, 10, 11]);
+    // Truncation still finds the right offsets after the rewrite.
+    storage.append(Some(9), &[put(3, 10, "t")]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let (_, restored, _) = open(&dir);
+    let tail: Vec<(Index, Term)> = restored.entries.iter().map(|e| (e.index, e.term)).collect();
+    assert_eq!(tail, vec![(8, 1), (9, 1), (10, 3)]);
+}
+
+#[test]
+fn installed_snapshot_beyond_the_log_empties_it() {
+    let dir = TempDir::new("install");
+    let (mut storage, _, _) = open(&dir);
+    storage
+        .append(None, &[put(1, 1, "a"), put(1, 2, "b")])
+        .unwrap();
+    storage.sync().unwrap();
+    let snapshot = Snapshot {
+        last_index: 50,
+        last_term: 4,
+        data: vec![1, 2, 3],
+    };
+    storage.save_snapshot(&snapshot).unwrap();
+    assert_eq!(storage.last_index(), 50);
+    storage.append(None, &[put(4, 51, "c")]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let (_, restored, _) = open(&dir);
+    assert_eq!(restored.last_index(), 51);
+    assert_eq!(restored.entries, vec![put(4, 51, "c")]);
+}
+
+#[test]
+fn stale_records_before_a_snapshot_are_skipped() {
+    // Simulates a crash after the snapshot rename but before the log
+    // rewrite: the log still starts at index 1.
+    let dir = TempDir::new("stale");
+    let (mut storage, _, _) = open(&dir);
+    let entries: Vec<Entry> = (1..=4).map(|index| put(1, index, "k")).collect();
+    storage.append(None, &entries).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let mut record = Vec::new();
+    frame_record(
+        &encode_snapshot(&Snapshot {
+            last_index: 2,
+            last_term: 1,
+            data: vec![],
+        }),
+        &mut record,
+    );
+    write_atomically(&dir.0, SNAPSHOT_FILE, &record).unwrap();
+    let (_, restored, report) = open(&dir);
+    let indexes: Vec<Index> = restored.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, vec![3, 4]);
+    assert_eq!(report.torn_log_bytes, 0);
+}
