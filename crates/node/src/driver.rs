@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use checker::EventKind;
 use consensus::{
     Action, ClientReply, ClientRequest, ClientResponse, Event, Input, IoSeq, Message, NodeId,
     Replica, RequestId, Status, Transport,
@@ -33,7 +34,7 @@ use wire::{Frame, Header, Term};
 
 use crate::clock::{NodeClock, Stamp};
 use crate::config::NodeConfig;
-use crate::events::{self, EventKind, EventLog};
+use crate::events::{self, EventLog};
 use crate::metrics::{Metrics, SendDrop};
 use crate::storage::{Storage, StorageError};
 use crate::transport::Inbound;

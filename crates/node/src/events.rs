@@ -1,8 +1,6 @@
-//! The append-only event log `events.jsonl` in the data directory.
-//!
-//! One JSON object per line, in exactly the `NodeEvent` format of
-//! `crates/checker/src/event.rs` (this crate does not depend on the checker;
-//! the types below mirror its JSON and the tests pin the shape):
+//! The append-only event log `events.jsonl` in the data directory, written
+//! with the checker's own types ([`checker::NodeEvent`]), so what the node
+//! writes is by construction what the checker reads:
 //!
 //! ```json
 //! {"node":"n1","mono_ns":1000,"local_ns":1003,"term":2,"event":"became_leader"}
@@ -16,83 +14,19 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use checker::{EventKind, LinkDirection, NodeEvent, Token};
 use consensus::{Event, StepDownReason};
-use serde::Serialize;
 use wire::NodeId;
 
 use crate::clock::{NodeClock, Stamp};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct TokenJson {
-    pub term: u64,
-    pub index: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum EventKind {
-    Started,
-    Recovered {
-        last_index: u64,
-    },
-    ElectionStarted,
-    PreVoteRejected {
-        by: String,
-    },
-    BecameLeader,
-    SteppedDown {
-        reason: &'static str,
-    },
-    LeaseExtended {
-        until_mono_ns: u64,
-    },
-    LeaseLost,
-    QuorumLost,
-    QuorumRegained,
-    PeerUp {
-        peer: String,
-    },
-    PeerDown {
-        peer: String,
-        direction: &'static str,
-    },
-    WriteCommitted {
-        token: TokenJson,
-    },
-    WriteAccepted {
-        index: u64,
-    },
-    Applied {
-        index: u64,
-        state_hash: u64,
-    },
-    Truncated {
-        after: u64,
-    },
-    StaleTermRejected {
-        from: String,
-        their_term: u64,
-    },
-    FinalState {
-        commit_index: u64,
-        applied_index: u64,
-        state_hash: u64,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NodeEvent<'a> {
-    pub node: &'a str,
-    pub mono_ns: u64,
-    pub local_ns: u64,
-    pub term: u64,
-    #[serde(flatten)]
-    pub kind: EventKind,
-}
-
-fn step_down_name(reason: StepDownReason) -> &'static str {
-    // Same spelling as the checker's snake_case enum.
-    reason.name()
+/// The checker's spelling of a consensus step-down reason.
+fn step_down_reason(reason: StepDownReason) -> checker::StepDownReason {
+    match reason {
+        StepDownReason::HigherTerm => checker::StepDownReason::HigherTerm,
+        StepDownReason::QuorumLost => checker::StepDownReason::QuorumLost,
+        StepDownReason::LeaseExpired => checker::StepDownReason::LeaseExpired,
+    }
 }
 
 /// Converts a consensus event into the event-log form. `current_term` is the
@@ -113,7 +47,7 @@ pub fn convert(
         Event::SteppedDown { term, reason } => (
             *term,
             EventKind::SteppedDown {
-                reason: step_down_name(*reason),
+                reason: step_down_reason(*reason),
             },
         ),
         Event::LeaseExtended { term, until } => (
@@ -135,13 +69,17 @@ pub fn convert(
             current_term,
             EventKind::PeerDown {
                 peer: name_of(*peer),
-                direction: if *inbound { "inbound" } else { "outbound" },
+                direction: if *inbound {
+                    LinkDirection::Inbound
+                } else {
+                    LinkDirection::Outbound
+                },
             },
         ),
         Event::WriteCommitted { token } => (
             token.term,
             EventKind::WriteCommitted {
-                token: TokenJson {
+                token: Token {
                     term: token.term,
                     index: token.index,
                 },
@@ -187,13 +125,13 @@ impl EventLog {
     }
 
     pub fn record(&mut self, stamp: Stamp, term: u64, kind: EventKind) -> io::Result<()> {
-        let line = NodeEvent {
-            node: &self.node,
-            mono_ns: stamp.mono_ns,
-            local_ns: stamp.local_ns,
+        let line = NodeEvent::new(
+            self.node.as_str(),
+            stamp.mono_ns,
+            stamp.local_ns,
             term,
             kind,
-        };
+        );
         serde_json::to_writer(&mut self.out, &line).map_err(io::Error::other)?;
         self.out.write_all(b"\n")
     }
@@ -208,17 +146,9 @@ impl EventLog {
 mod tests {
     use super::*;
     use crate::config::TestClock;
-    use wire::Token;
 
     fn line(term: u64, kind: EventKind) -> String {
-        serde_json::to_string(&NodeEvent {
-            node: "n1",
-            mono_ns: 1000,
-            local_ns: 1003,
-            term,
-            kind,
-        })
-        .unwrap()
+        serde_json::to_string(&NodeEvent::new("n1", 1000, 1003, term, kind)).unwrap()
     }
 
     #[test]
@@ -241,7 +171,7 @@ mod tests {
                 2,
                 EventKind::PeerDown {
                     peer: "n2".into(),
-                    direction: "inbound"
+                    direction: LinkDirection::Inbound
                 }
             ),
             r#"{"node":"n1","mono_ns":1000,"local_ns":1003,"term":2,"event":"peer_down","peer":"n2","direction":"inbound"}"#
@@ -250,7 +180,7 @@ mod tests {
             line(
                 3,
                 EventKind::WriteCommitted {
-                    token: TokenJson { term: 3, index: 7 }
+                    token: Token { term: 3, index: 7 }
                 }
             ),
             r#"{"node":"n1","mono_ns":1000,"local_ns":1003,"term":3,"event":"write_committed","token":{"term":3,"index":7}}"#
@@ -301,7 +231,7 @@ mod tests {
         );
         let (term, kind) = convert(
             &Event::WriteCommitted {
-                token: Token { term: 4, index: 9 },
+                token: wire::Token { term: 4, index: 9 },
             },
             5,
             &clock,
@@ -311,7 +241,7 @@ mod tests {
         assert_eq!(
             kind,
             EventKind::WriteCommitted {
-                token: TokenJson { term: 4, index: 9 }
+                token: Token { term: 4, index: 9 }
             }
         );
         let (_, kind) = convert(
@@ -327,5 +257,40 @@ mod tests {
             serde_json::to_value(&kind).unwrap(),
             serde_json::json!({"event": "stepped_down", "reason": "quorum_lost"})
         );
+    }
+
+    #[test]
+    fn the_checker_reads_back_what_the_log_writes() {
+        let path = std::env::temp_dir().join(format!(
+            "splitnode-events-{}-read-back.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let mut log = EventLog::open(&path, "n1").unwrap();
+        let stamp = Stamp {
+            mono_ns: 10,
+            local_ns: 12,
+        };
+        let kinds = [
+            EventKind::Started,
+            EventKind::PeerDown {
+                peer: "n2".into(),
+                direction: LinkDirection::Outbound,
+            },
+            EventKind::SteppedDown {
+                reason: checker::StepDownReason::LeaseExpired,
+            },
+        ];
+        for kind in &kinds {
+            log.record(stamp, 3, kind.clone()).unwrap();
+        }
+        log.flush().unwrap();
+        let read = checker::read_events(std::fs::File::open(&path).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let expected: Vec<NodeEvent> = kinds
+            .into_iter()
+            .map(|kind| NodeEvent::new("n1", 10, 12, 3, kind))
+            .collect();
+        assert_eq!(read, expected);
     }
 }

@@ -8,7 +8,7 @@
 //! lib.rs        run(): open storage, bind sockets, spawn tasks, run the driver
 //! config/       NodeConfig: raw TOML/flags model, merge + validation, errors with line:column
 //! driver.rs     the ONLY owner of the Replica; biased select!, group commit, persist-before-send
-//! storage.rs    meta / log / snapshot files, crc32 records, torn-tail repair
+//! storage/      meta / log / snapshot files: record codec, file primitives, recovery
 //! transport.rs  UDP datagrams, TCP inbound (limits, deadlines) and outbound (reconnect)
 //! client.rs     HTTP API handlers → driver over mpsc, oneshot back
 //! http.rs       HTTP/1.1 parsing and routing (pure)
@@ -34,6 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use checker::EventKind;
 use consensus::Replica;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
@@ -51,7 +52,7 @@ pub mod transport;
 use crate::clock::NodeClock;
 use crate::config::{NodeConfig, StartMode};
 use crate::driver::{Driver, StatusView};
-use crate::events::{EventKind, EventLog};
+use crate::events::EventLog;
 use crate::metrics::Metrics;
 use crate::storage::Storage;
 use crate::transport::FrameFilter;
