@@ -9,22 +9,17 @@
 //! [`NodeClock::mono_of_local`], because only this process knows its skew.
 use std::time::Duration;
 
+use nix::time::{ClockId, clock_gettime};
+
 use crate::config::TestClock;
 
 /// CLOCK_MONOTONIC in nanoseconds. Every network namespace on the host
 /// shares this clock, which is what lets the checker compare events from
 /// different nodes.
-#[allow(unsafe_code)]
 pub fn mono_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec and CLOCK_MONOTONIC is
-    // always supported on Linux; clock_gettime writes only into `now`.
-    let result = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    assert_eq!(result, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
-    (now.tv_sec as u64) * 1_000_000_000 + now.tv_nsec as u64
+    let now = clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .expect("clock_gettime(CLOCK_MONOTONIC) is always supported on Linux");
+    (now.tv_sec() as u64) * 1_000_000_000 + now.tv_nsec() as u64
 }
 
 /// The node's own (possibly skewed) clock.

@@ -19,14 +19,11 @@ pub use error::ConfigError;
 pub use model::{Limits, NodeConfig, PeerConfig, Profile, StartMode, TestClock, Timing};
 pub use raw::{FileConfig, FileLimits, FileTestClock, FileTiming, Flags, parse_file};
 
-/// 64-bit FNV-1a of a name. Used for node ids and the cluster id, so every
-/// process (and the lab) derives the same id from the same name.
+/// 64-bit FNV-1a of a name ([`seeded::fnv1a`]). Used for node ids and the
+/// cluster id, so every process (and the lab) derives the same id from the
+/// same name.
 pub fn name_to_id(name: &str) -> u64 {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    name.bytes().fold(OFFSET_BASIS, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
-    })
+    seeded::fnv1a(name.as_bytes())
 }
 
 /// Reads the file named by `--config` (if any), merges the flags over it
