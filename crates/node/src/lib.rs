@@ -11,7 +11,7 @@
 //! storage/      meta / log / snapshot files: record codec, file primitives, recovery
 //! transport.rs  UDP datagrams, TCP inbound (limits, deadlines) and outbound (reconnect)
 //! client.rs     HTTP API handlers → driver over mpsc, oneshot back
-//! http.rs       HTTP/1.1 parsing and routing (pure)
+//! http/         HTTP/1.1 parsing (Content-Length or chunked bodies), routing, responses (pure)
 //! events.rs     events.jsonl in the checker's NodeEvent format
 //! metrics.rs    atomic counters, Prometheus text
 //! clock.rs      CLOCK_MONOTONIC and the node's (test-skewable) clock

@@ -244,3 +244,63 @@ fn every_mode_runs_a_cluster_that_elects_a_leader() {
         }
     }
 }
+
+/// One HTTP/1.1 exchange on a fresh connection (`Connection: close`, so the
+/// answer ends at EOF); `None` while the node is not listening yet.
+fn raw_exchange(addr: &str, request: &[u8]) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(request).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+#[test]
+fn chunked_request_body_is_accepted_and_applied() {
+    let dir = TempDir::new("chunked");
+    let mut args = base_args(&dir.0, 25);
+    args.extend(
+        [
+            "--bootstrap",
+            "--heartbeat-ms",
+            "20",
+            "--election-timeout-min-ms",
+            "100",
+            "--election-timeout-max-ms",
+            "200",
+        ]
+        .map(String::from),
+    );
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn splitnode");
+    let addr = "127.0.25.1:7000";
+    let put = b"PUT /kv/chunky HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n\
+                Transfer-Encoding: chunked\r\n\r\n\
+                6\r\nvalue-\r\n7;ext=1\r\nchunked\r\n0\r\n\r\n";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let written = loop {
+        if let Some((200, body)) = raw_exchange(addr, put) {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "single node never accepted the chunked write"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(written.contains("\"applied\":true"), "{written}");
+    let get = b"GET /kv/chunky HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n\r\n";
+    let read = raw_exchange(addr, get);
+    let _ = child.kill();
+    let _ = child.wait();
+    let (status, body) = read.expect("read answered");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"value\":\"value-chunked\""), "{body}");
+}
