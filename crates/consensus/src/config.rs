@@ -2,8 +2,9 @@
 use wire::NodeId;
 
 /// Which replication strategy the replica runs. Only [`Mode::Safe`] is
-/// correct; the other four reproduce the incorrect approaches of the design
-/// notes so the lab can show each one break.
+/// correct; the other four reproduce common incorrect designs (numbered
+/// #1–#4, as in `naive/` and the museum scenarios) so the lab can show each
+/// one break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mode {
     /// Raft-style quorum elections with PreVote, CheckQuorum, leases and fencing.
@@ -20,6 +21,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode, `Safe` first; the order of help texts and sweeps.
     pub const ALL: [Mode; 5] = [
         Mode::Safe,
         Mode::TimeoutFailover,
@@ -39,6 +41,7 @@ impl Mode {
         }
     }
 
+    /// The inverse of [`Mode::name`]; `None` for an unknown name.
     pub fn from_name(name: &str) -> Option<Mode> {
         Mode::ALL.into_iter().find(|mode| mode.name() == name)
     }
@@ -56,21 +59,28 @@ pub enum ReadMode {
     Stale,
 }
 
-/// Durations are nanoseconds on the replica's own clock.
+/// Everything a replica needs to know at start-up; checked by
+/// [`Config::validate`]. Durations are nanoseconds on the replica's own clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// This replica's id.
     pub id: NodeId,
     /// All voters, including `id`.
     pub members: Vec<NodeId>,
+    /// Cluster id put in every frame header; frames of other clusters are dropped.
     pub cluster: u64,
+    /// The strategy to run.
     pub mode: Mode,
+    /// How often a leader sends a heartbeat round (and retransmits appends).
     pub heartbeat_interval_ns: u64,
     /// Election timeouts are drawn uniformly from `[min, max)`.
     pub election_timeout_min_ns: u64,
+    /// Upper bound (exclusive) of the election timeout.
     pub election_timeout_max_ns: u64,
     /// Bound `rho >= 1` on the clock-rate ratio between any two replicas.
     /// The lease is `election_timeout_min / rho - lease_margin`.
     pub clock_drift_bound: f64,
+    /// Safety margin subtracted from the lease on top of the drift bound.
     pub lease_margin_ns: u64,
     /// How often the driver must call `Tick`.
     pub tick_interval_ns: u64,
@@ -83,16 +93,27 @@ pub struct Config {
     pub max_pending_requests: usize,
 }
 
+/// Why [`Replica::new`](crate::Replica::new) refused a configuration or
+/// restored state. The message starts with the offending field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
+    /// `members` has this many entries, outside 1..=9.
     #[error("members: cluster size {0} is outside 1..=9")]
     ClusterSize(usize),
+    /// This id appears twice in `members`.
     #[error("members: {0} is listed twice")]
     DuplicateMember(NodeId),
+    /// `id` is missing from `members`.
     #[error("id: {0} is not one of the members")]
     NotAMember(NodeId),
+    /// Any other out-of-range field (timings, limits, a snapshot that does not decode).
     #[error("{field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid {
+        /// The field's name as in [`Config`].
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Config {

@@ -1,6 +1,7 @@
 //! Observable happenings, for the node's event log and the checker.
 use wire::{Index, NodeId, Term, Token};
 
+/// Why a leader became a follower, as recorded in [`Event::SteppedDown`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepDownReason {
     /// Saw a message with a higher term.
@@ -12,6 +13,7 @@ pub enum StepDownReason {
 }
 
 impl StepDownReason {
+    /// The snake_case name written to the event log.
     pub fn name(self) -> &'static str {
         match self {
             StepDownReason::HigherTerm => "higher_term",
@@ -21,71 +23,112 @@ impl StepDownReason {
     }
 }
 
+/// Something a replica did that the event log and the checker need to see.
 /// Times are nanoseconds on the replica's own clock; drivers add the true
 /// host time when they record an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// The replica became a candidate and voted for itself (after PreVote,
+    /// if the strategy uses it).
     ElectionStarted {
+        /// The new term, already persisted.
         term: Term,
     },
+    /// A peer refused our pre-vote, so our term does not grow.
     PreVoteRejected {
+        /// The term we would have campaigned in.
         term: Term,
+        /// The peer that refused.
         by: NodeId,
     },
+    /// The replica won `term`; the checker allows one per term (invariant I1,
+    /// see crates/checker/README.md).
     BecameLeader {
+        /// The term won.
         term: Term,
     },
+    /// A leader (or candidate) returned to follower.
     SteppedDown {
+        /// The term it leaves leadership of (or the newer term it saw).
         term: Term,
+        /// What made it step down.
         reason: StepDownReason,
     },
     /// The lease now runs until `until` (own clock). Emitted on acquisition
     /// and on every extension.
     LeaseExtended {
+        /// The leader's term.
         term: Term,
+        /// End of the lease, nanoseconds on the replica's own clock.
         until: u64,
     },
+    /// The lease ran out (or leadership ended) before it was renewed.
     LeaseLost {
+        /// The term whose lease ended.
         term: Term,
     },
+    /// The leader stopped hearing from a quorum; it refuses writes and
+    /// CheckQuorum will make it step down.
     QuorumLost {
+        /// The leader's term.
         term: Term,
     },
+    /// A quorum acknowledged a heartbeat round again after `QuorumLost`.
     QuorumRegained {
+        /// The leader's term.
         term: Term,
     },
+    /// A peer became reachable: we heard it, or (as leader) it acked a round,
+    /// within the minimum election timeout.
     PeerUp {
+        /// The peer.
         peer: NodeId,
     },
     /// `inbound`: we stopped hearing from the peer; otherwise the peer
     /// stopped acknowledging us.
     PeerDown {
+        /// The peer.
         peer: NodeId,
+        /// Which direction went quiet.
         inbound: bool,
     },
+    /// The leader saw a client write reach its commit index.
     WriteCommitted {
+        /// Where it committed.
         token: Token,
     },
+    /// Fencing: a message from an older term was refused (invariant I7, see
+    /// crates/checker/README.md).
     StaleTermRejected {
+        /// The sender.
         from: NodeId,
+        /// The sender's (stale) term.
         their_term: Term,
+        /// Our term, sent back in the refusal.
         our_term: Term,
     },
     /// A write was served (accepted into the log) while this replica believed
     /// it was leader of `term` — the "accepting writes" window the checker
     /// compares across nodes.
     WriteAccepted {
+        /// The term the replica believed it led.
         term: Term,
+        /// The log index the write was given.
         index: Index,
     },
     /// Entries up to `index` were applied; `state_hash` fingerprints the state.
     Applied {
+        /// The highest applied index.
         index: Index,
+        /// The term of the entry at `index`.
         term: Term,
+        /// Fingerprint of the KV state after `index`; equal across replicas
+        /// that applied the same entries (invariant I8).
         state_hash: u64,
     },
     /// A divergent, uncommitted suffix after `after` was removed.
     Truncated {
+        /// The last index kept.
         after: Index,
     },
 }

@@ -46,7 +46,10 @@ struct Round {
 /// A quorum acknowledged heartbeat round `seq`, which was sent at `sent_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Confirmed {
+    /// The round number.
     pub seq: u64,
+    /// When the round was sent, on the leader's clock (ns); the lease runs
+    /// from here, never from the ack's arrival.
     pub sent_at: u64,
 }
 
@@ -61,6 +64,8 @@ pub struct HeartbeatRounds {
 }
 
 impl HeartbeatRounds {
+    /// No rounds yet, for a leader `own_id` (its own ack counts) that needs
+    /// `quorum` acks per round.
     pub fn new(own_id: NodeId, quorum: usize) -> HeartbeatRounds {
         HeartbeatRounds {
             own_id,

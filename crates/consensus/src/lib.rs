@@ -1,6 +1,6 @@
 //! splitlab consensus core: a sans-IO replica that cannot split-brain, plus
-//! the four incorrect strategies from the design notes behind the same
-//! interface.
+//! four deliberately incorrect strategies (the common designs that do, see
+//! [`Mode`]) behind the same interface.
 //!
 //! Inputs go in through [`Replica::step`] together with the current time
 //! (nanoseconds on the replica's own, possibly skewed, monotonic clock);
@@ -65,6 +65,12 @@
 //!   naive primary-backup engine that is never used by `safe`.
 //! - `log`, `kv`, `io`: the log mirror, the KV state machine with sessions
 //!   and snapshots, and durable-write bookkeeping.
+//!
+//! Invariant ids in comments (I1 election safety, I7 fencing, I8
+//! state-machine safety, I9 committed entries are never truncated, ...)
+//! refer to the table in `crates/checker/README.md`.
+
+#![warn(missing_docs, unreachable_pub)]
 
 mod action;
 mod config;

@@ -63,6 +63,7 @@ impl Replica {
         self.strategy.take_actions()
     }
 
+    /// The replica's state as of its last step, for `/status` and metrics.
     pub fn status(&self) -> Status {
         self.strategy.status()
     }

@@ -11,6 +11,7 @@ use crate::message::{Message, NodeId, Term};
 
 use body::{Reader, decode_message, encode_message, put_u64};
 
+/// The only wire version this build speaks; frames with another are refused.
 pub const PROTOCOL_VERSION: u8 = 1;
 
 /// A sensible `max_frame` for drivers: 16 MiB (snapshots travel in one frame).
@@ -27,34 +28,59 @@ pub const HEADER_LEN: usize = 32;
 /// The smallest possible frame: prefix, header, one tag byte, trailer.
 pub const MIN_FRAME_LEN: usize = PREFIX_LEN + HEADER_LEN + 1 + TRAILER_LEN;
 
+/// The envelope fields a receiver checks before it looks at the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// Wire version; [`decode`] accepts only [`PROTOCOL_VERSION`].
     pub version: u8,
+    /// Cluster id; frames from another cluster are dropped by the driver.
     pub cluster: u64,
+    /// The sender.
     pub from: NodeId,
+    /// The addressee; a frame for another node is dropped by the driver.
     pub to: NodeId,
+    /// The sender's current term (the fencing epoch of every message).
     pub term: Term,
 }
 
+/// One decoded unit on the wire: a header and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// Who sent it, to whom, in which cluster and term.
     pub header: Header,
+    /// The body.
     pub message: Message,
 }
 
+/// Why [`decode`] could not return a frame. Everything but `Incomplete`
+/// means the bytes can never become a valid frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// Control flow, not an error: wait for at least `needed` bytes in total.
     #[error("incomplete frame: need at least {needed} bytes")]
-    Incomplete { needed: usize },
+    Incomplete {
+        /// Total bytes (from the frame start) needed before decoding can go on.
+        needed: usize,
+    },
+    /// The declared frame length exceeds `max_frame`; rejected before reading
+    /// or allocating the body.
     #[error("frame of {len} bytes exceeds the maximum of {max}")]
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        /// Declared frame length in bytes, prefix and trailer included.
+        len: usize,
+        /// The configured maximum in bytes.
+        max: usize,
+    },
+    /// The version byte is not [`PROTOCOL_VERSION`].
     #[error("unsupported protocol version {0}")]
     UnsupportedVersion(u8),
+    /// The first bytes are not [`MAGIC`]: not a splitlab frame, or out of sync.
     #[error("bad magic")]
     BadMagic,
+    /// The crc32 trailer does not match the frame (corruption in flight).
     #[error("checksum mismatch")]
     BadChecksum,
+    /// The checksum held but the body does not parse; the text says where.
     #[error("malformed frame: {0}")]
     Malformed(&'static str),
 }
@@ -95,6 +121,7 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
     out.extend_from_slice(&crc.to_be_bytes());
 }
 
+/// [`encode`] into a fresh buffer.
 pub fn encode_to_vec(frame: &Frame) -> Vec<u8> {
     let mut out = Vec::new();
     encode(frame, &mut out);

@@ -11,6 +11,8 @@
 //! configured maximum frame size, and tells [`DecodeError::Incomplete`] (wait
 //! for more bytes) apart from a malformed frame (drop it, close a stream).
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod codec;
 mod message;
 

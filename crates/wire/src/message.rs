@@ -9,7 +9,8 @@
 /// A replica's identity. The node binary derives it from the node's name
 /// (see `node::config`); the simulator numbers replicas 1..=N.
 pub type NodeId = u64;
-/// A Raft term, called the *generation* or *epoch* in the design notes.
+/// A Raft term (also called *generation* or *epoch*): at most one leader is
+/// elected per term, and a message from an older term is refused (fencing).
 pub type Term = u64;
 /// A log index; the first entry has index 1, 0 means "before the log".
 pub type Index = u64;
@@ -19,25 +20,35 @@ pub type Index = u64;
 /// token is lower than the highest one it has accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Token {
+    /// Term of the leader that committed the write; compared first.
     pub term: Term,
+    /// Log index of the write within that term's log.
     pub index: Index,
 }
 
 /// A key-value mutation, as replicated in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KvOp {
+    /// Sets `key` to `value`, whatever it held before.
     Put {
+        /// The key written.
         key: String,
+        /// The new value.
         value: String,
     },
+    /// Removes `key`; deleting an absent key succeeds.
     Delete {
+        /// The key removed.
         key: String,
     },
     /// Writes `value` only if the current value equals `expected`
     /// (`None` means "the key must be absent").
     Cas {
+        /// The key compared and written.
         key: String,
+        /// The value the key must hold now, or `None` for "absent".
         expected: Option<String>,
+        /// The value written when the comparison holds.
         value: String,
     },
 }
@@ -48,13 +59,25 @@ pub enum Payload {
     /// Appended by every new leader so it can commit entries of earlier terms.
     Noop,
     /// A client command. `(client, seq)` identifies it for exactly-once application.
-    Command { client: u64, seq: u64, op: KvOp },
+    Command {
+        /// The client session the command belongs to.
+        client: u64,
+        /// Per-client sequence number; a repeated `(client, seq)` is not applied twice.
+        seq: u64,
+        /// The mutation to apply.
+        op: KvOp,
+    },
 }
 
+/// One replicated log entry. Two entries with the same `index` and `term`
+/// are identical (Raft's log matching property).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// Term of the leader that appended the entry.
     pub term: Term,
+    /// Position in the log, starting at 1.
     pub index: Index,
+    /// What the entry carries.
     pub payload: Payload,
 }
 
@@ -62,8 +85,11 @@ pub struct Entry {
 /// wire layer; the consensus crate encodes and decodes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Index of the last entry the snapshot covers.
     pub last_index: Index,
+    /// Term of that entry, so the log after it can be matched.
     pub last_term: Term,
+    /// The encoded state machine.
     pub data: Vec<u8>,
 }
 
@@ -73,47 +99,71 @@ pub enum Message {
     /// PreVote: "would you vote for me at `header.term` (= current + 1)?"
     /// Does not change the receiver's term or vote.
     PreVote {
+        /// Index of the candidate's last log entry.
         last_log_index: Index,
+        /// Term of that entry; with the index it says how up to date the log is.
         last_log_term: Term,
     },
+    /// Answer to [`Message::PreVote`].
     PreVoteResponse {
+        /// True if the receiver would vote for the candidate.
         granted: bool,
     },
     /// RequestVote for `header.term`.
     Vote {
+        /// Index of the candidate's last log entry.
         last_log_index: Index,
+        /// Term of that entry.
         last_log_term: Term,
     },
+    /// Answer to [`Message::Vote`]; sent only after the vote is persisted.
     VoteResponse {
+        /// True if the receiver voted for the candidate in `header.term`.
         granted: bool,
     },
     /// AppendEntries. An empty `entries` is a probe.
     Append {
+        /// Index of the entry just before `entries`; the follower must hold it.
         prev_log_index: Index,
+        /// Term of that entry; a mismatch makes the follower refuse.
         prev_log_term: Term,
+        /// Entries to append after `prev_log_index`, in index order.
         entries: Vec<Entry>,
+        /// The leader's commit index.
         leader_commit: Index,
     },
     /// `match_index` is the highest index known to match the leader's log on
     /// success; on failure `conflict_index` is where the leader should retry.
     AppendResponse {
+        /// True if the entries were appended (and persisted).
         success: bool,
+        /// On success, the highest index matching the leader's log.
         match_index: Index,
+        /// On failure, the index the leader should retry from.
         conflict_index: Index,
     },
+    /// Replaces a follower's state with a snapshot when the leader has
+    /// already compacted the entries the follower lacks.
     InstallSnapshot {
+        /// The leader's latest snapshot.
         snapshot: Snapshot,
     },
+    /// Answer to [`Message::InstallSnapshot`], sent once it is persisted.
     InstallSnapshotResponse {
+        /// The snapshot's last index, now the follower's match index.
         last_index: Index,
     },
     /// UDP liveness round. `seq` increases by one per round per leader term;
     /// acks are matched to the round's send time by `seq`, never by arrival time.
     Heartbeat {
+        /// The round number.
         seq: u64,
+        /// The leader's commit index, so idle followers learn commits.
         commit: Index,
     },
+    /// Answer to [`Message::Heartbeat`]; a quorum of acks extends the lease.
     HeartbeatAck {
+        /// The round acknowledged.
         seq: u64,
     },
     /// Sent by a replica that rejects a message because its term is stale;

@@ -1,9 +1,10 @@
-//! The four incorrect strategies of the design notes (§2), for the lab to
-//! break on purpose. They share this deliberately naive primary-backup
-//! engine, which has no commit quorum at all: a primary acknowledges a write
+//! The four incorrect strategies (#1 `timeout-failover` to #4 `no-fencing`,
+//! as numbered on [`crate::Mode`]): common designs that split-brain, for
+//! the lab to break on purpose. They share this deliberately naive
+//! primary-backup engine, which has no commit quorum at all: a primary acknowledges a write
 //! once it is on its own disk, replicates best effort, and replicas apply
 //! whatever they receive, overwriting their log when it disagrees. Each
-//! strategy module supplies a [`Policy`] deciding the one thing the notes
+//! strategy module supplies a [`Policy`] deciding the one thing the designs
 //! vary: when a replica promotes itself, whether it gates writes, and whom
 //! it listens to. Nothing here is shared with, or switched on in, `safe`.
 //!

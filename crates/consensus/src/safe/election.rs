@@ -160,7 +160,7 @@ impl SafeReplica {
         self.voted_for = Some(from);
         self.role = Role::Follower;
         // Persist-before-send: the grant leaves only once the vote is durable
-        // (I1 across restarts).
+        // (invariant I1 across restarts, see crates/checker/README.md).
         let seq = self.persist_meta();
         self.reset_election_timer();
         self.send(

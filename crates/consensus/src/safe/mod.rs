@@ -226,7 +226,8 @@ impl SafeReplica {
         }
     }
 
-    /// Fencing (I7): a request from an older term is refused and answered
+    /// Fencing (invariant I7, see crates/checker/README.md): a request from
+    /// an older term is refused and answered
     /// with our term; stale responses are dropped silently.
     fn reject_stale(&mut self, from: NodeId, their_term: Term, message: &Message) {
         let reply = match message {

@@ -149,7 +149,8 @@ impl SafeReplica {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
                     if entry.index <= self.commit {
-                        // Would truncate a committed entry (I9): refuse the
+                        // Would truncate a committed entry (invariant I9, see
+                        // crates/checker/README.md): refuse the
                         // message rather than lose it.
                         self.reject_append(from, self.commit + 1);
                         return;
