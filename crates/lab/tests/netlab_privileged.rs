@@ -1,7 +1,8 @@
 //! Privileged netlab tests: real namespaces, veths, nft, NFQUEUE. They share
 //! kernel state, so they serialise on one mutex (CI also passes
 //! `--test-threads=1`). Without root or the tools they skip with a printed
-//! reason; under `CI=true` they FAIL instead (STYLE R13).
+//! reason; under `CI=true` they FAIL instead so a CI machine that lost
+//! its privileges is noticed.
 //!
 //! Every test compares the host namespace's `ip -d link`, `ip addr`,
 //! `ip route` and `nft list ruleset` before and after, and checks that no
@@ -11,7 +12,7 @@ use netlab::clean::clean;
 use netlab::grudge;
 use netlab::journal::Journal;
 use netlab::probe::{LinkMeasurement, ProbeOptions, probe};
-use netlab::{Fault, Lab, LabOptions, Planes, ProcessSpec, RunId, Shape, Target, Topology};
+use netlab::{Fault, Lab, LabOptions, LinkShaping, Planes, ProcessSpec, RunId, Target, Topology};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -256,14 +257,14 @@ fn t30_loss_delay_and_duplicate_are_measured() {
         assert_eq!(base.udp_loss_pct(), 0.0);
         let base_delay = base.udp_delay_mean_ms.unwrap();
 
-        let shape = |shape: Shape| Fault::Shape {
+        let shape = |shape: LinkShaping| Fault::Shape {
             links: link.clone(),
             planes: Planes::All,
             shape,
         };
-        lab.apply(&shape(Shape {
+        lab.apply(&shape(LinkShaping {
             loss_pct: Some(30.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         }))
         .unwrap();
         let lossy = measure(lab);
@@ -279,9 +280,9 @@ fn t30_loss_delay_and_duplicate_are_measured() {
         );
 
         lab.apply(&Fault::Unshape).unwrap();
-        lab.apply(&shape(Shape {
+        lab.apply(&shape(LinkShaping {
             delay_ms: Some(50.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         }))
         .unwrap();
         let slow = measure(lab);
@@ -297,9 +298,9 @@ fn t30_loss_delay_and_duplicate_are_measured() {
         assert_eq!(slow.udp_loss_pct(), 0.0, "the delay backend must not drop");
         assert!(slow.tcp_connected);
 
-        lab.apply(&shape(Shape {
+        lab.apply(&shape(LinkShaping {
             duplicate_pct: Some(10.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         }))
         .unwrap();
         let doubled = measure(lab);
@@ -557,15 +558,15 @@ fn t35_jitter_reorder_corrupt_and_rate() {
             };
             probe(lab, &options).expect("probe").remove(0)
         };
-        let shape = |shape: Shape| Fault::Shape {
+        let shape = |shape: LinkShaping| Fault::Shape {
             links: link.clone(),
             planes: Planes::Heartbeat,
             shape,
         };
-        lab.apply(&shape(Shape {
+        lab.apply(&shape(LinkShaping {
             delay_ms: Some(20.0),
             jitter_ms: Some(10.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         }))
         .unwrap();
         let jittered = measure(lab);
@@ -579,10 +580,10 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         assert_eq!(jittered.udp_reordered, 0, "jitter alone keeps order");
         assert!(jittered.udp_delay_p50_ms.unwrap() >= 10.0);
 
-        lab.apply(&shape(Shape {
+        lab.apply(&shape(LinkShaping {
             delay_ms: Some(20.0),
             reorder_pct: Some(25.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         }))
         .unwrap();
         let reordered = measure(lab);
@@ -594,9 +595,9 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         );
         assert!(reordered.udp_reordered > 100, "{}", reordered.udp_reordered);
 
-        lab.apply(&shape(Shape {
+        lab.apply(&shape(LinkShaping {
             corrupt_pct: Some(10.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         }))
         .unwrap();
         let corrupted = measure(lab);
@@ -608,9 +609,9 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         lab.apply(&Fault::Shape {
             links: link.clone(),
             planes: Planes::All,
-            shape: Shape {
+            shape: LinkShaping {
                 rate_kbit: Some(1000),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         })
         .unwrap();
@@ -627,9 +628,9 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         let plane_rate = lab.apply(&Fault::Shape {
             links: link.clone(),
             planes: Planes::Client,
-            shape: Shape {
+            shape: LinkShaping {
                 rate_kbit: Some(1000),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         });
         assert!(
@@ -639,9 +640,9 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         let delay = Fault::Shape {
             links: link.clone(),
             planes: Planes::All,
-            shape: Shape {
+            shape: LinkShaping {
                 delay_ms: Some(5.0),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         };
         lab.check_supported(std::slice::from_ref(&delay))

@@ -3,7 +3,7 @@
 //! per-namespace kernel configuration; only `lab` touches the kernel.
 
 use crate::grudge::Grudge;
-use crate::shape::{Planes, Shape};
+use crate::shaping::{LinkShaping, Planes};
 use crate::topology::Topology;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "fault", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fault {
-    /// Replaces the partition of `planes` with `grudge` (node → nodes it drops from).
+    /// Replaces the partition of `planes` with `grudge` (directed cuts `from → to`).
     Partition {
         /// Who drops whom.
         grudge: Grudge,
@@ -33,7 +33,7 @@ pub enum Fault {
         #[serde(default = "all_planes")]
         planes: Planes,
         /// The conditions.
-        shape: Shape,
+        shape: LinkShaping,
     },
     /// Removes every fault shaping; the topology's base shaping stays.
     Unshape,
@@ -90,12 +90,7 @@ impl Fault {
     pub fn describe(&self) -> String {
         match self {
             Fault::Partition { grudge, planes } => {
-                let cuts: Vec<String> = grudge
-                    .cut_links()
-                    .iter()
-                    .map(|(f, t)| format!("{f}->{t}"))
-                    .collect();
-                format!("partition[{planes}] {}", cuts.join(" "))
+                format!("partition[{planes}] {}", grudge.describe())
             }
             Fault::Heal => "heal".into(),
             Fault::Shape {
@@ -148,13 +143,10 @@ impl Fault {
         };
         match self {
             Fault::Partition { grudge, .. } => {
+                // A self-cut cannot be built or deserialized (`faults::Grudge`
+                // refuses it), so names are all that is left to check.
                 for node in grudge.nodes() {
                     known(&node)?;
-                }
-                for (from, to) in grudge.cut_links() {
-                    if from == to {
-                        return Err(format!("grudge makes {from:?} drop its own packets"));
-                    }
                 }
                 Ok(())
             }
@@ -198,7 +190,7 @@ pub struct ShapeEntry {
     /// Traffic selection.
     pub planes: Planes,
     /// Conditions.
-    pub shape: Shape,
+    pub shape: LinkShaping,
 }
 
 /// The desired network conditions of a lab: base shaping plus active faults.
@@ -287,7 +279,7 @@ impl NetState {
     /// Effective shapes of directed link `from → to`: plane-specific entries
     /// first (each already merged over the `all` shape), then `all` if it does
     /// anything. A plane key is present when some base or fault entry names it.
-    pub fn effective(&self, from: &str, to: &str) -> Vec<(Planes, Shape)> {
+    pub fn effective(&self, from: &str, to: &str) -> Vec<(Planes, LinkShaping)> {
         let find = |list: &[ShapeEntry], planes: Planes| {
             list.iter()
                 .find(|e| e.from == from && e.to == to && e.planes == planes)
@@ -315,7 +307,7 @@ impl NetState {
     }
 
     /// The shape a packet of `plane` on `from → to` experiences.
-    pub fn shape_for(&self, from: &str, to: &str, plane: Planes) -> Shape {
+    pub fn shape_for(&self, from: &str, to: &str, plane: Planes) -> LinkShaping {
         let effective = self.effective(from, to);
         effective
             .iter()
@@ -365,21 +357,21 @@ mod tests {
     #[test]
     fn effective_shapes_merge_base_and_fault() {
         let mut topo = Topology::full_mesh(2);
-        topo.shapes.push(crate::topology::BaseShape {
+        topo.shapes.push(crate::topology::BaseShaping {
             from: "n1".into(),
             to: "n2".into(),
-            shape: Shape {
+            shape: LinkShaping {
                 delay_ms: Some(30.0),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         });
         let mut state = NetState::from_topology(&topo);
         state.apply(&Fault::Shape {
             links: vec![("n1".into(), "n2".into())],
             planes: Planes::Heartbeat,
-            shape: Shape {
+            shape: LinkShaping {
                 loss_pct: Some(30.0),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         });
         let eff = state.effective("n1", "n2");
@@ -408,9 +400,9 @@ mod tests {
         let err = Fault::Shape {
             links: vec![("n1".into(), "n2".into())],
             planes: Planes::Client,
-            shape: Shape {
+            shape: LinkShaping {
                 rate_kbit: Some(100),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         }
         .validate(&topo)

@@ -1,10 +1,10 @@
 //! Pure rendering of the NFQUEUE rules (`iptables-restore` input). The kernel
 //! has no nft `queue` expression, so delay uses the xtables NFQUEUE target at
 //! the RECEIVER's INPUT (queuing at the sender would charge held packets to the
-//! sending socket's buffer; see PLATFORM.md §5). The restore replaces the
+//! sending socket's buffer and stall its writes). The restore replaces the
 //! namespace's whole filter table in one transaction; the namespace is ours.
 
-use crate::shape::{Planes, Ports};
+use crate::shaping::{Planes, Ports};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 

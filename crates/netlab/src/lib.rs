@@ -1,16 +1,19 @@
 //! netlab: network-namespace topologies, links and kernel fault backends for
-//! splitlab. Pure model → pure plan → impure apply (STYLE R7–R9).
+//! splitlab. Pure model → pure plan → impure apply: everything up to the
+//! kernel calls is plain data and unit-tested without root.
 //!
 //! Map of the code (start with `topology`, then `plan`, then `lab`):
 //! - [`topology`]: TOML topology files, validated with file:line:column errors.
 //! - [`naming`]: run ids, namespace/interface/table names, addresses.
 //! - [`mod@plan`]: PURE topology → ordered kernel steps (`splitlab plan` prints it).
-//! - [`shape`], [`grudge`], [`fault`]: faults as data and the state they build.
+//! - [`shaping`], [`grudge`], [`fault`]: faults as data and the state they build
+//!   (partitions are the shared [`faults::Grudge`] over node names).
 //! - [`render`] + [`nft`] + [`iptables`] + [`tc`]: PURE state → per-namespace
 //!   nft table / NFQUEUE rules / qdiscs, with backend choice by [`caps`].
 //! - [`netns`]: create/delete namespaces, run code on threads inside them.
 //! - [`rtnl`]: executes plan steps over rtnetlink on a private thread.
-//! - [`lab`]: the live lab (`Lab::up`, `apply`, `spawn`, sockets, `teardown`).
+//! - [`lab`]: the live lab (`Lab::up`, `attach`, `teardown`), with reaching
+//!   nodes, processes, fault application and delay workers in its submodules.
 //! - [`nfqueue`]: the NFQUEUE delay worker (a helper process).
 //! - [`journal`], [`clean`]: on-disk run records and crash cleanup.
 //! - [`probe`]: measuring what each directed link actually does.
@@ -21,7 +24,7 @@
 //! Fault ──NetState::apply──► NetState ──render(caps)──► NsConfig per node
 //!        ──Lab::apply──► nft -f / iptables-restore / tc / delay workers
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod caps;
 pub mod clean;
@@ -41,7 +44,7 @@ pub mod probe;
 pub mod process;
 pub mod render;
 pub mod rtnl;
-pub mod shape;
+pub mod shaping;
 pub mod tc;
 pub mod tools;
 pub mod topology;
@@ -56,5 +59,5 @@ pub use netns::NetnsThread;
 pub use nfqueue::{DELAY_WORKER_ARG, delay_worker_main};
 pub use plan::{Plan, plan};
 pub use process::{ProcessSignal, ProcessSpec};
-pub use shape::{Planes, Ports, Shape};
+pub use shaping::{LinkShaping, Planes, Ports};
 pub use topology::{Topology, TopologyError};

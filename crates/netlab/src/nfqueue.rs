@@ -1,6 +1,6 @@
 //! The delay worker: a helper process that consumes the NFQUEUE queues of one
 //! namespace and releases each packet once its delay has passed (delay, jitter
-//! and reorder without netem; see PLATFORM.md §5).
+//! and reorder without netem, which many kernels lack; see [`crate::caps`]).
 //!
 //! It runs as `<helper exe> __netlab-delay-worker '<json config>'`, started by
 //! `Lab` inside the receiver's namespace and recorded in the run journal. It
@@ -16,6 +16,7 @@ use crate::render::DelayQueue;
 use nfq::{Queue, Verdict};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use seeded::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
@@ -37,20 +38,6 @@ const QUEUE_MAX_LEN: u32 = 65_536;
 /// fd to wait on together with a timer); when nothing is held the worker
 /// blocks in `recv` instead.
 const BUSY_POLL: Duration = Duration::from_micros(200);
-
-/// splitmix64: jitter needs speed, not cryptography.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// Entry point of the hidden subcommand; returns the exit code.
 pub fn delay_worker_main(args: &[String]) -> i32 {
@@ -104,7 +91,7 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
         ^ u64::from(std::process::id());
     let mut scheduler = Scheduler {
         by_num,
-        rng: Rng(seed),
+        rng: SplitMix64::new(seed),
         last_due: HashMap::new(),
         held: BTreeMap::new(),
         sequence: 0,
@@ -174,7 +161,8 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
 /// Release times for queued packets.
 struct Scheduler {
     by_num: HashMap<u16, DelayQueue>,
-    rng: Rng,
+    /// Jitter and reorder draws: speed matters here, not cryptography.
+    rng: SplitMix64,
     last_due: HashMap<u16, Instant>,
     held: BTreeMap<(Instant, u64), nfq::Message>,
     sequence: u64,
@@ -187,10 +175,10 @@ impl Scheduler {
             None => now,
             Some(spec) => {
                 let jitter = spec.jitter_us as f64;
-                let offset = (self.rng.next_f64() * 2.0 - 1.0) * jitter;
+                let offset = (self.rng.unit_f64() * 2.0 - 1.0) * jitter;
                 let delay_us = (spec.delay_us as f64 + offset).max(0.0);
                 let immediate =
-                    spec.reorder_pct > 0.0 && self.rng.next_f64() * 100.0 < spec.reorder_pct;
+                    spec.reorder_pct > 0.0 && self.rng.unit_f64() * 100.0 < spec.reorder_pct;
                 let mut due = if immediate {
                     now
                 } else {

@@ -1,7 +1,7 @@
 //! Pure rendering of a namespace's nft table (`table ip sl_<run>`). The whole
 //! table is replaced in one `nft -f` transaction, so rules never half-apply.
 
-use crate::shape::{Planes, Ports, basis_points};
+use crate::shaping::{Planes, Ports, basis_points};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 

@@ -2,7 +2,7 @@
 //! lab. `splitlab plan` prints it; `Lab::up` executes it step by step.
 
 use crate::naming::{CONTROL_ADDR, RunId, node_addr};
-use crate::shape::Ports;
+use crate::shaping::Ports;
 use crate::topology::Topology;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -17,7 +17,7 @@ use crate::fault::NetState;
 use crate::iptables;
 use crate::naming::{RunId, node_addr};
 use crate::nft::{self, InputRule, OutputRule};
-use crate::shape::{Planes, Shape};
+use crate::shaping::{LinkShaping, Planes};
 use crate::topology::Topology;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -61,7 +61,7 @@ pub enum Qdisc {
         /// Interface (in the namespace).
         ifname: String,
         /// The conditions.
-        shape: Shape,
+        shape: LinkShaping,
     },
 }
 
@@ -114,7 +114,7 @@ pub fn render(
     // shaping rules means a cut link never reaches the loss/exemption chains.
     for (planes, grudge) in &state.partitions {
         for (from, to) in grudge.cut_links() {
-            let (Some(fi), Some(ti)) = (topology.index_of(&from), topology.index_of(&to)) else {
+            let (Some(fi), Some(ti)) = (topology.index_of(from), topology.index_of(to)) else {
                 continue;
             };
             inputs.entry(ti).or_default().push(InputRule::Drop {
@@ -341,11 +341,11 @@ mod tests {
         state.apply(&Fault::Shape {
             links: vec![("n1".into(), "n2".into())],
             planes: Planes::All,
-            shape: Shape {
+            shape: LinkShaping {
                 delay_ms: Some(50.0),
                 jitter_ms: Some(5.0),
                 rate_kbit: Some(1000),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         });
         let configs = render(
@@ -386,10 +386,10 @@ mod tests {
     fn netem_kernels_get_one_qdisc_for_whole_link_shapes() {
         let topo = Topology::full_mesh(2);
         let mut state = NetState::default();
-        let shape = Shape {
+        let shape = LinkShaping {
             delay_ms: Some(50.0),
             loss_pct: Some(30.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         };
         state.apply(&Fault::Shape {
             links: vec![("n1".into(), "n2".into())],
@@ -421,17 +421,17 @@ mod tests {
         state.apply(&Fault::Shape {
             links: vec![("n1".into(), "n2".into())],
             planes: Planes::All,
-            shape: Shape {
+            shape: LinkShaping {
                 delay_ms: Some(20.0),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         });
         state.apply(&Fault::Shape {
             links: vec![("n1".into(), "n2".into())],
             planes: Planes::Client,
-            shape: Shape {
+            shape: LinkShaping {
                 delay_ms: Some(0.0),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         });
         let configs = render(
@@ -455,9 +455,9 @@ mod tests {
         state.apply(&Fault::Shape {
             links: vec![("n1".into(), "n2".into())],
             planes: Planes::All,
-            shape: Shape {
+            shape: LinkShaping {
                 delay_ms: Some(50.0),
-                ..Shape::default()
+                ..LinkShaping::default()
             },
         });
         let caps = Capabilities {

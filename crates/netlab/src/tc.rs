@@ -1,7 +1,7 @@
 //! Pure rendering of `tc` argument lists (run as `tc -n <netns> ...`).
 
 use crate::render::Qdisc;
-use crate::shape::Shape;
+use crate::shaping::LinkShaping;
 
 /// Arguments that install (or replace) the root qdisc.
 pub fn qdisc_replace_args(netns: &str, qdisc: &Qdisc) -> Vec<String> {
@@ -53,7 +53,7 @@ pub fn tbf_args(rate_kbit: u64) -> Vec<String> {
 }
 
 /// netem options for a shape (cf. Jepsen `behaviors->netem`).
-pub fn netem_args(shape: &Shape) -> Vec<String> {
+pub fn netem_args(shape: &LinkShaping) -> Vec<String> {
     let mut args = Vec::new();
     let delay = shape.delay_ms.unwrap_or(0.0);
     if delay > 0.0 {
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn netem_snapshot() {
-        let shape = Shape {
+        let shape = LinkShaping {
             delay_ms: Some(50.0),
             jitter_ms: Some(5.0),
             loss_pct: Some(30.0),

@@ -77,7 +77,7 @@ impl Default for Ports {
 /// What happens to packets of a directed link. `None` / `0` fields do nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Shape {
+pub struct LinkShaping {
     /// Added one-way delay, milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<f64>,
@@ -109,7 +109,7 @@ pub struct Shape {
 /// Why a shape is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
-pub struct ShapeError {
+pub struct ShapingError {
     /// The offending field name.
     pub field: &'static str,
     /// Human explanation.
@@ -119,11 +119,11 @@ pub struct ShapeError {
 /// Upper bound on delay + jitter: packets are held in userspace memory.
 pub const MAX_DELAY_MS: f64 = 10_000.0;
 
-impl Shape {
+impl LinkShaping {
     /// Checks ranges; the field name is returned so callers can point at it.
-    pub fn validate(&self) -> Result<(), ShapeError> {
+    pub fn validate(&self) -> Result<(), ShapingError> {
         let pct = |field: &'static str, value: Option<f64>| match value {
-            Some(v) if !(0.0..=100.0).contains(&v) || v.is_nan() => Err(ShapeError {
+            Some(v) if !(0.0..=100.0).contains(&v) || v.is_nan() => Err(ShapingError {
                 field,
                 reason: format!("{v} is not a percentage in 0..=100"),
             }),
@@ -137,26 +137,26 @@ impl Shape {
         let jitter = self.jitter_ms.unwrap_or(0.0);
         for (field, value) in [("delay_ms", delay), ("jitter_ms", jitter)] {
             if !(0.0..=MAX_DELAY_MS).contains(&value) || value.is_nan() {
-                return Err(ShapeError {
+                return Err(ShapingError {
                     field,
                     reason: format!("{value} must be within 0..={MAX_DELAY_MS} ms"),
                 });
             }
         }
         if jitter > delay {
-            return Err(ShapeError {
+            return Err(ShapingError {
                 field: "jitter_ms",
                 reason: format!("jitter {jitter} ms exceeds the delay {delay} ms"),
             });
         }
         if self.reorder_pct.unwrap_or(0.0) > 0.0 && delay <= 0.0 {
-            return Err(ShapeError {
+            return Err(ShapingError {
                 field: "reorder_pct",
                 reason: "reordering needs a delay to reorder against".into(),
             });
         }
         if self.rate_kbit == Some(0) {
-            return Err(ShapeError {
+            return Err(ShapingError {
                 field: "rate_kbit",
                 reason: "a zero rate is a partition; use a partition fault".into(),
             });
@@ -165,8 +165,8 @@ impl Shape {
     }
 
     /// Fields set in `over` replace those in `self`.
-    pub fn overlay(&self, over: &Shape) -> Shape {
-        Shape {
+    pub fn overlay(&self, over: &LinkShaping) -> LinkShaping {
+        LinkShaping {
             delay_ms: over.delay_ms.or(self.delay_ms),
             jitter_ms: over.jitter_ms.or(self.jitter_ms),
             loss_pct: over.loss_pct.or(self.loss_pct),
@@ -240,41 +240,41 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let bad = Shape {
+        let bad = LinkShaping {
             loss_pct: Some(130.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         };
         assert_eq!(bad.validate().unwrap_err().field, "loss_pct");
-        let jitter = Shape {
+        let jitter = LinkShaping {
             delay_ms: Some(5.0),
             jitter_ms: Some(6.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         };
         assert_eq!(jitter.validate().unwrap_err().field, "jitter_ms");
-        let reorder = Shape {
+        let reorder = LinkShaping {
             reorder_pct: Some(10.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         };
         assert_eq!(reorder.validate().unwrap_err().field, "reorder_pct");
-        assert!(Shape::default().validate().is_ok());
+        assert!(LinkShaping::default().validate().is_ok());
     }
 
     #[test]
     fn overlay_replaces_only_set_fields() {
-        let base = Shape {
+        let base = LinkShaping {
             delay_ms: Some(30.0),
             loss_pct: Some(1.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         };
-        let fault = Shape {
+        let fault = LinkShaping {
             loss_pct: Some(30.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         };
         let merged = base.overlay(&fault);
         assert_eq!(merged.delay_ms, Some(30.0));
         assert_eq!(merged.loss_pct, Some(30.0));
         assert_eq!(merged.describe(), "delay 30ms loss 30%");
-        assert!(Shape::default().is_noop());
+        assert!(LinkShaping::default().is_noop());
     }
 
     #[test]

@@ -3,17 +3,23 @@
 //! All namespaces share the host's monotonic clock, so one-way delay is
 //! measured directly (arrival − send), not halved from a round trip.
 
+mod table;
+mod traffic;
+
 use crate::error::NetlabError;
+use crate::fault::NetState;
 use crate::lab::{Lab, Target};
-use crate::shape::Planes;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use crate::shaping::Planes;
+use crate::topology::Topology;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+pub use table::format_table;
+use traffic::{Arrivals, encode, tcp_receiver, udp_receiver};
 
 /// How hard to probe.
 #[derive(Debug, Clone)]
@@ -109,41 +115,10 @@ impl LinkMeasurement {
     }
 }
 
-type Arrivals = Arc<Mutex<BTreeMap<(usize, usize), Vec<(u32, f64)>>>>;
-
-const MESSAGE: usize = 16;
-/// The byte the corrupt fault writes (see `nft::render_table`).
-const CORRUPT_MARK: usize = 0xab;
 /// Gap between TCP probe messages: wide enough that a 150 ms round trip keeps
 /// fewer messages in flight than the initial congestion window, so the figure
 /// is the link's delay and not slow start.
 const TCP_GAP: Duration = Duration::from_millis(20);
-
-fn encode(from: usize, seq: u32, sent_ns: u64) -> [u8; MESSAGE] {
-    let mut buf = [0u8; MESSAGE];
-    buf[0..4].copy_from_slice(&(from as u32).to_be_bytes());
-    buf[4..8].copy_from_slice(&seq.to_be_bytes());
-    buf[8..16].copy_from_slice(&sent_ns.to_be_bytes());
-    buf
-}
-
-fn decode(buf: &[u8]) -> Option<(usize, u32, u64)> {
-    if buf.len() < MESSAGE {
-        return None;
-    }
-    let from = u32::from_be_bytes(buf[0..4].try_into().ok()?) as usize;
-    let seq = u32::from_be_bytes(buf[4..8].try_into().ok()?);
-    let sent = u64::from_be_bytes(buf[8..16].try_into().ok()?);
-    Some((from, seq, sent))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted.get(rank).copied()
-}
 
 /// Measures the lab's links. Binds the peer port in every node namespace, so
 /// run it while no node process holds that port.
@@ -281,228 +256,93 @@ pub fn probe(lab: &Lab, options: &ProbeOptions) -> Result<Vec<LinkMeasurement>, 
     let udp = udp_arrivals.lock().unwrap().clone();
     let tcp = tcp_arrivals.lock().unwrap().clone();
     let connected = connected.lock().unwrap().clone();
-    let mut results = Vec::new();
-    for &(f, t) in &pairs {
-        let (from, to) = (
-            topology.nodes[f].name.clone(),
-            topology.nodes[t].name.clone(),
-        );
-        let hb = state.shape_for(&from, &to, Planes::Heartbeat);
-        let repl = state.shape_for(&from, &to, Planes::Replication);
-        let requested = Requested {
-            udp_cut: state.cut(&from, &to, Planes::Heartbeat),
-            tcp_cut: state.cut(&from, &to, Planes::Replication)
-                || state.cut(&to, &from, Planes::Replication),
-            down: state.is_down(&from, &to),
-            udp_loss_pct: hb.loss_pct.unwrap_or(0.0),
-            udp_delay_ms: hb.delay_ms.unwrap_or(0.0),
-            tcp_delay_ms: repl.delay_ms.unwrap_or(0.0),
-        };
-        let got = udp.get(&(f, t)).cloned().unwrap_or_default();
-        let mut seen = std::collections::BTreeSet::new();
-        let mut delays = Vec::new();
-        let (mut duplicates, mut reordered, mut corrupted) = (0, 0, 0);
-        let mut highest: Option<u32> = None;
-        for (seq, delay) in got {
-            if delay < 0.0 {
-                corrupted += 1;
-                continue;
-            }
-            if !seen.insert(seq) {
-                duplicates += 1;
-                continue;
-            }
-            if highest.is_some_and(|h| seq < h) {
-                reordered += 1;
-            }
-            highest = Some(highest.map_or(seq, |h| h.max(seq)));
-            delays.push(delay);
-        }
-        delays.sort_by(f64::total_cmp);
-        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-        let mut tcp_delays: Vec<f64> = tcp
-            .get(&(f, t))
-            .map(|v| v.iter().map(|(_, d)| *d).collect())
-            .unwrap_or_default();
-        tcp_delays.sort_by(f64::total_cmp);
-        results.push(LinkMeasurement {
-            from,
-            to,
-            requested,
-            udp_sent: options.udp_packets,
-            udp_received: seen.len() as u32,
-            udp_duplicates: duplicates,
-            udp_reordered: reordered,
-            udp_corrupted: corrupted,
-            udp_delay_mean_ms: mean(&delays),
-            udp_delay_p50_ms: percentile(&delays, 50.0),
-            udp_delay_p99_ms: percentile(&delays, 99.0),
-            tcp_connected: connected.get(&(f, t)).copied().unwrap_or(false),
-            tcp_received: tcp_delays.len() as u32,
-            tcp_delay_mean_ms: mean(&tcp_delays),
-        });
-    }
-    Ok(results)
+    let arrived = Arrived {
+        udp: &udp,
+        tcp: &tcp,
+        connected: &connected,
+    };
+    Ok(pairs
+        .iter()
+        .map(|&(f, t)| measure_link(&topology, &state, &arrived, options.udp_packets, f, t))
+        .collect())
 }
 
-fn udp_receiver(
-    me: usize,
-    socket: UdpSocket,
-    epoch: Instant,
-    stop: &AtomicBool,
-    arrivals: &Arrivals,
-) {
-    let mut buf = [0u8; 64];
-    while !stop.load(Ordering::SeqCst) {
-        match socket.recv_from(&mut buf) {
-            Ok((n, _)) => {
-                let now = epoch.elapsed().as_nanos() as u64;
-                if let Some((from, seq, sent)) = decode(&buf[..n]) {
-                    let delay_ms = now.saturating_sub(sent) as f64 / 1e6;
-                    // A corrupted first byte turns the sender index into
-                    // 0xab______: keep it, flagged by a negative delay.
-                    let (from, delay_ms) = if from >> 24 == CORRUPT_MARK {
-                        (from & 0x00ff_ffff, -1.0)
-                    } else {
-                        (from, delay_ms)
-                    };
-                    arrivals
-                        .lock()
-                        .unwrap()
-                        .entry((from, me))
-                        .or_default()
-                        .push((seq, delay_ms));
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(_) => {}
-        }
-    }
+/// Everything the receivers recorded, per directed link of node indices.
+struct Arrived<'a> {
+    udp: &'a BTreeMap<(usize, usize), Vec<(u32, f64)>>,
+    tcp: &'a BTreeMap<(usize, usize), Vec<(u32, f64)>>,
+    connected: &'a BTreeMap<(usize, usize), bool>,
 }
 
-fn tcp_receiver(
-    me: usize,
-    listener: TcpListener,
-    epoch: Instant,
-    stop: &AtomicBool,
-    arrivals: &Arrivals,
-) {
-    let mut readers = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((mut stream, _)) => {
-                let arrivals = arrivals.clone();
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
-                let stop_flag = Arc::new(AtomicBool::new(false));
-                let flag = stop_flag.clone();
-                readers.push((
-                    stop_flag,
-                    thread::spawn(move || {
-                        let mut buf = [0u8; MESSAGE];
-                        let mut filled = 0;
-                        while !flag.load(Ordering::SeqCst) {
-                            match stream.read(&mut buf[filled..]) {
-                                Ok(0) => break,
-                                Ok(n) => {
-                                    filled += n;
-                                    if filled == MESSAGE {
-                                        filled = 0;
-                                        let now = epoch.elapsed().as_nanos() as u64;
-                                        if let Some((from, seq, sent)) = decode(&buf) {
-                                            let delay_ms = now.saturating_sub(sent) as f64 / 1e6;
-                                            arrivals
-                                                .lock()
-                                                .unwrap()
-                                                .entry((from, me))
-                                                .or_default()
-                                                .push((seq, delay_ms));
-                                        }
-                                    }
-                                }
-                                Err(e)
-                                    if matches!(
-                                        e.kind(),
-                                        io::ErrorKind::WouldBlock
-                                            | io::ErrorKind::TimedOut
-                                            | io::ErrorKind::Interrupted
-                                    ) => {}
-                                Err(_) => break,
-                            }
-                        }
-                    }),
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                thread::sleep(Duration::from_millis(1))
-            }
-            Err(_) => thread::sleep(Duration::from_millis(1)),
-        }
-    }
-    for (flag, handle) in readers {
-        flag.store(true, Ordering::SeqCst);
-        let _ = handle.join();
-    }
-}
-
-fn opt_ms(value: Option<f64>) -> String {
-    value.map_or("-".into(), |v| format!("{v:.2}"))
-}
-
-/// A fixed-width table of requested versus achieved figures.
-pub fn format_table(results: &[LinkMeasurement]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<22} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} | {:>7} {:>10} {:>10}",
-        "link",
-        "udp req",
-        "udp got",
-        "loss req%",
-        "loss got%",
-        "delay req",
-        "delay got",
-        "tcp req",
-        "tcp got",
-        "tcp delay"
+/// The figures of directed link `f → t` (node indices) next to what the lab
+/// was asked to do to it.
+fn measure_link(
+    topology: &Topology,
+    state: &NetState,
+    arrived: &Arrived<'_>,
+    udp_sent: u32,
+    f: usize,
+    t: usize,
+) -> LinkMeasurement {
+    let (from, to) = (
+        topology.nodes[f].name.clone(),
+        topology.nodes[t].name.clone(),
     );
-    for m in results {
-        let req_udp = if m.requested.down {
-            "down"
-        } else if m.requested.udp_cut {
-            "cut"
-        } else {
-            "reach"
-        };
-        let req_tcp = if m.requested.down {
-            "down"
-        } else if m.requested.tcp_cut {
-            "cut"
-        } else {
-            "reach"
-        };
-        let _ = writeln!(
-            out,
-            "{:<22} {:>9} {:>9} {:>10.1} {:>10.1} {:>10.2} {:>10} | {:>7} {:>10} {:>10}",
-            format!("{} -> {}", m.from, m.to),
-            req_udp,
-            if m.udp_reachable() { "reach" } else { "cut" },
-            m.requested.udp_loss_pct,
-            m.udp_loss_pct(),
-            m.requested.udp_delay_ms,
-            opt_ms(m.udp_delay_mean_ms),
-            req_tcp,
-            if m.tcp_connected { "reach" } else { "cut" },
-            opt_ms(m.tcp_delay_mean_ms),
-        );
+    let hb = state.shape_for(&from, &to, Planes::Heartbeat);
+    let repl = state.shape_for(&from, &to, Planes::Replication);
+    let requested = Requested {
+        udp_cut: state.cut(&from, &to, Planes::Heartbeat),
+        tcp_cut: state.cut(&from, &to, Planes::Replication)
+            || state.cut(&to, &from, Planes::Replication),
+        down: state.is_down(&from, &to),
+        udp_loss_pct: hb.loss_pct.unwrap_or(0.0),
+        udp_delay_ms: hb.delay_ms.unwrap_or(0.0),
+        tcp_delay_ms: repl.delay_ms.unwrap_or(0.0),
+    };
+    let got = arrived.udp.get(&(f, t)).cloned().unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    let mut delays = Vec::new();
+    let (mut duplicates, mut reordered, mut corrupted) = (0, 0, 0);
+    let mut highest: Option<u32> = None;
+    for (seq, delay) in got {
+        if delay < 0.0 {
+            corrupted += 1;
+            continue;
+        }
+        if !seen.insert(seq) {
+            duplicates += 1;
+            continue;
+        }
+        if highest.is_some_and(|h| seq < h) {
+            reordered += 1;
+        }
+        highest = Some(highest.map_or(seq, |h| h.max(seq)));
+        delays.push(delay);
     }
-    out
+    delays.sort_by(f64::total_cmp);
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let mut tcp_delays: Vec<f64> = arrived
+        .tcp
+        .get(&(f, t))
+        .map(|v| v.iter().map(|(_, d)| *d).collect())
+        .unwrap_or_default();
+    tcp_delays.sort_by(f64::total_cmp);
+    LinkMeasurement {
+        from,
+        to,
+        requested,
+        udp_sent,
+        udp_received: seen.len() as u32,
+        udp_duplicates: duplicates,
+        udp_reordered: reordered,
+        udp_corrupted: corrupted,
+        udp_delay_mean_ms: mean(&delays),
+        udp_delay_p50_ms: figures::percentile(&delays, 0.50),
+        udp_delay_p99_ms: figures::percentile(&delays, 0.99),
+        tcp_connected: arrived.connected.get(&(f, t)).copied().unwrap_or(false),
+        tcp_received: tcp_delays.len() as u32,
+        tcp_delay_mean_ms: mean(&tcp_delays),
+    }
 }
 
 #[cfg(test)]
@@ -510,21 +350,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn messages_round_trip() {
-        let buf = encode(3, 77, 123_456_789);
-        assert_eq!(decode(&buf), Some((3, 77, 123_456_789)));
-        assert_eq!(decode(&buf[..10]), None);
-    }
-
-    #[test]
-    fn loss_and_percentiles() {
+    fn loss_in_percent() {
         let m = LinkMeasurement {
             udp_sent: 200,
             udp_received: 140,
             ..LinkMeasurement::default()
         };
         assert!((m.udp_loss_pct() - 30.0).abs() < 1e-9);
-        assert_eq!(percentile(&[1.0, 2.0, 3.0], 50.0), Some(2.0));
-        assert_eq!(percentile(&[], 50.0), None);
     }
 }
