@@ -301,7 +301,6 @@ pub fn status() -> i32 {
                 for (planes, grudge) in &journal.net.partitions {
                     let cuts: Vec<String> = grudge
                         .cut_links()
-                        .iter()
                         .map(|(f, t)| format!("{f}->{t}"))
                         .collect();
                     say!("  partition [{planes}] {}", cuts.join(" "));

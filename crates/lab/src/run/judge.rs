@@ -7,7 +7,7 @@ use checker::{
     CheckConfig, CheckInput, CheckResult, ClientReach, ElectionWindow, History, NodeEvent,
     PartitionWindow, QuorumWindow, Report, Verdict, check_all, checks,
 };
-use netlab::grudge::Grudge as GrudgeMap;
+use netlab::grudge::Grudge;
 use serde::{Deserialize, Serialize};
 
 use super::scenario::{Expectation, ExpectedVerdict, FaultKind, Scenario, Timing};
@@ -36,7 +36,7 @@ pub struct FaultRecord {
     pub targets: Vec<String>,
     /// For partitions: node → nodes it drops packets from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grudge: Option<GrudgeMap>,
+    pub grudge: Option<Grudge>,
     /// Whether the partition cuts every plane (only then does it isolate).
     #[serde(default)]
     pub all_planes: bool,
@@ -65,11 +65,12 @@ fn quorum(size: usize) -> usize {
 }
 
 /// Nodes connected to `node` in both directions, itself included.
-fn neighbourhood(node: &str, nodes: &[String], grudge: &GrudgeMap) -> BTreeSet<String> {
+fn neighbourhood(node: &str, nodes: &[String], grudge: &Grudge) -> BTreeSet<String> {
     nodes
         .iter()
         .filter(|other| {
-            *other == node || (!grudge.drops(node, other) && !grudge.drops(other, node))
+            *other == node
+                || (!grudge.drops(node, other.as_str()) && !grudge.drops(other.as_str(), node))
         })
         .cloned()
         .collect()
@@ -77,7 +78,7 @@ fn neighbourhood(node: &str, nodes: &[String], grudge: &GrudgeMap) -> BTreeSet<S
 
 /// Nodes that cannot reach a quorum directly (both directions) under the
 /// grudge: they must not acknowledge writes (I6).
-pub fn minority_of(nodes: &[String], grudge: &GrudgeMap) -> Vec<String> {
+pub fn minority_of(nodes: &[String], grudge: &Grudge) -> Vec<String> {
     nodes
         .iter()
         .filter(|node| neighbourhood(node, nodes, grudge).len() < quorum(nodes.len()))
@@ -87,7 +88,7 @@ pub fn minority_of(nodes: &[String], grudge: &GrudgeMap) -> Vec<String> {
 
 /// The largest set of nodes that are pairwise connected in both directions,
 /// if it is a quorum (I12). Brute force: clusters have at most 9 nodes.
-pub fn connected_quorum(nodes: &[String], grudge: &GrudgeMap) -> Option<Vec<String>> {
+pub fn connected_quorum(nodes: &[String], grudge: &Grudge) -> Option<Vec<String>> {
     let size = nodes.len();
     if size > 16 {
         return None;
@@ -104,7 +105,7 @@ pub fn connected_quorum(nodes: &[String], grudge: &GrudgeMap) -> Option<Vec<Stri
         let clique = members.iter().all(|a| {
             members
                 .iter()
-                .all(|b| a == b || (!grudge.drops(a, b) && !grudge.drops(b, a)))
+                .all(|b| a == b || (!grudge.drops(*a, *b) && !grudge.drops(*b, *a)))
         });
         if clique {
             best = members.into_iter().cloned().collect();
@@ -122,7 +123,7 @@ pub fn client_reach(
     faults: &[FaultRecord],
     frame: &RunFrame,
 ) -> Vec<ClientReach> {
-    let partitions: Vec<(u64, u64, &GrudgeMap)> = faults
+    let partitions: Vec<(u64, u64, &Grudge)> = faults
         .iter()
         .filter(|f| f.kind == FaultKind::Partition && f.all_planes)
         .filter_map(|f| {
@@ -143,7 +144,7 @@ pub fn client_reach(
     let mut reach = Vec::new();
     for segment in cuts.windows(2) {
         let (start, end) = (segment[0], segment[1]);
-        let active: Vec<&GrudgeMap> = partitions
+        let active: Vec<&Grudge> = partitions
             .iter()
             .filter(|(s, e, _)| *s <= start && start < *e)
             .map(|(_, _, grudge)| *grudge)
@@ -155,7 +156,7 @@ pub fn client_reach(
                     *node == home
                         || active
                             .iter()
-                            .all(|g| !g.drops(home, node) && !g.drops(node, home))
+                            .all(|g| !g.drops(home, *node) && !g.drops(*node, home))
                 })
                 .cloned()
                 .collect();

@@ -6,21 +6,13 @@ use std::path::{Path, PathBuf};
 
 use netlab::topology::Topology;
 
-use super::scenario::{
-    self, LoadedScenario, NodeCatalog, ScenarioError, TopologySource, format_problems,
-};
+use super::scenario::{self, LoadedScenario, NodeCatalog, TopologySource, format_problems};
 
 /// A scenario that could not be loaded; the message lists every problem,
 /// one `file:line:column: message` per line.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct LoadError(pub String);
-
-impl From<ScenarioError> for LoadError {
-    fn from(error: ScenarioError) -> Self {
-        LoadError(error.to_string())
-    }
-}
 
 /// Where `topology = "name"` is looked up: `lab/topologies/<name>.toml` in
 /// the scenario's directory or any ancestor (so `lab/scenarios/museum/`
@@ -124,7 +116,8 @@ pub fn resolve_topology(
 pub fn load_scenario(path: &Path) -> Result<(LoadedScenario, Topology), LoadError> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| LoadError(format!("{}: cannot read: {error}", path.display())))?;
-    let parsed = scenario::parse(&text, path)?;
+    let parsed =
+        scenario::parse(&text, path).map_err(|problems| LoadError(format_problems(&problems)))?;
     let topology = resolve_topology(&parsed.topology, path, &parsed.name)?;
     let catalog = catalog_of(&topology);
     scenario::validate(&parsed, &catalog, &text, path)

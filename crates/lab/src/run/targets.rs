@@ -3,12 +3,13 @@
 //! A step says `targets = "minority-with-leader"`; only when the step fires
 //! does the runner know who leads. It asks every node's `/status`, builds a
 //! [`ClusterView`], and this module turns the step into concrete node sets
-//! and a [`Grudge`] map (node → nodes whose packets it drops), Jepsen style.
+//! and, for a partition of some [`PartitionKind`], a netlab [`Grudge`] (who
+//! drops whose packets), Jepsen style.
 use std::collections::BTreeSet;
 
-use netlab::grudge::{self as grudges, Grudge as GrudgeMap};
+use netlab::grudge::{self as grudges, Grudge};
 
-use super::scenario::{Grudge, Role, Targets};
+use super::scenario::{PartitionKind, Role, Targets};
 
 /// What the runner learned from `/status` just before a step fired.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -137,21 +138,23 @@ fn others(nodes: &[String], excluded: &[String]) -> Vec<String> {
 
 /// The grudge a partition step asks for, given resolved targets and peers.
 pub fn partition_grudge(
-    grudge: Grudge,
+    kind: PartitionKind,
     nodes: &[String],
     targets: &[String],
     peers: Option<&[String]>,
     components: Option<&[Vec<String>]>,
     rng: &mut SeededRng,
-) -> GrudgeMap {
+) -> Grudge {
     let rest = peers.map_or_else(|| others(nodes, targets), <[String]>::to_vec);
-    match grudge {
-        Grudge::Isolate | Grudge::Links => grudges::complete(&[targets.to_vec(), rest]),
+    match kind {
+        PartitionKind::Isolate | PartitionKind::Links => {
+            grudges::complete(&[targets.to_vec(), rest])
+        }
         // The targets drop what the others send them.
-        Grudge::OneWayIn => grudges::one_way(&rest, targets),
+        PartitionKind::OneWayIn => grudges::one_way(&rest, targets),
         // The others drop what the targets send them.
-        Grudge::OneWayOut => grudges::one_way(targets, &rest),
-        Grudge::Components => {
+        PartitionKind::OneWayOut => grudges::one_way(targets, &rest),
+        PartitionKind::Components => {
             let mut groups = components.map(<[Vec<String>]>::to_vec).unwrap_or_default();
             // Nodes not named in any component form one more group.
             let named: Vec<String> = groups.iter().flatten().cloned().collect();
@@ -161,7 +164,7 @@ pub fn partition_grudge(
             }
             grudges::complete(&groups)
         }
-        Grudge::Bridge => {
+        PartitionKind::Bridge => {
             // netlab's `bridge` keeps the node at index n/2 (the first of the
             // larger half) connected to both halves: put the chosen one there.
             let mut order = match targets.first() {
@@ -173,7 +176,7 @@ pub fn partition_grudge(
             }
             grudges::bridge(&order)
         }
-        Grudge::MajoritiesRing => {
+        PartitionKind::MajoritiesRing => {
             grudges::majorities_ring(&grudges::shuffled(nodes, rng.next_u64()))
         }
     }
@@ -181,7 +184,7 @@ pub fn partition_grudge(
 
 /// Who can still reach whom (both directions) under a grudge: the connected
 /// components of the undirected "both directions work" graph.
-pub fn connected_groups(nodes: &[String], grudge: &GrudgeMap) -> Vec<Vec<String>> {
+pub fn connected_groups(nodes: &[String], grudge: &Grudge) -> Vec<Vec<String>> {
     // Both directions must work for two nodes to count as connected.
     let drops = |a: &str, b: &str| grudge.drops(a, b);
     let mut seen = BTreeSet::new();
@@ -281,16 +284,16 @@ mod tests {
     #[test]
     fn isolating_the_leader_cuts_both_directions() {
         let grudge = partition_grudge(
-            Grudge::Isolate,
+            PartitionKind::Isolate,
             &names(3),
             &["n1".into()],
             None,
             None,
             &mut SeededRng::new(1),
         );
-        assert_eq!(grudge.0["n1"], set(&["n2", "n3"]));
-        assert_eq!(grudge.0["n2"], set(&["n1"]));
-        assert_eq!(grudge.0["n3"], set(&["n1"]));
+        assert_eq!(grudge.by_receiver()["n1"], set(&["n2", "n3"]));
+        assert_eq!(grudge.by_receiver()["n2"], set(&["n1"]));
+        assert_eq!(grudge.by_receiver()["n3"], set(&["n1"]));
         assert_eq!(
             connected_groups(&names(3), &grudge),
             vec![
@@ -303,59 +306,59 @@ mod tests {
     #[test]
     fn one_way_grudges_drop_only_one_direction() {
         let cannot_receive = partition_grudge(
-            Grudge::OneWayIn,
+            PartitionKind::OneWayIn,
             &names(3),
             &["n1".into()],
             None,
             None,
             &mut SeededRng::new(1),
         );
-        assert_eq!(cannot_receive.0.len(), 1);
-        assert_eq!(cannot_receive.0["n1"], set(&["n2", "n3"]));
+        assert_eq!(cannot_receive.by_receiver().len(), 1);
+        assert_eq!(cannot_receive.by_receiver()["n1"], set(&["n2", "n3"]));
         let cannot_send = partition_grudge(
-            Grudge::OneWayOut,
+            PartitionKind::OneWayOut,
             &names(3),
             &["n1".into()],
             None,
             None,
             &mut SeededRng::new(1),
         );
-        assert_eq!(cannot_send.0.len(), 2);
-        assert_eq!(cannot_send.0["n2"], set(&["n1"]));
+        assert_eq!(cannot_send.by_receiver().len(), 2);
+        assert_eq!(cannot_send.by_receiver()["n2"], set(&["n1"]));
     }
 
     #[test]
     fn bridge_matches_jepsen() {
         // bridge([1..5]) == {1:{4,5},2:{4,5},4:{1,2},5:{1,2}} (STYLE.md R9)
         let grudge = partition_grudge(
-            Grudge::Bridge,
+            PartitionKind::Bridge,
             &names(5),
             &["n3".into()],
             None,
             None,
             &mut SeededRng::new(1),
         );
-        assert_eq!(grudge.0.len(), 4);
-        assert_eq!(grudge.0["n1"], set(&["n4", "n5"]));
-        assert_eq!(grudge.0["n2"], set(&["n4", "n5"]));
-        assert_eq!(grudge.0["n4"], set(&["n1", "n2"]));
-        assert_eq!(grudge.0["n5"], set(&["n1", "n2"]));
-        assert!(!grudge.0.contains_key("n3"));
+        assert_eq!(grudge.by_receiver().len(), 4);
+        assert_eq!(grudge.by_receiver()["n1"], set(&["n4", "n5"]));
+        assert_eq!(grudge.by_receiver()["n2"], set(&["n4", "n5"]));
+        assert_eq!(grudge.by_receiver()["n4"], set(&["n1", "n2"]));
+        assert_eq!(grudge.by_receiver()["n5"], set(&["n1", "n2"]));
+        assert!(!grudge.by_receiver().contains_key("n3"));
     }
 
     #[test]
     fn partial_partition_cuts_one_link() {
         let grudge = partition_grudge(
-            Grudge::Links,
+            PartitionKind::Links,
             &names(3),
             &["n1".into()],
             Some(&["n2".into()]),
             None,
             &mut SeededRng::new(1),
         );
-        assert_eq!(grudge.0["n1"], set(&["n2"]));
-        assert_eq!(grudge.0["n2"], set(&["n1"]));
-        assert!(!grudge.0.contains_key("n3"));
+        assert_eq!(grudge.by_receiver()["n1"], set(&["n2"]));
+        assert_eq!(grudge.by_receiver()["n2"], set(&["n1"]));
+        assert!(!grudge.by_receiver().contains_key("n3"));
     }
 
     #[test]
@@ -363,7 +366,7 @@ mod tests {
         for n in [3usize, 5, 7] {
             let nodes = names(n);
             let grudge = partition_grudge(
-                Grudge::MajoritiesRing,
+                PartitionKind::MajoritiesRing,
                 &nodes,
                 &[],
                 None,
@@ -372,7 +375,7 @@ mod tests {
             );
             let mut views = BTreeSet::new();
             for node in &nodes {
-                let dropped = grudge.0.get(node).cloned().unwrap_or_default();
+                let dropped = grudge.by_receiver().get(node).cloned().unwrap_or_default();
                 let visible: BTreeSet<String> = nodes
                     .iter()
                     .filter(|o| !dropped.contains(*o))
@@ -390,15 +393,15 @@ mod tests {
     #[test]
     fn explicit_components_gather_leftovers() {
         let grudge = partition_grudge(
-            Grudge::Components,
+            PartitionKind::Components,
             &names(4),
             &[],
             None,
             Some(&[vec!["n1".into(), "n2".into()]]),
             &mut SeededRng::new(1),
         );
-        assert_eq!(grudge.0["n1"], set(&["n3", "n4"]));
-        assert_eq!(grudge.0["n4"], set(&["n1", "n2"]));
+        assert_eq!(grudge.by_receiver()["n1"], set(&["n3", "n4"]));
+        assert_eq!(grudge.by_receiver()["n4"], set(&["n1", "n2"]));
     }
 
     #[test]

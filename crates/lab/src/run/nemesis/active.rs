@@ -1,6 +1,6 @@
 //! Timeline steps → netlab faults, and the set of faults currently active.
-//! Pure: the runner resolves role targets, asks this module what to apply,
-//! and hands the resulting [`Fault`]s to `netlab::Lab::apply`.
+//! Pure: [`super::Nemesis`] resolves role targets, asks this module what to
+//! apply, and hands the resulting [`Fault`]s to `netlab::Lab::apply`.
 //!
 //! netlab keeps one partition and one set of fault shapes as *desired state*
 //! (each `Partition` replaces the previous one, `Unshape` clears all shapes),
@@ -9,9 +9,9 @@
 //! others.
 use std::collections::BTreeMap;
 
-use netlab::{Fault, Grudge, Planes, Shape};
+use netlab::{Fault, Grudge, LinkShaping, Planes};
 
-use super::scenario::{FaultKind, Plane, Step, parse_rate_bits};
+use crate::run::scenario::{Effect, Plane};
 
 /// The link plane netlab should act on.
 pub fn planes(plane: Plane) -> Planes {
@@ -71,31 +71,30 @@ pub fn pairs(links: &[(String, String)]) -> Vec<(String, String)> {
     out
 }
 
-/// The shape a shaping step asks for.
-pub fn shape_of(step: &Step) -> Shape {
-    let ms = |d: Option<super::duration::Dur>| d.map(|d| d.as_millis_f64());
-    let mut shape = Shape::default();
-    match step.fault {
-        FaultKind::Loss => shape.loss_pct = step.percent,
-        FaultKind::Duplicate => shape.duplicate_pct = step.percent,
-        FaultKind::Corrupt => shape.corrupt_pct = step.percent,
-        FaultKind::Reorder => {
-            shape.reorder_pct = step.percent;
-            shape.delay_ms = ms(step.delay);
-            shape.jitter_ms = ms(step.jitter);
+/// The netem/tbf shape a shaping step's effect asks for.
+pub fn shape_of(effect: &Effect) -> LinkShaping {
+    let ms = |d: Option<crate::run::duration::Dur>| d.map(|d| d.as_millis_f64());
+    let mut shape = LinkShaping::default();
+    match effect {
+        Effect::Loss { percent } => shape.loss_pct = Some(*percent),
+        Effect::Duplicate { percent } => shape.duplicate_pct = Some(*percent),
+        Effect::Corrupt { percent } => shape.corrupt_pct = Some(*percent),
+        Effect::Reorder {
+            percent,
+            delay,
+            jitter,
+        } => {
+            shape.reorder_pct = Some(*percent);
+            shape.delay_ms = ms(*delay);
+            shape.jitter_ms = ms(*jitter);
         }
-        FaultKind::Delay => {
-            shape.delay_ms = ms(step.delay);
-            shape.jitter_ms = ms(step.jitter);
+        Effect::Delay { delay, jitter } => {
+            shape.delay_ms = ms(Some(*delay));
+            shape.jitter_ms = ms(*jitter);
         }
-        FaultKind::Rate => {
-            shape.rate_kbit = step
-                .rate
-                .as_deref()
-                .and_then(parse_rate_bits)
-                .map(|bits| (bits / 1000).max(1));
+        Effect::Rate { bits_per_sec, .. } => {
+            shape.rate_kbit = Some((bits_per_sec / 1000).max(1));
         }
-        _ => {}
     }
     shape
 }
@@ -110,7 +109,7 @@ pub enum ActiveNet {
     Shape {
         links: Vec<(String, String)>,
         planes: Planes,
-        shape: Shape,
+        shape: LinkShaping,
     },
     LinkDown {
         pairs: Vec<(String, String)>,
@@ -126,10 +125,6 @@ pub struct ActiveFaults {
 }
 
 impl ActiveFaults {
-    pub fn is_active(&self, step: usize) -> bool {
-        self.net.contains_key(&step)
-    }
-
     /// The union of all active partitions per plane, replacing the previous
     /// partition in one step per plane (a heal when none is left).
     fn partition_fault(&mut self) -> Vec<Fault> {
@@ -140,9 +135,7 @@ impl ActiveFaults {
         for active in self.net.values() {
             if let ActiveNet::Partition { grudge, planes } = active {
                 let union = by_plane.entry(*planes).or_default();
-                for (from, to) in grudge.cut_links() {
-                    union.add(&from, &to);
-                }
+                union.union(grudge);
             }
         }
         if by_plane.values().all(Grudge::is_empty) {
@@ -248,6 +241,7 @@ impl ActiveFaults {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::duration::Dur;
     use netlab::grudge;
 
     fn names(n: usize) -> Vec<String> {
@@ -303,9 +297,9 @@ mod tests {
     #[test]
     fn ending_a_shape_reapplies_the_others() {
         let mut active = ActiveFaults::default();
-        let loss = Shape {
+        let loss = LinkShaping {
             loss_pct: Some(20.0),
-            ..Shape::default()
+            ..LinkShaping::default()
         };
         active.start(
             0,
@@ -329,16 +323,16 @@ mod tests {
     }
 
     #[test]
-    fn step_shapes_carry_their_parameters() {
-        let step: Step = toml::from_str(
-            "at = \"1s\"\nfault = \"delay\"\ntargets = \"all\"\ndelay = \"75ms\"\njitter = \"50ms\"",
-        )
-        .unwrap();
-        let shape = shape_of(&step);
+    fn effects_carry_their_parameters() {
+        let shape = shape_of(&Effect::Delay {
+            delay: Dur::from_millis(75),
+            jitter: Some(Dur::from_millis(50)),
+        });
         assert_eq!((shape.delay_ms, shape.jitter_ms), (Some(75.0), Some(50.0)));
-        let rate: Step =
-            toml::from_str("at = \"1s\"\nfault = \"rate\"\ntargets = \"all\"\nrate = \"1mbit\"")
-                .unwrap();
+        let rate = Effect::Rate {
+            text: "1mbit".into(),
+            bits_per_sec: 1_000_000,
+        };
         assert_eq!(shape_of(&rate).rate_kbit, Some(1000));
     }
 }

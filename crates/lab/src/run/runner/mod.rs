@@ -1,0 +1,276 @@
+//! The impure part of `splitlab run`, phase by phase: bring the lab up,
+//! start `splitnode` in every namespace (`spawn`), wait for a settled leader
+//! (`observer`), drive clients and the fault timeline (`timeline`, faults
+//! applied by the nemesis), then heal, quiesce, read the final state and
+//! tear everything down on every path (`endgame`).
+//!
+//! Threads: the calling thread owns the [`Lab`] and runs the timeline; one
+//! thread per client lives in its home node's namespace; status polls and
+//! final reads run on a thread in the control namespace (linked to every
+//! node, never faulted); one thread records the history.
+mod endgame;
+mod observer;
+mod spawn;
+mod timeline;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use checker::{NodeEvent, Op, OpKind};
+use client::mono_ns;
+use netlab::{Lab, LabOptions, Target, Topology};
+
+use self::endgame::LabGuard;
+use self::observer::Observer;
+use self::spawn::ClientShared;
+use self::timeline::Window;
+use super::judge::{FaultRecord, RunFrame};
+use super::nemesis;
+use super::progress::Progress;
+use super::scenario::{LoadedScenario, Timing};
+use super::workload::Counters;
+
+/// History process ids at or above this are the runner's final reads.
+pub const FINAL_READ_PROCESS: u64 = 1_000_000;
+
+/// What a run produced, for judging and reporting.
+pub struct Execution {
+    /// Every client operation plus the final reads.
+    pub history: Vec<Op>,
+    /// Every node's event log plus the runner's `final_state` events.
+    pub events: Vec<NodeEvent>,
+    /// One window per timeline step that fired.
+    pub faults: Vec<FaultRecord>,
+    /// When the workload, the heal and the final reads happened.
+    pub frame: RunFrame,
+    /// Set when a fault could not be applied on this machine.
+    pub skipped: Option<String>,
+    /// Lab bring-up duration (ms).
+    pub lab_up_ms: f64,
+    /// Lab teardown duration (ms).
+    pub lab_down_ms: f64,
+}
+
+/// Paths and settings the runner needs besides the scenario.
+pub struct RunSetup<'a> {
+    /// The validated scenario.
+    pub loaded: &'a LoadedScenario,
+    /// Its resolved topology.
+    pub topology: &'a Topology,
+    /// The seed in force (the scenario's, or `--seed`).
+    pub seed: u64,
+    /// Where the run's files go.
+    pub run_dir: &'a Path,
+    /// The `splitnode` binary.
+    pub splitnode: &'a Path,
+    /// Set by Ctrl-C / SIGTERM; the runner then stops and tears down.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Runs the scenario. The lab is torn down before this returns, whatever
+/// happens.
+pub fn execute(setup: &RunSetup<'_>) -> anyhow::Result<Execution> {
+    let scenario = &setup.loaded.scenario;
+    let timing = scenario.nodes.timing();
+    let node_names = setup.topology.node_names();
+    let progress = Progress::new(scenario.duration);
+
+    progress.note(&format!(
+        "building {} ({} nodes) ...",
+        setup.topology.name,
+        node_names.len()
+    ));
+    let up_started = mono_ns();
+    let lab = Lab::up(
+        setup.topology,
+        &LabOptions {
+            cancel: Some(setup.cancel.clone()),
+            ..LabOptions::default()
+        },
+    )?;
+    let lab_up_ms = (mono_ns() - up_started) as f64 / 1e6;
+    let mut guard = LabGuard::new(lab);
+    let result = drive(setup, &mut guard, &timing, &node_names, &progress);
+    guard.teardown()?;
+    let mut execution = result?;
+    execution.lab_up_ms = lab_up_ms;
+    execution.lab_down_ms = guard.down_ms;
+    // Node event logs are on the host file system; read them after the
+    // processes are gone so every line is complete.
+    for node in &node_names {
+        let path = spawn::node_dir(setup.run_dir, node).join("events.jsonl");
+        if path.exists() {
+            let mut events = checker::load_events(&path)
+                .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+            execution.events.append(&mut events);
+        }
+    }
+    execution.events.sort_by_key(|event| event.mono_ns);
+    Ok(execution)
+}
+
+/// Every phase between lab bring-up and teardown.
+fn drive(
+    setup: &RunSetup<'_>,
+    guard: &mut LabGuard,
+    timing: &Timing,
+    node_names: &[String],
+    progress: &Progress,
+) -> anyhow::Result<Execution> {
+    let scenario = &setup.loaded.scenario;
+    let cancel = &setup.cancel;
+    let lab = guard.lab();
+    // Preflight: a fault this machine has no backend for makes the run
+    // SKIPPED before anything starts, never a failure halfway.
+    if let Some(reason) = nemesis::unsupported_step(lab, setup.loaded, node_names) {
+        progress.note(&format!("SKIPPED: {reason}"));
+        let now = mono_ns();
+        return Ok(Execution {
+            history: Vec::new(),
+            events: Vec::new(),
+            faults: Vec::new(),
+            frame: RunFrame {
+                workload_start_ns: now,
+                workload_end_ns: now,
+                healed_ns: now,
+                final_reads_ns: now,
+            },
+            skipped: Some(reason),
+            lab_up_ms: 0.0,
+            lab_down_ms: 0.0,
+        });
+    }
+    spawn::start_nodes(setup, lab)?;
+    let client_addrs: Vec<(String, SocketAddr)> = node_names
+        .iter()
+        .map(|node| {
+            (
+                node.clone(),
+                lab.client_addr(node).expect("every node has an address"),
+            )
+        })
+        .collect();
+    let observer = Observer {
+        control: lab.netns_thread(&Target::Control)?,
+        nodes: client_addrs.clone(),
+    };
+    let leader = elect(setup, guard, &observer, timing, progress)?;
+    progress.note(&format!(
+        "leader {} (term {}); starting clients",
+        leader.0, leader.1
+    ));
+
+    let (history_tx, recorder) = spawn::start_recorder(setup.run_dir)?;
+    let workload_start_ns = mono_ns();
+    let window = Window {
+        start_ns: workload_start_ns,
+        end_ns: workload_start_ns + scenario.duration.as_nanos(),
+    };
+    let shared = ClientShared {
+        history: history_tx,
+        stop: Arc::new(AtomicBool::new(false)),
+        counters: Arc::new(Counters::default()),
+    };
+    let clients = spawn::start_clients(setup, guard.lab(), &client_addrs, &shared, window.end_ns)?;
+    let timeline =
+        timeline::run_timeline(setup, guard, &observer, &window, &shared.counters, progress);
+    shared.stop.store(true, Ordering::Relaxed);
+    for handle in clients {
+        if let Ok(Err(error)) = handle.join() {
+            eprintln!("splitlab: a client could not enter its namespace: {error}");
+        }
+    }
+    let workload_end_ns = mono_ns();
+    let timeline = timeline?;
+    let mut faults = timeline.records;
+    let mut nemesis = timeline.nemesis;
+
+    // Heal everything: network faults, paused and killed processes.
+    progress.note("healing ...");
+    nemesis.heal_everything(guard.lab())?;
+    let healed_ns = mono_ns();
+    for fault in &mut faults {
+        if fault.end_ns.is_none() {
+            fault.end_ns = Some(healed_ns);
+        }
+    }
+    progress.note("quiescing ...");
+    endgame::quiesce(scenario, timing, &observer, healed_ns, cancel);
+    let final_reads_ns = mono_ns();
+    endgame::final_reads(
+        scenario.workload.keys,
+        &observer,
+        &client_addrs,
+        &shared.history,
+    );
+    let counters = shared.counters.clone();
+    drop(shared);
+    let history = recorder
+        .join()
+        .map_err(|_| anyhow::anyhow!("history recorder panicked"))??;
+    let events = endgame::final_state(&observer);
+    checker::save_events(&setup.run_dir.join("final_state.jsonl"), &events)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    drop(observer);
+
+    let (ok, fail, info) = counters.snapshot();
+    progress.finish(&format!(
+        "workload done: {ok} ok, {fail} fail, {info} info; {} final reads",
+        history
+            .iter()
+            .filter(|op| op.process >= FINAL_READ_PROCESS && op.kind != OpKind::Invoke)
+            .count()
+    ));
+    Ok(Execution {
+        history,
+        events,
+        faults,
+        frame: RunFrame {
+            workload_start_ns,
+            workload_end_ns,
+            healed_ns,
+            final_reads_ns,
+        },
+        skipped: timeline.skipped,
+        lab_up_ms: 0.0,
+        lab_down_ms: 0.0,
+    })
+}
+
+/// Waits for a leader, lets the cluster settle and, when the scenario
+/// prefers a leader, steers leadership there; returns the leader and term.
+fn elect(
+    setup: &RunSetup<'_>,
+    guard: &mut LabGuard,
+    observer: &Observer,
+    timing: &Timing,
+    progress: &Progress,
+) -> anyhow::Result<(String, u64)> {
+    let cancel = &setup.cancel;
+    progress.note("waiting for a leader ...");
+    let settle = Duration::from_nanos(20 * timing.election_timeout_max.as_nanos())
+        .max(Duration::from_secs(10));
+    let Some(leader) = observer.wait_for_leader(settle, cancel) else {
+        anyhow::bail!(
+            "no leader emerged within {:.1}s (see {}/nodes/*/splitnode.log)",
+            settle.as_secs_f64(),
+            setup.run_dir.display()
+        );
+    };
+    let leader = observer.wait_until_settled(leader, timing, cancel, progress);
+    match &setup.loaded.scenario.nodes.prefer_leader {
+        Some(preferred) => observer::steer_leadership(
+            guard.lab(),
+            observer,
+            preferred.get_ref(),
+            leader,
+            timing,
+            cancel,
+            progress,
+        ),
+        None => Ok(leader),
+    }
+}

@@ -1,0 +1,168 @@
+//! Watching the cluster from the control namespace (linked to every node,
+//! never faulted): `/status` polls, waiting for a leader and for the cluster
+//! to settle, steering leadership before the workload, and final reads.
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use client::{NodeStatus, Outcome, Request, mono_ns};
+use netlab::{Fault, Lab, NetnsThread};
+
+use crate::run::progress::Progress;
+use crate::run::scenario::Timing;
+use crate::run::targets::ClusterView;
+
+/// Polls every node's `/status` from the control namespace, in parallel.
+pub(super) struct Observer {
+    pub(super) control: NetnsThread,
+    /// Every node with its client address, in topology order.
+    pub(super) nodes: Vec<(String, SocketAddr)>,
+}
+
+impl Observer {
+    /// What every node that answers within 300 ms says about itself.
+    pub(super) fn statuses(&self) -> Vec<NodeStatus> {
+        let nodes = self.nodes.clone();
+        self.control
+            .run(move || client::poll_statuses(&nodes, Duration::from_millis(300)))
+            .unwrap_or_default()
+    }
+
+    /// The leader with the highest term, as seen right now.
+    pub(super) fn view(&self) -> (ClusterView, Vec<NodeStatus>) {
+        let statuses = self.statuses();
+        let view = ClusterView {
+            nodes: self.nodes.iter().map(|(name, _)| name.clone()).collect(),
+            leader: client::newest_leader(&statuses).map(|(leader, _)| leader),
+        };
+        (view, statuses)
+    }
+
+    /// The current leader and its term, as "n1 t3" (or "none").
+    pub(super) fn leader_label(&self) -> String {
+        let (view, statuses) = self.view();
+        view.leader.map_or_else(
+            || "none".to_string(),
+            |leader| format!("{leader} t{}", term_of(&statuses, &leader)),
+        )
+    }
+
+    /// Waits up to `limit` for a leader; returns it with its term.
+    pub(super) fn wait_for_leader(
+        &self,
+        limit: Duration,
+        cancel: &AtomicBool,
+    ) -> Option<(String, u64)> {
+        let deadline = mono_ns() + limit.as_nanos() as u64;
+        while mono_ns() < deadline && !cancel.load(Ordering::Relaxed) {
+            let (view, statuses) = self.view();
+            if let Some(leader) = view.leader {
+                let term = term_of(&statuses, &leader);
+                return Some((leader, term));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// Waits until every node names the same leader and term for two
+    /// election timeouts in a row (bounded), so the workload and the
+    /// fault-free window start on a settled cluster rather than in the
+    /// aftermath of start-up.
+    pub(super) fn wait_until_settled(
+        &self,
+        mut leader: (String, u64),
+        timing: &Timing,
+        cancel: &AtomicBool,
+        progress: &Progress,
+    ) -> (String, u64) {
+        let needed = 2 * timing.election_timeout_max.as_nanos();
+        let deadline = mono_ns() + 4 * needed.max(1_000_000_000);
+        let mut stable_since: Option<(u64, (String, u64))> = None;
+        while mono_ns() < deadline && !cancel.load(Ordering::Relaxed) {
+            let (view, statuses) = self.view();
+            let agreed = view.leader.as_ref().and_then(|name| {
+                let term = statuses.iter().find(|s| &s.node == name)?.term;
+                let all_agree = statuses.len() == self.nodes.len()
+                    && statuses
+                        .iter()
+                        .all(|s| s.leader.as_deref() == Some(name.as_str()) && s.term == term);
+                all_agree.then(|| (name.clone(), term))
+            });
+            match (agreed, &stable_since) {
+                (Some(current), Some((since, seen))) if *seen == current => {
+                    if mono_ns() - since >= needed {
+                        return current;
+                    }
+                }
+                (Some(current), _) => stable_since = Some((mono_ns(), current)),
+                (None, _) => stable_since = None,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if let Some((_, current)) = stable_since {
+            leader = current;
+        }
+        progress.note("the cluster did not settle on one leader; starting anyway");
+        leader
+    }
+
+    /// One linearizable read through the control namespace.
+    pub(super) fn read(&self, addr: SocketAddr, key: &str, timeout: Duration) -> Outcome {
+        let request = Request::Read { key: key.into() };
+        self.control
+            .run(move || client::execute(addr, &request, 0, 0, timeout))
+            .unwrap_or(Outcome::Info {
+                error: "control namespace thread stopped".into(),
+            })
+    }
+}
+
+/// The term `node` reported, 0 if it did not answer.
+pub(super) fn term_of(statuses: &[NodeStatus], node: &str) -> u64 {
+    statuses
+        .iter()
+        .find(|status| status.node == node)
+        .map_or(0, |status| status.term)
+}
+
+/// Pauses a leader that is not `preferred` for one election timeout so the
+/// others elect again, until `preferred` leads (bounded attempts).
+pub(super) fn steer_leadership(
+    lab: &mut Lab,
+    observer: &Observer,
+    preferred: &str,
+    mut leader: (String, u64),
+    timing: &Timing,
+    cancel: &AtomicBool,
+    progress: &Progress,
+) -> anyhow::Result<(String, u64)> {
+    for _ in 0..10 {
+        if leader.0 == preferred || cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        progress.note(&format!(
+            "steering leadership from {} to {preferred} ...",
+            leader.0
+        ));
+        let pause = timing.election_timeout_max.as_std() + timing.heartbeat.as_std() * 2;
+        lab.apply(&Fault::Stop {
+            node: leader.0.clone(),
+        })?;
+        std::thread::sleep(pause);
+        lab.apply(&Fault::Cont {
+            node: leader.0.clone(),
+        })?;
+        std::thread::sleep(timing.election_timeout_max.as_std());
+        leader = observer
+            .wait_for_leader(Duration::from_secs(10), cancel)
+            .ok_or_else(|| anyhow::anyhow!("no leader after steering leadership"))?;
+    }
+    if leader.0 != preferred {
+        progress.note(&format!(
+            "could not make {preferred} the leader; continuing with {}",
+            leader.0
+        ));
+    }
+    Ok(observer.wait_until_settled(leader, timing, cancel, progress))
+}

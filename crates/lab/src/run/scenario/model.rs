@@ -1,0 +1,387 @@
+//! The scenario model (`lab/scenarios/*.toml`): the whole file, node
+//! settings, workload, checks and expectations, and the node catalog names
+//! are validated against. The timeline vocabulary lives in `step`.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::step::Step;
+use crate::run::duration::Dur;
+
+/// The whole scenario file. The step type is a parameter only so the parser
+/// can first read the file's flat steps with serde (`Scenario<RawStep>`) and
+/// then type them; everything downstream sees `Scenario` with typed steps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario<S = Step> {
+    /// Defaults to the file stem.
+    #[serde(default)]
+    pub name: String,
+    /// One line for reports and the run banner.
+    #[serde(default)]
+    pub description: String,
+    /// Seeds the workload, the role choices and the majorities ring.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    pub topology: TopologySource,
+    /// How long the client workload runs, from the moment a leader exists.
+    pub duration: Dur,
+    /// Time allowed after the final heal for the cluster to settle before the
+    /// final reads and state comparison.
+    #[serde(default = "default_quiesce")]
+    pub quiesce: Dur,
+    #[serde(default)]
+    pub nodes: NodeSettings,
+    pub workload: Workload,
+    /// The fault timeline (the runner orders its entries by time).
+    #[serde(default = "Vec::new")]
+    pub timeline: Vec<Spanned<S>>,
+    /// Bounds for the checks, and checks to leave out.
+    #[serde(default)]
+    pub checks: Checks,
+    /// What the run must conclude (the museum and CI use it).
+    #[serde(default)]
+    pub expect: Option<Expectation>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_quiesce() -> Dur {
+    Dur::from_secs(5)
+}
+
+/// `topology = "wan-3dc"` (a file in `lab/topologies/`, or a path ending in
+/// `.toml`) or an inline `[topology]` table in netlab's topology format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TopologySource {
+    Named(String),
+    Inline(toml::Table),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Safe,
+    TimeoutFailover,
+    UnenforcedQuorum,
+    OneWayQuorum,
+    NoFencing,
+}
+
+impl Mode {
+    /// The `--mode` value `splitnode` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Safe => "safe",
+            Mode::TimeoutFailover => "timeout-failover",
+            Mode::UnenforcedQuorum => "unenforced-quorum",
+            Mode::OneWayQuorum => "one-way-quorum",
+            Mode::NoFencing => "no-fencing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// Heartbeat 50 ms, election timeout 250–500 ms.
+    Fast,
+    /// Heartbeat 100 ms, election timeout 1000–2000 ms.
+    Default,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Fast => "fast",
+            Profile::Default => "default",
+        }
+    }
+}
+
+/// How every node is started, plus per-node overrides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    #[serde(default = "default_profile")]
+    pub profile: Profile,
+    pub heartbeat: Option<Dur>,
+    pub election_timeout_min: Option<Dur>,
+    pub election_timeout_max: Option<Dur>,
+    /// Before the workload starts, steer leadership to this node (the seed's
+    /// story wants the primary in US-East): while another node leads, it is
+    /// paused for one election timeout so the others elect again.
+    pub prefer_leader: Option<Spanned<String>>,
+    /// Per-node settings, keyed by node name.
+    #[serde(default)]
+    pub overrides: BTreeMap<Spanned<String>, NodeOverride>,
+    /// The nodes' log filter (tracing env-filter syntax, e.g. `"info"` or
+    /// `"warn,node=debug"`); absent = `warn`.
+    pub log: Option<String>,
+}
+
+fn default_mode() -> Mode {
+    Mode::Safe
+}
+
+fn default_profile() -> Profile {
+    Profile::Fast
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings {
+            mode: Mode::Safe,
+            profile: Profile::Fast,
+            heartbeat: None,
+            election_timeout_min: None,
+            election_timeout_max: None,
+            prefer_leader: None,
+            overrides: BTreeMap::new(),
+            log: None,
+        }
+    }
+}
+
+/// Timing in force for a run, after the profile and the overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    pub heartbeat: Dur,
+    pub election_timeout_min: Dur,
+    pub election_timeout_max: Dur,
+}
+
+impl Timing {
+    /// The minority write-rejection deadline X = 2·ET_max + 2·HB (SCENARIOS.md §0).
+    pub fn minority_reject_bound(&self) -> Dur {
+        Dur(2 * self.election_timeout_max.0 + 2 * self.heartbeat.0)
+    }
+}
+
+impl NodeSettings {
+    pub fn timing(&self) -> Timing {
+        let (heartbeat, min, max) = match self.profile {
+            Profile::Fast => (50, 250, 500),
+            Profile::Default => (100, 1000, 2000),
+        };
+        Timing {
+            heartbeat: self.heartbeat.unwrap_or(Dur::from_millis(heartbeat)),
+            election_timeout_min: self.election_timeout_min.unwrap_or(Dur::from_millis(min)),
+            election_timeout_max: self.election_timeout_max.unwrap_or(Dur::from_millis(max)),
+        }
+    }
+}
+
+/// One node's deviations from the common settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeOverride {
+    pub mode: Option<Mode>,
+    /// Test-only clock hook: a static offset of the node's clock (may be negative, e.g. "-3s" is written as `clock_offset_ms = -3000`).
+    pub clock_offset_ms: Option<i64>,
+    /// Test-only clock hook: the node's clock runs at this rate (1.0 = true time).
+    pub clock_rate: Option<f64>,
+}
+
+/// The client workload.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub clients: u32,
+    /// Where clients run: `"spread"` (round-robin over nodes) or a table of
+    /// node or region name → number of clients. A client runs inside the
+    /// namespace of its home node, so a partition that cuts the node off cuts
+    /// its clients off too.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Which node a client sends to.
+    #[serde(default)]
+    pub route: Route,
+    /// Number of keys (`k0`..`k{n-1}`) the operations spread over.
+    #[serde(default = "default_keys")]
+    pub keys: u32,
+    #[serde(default)]
+    pub mix: Mix,
+    /// Operations per second per client; absent = closed loop (next op as
+    /// soon as the previous one completes).
+    pub rate: Option<f64>,
+    /// Per-operation timeout; a timed-out operation is recorded as `info`.
+    #[serde(default = "default_op_timeout")]
+    pub timeout: Dur,
+}
+
+fn default_keys() -> u32 {
+    5
+}
+
+fn default_op_timeout() -> Dur {
+    Dur::from_secs(1)
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum Placement {
+    #[default]
+    Spread,
+    Named(String),
+    Table(BTreeMap<Spanned<String>, u32>),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Route {
+    /// Always the home node, like the seed's users who keep writing to the
+    /// primary in their own data center.
+    Home,
+    /// Start at the home node and follow `leader` hints from 503 answers
+    /// (client failover).
+    #[default]
+    FollowLeader,
+}
+
+/// Relative weights of the operation kinds.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    #[serde(default)]
+    pub write: u32,
+    #[serde(default)]
+    pub read: u32,
+    #[serde(default)]
+    pub cas: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix {
+            write: 50,
+            read: 40,
+            cas: 10,
+        }
+    }
+}
+
+/// Bounds for the checks. Absent values are derived from the timing profile.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// I6: writes to a minority must be rejected within this bound.
+    pub minority_reject_within: Option<Dur>,
+    /// I11: elections started per minute under flapping/partial faults.
+    pub max_elections_per_minute: Option<f64>,
+    /// I10: time after the final heal for every node to converge.
+    pub convergence_within: Option<Dur>,
+    /// I12: a connected quorum must commit a write within this bound.
+    pub progress_within: Option<Dur>,
+    /// Names of checks to leave out (for example `progress` when a
+    /// scenario removes the quorum on purpose).
+    #[serde(default)]
+    pub skip: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectedVerdict {
+    Valid,
+    Invalid,
+}
+
+/// `expect = { verdict = "invalid", broken = ["election_safety"] }`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub verdict: ExpectedVerdict,
+    /// Checks that must be among the failed ones (invalid verdicts).
+    #[serde(default)]
+    pub broken: Vec<String>,
+    /// Museum entries: the same scenario in `safe` mode, which must be valid.
+    pub safe_twin: Option<String>,
+}
+
+/// The node names (and region labels) a scenario is validated against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeCatalog {
+    pub nodes: Vec<String>,
+    /// region → nodes carrying that region label.
+    pub regions: BTreeMap<String, Vec<String>>,
+}
+
+impl NodeCatalog {
+    pub fn new(nodes: Vec<String>) -> NodeCatalog {
+        NodeCatalog {
+            nodes,
+            regions: BTreeMap::new(),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.nodes.iter().any(|node| node == name)
+    }
+
+    /// Nodes named `name`, or carrying region `name`.
+    pub fn resolve_place(&self, name: &str) -> Option<Vec<String>> {
+        if self.contains(name) {
+            Some(vec![name.to_string()])
+        } else {
+            self.regions.get(name).cloned()
+        }
+    }
+
+    pub(crate) fn valid_names(&self) -> String {
+        let mut names: Vec<&str> = self.nodes.iter().map(String::as_str).collect();
+        for region in self.regions.keys() {
+            if !self.contains(region) {
+                names.push(region);
+            }
+        }
+        names.join(", ")
+    }
+}
+
+/// A scenario problem, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |newline| {
+            before[newline + 1..].chars().count()
+        })
+        + 1;
+    (line, column)
+}
+
+/// A scenario loaded from disk, with its topology resolved and validated.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub path: PathBuf,
+    pub text: String,
+    pub scenario: Scenario,
+    pub catalog: NodeCatalog,
+}
+
+/// Formats a list of problems, one per line.
+pub fn format_problems(problems: &[ScenarioError]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
