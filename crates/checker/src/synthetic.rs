@@ -8,47 +8,26 @@
 //! never did.
 use std::collections::HashMap;
 
+use seeded::SplitMix64;
+
 use crate::history::{History, Op, OpFn, OpKind};
-
-/// splitmix64: tiny, seedable, good enough for workload shapes.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `low..high` (`high > low`).
-    pub fn range(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next_u64() % (high - low)
-    }
-
-    /// True with probability `per_mille / 1000`.
-    pub fn chance(&mut self, per_mille: u64) -> bool {
-        self.next_u64() % 1000 < per_mille
-    }
-}
 
 /// Shape of a synthetic workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Workload {
+    /// Seed of the [`SplitMix64`] stream: the same workload gives the same history.
     pub seed: u64,
+    /// How many operations the history holds in total.
     pub operations: usize,
+    /// Size of the key space the clients spread over.
     pub keys: usize,
+    /// Concurrent closed-loop clients (one process each).
     pub clients: u64,
     /// Per mille of mutations that time out (`info`).
     pub info_per_mille: u64,
-    /// Operation latency range in nanoseconds.
+    /// Shortest operation latency in nanoseconds.
     pub min_latency_ns: u64,
+    /// Longest operation latency in nanoseconds (exclusive; above the minimum).
     pub max_latency_ns: u64,
 }
 
@@ -109,8 +88,8 @@ pub fn register_history(workload: &Workload) -> History {
                 Some(next_value.saturating_sub(rng.range(1, 40)).to_string()),
             ),
         };
-        let timed_out = f != OpFn::Read && rng.chance(workload.info_per_mille);
-        let effect_ns = if timed_out && rng.chance(500) {
+        let timed_out = f != OpFn::Read && rng.chance(workload.info_per_mille, 1000);
+        let effect_ns = if timed_out && rng.chance(500, 1000) {
             None
         } else {
             Some(invoke_ns + rng.range(0, latency + 1))

@@ -311,7 +311,7 @@ fn explain_failure(model: &KeyModel<'_>, limits: &Limits) -> (Vec<String>, u64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::SplitMix64;
+    use seeded::SplitMix64;
 
     /// Exhaustive search over orders: the reference the optimized search
     /// must agree with on small histories.
