@@ -3,10 +3,12 @@
 //! Every strategy applies committed (or, for the incorrect ones, merely
 //! accepted) entries through [`Kv::apply`]. The state hash is a chain over
 //! every applied entry, so two replicas report equal hashes at an index only
-//! if they applied the same entries up to it (invariant I8); it travels in
+//! if they applied the same entries up to it (invariant I8, see
+//! crates/checker/README.md); it travels in
 //! snapshots so the chain survives compaction.
 use std::collections::BTreeMap;
 
+use seeded::Fnv1a;
 use wire::{Entry, Index, KvOp, Payload, Snapshot, Term, Token};
 
 /// The outcome of a command, remembered per client for exactly-once replies.
@@ -29,18 +31,8 @@ pub(crate) struct Kv {
     sessions: BTreeMap<u64, Session>,
     applied_index: Index,
     applied_term: Term,
-    state_hash: u64,
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(FNV_PRIME);
-    }
-    hash
+    /// FNV-1a chain over every applied entry (starts at the offset basis).
+    state_hash: Fnv1a,
 }
 
 /// Why a snapshot could not be decoded.
@@ -49,10 +41,7 @@ pub(crate) struct CorruptSnapshot(pub(crate) &'static str);
 
 impl Kv {
     pub(crate) fn new() -> Kv {
-        Kv {
-            state_hash: FNV_OFFSET,
-            ..Kv::default()
-        }
+        Kv::default()
     }
 
     pub(crate) fn applied_index(&self) -> Index {
@@ -64,7 +53,7 @@ impl Kv {
     }
 
     pub(crate) fn state_hash(&self) -> u64 {
-        self.state_hash
+        self.state_hash.finish()
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<String> {
@@ -92,10 +81,10 @@ impl Kv {
     pub(crate) fn apply(&mut self, entry: &Entry) -> Option<CommandResult> {
         self.applied_index = entry.index;
         self.applied_term = entry.term;
-        self.state_hash = fnv(self.state_hash, &entry.index.to_be_bytes());
-        self.state_hash = fnv(self.state_hash, &entry.term.to_be_bytes());
+        self.state_hash.write(&entry.index.to_be_bytes());
+        self.state_hash.write(&entry.term.to_be_bytes());
         let Payload::Command { client, seq, op } = &entry.payload else {
-            self.state_hash = fnv(self.state_hash, b"noop");
+            self.state_hash.write(b"noop");
             return None;
         };
         if let Some(session) = self.sessions.get(client)
@@ -103,7 +92,7 @@ impl Kv {
         {
             // A retry that reached the log twice: applied once, answered with
             // the first result.
-            self.state_hash = fnv(self.state_hash, b"dup");
+            self.state_hash.write(b"dup");
             return Some(session.result);
         }
         let token = Token {
@@ -146,19 +135,19 @@ impl Kv {
     }
 
     fn hash_op(&mut self, kind: &[u8], key: &str, value: Option<&String>) {
-        self.state_hash = fnv(self.state_hash, kind);
-        self.state_hash = fnv(self.state_hash, &(key.len() as u64).to_be_bytes());
-        self.state_hash = fnv(self.state_hash, key.as_bytes());
+        self.state_hash.write(kind);
+        self.state_hash.write(&(key.len() as u64).to_be_bytes());
+        self.state_hash.write(key.as_bytes());
         if let Some(value) = value {
-            self.state_hash = fnv(self.state_hash, &(value.len() as u64).to_be_bytes());
-            self.state_hash = fnv(self.state_hash, value.as_bytes());
+            self.state_hash.write(&(value.len() as u64).to_be_bytes());
+            self.state_hash.write(value.as_bytes());
         }
     }
 
     /// Serialises the state at the applied index into a snapshot.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let mut data = Vec::new();
-        put_u64(&mut data, self.state_hash);
+        put_u64(&mut data, self.state_hash.finish());
         put_u64(&mut data, self.data.len() as u64);
         for (key, value) in &self.data {
             put_bytes(&mut data, key.as_bytes());
@@ -184,7 +173,7 @@ impl Kv {
         let mut reader = Reader(&snapshot.data);
         let state_hash = reader.u64()?;
         let mut kv = Kv {
-            state_hash,
+            state_hash: Fnv1a::resume(state_hash),
             applied_index: snapshot.last_index,
             applied_term: snapshot.last_term,
             ..Kv::default()
