@@ -10,37 +10,50 @@ use serde::{Deserialize, Serialize};
 /// rest, on the reference clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionWindow {
+    /// When the partition was installed (reference clock, ns).
     pub start_ns: u64,
+    /// When it healed (exclusive).
     pub end_ns: u64,
+    /// Names of the nodes on the side without a quorum.
     pub minority: Vec<String>,
 }
 
 /// Which nodes a client process could reach during `[start_ns, end_ns)`
-/// (clients placed in a region are cut off with it). Used by I6 (b): a
-/// timeout is only a "hang" of the minority if the request could arrive.
+/// (clients placed in a region are cut off with it). Used by invariant I6 (b)
+/// (see crates/checker/README.md): a timeout is only a "hang" of the minority
+/// if the request could arrive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientReach {
+    /// The client, as `Op::process` in the history.
     pub process: u64,
+    /// Start of the span (reference clock, ns).
     pub start_ns: u64,
+    /// End of the span (exclusive).
     pub end_ns: u64,
+    /// Names of the nodes the client could reach meanwhile.
     pub nodes: Vec<String>,
 }
 
 /// A window in which election activity is bounded: at most
 /// `max_per_minute` distinct terms may start in any 60 s span inside it
 /// (for windows shorter than a minute: in the whole window). Use
-/// `max_per_minute = 1` for a fault-free window (I11 b).
+/// `max_per_minute = 1` for a fault-free window (invariant I11 b).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElectionWindow {
+    /// Start of the window (reference clock, ns).
     pub start_ns: u64,
+    /// End of the window (exclusive).
     pub end_ns: u64,
+    /// Most distinct terms that may start in any 60 s span.
     pub max_per_minute: u64,
 }
 
 /// A window in which the node set `nodes` (a quorum) is fully connected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuorumWindow {
+    /// When the quorum became connected (reference clock, ns).
     pub start_ns: u64,
+    /// When that ended (exclusive).
     pub end_ns: u64,
     /// The connected quorum; empty = any node may serve the writes.
     pub nodes: Vec<String>,
@@ -73,6 +86,8 @@ impl Default for LinearizabilityBudget {
     }
 }
 
+/// Everything [`crate::check_all`] needs besides the history and events.
+/// Invariant ids (I4, I6, ...) refer to the table in crates/checker/README.md.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CheckConfig {
@@ -99,5 +114,6 @@ pub struct CheckConfig {
     /// I10: nodes that must report a final state. `None`: whichever nodes
     /// logged `final_state`.
     pub expected_live_nodes: Option<Vec<String>>,
+    /// I5: the linearizability search's limits.
     pub linearizability: LinearizabilityBudget,
 }

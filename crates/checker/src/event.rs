@@ -55,63 +55,86 @@ pub enum EventKind {
     Started,
     /// State was restored from disk up to `last_index`.
     Recovered {
+        /// Last log index restored (0: empty).
         last_index: u64,
     },
     /// This node started an election for `term`.
     ElectionStarted,
     /// A pre-vote for `term + 1` was rejected by `by`.
     PreVoteRejected {
+        /// The peer that refused.
         by: String,
     },
-    /// This node became leader of `term`.
+    /// This node became leader of `term` (invariant I1: one per term).
     BecameLeader,
+    /// This node stopped leading.
     SteppedDown {
+        /// What made it step down.
         reason: StepDownReason,
     },
     /// The lease of `(node, term)` now runs until `until_mono_ns` on the
     /// reference clock. Emitted on acquisition and every extension.
     LeaseExtended {
+        /// Lease end on the reference clock (ns), drift included.
         until_mono_ns: u64,
     },
+    /// The lease ended unrenewed; closes the lease window early.
     LeaseLost,
+    /// The leader stopped hearing from a quorum.
     QuorumLost,
+    /// A quorum acknowledged the leader again.
     QuorumRegained,
+    /// A peer became reachable.
     PeerUp {
+        /// The peer's name.
         peer: String,
     },
+    /// A peer went quiet in one direction.
     PeerDown {
+        /// The peer's name.
         peer: String,
+        /// Which direction.
         direction: LinkDirection,
     },
     /// A write with this fencing token was committed (leader side).
     WriteCommitted {
+        /// Where it committed.
         token: Token,
     },
     /// A write was accepted into the log at `index` while this node believed
     /// it was leader of `term` — the "accepting writes" window.
     WriteAccepted {
+        /// The log index the write was given.
         index: u64,
     },
     /// Entries up to `index` were applied; `state_hash` fingerprints the
     /// state machine after applying them.
     Applied {
+        /// Highest applied index.
         index: u64,
+        /// State fingerprint after it; equal on nodes at the same index (I8).
         state_hash: u64,
     },
     /// A divergent, uncommitted suffix after `after` was removed.
     Truncated {
+        /// The last index kept.
         after: u64,
     },
     /// A message from `from` carrying the older `their_term` was rejected.
     StaleTermRejected {
+        /// The sender's name.
         from: String,
+        /// The sender's term, lower than ours.
         their_term: u64,
     },
     /// End-of-run snapshot (after heal and quiescence), one per live node.
     /// The event's `term` is the node's final term.
     FinalState {
+        /// The node's commit index.
         commit_index: u64,
+        /// The node's applied index.
         applied_index: u64,
+        /// Fingerprint of the state at `applied_index` (compared by I10).
         state_hash: u64,
     },
 }
@@ -145,6 +168,7 @@ impl EventKind {
 /// One line of a node's event log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeEvent {
+    /// The node's name (as in the topology).
     pub node: String,
     /// Reference clock (true monotonic), nanoseconds.
     pub mono_ns: u64,
@@ -152,11 +176,13 @@ pub struct NodeEvent {
     pub local_ns: u64,
     /// The node's current term.
     pub term: u64,
+    /// What happened, with its fields inline in JSON.
     #[serde(flatten)]
     pub kind: EventKind,
 }
 
 impl NodeEvent {
+    /// An event of `node` at `mono_ns` (reference) / `local_ns` (own clock).
     pub fn new(
         node: impl Into<String>,
         mono_ns: u64,
@@ -179,14 +205,17 @@ pub fn load_events(path: &Path) -> Result<Vec<NodeEvent>, JsonlError> {
     jsonl::load(path)
 }
 
+/// Writes an event log to `path` as JSONL.
 pub fn save_events(path: &Path, events: &[NodeEvent]) -> Result<(), JsonlError> {
     jsonl::save(path, events)
 }
 
+/// Reads an event log from a stream.
 pub fn read_events(reader: impl Read) -> Result<Vec<NodeEvent>, JsonlError> {
     jsonl::read_from(reader, "<events>")
 }
 
+/// Writes an event log as JSONL to a stream.
 pub fn write_events(writer: impl Write, events: &[NodeEvent]) -> Result<(), JsonlError> {
     jsonl::write_to(writer, events, "<events>")
 }

@@ -32,9 +32,13 @@ use crate::jsonl::{self, JsonlError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
+    /// The client sent the request.
     Invoke,
+    /// It took effect.
     Ok,
+    /// It definitely did not take effect.
     Fail,
+    /// Outcome unknown (timeout, lost connection).
     Info,
 }
 
@@ -42,9 +46,13 @@ pub enum OpKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpFn {
+    /// Read one key.
     Read,
+    /// Set a key unconditionally.
     Write,
+    /// Compare-and-set a key.
     Cas,
+    /// Remove a key.
     Delete,
 }
 
@@ -54,6 +62,7 @@ impl OpFn {
         !matches!(self, OpFn::Read)
     }
 
+    /// The `"f"` value in JSON.
     pub fn name(self) -> &'static str {
         match self {
             OpFn::Read => "read",
@@ -67,7 +76,9 @@ impl OpFn {
 /// Fencing token of a committed write: `(term, index)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Token {
+    /// Term of the leader that committed the write.
     pub term: u64,
+    /// Log index of the write.
     pub index: u64,
 }
 
@@ -76,12 +87,17 @@ pub struct Token {
 pub struct Op {
     /// Client (logical process) id; invoke and completion share it.
     pub process: u64,
+    /// Invocation or which completion (`"type"` in JSON).
     #[serde(rename = "type")]
     pub kind: OpKind,
+    /// The client function.
     pub f: OpFn,
+    /// The key operated on.
     pub key: String,
+    /// Value written, CAS target, or value read (see the module docs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// CAS only: the value required now (absent: the key must be absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
     /// Reference (true monotonic) clock, nanoseconds.
@@ -89,8 +105,10 @@ pub struct Op {
     /// The node that served (or was sent) the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Where an acknowledged write committed, as the server reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<Token>,
+    /// Why a request failed or has an unknown outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -112,26 +130,31 @@ impl Op {
         }
     }
 
+    /// Sets `value`.
     pub fn with_value(mut self, value: impl Into<String>) -> Self {
         self.value = Some(value.into());
         self
     }
 
+    /// Sets `expected`.
     pub fn with_expected(mut self, expected: impl Into<String>) -> Self {
         self.expected = Some(expected.into());
         self
     }
 
+    /// Sets `node`.
     pub fn with_node(mut self, node: impl Into<String>) -> Self {
         self.node = Some(node.into());
         self
     }
 
+    /// Sets `token` to `(term, index)`.
     pub fn with_token(mut self, term: u64, index: u64) -> Self {
         self.token = Some(Token { term, index });
         self
     }
 
+    /// Sets `error`.
     pub fn with_error(mut self, error: impl Into<String>) -> Self {
         self.error = Some(error.into());
         self
@@ -152,22 +175,27 @@ impl Op {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct History {
+    /// The records, oldest first.
     pub ops: Vec<Op>,
 }
 
 impl History {
+    /// Wraps records already in observation order.
     pub fn new(ops: Vec<Op>) -> Self {
         History { ops }
     }
 
+    /// Appends a record; callers push in the order they observe.
     pub fn push(&mut self, op: Op) {
         self.ops.push(op);
     }
 
+    /// Number of records (invocations and completions).
     pub fn len(&self) -> usize {
         self.ops.len()
     }
 
+    /// No records at all.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
@@ -177,18 +205,22 @@ impl History {
         jsonl::load(path).map(History::new)
     }
 
+    /// Writes the history to `path` as JSONL.
     pub fn save(&self, path: &Path) -> Result<(), JsonlError> {
         jsonl::save(path, &self.ops)
     }
 
+    /// Reads a JSONL history from a stream.
     pub fn read_jsonl(reader: impl Read) -> Result<Self, JsonlError> {
         jsonl::read_from(reader, "<history>").map(History::new)
     }
 
+    /// Writes the history as JSONL to a stream.
     pub fn write_jsonl(&self, writer: impl Write) -> Result<(), JsonlError> {
         jsonl::write_to(writer, &self.ops, "<history>")
     }
 
+    /// The history as one JSONL string (tests, small dumps).
     pub fn to_jsonl_string(&self) -> String {
         let mut buf = Vec::new();
         self.write_jsonl(&mut buf)

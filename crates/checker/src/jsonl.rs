@@ -11,30 +11,41 @@ use serde::de::DeserializeOwned;
 /// Why a JSONL file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonlError {
+    /// The file could not be opened or created.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// A line is not valid JSON for the record type.
     #[error("{origin}:{line}: {source}")]
     Parse {
         /// The file path, or `<reader>` when reading from a stream.
         origin: String,
         /// 1-based line number.
         line: usize,
+        /// What serde_json objected to.
         #[source]
         source: serde_json::Error,
     },
+    /// Reading the stream failed midway.
     #[error("{origin}: read failed: {source}")]
     Read {
+        /// The file path or stream label.
         origin: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// Writing or flushing failed.
     #[error("{origin}: write failed: {source}")]
     Write {
+        /// The file path or stream label.
         origin: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -102,6 +113,7 @@ pub fn write_to<T: Serialize>(
     writer.flush().map_err(to_err)
 }
 
+/// Reads the JSONL file at `path`; errors name the path and line.
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, JsonlError> {
     let file = std::fs::File::open(path).map_err(|source| JsonlError::Io {
         path: path.to_path_buf(),
@@ -110,6 +122,7 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, JsonlError> {
     read_from(file, &path.display().to_string())
 }
 
+/// Creates (or truncates) `path` and writes one line per item.
 pub fn save<T: Serialize>(path: &Path, items: &[T]) -> Result<(), JsonlError> {
     let file = std::fs::File::create(path).map_err(|source| JsonlError::Io {
         path: path.to_path_buf(),

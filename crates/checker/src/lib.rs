@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Checks (one per file in [`checks`], each with a `NAME` and a `check`
-//! function returning a [`CheckResult`]): `election_safety` (I1),
+//! function returning a [`CheckResult`]; invariant ids as in the table in
+//! `crates/checker/README.md`): `election_safety` (I1),
 //! `lease_exclusivity` (I3), `no_lost_writes` (I4), `linearizability` (I5),
 //! `minority_rejects_writes` (I6), `log_agreement` (I8), `convergence`
 //! (I10), `bounded_elections` (I11), `progress` (I12). [`check_all`] runs
@@ -29,6 +30,9 @@
 //! completions; [`config`] holds the fault windows and bounds; [`wgl`] is
 //! the linearizability search; [`synthetic`] generates deterministic
 //! linearizable histories for benchmarks and tests.
+
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod checks;
 pub mod config;
 pub mod event;

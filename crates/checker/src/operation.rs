@@ -20,21 +20,28 @@ pub enum Outcome {
 /// One client operation: an invocation and its completion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operation {
+    /// The client that ran it.
     pub process: u64,
+    /// What it did.
     pub f: OpFn,
+    /// The key it touched.
     pub key: String,
     /// write: value written; cas: new value; read: value read (ok only;
     /// `None` = key absent); delete: unused.
     pub value: Option<String>,
     /// cas: required current value (`None` = key must be absent).
     pub expected: Option<String>,
+    /// Invocation time (reference clock, ns).
     pub invoke_ns: u64,
     /// `None` when the invocation never completed.
     pub complete_ns: Option<u64>,
+    /// How it ended.
     pub outcome: Outcome,
     /// The node that answered (else the node the request was sent to).
     pub node: Option<String>,
+    /// The fencing token of an acknowledged write, from the completion.
     pub token: Option<Token>,
+    /// The error text of a `fail` or `info` completion.
     pub error: Option<String>,
     /// Position of the invocation record in the history (0-based).
     pub invoke_position: usize,
@@ -50,6 +57,7 @@ impl Operation {
         }
     }
 
+    /// An acknowledged write, CAS or delete.
     pub fn is_ok_mutation(&self) -> bool {
         self.outcome == Outcome::Ok && self.f.is_mutation()
     }
@@ -114,34 +122,56 @@ impl fmt::Display for Operation {
 /// A history that does not follow the invoke/complete protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PairingError {
+    /// A completion arrived for a process with no open invocation.
     #[error("record {position}: process {process} completes an operation it never invoked")]
-    CompletionWithoutInvoke { position: usize, process: u64 },
+    CompletionWithoutInvoke {
+        /// Index of the offending record (0-based).
+        position: usize,
+        /// Its process.
+        process: u64,
+    },
+    /// A process invoked a second operation before the first completed.
     #[error(
         "record {position}: process {process} invokes again while its operation from record {pending} is still open"
     )]
     InvokeWhilePending {
+        /// Index of the second invocation (0-based).
         position: usize,
+        /// Its process.
         process: u64,
+        /// Index of the still-open invocation.
         pending: usize,
     },
+    /// A completion names another function or key than its invocation.
     #[error(
         "record {position}: completion of process {process} is {got_f}({got_key}) but the open invocation (record {pending}) is {want_f}({want_key})"
     )]
     Mismatch {
+        /// Index of the completion (0-based).
         position: usize,
+        /// Its process.
         process: u64,
+        /// Index of the open invocation.
         pending: usize,
+        /// The completion's function.
         got_f: &'static str,
+        /// The completion's key.
         got_key: String,
+        /// The invocation's function.
         want_f: &'static str,
+        /// The invocation's key.
         want_key: String,
     },
+    /// A completion is timestamped before its invocation.
     #[error(
         "record {position}: completion at {complete_ns}ns is before its invocation at {invoke_ns}ns"
     )]
     TimeTravel {
+        /// Index of the completion (0-based).
         position: usize,
+        /// The invocation's time (ns).
         invoke_ns: u64,
+        /// The completion's earlier time (ns).
         complete_ns: u64,
     },
 }

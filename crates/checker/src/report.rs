@@ -14,19 +14,25 @@ use crate::verdict::{CheckResult, Verdict};
 /// Everything the checks look at.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckInput<'a> {
+    /// The clients' history (history.jsonl).
     pub history: &'a History,
+    /// Every node's events, merged (events.jsonl).
     pub events: &'a [NodeEvent],
+    /// Fault windows, bounds and budgets from the scenario and timeline.
     pub config: &'a CheckConfig,
 }
 
 /// All results plus the merged verdict; this is what results.json holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
+    /// The worst verdict of `results`.
     pub verdict: Verdict,
+    /// One result per check, in [`check_all`]'s order.
     pub results: Vec<CheckResult>,
 }
 
 impl Report {
+    /// Merges the results' verdicts into the report's.
     pub fn from_results(results: Vec<CheckResult>) -> Self {
         let verdict = results
             .iter()
@@ -34,6 +40,7 @@ impl Report {
         Report { verdict, results }
     }
 
+    /// The result of the check called `name`, if it ran.
     pub fn result(&self, name: &str) -> Option<&CheckResult> {
         self.results.iter().find(|r| r.name == name)
     }
@@ -47,6 +54,7 @@ impl Report {
             .collect()
     }
 
+    /// The report as results.json stores it.
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serializes")
     }

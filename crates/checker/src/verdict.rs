@@ -2,11 +2,16 @@
 //! beats `Valid` when results are merged.
 use serde::{Deserialize, Serialize};
 
+/// What a check concluded about its property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// The property holds on this run (or does not apply to it).
     Valid,
+    /// Could not decide: budget exhausted, evidence missing, input malformed
+    /// or the check crashed.
     Unknown,
+    /// The property was violated; the details name the evidence.
     Invalid,
 }
 
@@ -28,6 +33,7 @@ impl Verdict {
         }
     }
 
+    /// The snake_case name used in results.json and reports.
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Valid => "valid",
@@ -47,8 +53,12 @@ impl std::fmt::Display for Verdict {
 /// terms, times, keys, operations).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
+    /// The check's `NAME` (e.g. `election_safety`).
     pub name: String,
+    /// Its conclusion.
     pub verdict: Verdict,
+    /// Evidence and notes, one line each, at most [`MAX_EVIDENCE_LINES`]
+    /// violations plus summaries.
     pub details: Vec<String>,
 }
 
@@ -57,6 +67,8 @@ pub struct CheckResult {
 pub const MAX_EVIDENCE_LINES: usize = 25;
 
 impl CheckResult {
+    /// A result from its parts (checks build theirs through an evidence
+    /// collector that caps the lines).
     pub fn new(name: &str, verdict: Verdict, details: Vec<String>) -> Self {
         CheckResult {
             name: name.to_string(),
@@ -65,14 +77,17 @@ impl CheckResult {
         }
     }
 
+    /// The verdict is [`Verdict::Valid`].
     pub fn is_valid(&self) -> bool {
         self.verdict == Verdict::Valid
     }
 
+    /// The verdict is [`Verdict::Invalid`].
     pub fn is_invalid(&self) -> bool {
         self.verdict == Verdict::Invalid
     }
 
+    /// The verdict is [`Verdict::Unknown`].
     pub fn is_unknown(&self) -> bool {
         self.verdict == Verdict::Unknown
     }

@@ -21,11 +21,13 @@ use std::time::Instant;
 
 /// A register value id; [`ABSENT`] is the missing key.
 pub type Value = u32;
+/// The register state of a missing key, and the initial state.
 pub const ABSENT: Value = 0;
 /// Stands for every written value that no read or CAS ever observes; such
 /// values are interchangeable, and sharing one id lets the memo merge them.
 pub const UNSEEN: Value = Value::MAX;
 
+/// What an operation does to the register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Completed read that observed the value.
@@ -33,7 +35,12 @@ pub enum Action {
     /// Unconditional write (a delete writes [`ABSENT`]).
     Write(Value),
     /// Compare-and-set: requires `expected`, then writes `new`.
-    Cas { expected: Value, new: Value },
+    Cas {
+        /// The state the register must hold.
+        expected: Value,
+        /// The state written when it does.
+        new: Value,
+    },
 }
 
 impl Action {
@@ -46,31 +53,43 @@ impl Action {
     }
 }
 
+/// One operation of the single-register history the search runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegisterOp {
+    /// Its effect.
     pub action: Action,
+    /// Invocation time (reference clock, ns).
     pub call_ns: u64,
     /// `None`: outcome unknown, may take effect any time after the call.
     pub return_ns: Option<u64>,
 }
 
+/// The search's budget; running out yields [`Outcome::Unknown`].
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Give up at this instant (checked every 4096 steps).
     pub deadline: Instant,
+    /// Approximate memory the memo table may use, in bytes.
     pub max_memo_bytes: u64,
 }
 
+/// The search's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// An order exists that explains every completed operation.
     Linearizable,
+    /// No order exists: the history is wrong.
     NotLinearizable,
     /// The budget ran out; the string says which one.
     Unknown(String),
 }
 
+/// How much work a search did (for reports and benchmarks).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Distinct configurations stored in the memo table.
     pub configurations: u64,
+    /// Iterations of the search loop (each tries to extend or backtrack).
     pub steps: u64,
 }
 

@@ -4,8 +4,8 @@
 //! accepted) entries through [`Kv::apply`]. The state hash is a chain over
 //! every applied entry, so two replicas report equal hashes at an index only
 //! if they applied the same entries up to it (invariant I8, see
-//! crates/checker/README.md); it travels in
-//! snapshots so the chain survives compaction.
+//! crates/checker/README.md); it travels in snapshots so the chain survives
+//! compaction.
 use std::collections::BTreeMap;
 
 use seeded::Fnv1a;

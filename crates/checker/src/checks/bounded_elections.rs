@@ -6,17 +6,21 @@
 //! distinct terms started in any 60 s span inside the window (the whole
 //! window if shorter) must not exceed the window's bound.
 //!
-//! Source: SCENARIOS.md I11 (etcd-io/raft prevote/checkquorum tests).
+//! Invariant I11 (see crates/checker/README.md); after etcd-io/raft's
+//! prevote/checkquorum tests.
 use std::collections::BTreeMap;
 
 use crate::config::ElectionWindow;
 use crate::event::{EventKind, NodeEvent};
 use crate::verdict::{CheckResult, Evidence, fmt_ns};
 
+/// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "bounded_elections";
 
 const MINUTE_NS: u64 = 60_000_000_000;
 
+/// Judges `election_started` events against each window's bound; valid
+/// (not applicable) without windows.
 pub fn check(events: &[NodeEvent], windows: &[ElectionWindow]) -> CheckResult {
     let mut evidence = Evidence::default();
     if windows.is_empty() {

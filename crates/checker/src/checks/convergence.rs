@@ -5,12 +5,13 @@
 //! healed and the cluster quiesced. With `expected_live_nodes`, a live node
 //! without a final state makes the verdict unknown (no evidence either way).
 //!
-//! Source: SCENARIOS.md I10.
+//! Invariant I10 (see crates/checker/README.md).
 use std::collections::BTreeMap;
 
 use crate::event::{EventKind, NodeEvent};
 use crate::verdict::{CheckResult, Evidence};
 
+/// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "convergence";
 
 /// `(term, commit_index, state_hash)`: what converged nodes agree on.
@@ -24,6 +25,8 @@ struct FinalState {
     state_hash: u64,
 }
 
+/// Compares the nodes' latest `final_state`; `expected_live_nodes` names
+/// the nodes that must have one.
 pub fn check(events: &[NodeEvent], expected_live_nodes: Option<&[String]>) -> CheckResult {
     let mut evidence = Evidence::default();
     // node -> its latest final state

@@ -1,17 +1,21 @@
 //! I1 Election safety: at most one leader per term.
 //!
-//! Source: Raft "Election Safety: at most one leader can be elected in a
-//! given term" (thesis, fig. 3.2). Judged from `became_leader` events: for
-//! every term, the set of distinct nodes that logged it has at most one
-//! member. A node that becomes leader of the same term twice (e.g. logged
-//! before and after a restart) is still one leader.
+//! Judged from `became_leader` events: for every term, the set of distinct
+//! nodes that logged it has at most one member. A node that becomes leader
+//! of the same term twice (e.g. logged before and after a restart) is still
+//! one leader.
+//!
+//! Invariant I1 (see crates/checker/README.md); Raft "Election Safety: at
+//! most one leader can be elected in a given term" (thesis, fig. 3.2).
 use std::collections::BTreeMap;
 
 use crate::event::{EventKind, NodeEvent};
 use crate::verdict::{CheckResult, Evidence, fmt_ns};
 
+/// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "election_safety";
 
+/// Flags every term with `became_leader` from more than one node.
 pub fn check(events: &[NodeEvent]) -> CheckResult {
     // term -> node -> first time it logged became_leader for that term
     let mut leaders: BTreeMap<u64, BTreeMap<&str, u64>> = BTreeMap::new();

@@ -10,20 +10,25 @@
 //! the same node with a higher term, or a restart (`started`). Windows of
 //! different `(node, term)` pairs must be disjoint (half-open intervals).
 //!
-//! Source: SCENARIOS.md I3; Raft thesis §6.4.1 (`L <= ET_min / rho`). Clock
-//! drift beyond the bound is the negative control this check must flag.
+//! Invariant I3 (see crates/checker/README.md); Raft thesis §6.4.1
+//! (`L <= ET_min / rho`). Clock drift beyond the bound is the negative
+//! control this check must flag.
 use std::collections::BTreeMap;
 
 use crate::event::{EventKind, NodeEvent};
 use crate::verdict::{CheckResult, Evidence, fmt_duration, fmt_ns};
 
+/// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "lease_exclusivity";
 
 /// One continuous lease of a node in a term, on the reference clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseWindow {
+    /// The lease holder.
     pub node: String,
+    /// The term it led.
     pub term: u64,
+    /// When the node first knew it held the lease (reference clock, ns).
     pub start_ns: u64,
     /// Exclusive end.
     pub end_ns: u64,
@@ -85,6 +90,8 @@ pub fn lease_windows(events: &[NodeEvent]) -> Vec<LeaseWindow> {
     windows
 }
 
+/// Flags every pair of overlapping lease windows of different
+/// `(node, term)`.
 pub fn check(events: &[NodeEvent]) -> CheckResult {
     let windows = lease_windows(events);
     let mut evidence = Evidence::default();

@@ -17,7 +17,8 @@
 //! keeps operations invoked by `T`, and those still running at `T` become
 //! unknown) and the operations around the one whose completion made it fail.
 //!
-//! Source: SCENARIOS.md I5; Wing & Gong 1993, Lowe 2017, Porcupine, Knossos.
+//! Invariant I5 (see crates/checker/README.md); Wing & Gong 1993, Lowe
+//! 2017, Porcupine, Knossos.
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -27,11 +28,14 @@ use crate::operation::{Operation, Outcome, pair_operations};
 use crate::verdict::{CheckResult, Evidence, fmt_ns};
 use crate::wgl::{self, ABSENT, Action, Limits, RegisterOp, UNSEEN, Value};
 
+/// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "linearizability";
 
 /// At most this many operations are listed around a failure.
 const MAX_LISTED_OPS: usize = 12;
 
+/// Pairs the history's records into operations, then runs
+/// [`check_operations`]; a malformed history is `unknown`.
 pub fn check(history: &History, budget: &LinearizabilityBudget) -> CheckResult {
     match pair_operations(history) {
         Ok(operations) => check_operations(&operations, budget),
@@ -45,7 +49,8 @@ pub fn check(history: &History, budget: &LinearizabilityBudget) -> CheckResult {
 
 /// Verdict for one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyVerdict {
+pub(crate) enum KeyVerdict {
+    /// Some order explains every completed operation of the key.
     Linearizable,
     /// Not linearizable; the evidence lines.
     NotLinearizable(Vec<String>),
@@ -53,6 +58,8 @@ pub enum KeyVerdict {
     Unknown(String),
 }
 
+/// Searches every key within `budget`; keys the budget does not reach are
+/// `unknown`.
 pub fn check_operations(operations: &[Operation], budget: &LinearizabilityBudget) -> CheckResult {
     let started = Instant::now();
     let total_deadline = started + Duration::from_millis(budget.total_time_ms);
@@ -193,7 +200,7 @@ fn prefix(ops: &[RegisterOp], cut: u64) -> Vec<RegisterOp> {
 }
 
 /// Checks one key's operations (all of the same key).
-pub fn check_key(ops: &[&Operation], limits: &Limits, minimize: bool) -> (KeyVerdict, u64) {
+pub(crate) fn check_key(ops: &[&Operation], limits: &Limits, minimize: bool) -> (KeyVerdict, u64) {
     let model = build_model(ops);
     let (outcome, stats) = wgl::check(&model.ops, limits);
     let mut explored = stats.configurations;

@@ -11,7 +11,8 @@
 //!   token acknowledged to two different client operations means two
 //!   writes claim the same entry.
 //!
-//! Source: SCENARIOS.md I8 (compare etcd robustness `kvhash`).
+//! Invariant I8 (see crates/checker/README.md); compare etcd robustness
+//! `kvhash`.
 use std::collections::BTreeMap;
 
 use crate::event::{EventKind, NodeEvent};
@@ -19,6 +20,7 @@ use crate::history::{History, Token};
 use crate::operation::{Operation, pair_operations};
 use crate::verdict::{CheckResult, Evidence, fmt_ns};
 
+/// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "log_agreement";
 
 struct Sighting<'a> {
@@ -35,6 +37,8 @@ fn record<'a>(table: &mut BTreeMap<u64, Vec<Sighting<'a>>>, index: u64, sighting
     }
 }
 
+/// Compares state hashes per applied index across nodes, and fencing
+/// tokens across `write_committed` events and acknowledged writes.
 pub fn check(events: &[NodeEvent], history: &History) -> CheckResult {
     let mut evidence = Evidence::default();
 

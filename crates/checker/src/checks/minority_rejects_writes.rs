@@ -17,7 +17,7 @@
 //! Writes without a node cannot be attributed and are only counted. Stale
 //! reads from the minority (I6 c) are the linearizability check's job.
 //!
-//! Source: SCENARIOS.md I6.
+//! Invariant I6 (see crates/checker/README.md).
 use std::collections::BTreeSet;
 
 use crate::config::{ClientReach, PartitionWindow};
@@ -25,8 +25,11 @@ use crate::history::History;
 use crate::operation::{Operation, Outcome, pair_operations};
 use crate::verdict::{CheckResult, Evidence, fmt_duration, fmt_ns};
 
+/// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "minority_rejects_writes";
 
+/// Pairs the history's records into operations, then runs
+/// [`check_operations`]; a malformed history is `unknown`.
 pub fn check(
     history: &History,
     partitions: &[PartitionWindow],
@@ -43,6 +46,9 @@ pub fn check(
     }
 }
 
+/// Judges writes served by each window's minority: (a) none acknowledged;
+/// (b) with `bound_ns`, none left hanging after `start + bound_ns` by a
+/// client that could reach the node (`client_reach`; `None`: all could).
 pub fn check_operations(
     operations: &[Operation],
     partitions: &[PartitionWindow],

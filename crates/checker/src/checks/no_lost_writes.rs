@@ -13,15 +13,19 @@
 //! This is a coarse, fast check with clear evidence ("this acked write is
 //! gone"); the linearizability check covers every read in between.
 //!
-//! Source: SCENARIOS.md I4 (Jepsen set-full "lost"; openraft "Durability").
+//! Invariant I4 (see crates/checker/README.md); after Jepsen set-full
+//! "lost" and openraft "Durability".
 use std::collections::BTreeMap;
 
 use crate::history::{History, OpFn};
 use crate::operation::{Operation, Outcome, pair_operations};
 use crate::verdict::{CheckResult, Evidence};
 
+/// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "no_lost_writes";
 
+/// Pairs the history's records into operations, then runs
+/// [`check_operations`]; a malformed history is `unknown`.
 pub fn check(history: &History, final_reads_from_ns: Option<u64>) -> CheckResult {
     match pair_operations(history) {
         Ok(operations) => check_operations(&operations, final_reads_from_ns),
@@ -43,6 +47,8 @@ fn may_follow(other: &Operation, write: &Operation, read: &Operation) -> bool {
     after_write && before_read_end
 }
 
+/// Checks each key's final read against the acknowledged mutations that
+/// finished before it began.
 pub fn check_operations(operations: &[Operation], final_reads_from_ns: Option<u64>) -> CheckResult {
     let mut evidence = Evidence::default();
     let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();

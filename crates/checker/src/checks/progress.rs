@@ -8,7 +8,8 @@
 //! the grace are skipped. If no client even tried to write through `S`
 //! there, the window is unknown rather than valid.
 //!
-//! Source: SCENARIOS.md I12 (openraft partial-network liveness test).
+//! Invariant I12 (see crates/checker/README.md); after openraft's
+//! partial-network liveness test.
 use std::collections::BTreeSet;
 
 use crate::config::QuorumWindow;
@@ -16,8 +17,11 @@ use crate::history::History;
 use crate::operation::{Operation, Outcome, pair_operations};
 use crate::verdict::{CheckResult, Evidence, fmt_ns};
 
+/// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "progress";
 
+/// Pairs the history's records into operations, then runs
+/// [`check_operations`]; a malformed history is `unknown`.
 pub fn check(history: &History, windows: &[QuorumWindow], grace_ns: u64) -> CheckResult {
     match pair_operations(history) {
         Ok(operations) => check_operations(&operations, windows, grace_ns),
@@ -29,6 +33,8 @@ pub fn check(history: &History, windows: &[QuorumWindow], grace_ns: u64) -> Chec
     }
 }
 
+/// Requires an acknowledged write through each window's quorum within
+/// `[start + grace_ns, end)`.
 pub fn check_operations(
     operations: &[Operation],
     windows: &[QuorumWindow],
