@@ -9,7 +9,6 @@
 //! Code map:
 //! - [`rng`]: named ChaCha8 streams derived from the seed;
 //! - [`clock`]: per-node clocks (offset, piecewise rate) and their inverse;
-//! - [`grudge`]: partition shapes as pure data (Jepsen grudges);
 //! - [`net`]: directed links with loss/delay/duplication/reordering, separate
 //!   datagram and stream behaviour, layered partitions;
 //! - [`storage`]: the durable image, pending writes, fsync and crash model;
@@ -22,7 +21,6 @@
 //! - `bin/fuzz.rs`: many seeds, one summary line.
 pub mod clock;
 pub mod cluster;
-pub mod grudge;
 pub mod net;
 pub mod rng;
 pub mod scenarios;
@@ -45,7 +43,7 @@ pub fn run(seed: u64, options: SimOptions) -> RunOutput {
 /// seed alone, so `--nodes N` with the chosen `N` reproduces the same run.
 pub fn nodes_for_seed(seed: u64, choices: &[usize]) -> usize {
     assert!(!choices.is_empty(), "no node counts to choose from");
-    choices[(rng::mix64(seed ^ 0x006e_6f64_6573) % choices.len() as u64) as usize]
+    choices[(seeded::mix64(seed ^ 0x006e_6f64_6573) % choices.len() as u64) as usize]
 }
 
 /// The checker's verdict on a run plus the driver's own findings.

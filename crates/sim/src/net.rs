@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use consensus::Transport;
 use wire::NodeId;
 
-use crate::grudge::Grudge;
 use crate::rng::SimRng;
+use faults::Grudge;
 
 /// Ordered stand-in for [`Transport`] (which is not `Ord`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -158,8 +158,8 @@ struct FaultLayer {
 #[derive(Debug, Clone)]
 pub struct Network {
     nodes: Vec<NodeId>,
-    partitions: BTreeMap<u64, Grudge>,
-    blocked: Grudge,
+    partitions: BTreeMap<u64, Grudge<NodeId>>,
+    blocked: Grudge<NodeId>,
     layers: BTreeMap<u64, FaultLayer>,
     connections: BTreeMap<(NodeId, NodeId), Connection>,
     base: LinkFaults,
@@ -182,7 +182,7 @@ impl Network {
     }
 
     /// Adds (or replaces) the partition of episode `id`.
-    pub fn partition(&mut self, id: u64, grudge: Grudge) {
+    pub fn partition(&mut self, id: u64, grudge: Grudge<NodeId>) {
         self.partitions.insert(id, grudge);
         self.rebuild_blocked();
     }
@@ -209,7 +209,7 @@ impl Network {
     }
 
     pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
-        self.blocked.blocks(from, to)
+        self.blocked.drops(&from, &to)
     }
 
     /// Adds (or replaces) fault layer `id` on `links` for `channels`.
@@ -391,7 +391,6 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grudge;
 
     fn net() -> Network {
         Network::new(vec![1, 2, 3], LinkFaults::CLEAN)
@@ -432,7 +431,7 @@ mod tests {
     fn partition_blocks_only_its_directions_and_heals() {
         let mut net = net();
         let mut rng = SimRng::stream(2, "net");
-        net.partition(7, grudge::one_way_out(1, &[1, 2, 3]));
+        net.partition(7, faults::one_way(&[1], &[1, 2, 3]));
         assert_eq!(
             net.send(&mut rng, 0, 1, 2, Channel::Datagram),
             SendOutcome::Lost(Loss::Partitioned)
@@ -451,8 +450,8 @@ mod tests {
     #[test]
     fn overlapping_partitions_heal_independently() {
         let mut net = net();
-        net.partition(1, grudge::isolate(1, &[1, 2, 3]));
-        net.partition(2, grudge::cut_link(2, 3));
+        net.partition(1, faults::isolate(1, &[1, 2, 3]));
+        net.partition(2, faults::cut_link(2, 3));
         net.heal(1);
         assert!(!net.is_blocked(1, 2));
         assert!(net.is_blocked(2, 3) && net.is_blocked(3, 2));
@@ -465,7 +464,7 @@ mod tests {
         let mut net = net();
         let mut rng = SimRng::stream(3, "net");
         let flight = flights(net.send(&mut rng, 0, 1, 2, Channel::Stream))[0];
-        net.partition(1, grudge::cut_link(1, 2));
+        net.partition(1, faults::cut_link(1, 2));
         assert_eq!(
             net.admit(1, 2, Channel::Stream, flight.generation),
             Err(Loss::Partitioned)

@@ -7,31 +7,15 @@
 //! arithmetic so a run is reproducible on every platform.
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+use seeded::{fnv1a, mix64};
 
 /// A seeded random stream.
 #[derive(Debug, Clone)]
 pub struct SimRng(ChaCha8Rng);
 
-/// 64-bit FNV-1a, used to turn stream names into seed material.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-/// SplitMix64 finaliser: spreads nearby seeds over the whole 64-bit space.
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 impl SimRng {
-    /// The stream called `name` of the run seeded with `seed`.
+    /// The stream called `name` of the run seeded with `seed`: ChaCha8 keyed by
+    /// [`seeded::mix64`] of the seed xor the [`seeded::fnv1a`] of the name.
     pub fn stream(seed: u64, name: &str) -> SimRng {
         SimRng(ChaCha8Rng::seed_from_u64(mix64(
             seed ^ fnv1a(name.as_bytes()),

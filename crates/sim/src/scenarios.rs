@@ -11,7 +11,7 @@ use checker::EventKind;
 use consensus::Mode;
 
 use crate::cluster::{Cluster, RunOutput, Script, SimOptions};
-use crate::schedule::{Fault, Scheduled, Shape, Target, Timing};
+use crate::schedule::{Fault, PartitionShape, Scheduled, Target, Timing};
 
 const MS: u64 = 1_000_000;
 /// Faults start once the first leader has long been elected.
@@ -98,7 +98,7 @@ impl Scenario {
     }
 }
 
-fn partition(shape: Shape) -> Vec<(u64, Fault)> {
+fn partition(shape: PartitionShape) -> Vec<(u64, Fault)> {
     vec![(0, Fault::Partition { episode: 1, shape })]
 }
 
@@ -111,7 +111,7 @@ pub fn all() -> Vec<Scenario> {
             nodes: 5,
             description: "clean split, leader on the majority side: it keeps leading, the minority elects nobody",
             election: Election::Forbidden,
-            faults: |_| partition(Shape::LeaderInMajority),
+            faults: |_| partition(PartitionShape::LeaderInMajority),
             length_in_et: 8,
         },
         Scenario {
@@ -120,7 +120,7 @@ pub fn all() -> Vec<Scenario> {
             nodes: 5,
             description: "clean split, leader with one follower on the minority side: the majority elects a new leader",
             election: Election::Required,
-            faults: |_| partition(Shape::LeaderInMinority),
+            faults: |_| partition(PartitionShape::LeaderInMinority),
             length_in_et: 8,
         },
         Scenario {
@@ -129,7 +129,7 @@ pub fn all() -> Vec<Scenario> {
             nodes: 3,
             description: "one follower cut off for 10 ET: PreVote keeps its term, the leader is not deposed",
             election: Election::Forbidden,
-            faults: |_| partition(Shape::Isolate(Target::Follower)),
+            faults: |_| partition(PartitionShape::Isolate(Target::Follower)),
             length_in_et: 10,
         },
         Scenario {
@@ -138,7 +138,7 @@ pub fn all() -> Vec<Scenario> {
             nodes: 7,
             description: "leader cut off both ways: the majority elects a successor",
             election: Election::Required,
-            faults: |_| partition(Shape::Isolate(Target::Leader)),
+            faults: |_| partition(PartitionShape::Isolate(Target::Leader)),
             length_in_et: 6,
         },
         Scenario {
@@ -147,7 +147,7 @@ pub fn all() -> Vec<Scenario> {
             nodes: 3,
             description: "ingress to the leader dropped: CheckQuorum steps it down and it stops heartbeating, so a new leader appears",
             election: Election::Required,
-            faults: |_| partition(Shape::OneWayIn(Target::Leader)),
+            faults: |_| partition(PartitionShape::OneWayIn(Target::Leader)),
             length_in_et: 10,
         },
         Scenario {
@@ -156,7 +156,7 @@ pub fn all() -> Vec<Scenario> {
             nodes: 3,
             description: "egress from the leader dropped: the followers elect a successor",
             election: Election::Required,
-            faults: |_| partition(Shape::OneWayOut(Target::Leader)),
+            faults: |_| partition(PartitionShape::OneWayOut(Target::Leader)),
             length_in_et: 6,
         },
         Scenario {
@@ -165,7 +165,7 @@ pub fn all() -> Vec<Scenario> {
             nodes: 3,
             description: "a follower hears heartbeats but cannot send: it must not campaign, epochs do not churn",
             election: Election::Forbidden,
-            faults: |_| partition(Shape::OneWayOut(Target::Follower)),
+            faults: |_| partition(PartitionShape::OneWayOut(Target::Follower)),
             length_in_et: 10,
         },
         Scenario {
@@ -174,7 +174,7 @@ pub fn all() -> Vec<Scenario> {
             nodes: 5,
             description: "{1,2} | 3 | {4,5} with 3 bridging: at most one leader per term, acked writes survive",
             election: Election::Any,
-            faults: |_| partition(Shape::Bridge),
+            faults: |_| partition(PartitionShape::Bridge),
             length_in_et: 10,
         },
         Scenario {
@@ -183,7 +183,7 @@ pub fn all() -> Vec<Scenario> {
             nodes: 5,
             description: "every node sees a majority, no two the same one: safety holds",
             election: Election::Any,
-            faults: |_| partition(Shape::MajoritiesRing),
+            faults: |_| partition(PartitionShape::MajoritiesRing),
             length_in_et: 10,
         },
         Scenario {

@@ -28,7 +28,7 @@ pub enum Target {
 
 /// A partition shape (see [`crate::grudge`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
+pub enum PartitionShape {
     RandomHalves,
     LeaderInMajority,
     LeaderInMinority,
@@ -55,7 +55,7 @@ pub enum LinkScope {
 pub enum Fault {
     Partition {
         episode: u64,
-        shape: Shape,
+        shape: PartitionShape,
     },
     /// Re-applies an episode's partition as first resolved (flapping).
     Reapply {
@@ -245,20 +245,20 @@ impl Builder<'_> {
         base + self.rng.range(0, base / 2 + 1)
     }
 
-    fn shape(&mut self) -> Shape {
+    fn shape(&mut self) -> PartitionShape {
         let shapes = [
-            Shape::RandomHalves,
-            Shape::LeaderInMajority,
-            Shape::LeaderInMinority,
-            Shape::Isolate(Target::Leader),
-            Shape::Isolate(Target::Follower),
-            Shape::Bridge,
-            Shape::MajoritiesRing,
-            Shape::OneWayIn(Target::Leader),
-            Shape::OneWayOut(Target::Leader),
-            Shape::OneWayIn(Target::Follower),
-            Shape::OneWayOut(Target::Follower),
-            Shape::CutLink,
+            PartitionShape::RandomHalves,
+            PartitionShape::LeaderInMajority,
+            PartitionShape::LeaderInMinority,
+            PartitionShape::Isolate(Target::Leader),
+            PartitionShape::Isolate(Target::Follower),
+            PartitionShape::Bridge,
+            PartitionShape::MajoritiesRing,
+            PartitionShape::OneWayIn(Target::Leader),
+            PartitionShape::OneWayOut(Target::Leader),
+            PartitionShape::OneWayIn(Target::Follower),
+            PartitionShape::OneWayOut(Target::Follower),
+            PartitionShape::CutLink,
         ];
         *self.rng.pick(&shapes)
     }
@@ -277,10 +277,10 @@ impl Builder<'_> {
             EpisodeKind::Flapping => {
                 let episode = self.episode();
                 let shape = *self.rng.pick(&[
-                    Shape::Isolate(Target::Follower),
-                    Shape::Isolate(Target::Leader),
-                    Shape::CutLink,
-                    Shape::OneWayIn(Target::Any),
+                    PartitionShape::Isolate(Target::Follower),
+                    PartitionShape::Isolate(Target::Leader),
+                    PartitionShape::CutLink,
+                    PartitionShape::OneWayIn(Target::Any),
                 ]);
                 let period = *self.rng.pick(&[
                     t.election_min_ns / 2,
@@ -309,9 +309,9 @@ impl Builder<'_> {
                 for step in 0..steps {
                     let episode = self.episode();
                     let shape = if step + 1 == steps {
-                        Shape::LeaderInMinority
+                        PartitionShape::LeaderInMinority
                     } else {
-                        Shape::Isolate(Target::Leader)
+                        PartitionShape::Isolate(Target::Leader)
                     };
                     self.at(now, Fault::Partition { episode, shape });
                     if let Some(previous) = previous {
@@ -397,7 +397,7 @@ impl Builder<'_> {
                         start,
                         Fault::Partition {
                             episode,
-                            shape: Shape::Isolate(Target::Leader),
+                            shape: PartitionShape::Isolate(Target::Leader),
                         },
                     );
                     self.at(end, Fault::Heal { episode });
@@ -465,7 +465,7 @@ impl Builder<'_> {
                     cut,
                     Fault::Partition {
                         episode,
-                        shape: Shape::Isolate(Target::Leader),
+                        shape: PartitionShape::Isolate(Target::Leader),
                     },
                 );
                 self.at(cut + t.election_max_ns * 4, Fault::Heal { episode });
