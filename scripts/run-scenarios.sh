@@ -44,7 +44,7 @@ fi
 
 if [ ${#scenarios[@]} -eq 0 ]; then
   if [ $ci -eq 1 ]; then
-    # One of each family: the seed's story, leader in minority, asymmetric,
+    # One of each family: the motivating story, leader in minority, asymmetric,
     # partial partition, process pause and kill, plus the whole museum.
     for name in us-east-isolated leader-in-minority leader-cannot-receive partial-partition \
                 leader-paused kill-restart cluster-5; do

@@ -13,6 +13,9 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
 
+step "docs (rustdoc warnings are errors: broken intra-doc links, missing docs on library crates)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+
 step "release build (binaries used by the simulator fuzz run and the lab)"
 cargo build --release -q -p sim -p node -p lab --bins
 
