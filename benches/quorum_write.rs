@@ -13,11 +13,12 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use bench::cluster::BenchLab;
+use bench::load::ClientPool;
+use bench::system::{Profile, System};
+use bench::table::{Goal, Row, render};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use lab::bench::cluster::{BenchLab, Profile, System};
-use lab::bench::load::ClientPool;
-use lab::bench::stats::{Summary, ms};
-use lab::bench::table::{Goal, Row, render};
+use figures::{Summary, ms};
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! check, binaries, a scratch directory, and criterion's `--test` mode.
 #![allow(dead_code)] // each bench uses a different subset
 
-use lab::bench::cluster::{Binaries, find_etcd};
-use lab::bench::find_splitnode;
+use bench::system::{Binaries, find_etcd};
+use client::find_splitnode;
 use std::path::PathBuf;
 use std::process::Command;
 

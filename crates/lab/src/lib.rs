@@ -1,13 +1,14 @@
 //! splitlab: the orchestrator. Topology and scenario files in, a verdict and
 //! a report out.
 //!
-//! - [`bench`]: `splitlab bench sweep` and the harness of the root benches
-//!   (splitnode next to etcd in a netns mesh).
 //! - [`commands`]: lab infrastructure commands (doctor, plan, up, status, down,
-//!   clean, probe, fault) over the `netlab` crate, with their exit codes.
+//!   clean, probe, fault) over the `netlab` crate.
+//! - [`exit`]: the exit statuses every subcommand ends with.
 //! - [`run`]: `splitlab run` / `check`: scenarios, workload, timeline,
 //!   verdicts and reports.
 
-pub mod bench;
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod commands;
+pub mod exit;
 pub mod run;

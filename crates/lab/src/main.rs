@@ -2,7 +2,8 @@
 //! `lab::commands`; `run`/`check` in `lab::run`.
 
 use clap::{Parser, Subcommand};
-use lab::commands::{self, EXIT_INFRA, UpOptions};
+use lab::commands::{self, UpOptions};
+use lab::exit::ExitStatus;
 use lab::run::{RunOptions, check_run_dir, run_scenario};
 use netlab::RunId;
 use std::path::PathBuf;
@@ -142,7 +143,7 @@ fn main() {
         std::process::exit(netlab::delay_worker_main(&args[2..]));
     }
     let cli = Cli::parse();
-    let code = match cli.command {
+    let status = match cli.command {
         Command::Doctor => commands::doctor(),
         Command::Plan { topology, run } => commands::plan(&topology, run),
         Command::Up {
@@ -186,7 +187,7 @@ fn main() {
                 },
         } => bench_sweep(sizes, ops, reps, &profile, runs_dir, splitnode, no_etcd),
     };
-    std::process::exit(code);
+    std::process::exit(status.code());
 }
 
 fn bench_sweep(
@@ -197,36 +198,40 @@ fn bench_sweep(
     runs_dir: Option<PathBuf>,
     splitnode: Option<PathBuf>,
     no_etcd: bool,
-) -> i32 {
-    let Some(profile) = lab::bench::cluster::Profile::from_name(profile) else {
+) -> ExitStatus {
+    let Some(profile) = bench::system::Profile::from_name(profile) else {
         eprintln!("error: --profile must be fast or default, got {profile:?}");
-        return 2;
+        return ExitStatus::Failed;
     };
     let exe = std::env::current_exe().unwrap_or_default();
     let splitnode = splitnode
-        .or_else(|| lab::bench::find_splitnode(&exe))
+        .or_else(|| client::find_splitnode(&exe))
         .unwrap_or_else(|| PathBuf::from("splitnode"));
-    lab::bench::sweep::sweep_command(&lab::bench::sweep::SweepOptions {
-        sizes,
-        ops,
-        reps,
-        profile,
-        runs_dir: runs_dir.unwrap_or_else(|| PathBuf::from("runs")),
-        splitnode,
-        etcd: if no_etcd {
-            None
-        } else {
-            lab::bench::cluster::find_etcd()
-        },
-    })
+    report(
+        bench::sweep::sweep_command(&bench::sweep::SweepOptions {
+            sizes,
+            ops,
+            reps,
+            profile,
+            runs_dir: runs_dir.unwrap_or_else(|| PathBuf::from("runs")),
+            splitnode,
+            etcd: if no_etcd {
+                None
+            } else {
+                bench::system::find_etcd()
+            },
+        })
+        .map(|_| ExitStatus::Success),
+    )
 }
 
-fn report(result: anyhow::Result<i32>) -> i32 {
+/// Prints a command's error; an error ends it as an infrastructure failure.
+fn report(result: anyhow::Result<ExitStatus>) -> ExitStatus {
     match result {
-        Ok(code) => code,
+        Ok(status) => status,
         Err(e) => {
             eprintln!("error: {e:#}");
-            EXIT_INFRA
+            ExitStatus::Failed
         }
     }
 }

@@ -5,7 +5,8 @@
 //! One keep-alive HTTP connection to the leader; each iteration is one
 //! `PUT /kv/bench-N` that returns only after a quorum fsynced the entry and
 //! the leader applied it. Besides criterion's estimate, every latency is
-//! recorded and p50 / p99 / max are printed at the end.
+//! recorded and p50 / p99 / max (nearest rank, `figures::percentile`) are
+//! printed at the end.
 //!
 //! Run: `cargo bench -p node --bench quorum_write`
 #[path = "../tests/support/mod.rs"]
@@ -16,11 +17,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use support::{Cluster, ClusterOptions, HttpConn};
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
 
 fn quorum_write(criterion: &mut Criterion) {
     let cluster = Cluster::start(
@@ -75,8 +71,8 @@ fn quorum_write(criterion: &mut Criterion) {
     println!(
         "quorum_write: {} sequential writes, 3 nodes, fsync on ({fs_type}): p50 = {:?}, p99 = {:?}, max = {:?}",
         sorted.len(),
-        percentile(&sorted, 0.50),
-        percentile(&sorted, 0.99),
+        figures::percentile(&sorted, 0.50).unwrap_or_default(),
+        figures::percentile(&sorted, 0.99).unwrap_or_default(),
         sorted.last().copied().unwrap_or_default(),
     );
     let metrics = leader.metrics().unwrap_or_default();

@@ -11,11 +11,10 @@
 //!
 //! Module map: [`scenario`] (TOML model + validation), [`load`] (topology
 //! resolution), [`targets`] (role-aware targets, grudges), [`nemesis`]
-//! (steps → netlab faults), [`workload`] + [`client`] (clients and the HTTP
-//! API), [`runner`] (the impure orchestration), [`judge`] (checker input and
+//! (steps → netlab faults), [`workload`] (clients, over the `client` crate's
+//! HTTP API), [`runner`] (the impure orchestration), [`judge`] (checker input and
 //! verdicts), [`figures`] (failover figures), [`results`] + [`report`] +
 //! [`progress`] (output).
-pub mod client;
 pub mod duration;
 pub mod figures;
 pub mod judge;
@@ -35,10 +34,12 @@ use anyhow::Context;
 use checker::{History, NodeEvent, Op};
 
 use self::results::Results;
+use crate::exit::ExitStatus;
 
 /// Options of `splitlab run`.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
+    /// The scenario file.
     pub scenario: PathBuf,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
@@ -48,27 +49,13 @@ pub struct RunOptions {
     pub splitnode: Option<PathBuf>,
 }
 
-/// Exit code of a run whose fault could not be applied, or that broke.
-const EXIT_SKIPPED_OR_BROKEN: i32 = 2;
-
 /// `(YYYYmmdd-HHMMSS, RFC 3339)` of the current UTC time.
 fn utc_now() -> (String, String) {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // One civil-date conversion for the whole binary: the bench sweep's.
-    let stamp = crate::bench::sweep::utc_stamp(secs);
-    let (date, time) = (&stamp[..8], &stamp[9..]);
-    let rfc3339 = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &date[..4],
-        &date[4..6],
-        &date[6..],
-        &time[..2],
-        &time[2..4],
-        &time[4..]
-    );
-    (stamp, rfc3339)
+    let now = std::time::SystemTime::now();
+    (
+        ::figures::stamp::utc_stamp(now),
+        ::figures::stamp::utc_rfc3339(now),
+    )
 }
 
 fn default_splitnode() -> PathBuf {
@@ -78,8 +65,8 @@ fn default_splitnode() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("splitnode"))
 }
 
-/// Runs a scenario end to end; returns the process exit code (0 valid, 1 invalid, 2 unknown/skipped).
-pub fn run_scenario(options: &RunOptions) -> anyhow::Result<i32> {
+/// Runs a scenario end to end; returns its exit status (valid, invalid, or failed for unknown/skipped/broken).
+pub fn run_scenario(options: &RunOptions) -> anyhow::Result<ExitStatus> {
     let (loaded, topology) = load::load_scenario(&options.scenario)?;
     let scenario = &loaded.scenario;
     let seed = options.seed.unwrap_or(scenario.seed);
@@ -133,7 +120,7 @@ pub fn run_scenario(options: &RunOptions) -> anyhow::Result<i32> {
         nodes: topology.node_names(),
         started_at,
         verdict: "unknown".into(),
-        exit_code: EXIT_SKIPPED_OR_BROKEN,
+        exit_code: ExitStatus::Failed.code(),
         skipped_reason: None,
         error: None,
         checks: Vec::new(),
@@ -186,19 +173,19 @@ pub fn run_scenario(options: &RunOptions) -> anyhow::Result<i32> {
                 "{}",
                 results::summary(&results, &run_dir.display().to_string())
             );
-            Ok(EXIT_SKIPPED_OR_BROKEN)
+            Ok(ExitStatus::Failed)
         }
     }
 }
 
 /// Judges, computes figures, writes results.json and report.html, prints the
-/// summary; returns the exit code.
+/// summary; returns the exit status.
 fn finish(
     results: &mut Results,
     history: &[Op],
     events: &[NodeEvent],
     run_dir: &Path,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<ExitStatus> {
     let skip = results.skipped_checks.clone();
     let judgement = judge::judge(
         &History::new(history.to_vec()),
@@ -212,14 +199,15 @@ fn finish(
     results.latency = results::latency_of_ok(history);
     let end = results.frame.map_or(0, |frame| frame.final_reads_ns);
     results.failover = figures::failover_figures(&results.faults, events, history, end);
+    let status;
     if results.skipped_reason.is_some() {
         // A fault this machine cannot apply makes the run inconclusive,
         // whatever the checks say about the part that did run.
         results.verdict = "skipped".into();
-        results.exit_code = EXIT_SKIPPED_OR_BROKEN;
+        status = ExitStatus::Failed;
     } else {
         results.verdict = judgement.report.verdict.name().into();
-        results.exit_code = judge::exit_code(judgement.report.verdict);
+        status = ExitStatus::of_verdict(judgement.report.verdict);
         if let Some(expect) = &results.expect {
             let met = judge::meets_expectation(expect, &judgement.report);
             results.expectation_met = Some(met.is_ok());
@@ -237,12 +225,13 @@ fn finish(
             });
         }
     }
+    results.exit_code = status.code();
     write_outputs(results, history, events, run_dir)?;
     print!(
         "{}",
         results::summary(results, &run_dir.display().to_string())
     );
-    Ok(results.exit_code)
+    Ok(status)
 }
 
 fn write_outputs(
@@ -285,8 +274,8 @@ fn load_run_events(dir: &Path) -> anyhow::Result<Vec<NodeEvent>> {
     Ok(events)
 }
 
-/// Re-judges a stored run directory offline; returns the exit code.
-pub fn check_run_dir(dir: &Path) -> anyhow::Result<i32> {
+/// Re-judges a stored run directory offline; returns its exit status.
+pub fn check_run_dir(dir: &Path) -> anyhow::Result<ExitStatus> {
     let results_path = dir.join("results.json");
     let text = std::fs::read_to_string(&results_path)
         .with_context(|| format!("{} is not a run directory (no results.json)", dir.display()))?;
@@ -329,7 +318,7 @@ mod tests {
             nodes: vec!["n1".into(), "n2".into(), "n3".into()],
             started_at: utc_now().1,
             verdict: "unknown".into(),
-            exit_code: EXIT_SKIPPED_OR_BROKEN,
+            exit_code: ExitStatus::Failed.code(),
             skipped_reason,
             error: None,
             checks: Vec::new(),
@@ -368,7 +357,7 @@ mod tests {
         let written = std::fs::read_to_string(dir.join("results.json")).unwrap();
         let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(code, 2);
+        assert_eq!(code, ExitStatus::Failed);
         assert_eq!(results.verdict, "skipped");
         assert_eq!(
             results.expectation_met, None,
@@ -389,7 +378,7 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
                 .unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(code, results.exit_code);
+        assert_eq!(code.code(), results.exit_code);
         assert_eq!(rejudged.verdict, results.verdict);
         assert_eq!(rejudged.checks.len(), results.checks.len());
     }

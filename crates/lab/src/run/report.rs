@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use ::figures::svg::{Svg, escape};
 use checker::{EventKind, NodeEvent, Op, OpKind, Verdict};
 
 use super::figures::show_ms;
@@ -20,13 +21,6 @@ const RIGHT: f64 = 20.0;
 const LANE: f64 = 34.0;
 const CLIENT_ROW: f64 = 12.0;
 const CHART: f64 = 160.0;
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// Maps reference-clock nanoseconds to x pixels.
 struct Scale {
@@ -142,10 +136,10 @@ pub fn timeline_svg(results: &Results, history: &[Op], events: &[NodeEvent]) -> 
     let clients_top = lanes_top + nodes.len() as f64 * LANE + 18.0;
     let chart_top = clients_top + clients.len() as f64 * CLIENT_ROW + 30.0;
     let height = chart_top + CHART + 40.0;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="system-ui, sans-serif" font-size="11">"#
+    let mut svg = Svg::new(
+        WIDTH,
+        height,
+        r#"font-family="system-ui, sans-serif" font-size="11""#,
     );
     // Time grid.
     let seconds = scale.span as f64 / 1e9;
@@ -357,8 +351,7 @@ pub fn timeline_svg(results: &Results, history: &[Op], events: &[NodeEvent]) -> 
             kind_colour(kind)
         );
     }
-    svg.push_str("</svg>");
-    svg
+    svg.finish()
 }
 
 /// The whole page.
@@ -558,10 +551,5 @@ mod tests {
             ),
         ];
         assert_eq!(lease_windows(&events)["n1"], vec![(10, 60), (200, 250)]);
-    }
-
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
     }
 }

@@ -90,6 +90,7 @@ pub fn latencies(history: &[Op]) -> Vec<(u64, u64, OpKind)> {
     out
 }
 
+/// p50, p99 and max latency of the workload's acknowledged operations.
 pub fn latency_of_ok(history: &[Op]) -> Latency {
     let mut values: Vec<u64> = latencies(history)
         .into_iter()
@@ -100,7 +101,9 @@ pub fn latency_of_ok(history: &[Op]) -> Latency {
         return Latency::default();
     }
     values.sort_unstable();
-    let pick = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize] as f64 / 1e6;
+    // The workspace's one percentile definition (nearest rank), as in the
+    // bench figures.
+    let pick = |q: f64| ::figures::ms(::figures::percentile(&values, q).unwrap_or(0));
     Latency {
         p50_ms: pick(0.5),
         p99_ms: pick(0.99),

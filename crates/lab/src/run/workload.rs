@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use checker::{Op, OpFn, OpKind};
 
-use super::client::{self, Outcome, Request, mono_ns};
+use client::{Outcome, Request, mono_ns};
 use super::scenario::{Mix, NodeCatalog, Placement, Route, Workload};
 use super::targets::SeededRng;
 
@@ -30,6 +30,7 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// The operation stream of client `process`, over `keys` keys.
     pub fn new(process: u64, keys: u32, mix: Mix, seed: u64) -> Generator {
         Generator {
             process,
@@ -143,13 +144,19 @@ pub fn place_clients(workload: &Workload, catalog: &NodeCatalog) -> Vec<String> 
 
 /// Everything one client thread needs.
 pub struct ClientPlan {
+    /// The history process id.
     pub process: u64,
+    /// The node whose namespace the client runs in.
     pub home: String,
     /// Node name → client address, in topology order.
     pub nodes: Vec<(String, SocketAddr)>,
+    /// Which node each request goes to.
     pub route: Route,
+    /// Operations per second; absent = closed loop.
     pub rate: Option<f64>,
+    /// Per-operation timeout.
     pub timeout: Duration,
+    /// Where the operations come from.
     pub generator: Generator,
     /// Stop issuing new operations at this monotonic time.
     pub end_ns: u64,
@@ -158,12 +165,16 @@ pub struct ClientPlan {
 /// Counters shared with the progress display.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Operations that succeeded.
     pub ok: std::sync::atomic::AtomicU64,
+    /// Operations that definitely failed.
     pub fail: std::sync::atomic::AtomicU64,
+    /// Operations with an unknown outcome (timeouts).
     pub info: std::sync::atomic::AtomicU64,
 }
 
 impl Counters {
+    /// The counts as (ok, fail, info).
     pub fn snapshot(&self) -> (u64, u64, u64) {
         (
             self.ok.load(Ordering::Relaxed),

@@ -1,17 +1,23 @@
-//! Test support: real `splitnode` clusters on loopback and a tiny HTTP client.
+//! Test support: real `splitnode` clusters on loopback, driven through the
+//! workspace's one client toolkit (the `client` crate).
 //!
 //! Every cluster lives on its own `127.0.<net>.<i>` addresses and its own
 //! ports and temp dir, so tests can run in parallel; every child process is
 //! SIGKILLed when its [`Node`] is dropped, even if the test panics.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use client::{LeaderView, Peer, SplitnodeCommand, WaitError};
 use serde_json::Value;
+
+// Each test binary uses a different subset of the support module.
+#[allow(unused_imports)]
+pub use client::{HttpConn, Response};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_splitnode");
 
@@ -36,98 +42,12 @@ impl Drop for TempDir {
 // ---------------------------------------------------------------------------
 // HTTP
 
-/// A response: status code and body.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub body: String,
-}
-
-impl Response {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-/// A keep-alive HTTP/1.1 connection over a raw `TcpStream`.
-pub struct HttpConn {
-    reader: BufReader<TcpStream>,
-}
-
-impl HttpConn {
-    pub fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<HttpConn> {
-        let stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        stream.set_nodelay(true)?;
-        Ok(HttpConn {
-            reader: BufReader::new(stream),
-        })
-    }
-
-    pub fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: &[u8],
-        headers: &[(&str, String)],
-    ) -> std::io::Result<Response> {
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-        read_response(&mut self.reader)
-    }
-}
-
-/// Reads one response with a Content-Length body.
-pub fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<Response> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "no response",
-        ));
-    }
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
-    let mut length = 0usize;
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = trimmed.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    Ok(Response {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
 /// One request on a fresh connection.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<Response> {
     http_with(addr, method, path, body, &[])
 }
 
+/// One request with extra headers on a fresh connection.
 pub fn http_with(
     addr: SocketAddr,
     method: &str,
@@ -135,8 +55,8 @@ pub fn http_with(
     body: &str,
     headers: &[(&str, String)],
 ) -> Option<Response> {
-    let mut conn = HttpConn::connect(addr, Duration::from_secs(8)).ok()?;
-    conn.request(method, path, body.as_bytes(), headers).ok()
+    let deadline = Instant::now() + Duration::from_secs(8);
+    client::request(addr, method, path, headers, body, deadline).ok()
 }
 
 /// Sends raw bytes and returns whatever comes back before the server closes
@@ -221,7 +141,7 @@ impl Node {
         let child = Command::new(BIN)
             .args(&self.args)
             .args(extra)
-            .env("SPLITNODE_LOG", "info")
+            .envs([client::log_env("info")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -233,6 +153,11 @@ impl Node {
     pub fn status(&self) -> Option<Value> {
         let response = http(self.client_addr, "GET", "/status", "")?;
         (response.status == 200).then(|| response.json())
+    }
+
+    /// The node's leadership view, when it answers `/status`.
+    pub fn view(&self) -> Option<LeaderView> {
+        client::parse_status(&self.name, &self.status()?).map(|status| status.view())
     }
 
     pub fn metrics(&self) -> Option<String> {
@@ -278,15 +203,10 @@ impl Drop for Node {
     }
 }
 
-/// Reads one counter or labelled series from Prometheus text.
+/// Reads one counter or labelled series from Prometheus text (0 when
+/// absent).
 pub fn metric(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|line| {
-            let rest = line.strip_prefix(series)?;
-            let value = rest.strip_prefix(' ')?;
-            value.trim().parse::<f64>().ok().map(|value| value as u64)
-        })
-        .unwrap_or(0)
+    client::sample(text, series).map_or(0, |value| value as u64)
 }
 
 /// Fields drop in order: the nodes (killed) before the directory (removed).
@@ -321,43 +241,34 @@ impl Cluster {
         let mut nodes = Vec::new();
         for (i, name) in names.iter().enumerate() {
             let data_dir = dir.0.join(name);
-            let mut args: Vec<String> = vec![
-                "--id".into(),
-                name.clone(),
-                "--cluster".into(),
+            let mut command = SplitnodeCommand::new(
+                BIN,
+                name,
                 format!("it-{tag}"),
-                "--listen-peer".into(),
-                peer_addr(i).to_string(),
-                "--listen-client".into(),
-                client_addr(i).to_string(),
-                "--data-dir".into(),
-                data_dir.display().to_string(),
-                "--mode".into(),
-                options.mode.into(),
-                "--profile".into(),
-                "fast".into(),
-                // Debug builds on a shared 2-core box: a little more slack
-                // than the fast profile avoids needless elections.
-                "--election-timeout-min-ms".into(),
-                "400".into(),
-                "--election-timeout-max-ms".into(),
-                "800".into(),
-            ];
-            for (j, peer) in names.iter().enumerate() {
-                if i != j {
-                    args.push("--peer".into());
-                    args.push(format!("{peer}={}", peer_addr(j)));
-                    args.push("--peer-client".into());
-                    args.push(format!("{peer}={}", client_addr(j)));
-                }
-            }
-            args.extend(options.extra.iter().cloned());
+                (peer_addr(i), client_addr(i)),
+                &data_dir,
+                "info",
+            );
+            command.mode = Some(options.mode.into());
+            command.profile = Some("fast".into());
+            // Debug builds on a shared 2-core box: a little more slack than
+            // the fast profile avoids needless elections.
+            command.election_timeout_ms = Some((400, 800));
+            command.peers = (names.iter().enumerate())
+                .filter(|(j, _)| *j != i)
+                .map(|(j, peer)| Peer {
+                    name: peer.clone(),
+                    peer: peer_addr(j),
+                    client: client_addr(j),
+                })
+                .collect();
+            command.extra = options.extra.clone();
             nodes.push(Node {
                 name: name.clone(),
                 peer_addr: peer_addr(i),
                 client_addr: client_addr(i),
                 data_dir,
-                args,
+                args: command.args(),
                 child: None,
             });
         }
@@ -370,36 +281,17 @@ impl Cluster {
     /// Waits until exactly one running node reports itself leader and every
     /// running node agrees on it; returns its index.
     pub fn wait_for_leader(&self, within: Duration) -> usize {
-        let deadline = Instant::now() + within;
-        loop {
-            let statuses: Vec<(usize, Value)> = self
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, node)| node.is_running())
-                .filter_map(|(i, node)| node.status().map(|status| (i, status)))
-                .collect();
-            let leaders: Vec<usize> = statuses
-                .iter()
-                .filter(|(_, status)| status["role"] == "leader")
-                .map(|(i, _)| *i)
-                .collect();
-            if let [leader] = leaders[..] {
-                let name = &self.nodes[leader].name;
-                let running = self.nodes.iter().filter(|node| node.is_running()).count();
-                if statuses.len() == running
-                    && statuses
-                        .iter()
-                        .all(|(_, status)| status["leader"].as_str() == Some(name))
-                {
-                    return leader;
-                }
+        let running = || self.nodes.iter().filter(|node| node.is_running());
+        let poll = || Ok::<_, std::convert::Infallible>(running().filter_map(Node::view).collect());
+        let interval = Duration::from_millis(50);
+        match client::wait_for_agreed_leader(running().count(), within, interval, poll) {
+            Ok(leader) => (self.nodes.iter())
+                .position(|node| node.name == leader.node)
+                .expect("the leader is one of the nodes"),
+            Err(WaitError::Timeout(views)) => {
+                panic!("no single agreed leader within {within:?}: {views:?}")
             }
-            assert!(
-                Instant::now() < deadline,
-                "no single agreed leader within {within:?}: {statuses:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+            Err(WaitError::Poll(never)) => match never {},
         }
     }
 

@@ -9,9 +9,10 @@
 //! runs from its first attempt to its acknowledgement, as a real client
 //! would see it; retries are counted.
 
-use super::cluster::{System, leader_hint, put_answer};
-use super::http::HttpConn;
-use super::netns::spawn_in_netns;
+use crate::cluster::BenchLab;
+use crate::netns::spawn_in_netns;
+use crate::system::{System, leader_hint, put_answer};
+use client::HttpConn;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,10 +90,7 @@ impl Client {
                         format!(
                             "{target} answered {}: {}",
                             answer.status,
-                            String::from_utf8_lossy(&answer.body)
-                                .chars()
-                                .take(200)
-                                .collect::<String>()
+                            answer.body.chars().take(200).collect::<String>()
                         )
                     });
                     leader_hint(&answer.body)
@@ -176,7 +174,7 @@ impl ClientPool {
     /// # Errors
     /// As [`ClientPool::start`]; an unknown leader name.
     pub fn for_cluster(
-        lab: &super::cluster::BenchLab,
+        lab: &BenchLab,
         system: System,
         leader: &str,
         clients: usize,

@@ -10,10 +10,11 @@
 //! dead leader (etcd) are thus sampled at the same rate, so the measurement
 //! resolution is one spacing for both.
 
-use super::cluster::{BenchLab, Profile, put, view};
-use super::http::HttpConn;
-use super::netns::spawn_in_netns;
+use crate::cluster::BenchLab;
+use crate::netns::spawn_in_netns;
+use crate::system::{Profile, put, view};
 use anyhow::{Context, bail};
+use client::HttpConn;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,10 +119,11 @@ pub fn failover_once(lab: &mut BenchLab) -> anyhow::Result<FailoverSample> {
             )?);
         }
     }
+    let old_leader = leader.clone();
     let stepped_down = spawn_in_netns(&netns, "failover-poll".into(), move || {
         let mut conn = HttpConn::new(leader_addr);
         while Instant::now() < deadline {
-            match view(&mut conn, system, Duration::from_millis(100)) {
+            match view(&mut conn, system, &old_leader, Duration::from_millis(100)) {
                 Ok(v) if !v.claims_leader => return Some(Instant::now()),
                 _ => std::thread::sleep(POLL_INTERVAL),
             }

@@ -2,13 +2,15 @@
 //! size, for splitnode and (when installed) etcd, into
 //! `runs/<time>-bench-sweep/` as `table.txt`, `results.json` and `sweep.svg`.
 
-use super::cluster::{BenchLab, Profile, System};
-use super::failover::failover_once;
-use super::load::ClientPool;
-use super::stats::{Summary, ms};
-use super::svg::{Panel, Series, plot};
-use super::table::{Goal, Row, render};
+use crate::cluster::BenchLab;
+use crate::failover::failover_once;
+use crate::load::ClientPool;
+use crate::system::{Profile, System};
+use crate::table::{Goal, Row, render};
 use anyhow::{Context, bail};
+use figures::stamp::utc_stamp;
+use figures::svg::{Panel, Series, plot};
+use figures::{Summary, ms};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -44,28 +46,6 @@ pub struct SweepPoint {
     pub failover: Option<Summary>,
     /// Time until the isolated leader stopped claiming leadership.
     pub step_down: Option<Summary>,
-}
-
-/// `YYYYmmdd-HHMMSS` in UTC.
-pub fn utc_stamp(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
-    let rem = unix_secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 fn measure(
@@ -141,9 +121,7 @@ pub fn run_sweep(options: &SweepOptions) -> anyhow::Result<(PathBuf, Vec<SweepPo
             options.splitnode.display()
         );
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now();
     let mut run_dir = options
         .runs_dir
         .join(format!("{}-bench-sweep", utc_stamp(now)));
@@ -304,7 +282,7 @@ fn write_outputs(
             if !points.is_empty() {
                 into.push(Series {
                     label: format!("{} {label}", system.name()),
-                    system,
+                    colour: system.colour().into(),
                     dashed,
                     points,
                 });
@@ -335,25 +313,25 @@ fn write_outputs(
             series: failover,
         },
     ];
-    std::fs::write(run_dir.join("sweep.svg"), plot(&title, &panels, sizes))?;
+    std::fs::write(
+        run_dir.join("sweep.svg"),
+        plot(&title, &panels, sizes, "cluster size (nodes)"),
+    )?;
     Ok(())
 }
 
-/// `splitlab bench sweep`; returns the exit code.
-pub fn sweep_command(options: &SweepOptions) -> i32 {
-    match run_sweep(options) {
-        Ok((run_dir, _)) => {
-            println!(
-                "sweep: wrote table.txt, results.json and sweep.svg to {}",
-                run_dir.display()
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            crate::commands::EXIT_INFRA
-        }
-    }
+/// `splitlab bench sweep`: runs the sweep and says where its files went;
+/// returns the run directory.
+///
+/// # Errors
+/// As [`run_sweep`].
+pub fn sweep_command(options: &SweepOptions) -> anyhow::Result<PathBuf> {
+    let (run_dir, _) = run_sweep(options)?;
+    println!(
+        "sweep: wrote table.txt, results.json and sweep.svg to {}",
+        run_dir.display()
+    );
+    Ok(run_dir)
 }
 
 #[cfg(test)]
@@ -368,12 +346,6 @@ mod tests {
             mean_ns: 0,
             max_ns: 0,
         }
-    }
-
-    #[test]
-    fn stamps_are_utc_civil_time() {
-        assert_eq!(utc_stamp(0), "19700101-000000");
-        assert_eq!(utc_stamp(951_782_400 + 3_661), "20000229-010101");
     }
 
     #[test]
