@@ -19,19 +19,33 @@ use super::judge::FaultRecord;
 /// Milliseconds after the fault started (`None`: did not happen in the run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failover {
+    /// Index of the fault's step in the scenario.
     pub step: usize,
+    /// What the fault was.
     pub description: String,
+    /// When it started (shared monotonic clock).
     pub start_ns: u64,
+    /// When it ended, if it did before the run ended.
     pub end_ns: Option<u64>,
+    /// The leader when it started.
     pub leader_before: Option<String>,
+    /// That leader's term.
     pub term_before: Option<u64>,
+    /// First sign any node noticed.
     pub detection_ms: Option<f64>,
+    /// Which node noticed first, and how.
     pub detected_by: Option<String>,
+    /// The first leader elected for a later term.
     pub new_leader: Option<String>,
+    /// Its term.
     pub new_term: Option<u64>,
+    /// When it was elected.
     pub new_leader_ms: Option<f64>,
+    /// First acknowledged write after the fault started.
     pub first_ack_write_ms: Option<f64>,
+    /// Longest gap between acknowledged writes overlapping the fault.
     pub unavailable_ms: Option<f64>,
+    /// When the old leader stepped down or lost its lease.
     pub old_leader_stepped_down_ms: Option<f64>,
     /// Elections (`became_leader`) between the fault start and its end + 1 s.
     pub leaders_elected: usize,

@@ -12,20 +12,28 @@ use super::scenario::{Expectation, Timing};
 /// Operation counts (completions) overall and per function.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Operations the workload started.
     pub invoked: u64,
+    /// Completions that took effect.
     pub ok: u64,
+    /// Completions that certainly did not take effect.
     pub fail: u64,
+    /// Completions with an unknown outcome (timeouts, 504).
     pub info: u64,
     /// "write" → {"ok": n, "fail": n, "info": n}
     pub by_fn: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The runner's final reads that succeeded.
     pub final_reads_ok: u64,
 }
 
 /// Latency of completed client operations, milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
+    /// Median (nearest rank).
     pub p50_ms: f64,
+    /// 99th percentile (nearest rank).
     pub p99_ms: f64,
+    /// Slowest operation.
     pub max_ms: f64,
 }
 
@@ -114,38 +122,61 @@ pub fn latency_of_ok(history: &[Op]) -> Latency {
 /// Everything a run concluded; written to `results.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
+    /// Scenario name.
     pub scenario: String,
+    /// Scenario description.
     pub description: String,
+    /// The seed the run used.
     pub seed: u64,
+    /// splitnode's consensus mode in this run.
     pub mode: String,
+    /// Topology name.
     pub topology: String,
+    /// Node names.
     pub nodes: Vec<String>,
+    /// Start time, RFC 3339 UTC.
     pub started_at: String,
     /// valid | invalid | unknown | skipped
     pub verdict: String,
+    /// Process exit code of `splitlab run`.
     pub exit_code: i32,
+    /// Why the run was skipped (a fault this machine cannot apply).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped_reason: Option<String>,
+    /// What broke, when the run did not finish.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Every check's verdict.
     pub checks: Vec<CheckResult>,
+    /// Checks the scenario turned off.
     #[serde(default)]
     pub skipped_checks: Vec<String>,
+    /// What the scenario expects the verdict to be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
     /// `None` when the scenario states no expectation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expectation_met: Option<bool>,
+    /// Why the expectation was or was not met.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expectation_detail: Option<String>,
+    /// Operation counts.
     pub counts: Counts,
+    /// Latency of acknowledged operations.
     pub latency: Latency,
+    /// The node timing the run used.
     pub timing: Timing,
+    /// Every fault applied, with its window.
     pub faults: Vec<FaultRecord>,
+    /// Failover figures per fault.
     pub failover: Vec<Failover>,
+    /// Phase times of the run (workload, heal, final reads).
     pub frame: Option<RunFrame>,
+    /// The checker configuration used.
     pub check_config: CheckConfig,
+    /// Lab bring-up time.
     pub lab_up_ms: f64,
+    /// Lab teardown time.
     pub lab_down_ms: f64,
 }
 
@@ -295,5 +326,27 @@ mod tests {
         let latency = latency_of_ok(&history);
         assert_eq!(latency.p50_ms, 2.0);
         assert_eq!(latencies(&history).len(), 2);
+    }
+
+    #[test]
+    fn latency_percentiles_are_nearest_rank() {
+        let mut history = Vec::new();
+        for (process, ms) in [1u64, 2, 3, 4].into_iter().enumerate() {
+            let process = process as u64;
+            history.push(Op::new(process, OpKind::Invoke, OpFn::Write, "k", 0));
+            history.push(Op::new(
+                process,
+                OpKind::Ok,
+                OpFn::Write,
+                "k",
+                ms * 1_000_000,
+            ));
+        }
+        let latency = latency_of_ok(&history);
+        // Rank ceil(0.5 * 4) = 2, the same statistic as the bench sweep's p50.
+        assert_eq!(
+            (latency.p50_ms, latency.p99_ms, latency.max_ms),
+            (2.0, 4.0, 4.0)
+        );
     }
 }
