@@ -36,7 +36,7 @@ use crate::metrics::{Gauges, Metrics};
 const MAX_CLIENT_CONNECTIONS: usize = 512;
 
 /// Everything a connection handler needs, shared by all of them.
-pub struct ClientApi {
+pub(crate) struct ClientApi {
     pub config: Arc<NodeConfig>,
     pub metrics: Arc<Metrics>,
     pub status: watch::Receiver<Arc<StatusView>>,
@@ -48,7 +48,7 @@ pub struct ClientApi {
 }
 
 impl ClientApi {
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<NodeConfig>,
         metrics: Arc<Metrics>,
         status: watch::Receiver<Arc<StatusView>>,
@@ -79,7 +79,7 @@ impl ClientApi {
     }
 }
 
-pub async fn run_listener(listener: TcpListener, api: Arc<ClientApi>) {
+pub(crate) async fn run_listener(listener: TcpListener, api: Arc<ClientApi>) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENT_CONNECTIONS));
     loop {
         let stream = match listener.accept().await {
@@ -331,7 +331,7 @@ fn context(api: &ClientApi, error: &str, hint: Option<u64>) -> Value {
 ///  "first_index":1,"last_index":9,"commit_index":9,"applied_index":9,"state_hash":42,
 ///  "mono_ns":..,"local_ns":..}
 /// ```
-pub fn status_json(config: &NodeConfig, view: &StatusView) -> Value {
+pub(crate) fn status_json(config: &NodeConfig, view: &StatusView) -> Value {
     let status = &view.status;
     let name = |id: u64| config.member_name(id).map(str::to_owned);
     let peers: Vec<Value> = status

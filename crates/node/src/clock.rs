@@ -16,7 +16,7 @@ use crate::config::TestClock;
 /// CLOCK_MONOTONIC in nanoseconds. Every network namespace on the host
 /// shares this clock, which is what lets the checker compare events from
 /// different nodes.
-pub fn mono_ns() -> u64 {
+pub(crate) fn mono_ns() -> u64 {
     let now = clock_gettime(ClockId::CLOCK_MONOTONIC)
         .expect("clock_gettime(CLOCK_MONOTONIC) is always supported on Linux");
     (now.tv_sec() as u64) * 1_000_000_000 + now.tv_nsec() as u64
@@ -24,7 +24,7 @@ pub fn mono_ns() -> u64 {
 
 /// The node's own (possibly skewed) clock.
 #[derive(Debug, Clone, Copy)]
-pub struct NodeClock {
+pub(crate) struct NodeClock {
     start_mono: u64,
     offset_ns: i64,
     rate: f64,
@@ -32,17 +32,17 @@ pub struct NodeClock {
 
 /// A reading of both clocks at the same instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     pub mono_ns: u64,
     pub local_ns: u64,
 }
 
 impl NodeClock {
-    pub fn new(test_clock: TestClock) -> NodeClock {
+    pub(crate) fn new(test_clock: TestClock) -> NodeClock {
         NodeClock::starting_at(mono_ns(), test_clock)
     }
 
-    pub fn starting_at(start_mono: u64, test_clock: TestClock) -> NodeClock {
+    pub(crate) fn starting_at(start_mono: u64, test_clock: TestClock) -> NodeClock {
         NodeClock {
             start_mono,
             offset_ns: test_clock.offset_ms.saturating_mul(1_000_000),
@@ -55,7 +55,7 @@ impl NodeClock {
     }
 
     /// The node's clock at true time `mono`.
-    pub fn local_at(&self, mono: u64) -> u64 {
+    pub(crate) fn local_at(&self, mono: u64) -> u64 {
         if self.is_exact() {
             return mono;
         }
@@ -66,7 +66,7 @@ impl NodeClock {
 
     /// The true time at which the node's clock reads `local` (the inverse of
     /// [`NodeClock::local_at`]). Used for lease ends in the event log.
-    pub fn mono_of_local(&self, local: u64) -> u64 {
+    pub(crate) fn mono_of_local(&self, local: u64) -> u64 {
         if self.is_exact() {
             return local;
         }
@@ -75,7 +75,7 @@ impl NodeClock {
         (self.start_mono as i128 + elapsed_mono).clamp(0, u64::MAX as i128) as u64
     }
 
-    pub fn now(&self) -> Stamp {
+    pub(crate) fn now(&self) -> Stamp {
         let mono = mono_ns();
         Stamp {
             mono_ns: mono,
@@ -84,7 +84,7 @@ impl NodeClock {
     }
 
     /// How much real time passes while the node's clock advances `local`.
-    pub fn real_duration(&self, local: Duration) -> Duration {
+    pub(crate) fn real_duration(&self, local: Duration) -> Duration {
         if self.rate == 1.0 {
             local
         } else {

@@ -40,10 +40,10 @@ use crate::storage::{Storage, StorageError};
 use crate::transport::Inbound;
 
 /// Inputs stepped per batch before the batch's actions are executed.
-pub const BATCH_LIMIT: usize = 256;
+pub(crate) const BATCH_LIMIT: usize = 256;
 
 /// A client request on its way to the driver, with the channel for its reply.
-pub struct ClientCall {
+pub(crate) struct ClientCall {
     pub request: ClientRequest,
     pub reply: oneshot::Sender<ClientReply>,
     /// CLOCK_MONOTONIC when the HTTP request was parsed.
@@ -52,7 +52,7 @@ pub struct ClientCall {
 
 /// What `/status` and `/metrics` read: the replica's status at `stamp`.
 #[derive(Debug, Clone)]
-pub struct StatusView {
+pub(crate) struct StatusView {
     pub status: Status,
     pub stamp: Stamp,
 }
@@ -71,7 +71,7 @@ pub enum DriverError {
     EventLog(#[from] std::io::Error),
 }
 
-pub struct Driver {
+pub(crate) struct Driver {
     pub(crate) replica: Replica,
     pub(crate) storage: Storage,
     pub(crate) events: EventLog,
@@ -95,7 +95,7 @@ pub struct Driver {
 
 impl Driver {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         replica: Replica,
         storage: Storage,
         events: EventLog,
@@ -129,7 +129,7 @@ impl Driver {
     }
 
     /// Runs until `shutdown` resolves or storage fails.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         mut peers: mpsc::Receiver<Inbound>,
         mut clients: mpsc::Receiver<ClientCall>,

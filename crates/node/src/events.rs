@@ -31,7 +31,7 @@ fn step_down_reason(reason: StepDownReason) -> checker::StepDownReason {
 
 /// Converts a consensus event into the event-log form. `current_term` is the
 /// replica's term after the step; `name_of` maps node ids to names.
-pub fn convert(
+pub(crate) fn convert(
     event: &Event,
     current_term: u64,
     clock: &NodeClock,
@@ -110,13 +110,13 @@ pub fn convert(
     }
 }
 
-pub struct EventLog {
+pub(crate) struct EventLog {
     node: String,
     out: BufWriter<File>,
 }
 
 impl EventLog {
-    pub fn open(path: &Path, node: &str) -> io::Result<EventLog> {
+    pub(crate) fn open(path: &Path, node: &str) -> io::Result<EventLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(EventLog {
             node: node.to_owned(),
@@ -124,7 +124,7 @@ impl EventLog {
         })
     }
 
-    pub fn record(&mut self, stamp: Stamp, term: u64, kind: EventKind) -> io::Result<()> {
+    pub(crate) fn record(&mut self, stamp: Stamp, term: u64, kind: EventKind) -> io::Result<()> {
         let line = NodeEvent::new(
             self.node.as_str(),
             stamp.mono_ns,
@@ -137,7 +137,7 @@ impl EventLog {
     }
 
     /// Hands buffered lines to the OS.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 }

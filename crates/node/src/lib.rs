@@ -28,8 +28,9 @@
 //!
 //! # Data directory
 //!
-//! `node.id`, `meta`, `log`, `snapshot` (see [`storage`]) and `events.jsonl`
-//! (see [`events`]).
+//! `node.id`, `meta`, `log`, `snapshot` (see the `storage` module) and `events.jsonl`
+//! (see the `events` module).
+#![warn(missing_docs, unreachable_pub)]
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,15 +40,15 @@ use consensus::Replica;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
-pub mod client;
-pub mod clock;
+mod client;
+mod clock;
 pub mod config;
-pub mod driver;
-pub mod events;
-pub mod http;
-pub mod metrics;
-pub mod storage;
-pub mod transport;
+mod driver;
+mod events;
+mod http;
+mod metrics;
+mod storage;
+mod transport;
 
 use crate::clock::NodeClock;
 use crate::config::{NodeConfig, StartMode};
@@ -63,25 +64,36 @@ const PEER_QUEUE: usize = 4096;
 const CLIENT_QUEUE: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
+/// Why a node stopped with an error (a graceful stop is `Ok`).
 pub enum NodeError {
     #[error("invalid consensus configuration: {0}")]
+    /// The consensus configuration is invalid.
     Consensus(#[from] consensus::ConfigError),
     #[error(transparent)]
+    /// The data directory could not be opened, recovered or written.
     Storage(#[from] storage::StorageError),
     #[error("cannot bind {what} on {addr}: {source}")]
+    /// A listening socket could not be bound.
     Bind {
+        /// Which socket: peer UDP, peer TCP or client HTTP.
         what: &'static str,
+        /// The address it was to listen on.
         addr: SocketAddr,
         #[source]
+        /// The bind error.
         source: std::io::Error,
     },
     #[error("event log {path}: {source}")]
+    /// `events.jsonl` could not be opened or written.
     EventLog {
+        /// The event log's path.
         path: String,
         #[source]
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error(transparent)]
+    /// The driver failed (storage or event log during a batch).
     Driver(#[from] driver::DriverError),
 }
 

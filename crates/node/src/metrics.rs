@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why an inbound peer frame or datagram was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectReason {
+pub(crate) enum RejectReason {
     /// The bytes do not start with the frame magic.
     Magic,
     Version,
@@ -33,7 +33,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 12] = [
+    pub(crate) const ALL: [RejectReason; 12] = [
         RejectReason::Magic,
         RejectReason::Version,
         RejectReason::Checksum,
@@ -48,7 +48,7 @@ impl RejectReason {
         RejectReason::ConnectionLimit,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             RejectReason::Magic => "magic",
             RejectReason::Version => "version",
@@ -72,7 +72,7 @@ impl RejectReason {
             .expect("every reason is in ALL")
     }
 
-    pub fn from_decode(error: &wire::DecodeError) -> RejectReason {
+    pub(crate) fn from_decode(error: &wire::DecodeError) -> RejectReason {
         match error {
             wire::DecodeError::Incomplete { .. } => RejectReason::Truncated,
             wire::DecodeError::TooLarge { .. } => RejectReason::Oversized,
@@ -86,7 +86,7 @@ impl RejectReason {
 
 /// Which transport a frame arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     Udp,
     Tcp,
 }
@@ -102,7 +102,7 @@ impl Via {
 
 /// Why an outbound frame was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendDrop {
+pub(crate) enum SendDrop {
     /// The peer's TCP queue was full.
     QueueFull,
     /// The datagram would exceed `max_datagram_bytes` or the socket buffer was full.
@@ -136,7 +136,7 @@ const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     frames_rejected: [[AtomicU64; 12]; 2],
     frames_accepted: [AtomicU64; 2],
     sends_dropped: [AtomicU64; 4],
@@ -168,7 +168,7 @@ fn via_slot(via: Via) -> usize {
 }
 
 /// Gauges read from the replica's status at render time.
-pub struct Gauges {
+pub(crate) struct Gauges {
     pub term: u64,
     pub is_leader: bool,
     pub lease_remaining_ns: u64,
@@ -179,19 +179,19 @@ pub struct Gauges {
 }
 
 impl Metrics {
-    pub fn reject(&self, via: Via, reason: RejectReason) {
+    pub(crate) fn reject(&self, via: Via, reason: RejectReason) {
         self.frames_rejected[via_slot(via)][reason.slot()].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn rejected(&self, via: Via, reason: RejectReason) -> u64 {
+    pub(crate) fn rejected(&self, via: Via, reason: RejectReason) -> u64 {
         self.frames_rejected[via_slot(via)][reason.slot()].load(Ordering::Relaxed)
     }
 
-    pub fn accept(&self, via: Via) {
+    pub(crate) fn accept(&self, via: Via) {
         self.frames_accepted[via_slot(via)].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn drop_send(&self, why: SendDrop) {
+    pub(crate) fn drop_send(&self, why: SendDrop) {
         let slot = SendDrop::ALL
             .iter()
             .position(|each| *each == why)
@@ -199,7 +199,7 @@ impl Metrics {
         self.sends_dropped[slot].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn observe_write_latency(&self, nanos: u64) {
+    pub(crate) fn observe_write_latency(&self, nanos: u64) {
         let seconds = nanos as f64 / 1e9;
         for (bucket, bound) in self.write_latency_buckets.iter().zip(LATENCY_BUCKETS) {
             if seconds <= bound {
@@ -211,7 +211,7 @@ impl Metrics {
             .fetch_add(nanos, Ordering::Relaxed);
     }
 
-    pub fn render(&self, gauges: &Gauges) -> String {
+    pub(crate) fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut simple = |name: &str, kind: &str, help: &str, value: String| {

@@ -31,7 +31,7 @@ use crate::metrics::{Metrics, RejectReason, SendDrop, Via};
 
 /// A peer message that passed every header check, on its way to the driver.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Inbound {
+pub(crate) struct Inbound {
     pub from: NodeId,
     pub term: Term,
     pub message: Message,
@@ -39,14 +39,14 @@ pub struct Inbound {
 
 /// The header checks every frame must pass (scenario D.42).
 #[derive(Debug, Clone)]
-pub struct FrameFilter {
+pub(crate) struct FrameFilter {
     pub cluster: u64,
     pub me: NodeId,
     pub peers: BTreeSet<NodeId>,
 }
 
 impl FrameFilter {
-    pub fn check(&self, header: &Header) -> Result<(), RejectReason> {
+    pub(crate) fn check(&self, header: &Header) -> Result<(), RejectReason> {
         if header.cluster != self.cluster {
             return Err(RejectReason::Cluster);
         }
@@ -60,7 +60,7 @@ impl FrameFilter {
     }
 
     /// Decodes one datagram: exactly one frame, nothing after it.
-    pub fn datagram(&self, bytes: &[u8], max: usize) -> Result<Inbound, RejectReason> {
+    pub(crate) fn datagram(&self, bytes: &[u8], max: usize) -> Result<Inbound, RejectReason> {
         if bytes.len() > max {
             return Err(RejectReason::Oversized);
         }
@@ -85,30 +85,30 @@ impl FrameFilter {
 /// Accumulates stream bytes and cuts frames out of them. The buffer never
 /// grows past `max_frame` plus one read, because [`wire::decode`] rejects an
 /// oversized length as soon as the 7-byte prefix is in.
-pub struct FrameReader {
+pub(crate) struct FrameReader {
     buffer: Vec<u8>,
     max_frame: usize,
 }
 
 impl FrameReader {
-    pub fn new(max_frame: usize) -> FrameReader {
+    pub(crate) fn new(max_frame: usize) -> FrameReader {
         FrameReader {
             buffer: Vec::new(),
             max_frame,
         }
     }
 
-    pub fn push(&mut self, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.buffer.extend_from_slice(bytes);
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.buffer.is_empty()
     }
 
     /// The next complete frame, `Ok(None)` if more bytes are needed, or the
     /// reason the stream can never become valid.
-    pub fn next_frame(&mut self) -> Result<Option<Frame>, RejectReason> {
+    pub(crate) fn next_frame(&mut self) -> Result<Option<Frame>, RejectReason> {
         if self.buffer.is_empty() {
             return Ok(None);
         }
@@ -124,7 +124,7 @@ impl FrameReader {
 }
 
 /// Receives UDP datagrams until the socket fails.
-pub async fn run_udp_receiver(
+pub(crate) async fn run_udp_receiver(
     socket: Arc<UdpSocket>,
     filter: FrameFilter,
     to_driver: mpsc::Sender<Inbound>,
@@ -163,7 +163,7 @@ pub async fn run_udp_receiver(
 }
 
 /// Accepts inbound peer connections; each is served by [`serve_inbound`].
-pub async fn run_tcp_listener(
+pub(crate) async fn run_tcp_listener(
     listener: TcpListener,
     filter: FrameFilter,
     to_driver: mpsc::Sender<Inbound>,
@@ -204,7 +204,7 @@ pub async fn run_tcp_listener(
 
 /// Reads frames from one inbound peer connection until it closes or sends
 /// something invalid.
-pub async fn serve_inbound(
+pub(crate) async fn serve_inbound(
     mut stream: TcpStream,
     filter: FrameFilter,
     to_driver: mpsc::Sender<Inbound>,
@@ -276,7 +276,7 @@ pub async fn serve_inbound(
 /// it. A frame whose write fails or misses its deadline is dropped (the
 /// replica retransmits); the connection is then re-established with
 /// exponential backoff.
-pub async fn run_outbound(
+pub(crate) async fn run_outbound(
     addr: SocketAddr,
     mut frames: mpsc::Receiver<Vec<u8>>,
     metrics: Arc<Metrics>,

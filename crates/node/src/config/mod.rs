@@ -1,9 +1,9 @@
 //! Node configuration: a TOML file (`--config FILE`) and/or command-line
-//! flags ([`raw`]), merged (flags win) and validated ([`merge`]) into a
-//! [`NodeConfig`] ([`model`]).
+//! flags (`raw`), merged (flags win) and validated (`merge`) into a
+//! [`NodeConfig`] (`model`).
 //!
 //! Every error names the offending field; errors found in a TOML file also
-//! carry `line:column` ([`error`]). Node and cluster names become numeric ids
+//! carry `line:column` (`error`). Node and cluster names become numeric ids
 //! through 64-bit FNV-1a ([`name_to_id`]); two names that hash to the same id
 //! are rejected at load time.
 use std::path::{Path, PathBuf};

@@ -18,6 +18,7 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The profile named `fast` or `default` on the command line or in the file.
     pub fn from_name(name: &str) -> Option<Profile> {
         match name {
             "fast" => Some(Profile::Fast),
@@ -73,8 +74,11 @@ impl Default for TestClock {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// Another voter of the cluster.
 pub struct PeerConfig {
+    /// The peer's name, as in `--peer NAME=ADDR`.
     pub name: String,
+    /// The FNV-1a id derived from the name.
     pub id: NodeId,
     /// UDP heartbeats and TCP replication both use this address.
     pub addr: SocketAddr,
@@ -85,14 +89,23 @@ pub struct PeerConfig {
 /// Consensus timing, in milliseconds on the node's own clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timing {
+    /// Leader heartbeat interval.
     pub heartbeat_ms: u64,
+    /// Lower bound of the randomised election timeout.
     pub election_timeout_min_ms: u64,
+    /// Upper bound (exclusive) of the randomised election timeout.
     pub election_timeout_max_ms: u64,
+    /// Safety margin subtracted from the lease.
     pub lease_margin_ms: u64,
+    /// Timer tick interval of the replica.
     pub tick_ms: u64,
+    /// Assumed bound rho >= 1 on the clock-rate ratio between nodes.
     pub clock_drift_bound: f64,
+    /// Snapshot and compact the log after this many applied entries.
     pub snapshot_threshold: u64,
+    /// Most entries per Append message.
     pub max_append_entries: usize,
+    /// Client requests in flight before `overloaded` is answered.
     pub max_pending_requests: usize,
 }
 
@@ -112,12 +125,17 @@ pub struct Limits {
     pub frame_read_timeout_ms: u64,
     /// An inbound peer connection silent for this long is closed.
     pub peer_idle_timeout_ms: u64,
+    /// First reconnect delay to a peer, doubled on every failure.
     pub reconnect_backoff_min_ms: u64,
+    /// Largest reconnect delay to a peer.
     pub reconnect_backoff_max_ms: u64,
     /// Frames queued per peer connection before new ones are dropped.
     pub peer_queue_frames: usize,
+    /// Concurrent inbound peer connections accepted.
     pub max_inbound_connections: usize,
+    /// Largest HTTP request head.
     pub http_max_header_bytes: usize,
+    /// Largest HTTP request body (decoded, for chunked bodies).
     pub http_max_body_bytes: usize,
     /// How long an HTTP request waits for its outcome before answering 504.
     pub client_timeout_ms: u64,
@@ -149,19 +167,33 @@ impl Default for Limits {
 /// The validated configuration of one node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeConfig {
+    /// This node's name.
     pub name: String,
+    /// This node's id (FNV-1a of the name).
     pub id: NodeId,
+    /// The cluster's name.
     pub cluster_name: String,
+    /// The cluster id every frame carries (FNV-1a of the cluster name).
     pub cluster_id: u64,
+    /// Every other voter.
     pub peers: Vec<PeerConfig>,
+    /// Address for peer traffic (UDP heartbeats and TCP replication).
     pub listen_peer: SocketAddr,
+    /// Address of the HTTP client API.
     pub listen_client: SocketAddr,
+    /// Directory of the durable state and `events.jsonl`.
     pub data_dir: PathBuf,
+    /// Which safety mechanisms are on (the lab's broken modes included).
     pub mode: Mode,
+    /// The profile the timing defaults came from.
     pub profile: Profile,
+    /// Consensus timing.
     pub timing: Timing,
+    /// I/O limits and deadlines.
     pub limits: Limits,
+    /// How to treat an empty data directory.
     pub start: StartMode,
+    /// Test-only clock skew and drift.
     pub test_clock: TestClock,
 }
 
@@ -190,6 +222,7 @@ impl NodeConfig {
         }
     }
 
+    /// The peer with this id, if it is one.
     pub fn peer(&self, id: NodeId) -> Option<&PeerConfig> {
         self.peers.iter().find(|peer| peer.id == id)
     }

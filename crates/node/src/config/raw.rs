@@ -15,14 +15,23 @@ use super::error::{ConfigError, line_column};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// This node's name.
     pub id: Option<String>,
+    /// The cluster's name.
     pub cluster: Option<String>,
+    /// Address for peer traffic (UDP and TCP on the same port).
     pub listen_peer: Option<SocketAddr>,
+    /// Address of the HTTP client API.
     pub listen_client: Option<SocketAddr>,
+    /// Directory for the log, meta record, snapshot and events.jsonl.
     pub data_dir: Option<PathBuf>,
+    /// Consensus mode name (default `safe`).
     pub mode: Option<String>,
+    /// Timing profile name: `fast` (default) or `default`.
     pub profile: Option<String>,
+    /// First start of a new cluster: initialise an empty data directory.
     pub bootstrap: Option<bool>,
+    /// This node lost its state: rejoin from an empty data directory.
     pub join_empty: Option<bool>,
     /// `name = "host:port"` for every other voter.
     #[serde(default)]
@@ -31,15 +40,19 @@ pub struct FileConfig {
     #[serde(default)]
     pub peer_clients: BTreeMap<String, SocketAddr>,
     #[serde(default)]
+    /// `[timing]`: consensus timing overrides.
     pub timing: FileTiming,
     #[serde(default)]
+    /// `[limits]`: I/O limits and deadlines.
     pub limits: FileLimits,
     #[serde(default)]
+    /// `[test_clock]`: test-only clock skew and drift.
     pub test_clock: FileTestClock,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
+/// Consensus timing fields, all optional: the `[timing]` table and the timing flags.
 pub struct FileTiming {
     /// Heartbeat interval (profile default: fast 50, default 100).
     #[arg(long = "heartbeat-ms")]
@@ -72,6 +85,7 @@ pub struct FileTiming {
 
 #[derive(Debug, Default, Clone, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
+/// I/O limit fields, all optional: the `[limits]` table and the limit flags.
 pub struct FileLimits {
     /// Largest accepted TCP peer frame in bytes (default 16 MiB).
     #[arg(long = "max-frame-bytes")]
@@ -119,6 +133,7 @@ pub struct FileLimits {
 
 #[derive(Debug, Default, Clone, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
+/// Test-only clock fields: the `[test_clock]` table and the `--test-clock-*` flags.
 pub struct FileTestClock {
     /// TEST ONLY: offset the node's clock by this many ms (may be negative).
     #[arg(long = "test-clock-offset-ms", allow_hyphen_values = true)]
@@ -176,10 +191,13 @@ pub struct Flags {
     /// This node lost its state: rejoin an existing cluster from an empty data directory.
     #[arg(long)]
     pub join_empty: bool,
+    /// Timing flags (`--heartbeat-ms`, …).
     #[command(flatten)]
     pub timing: FileTiming,
+    /// Limit flags (`--max-frame-bytes`, …).
     #[command(flatten)]
     pub limits: FileLimits,
+    /// Test-only clock flags (`--test-clock-*`).
     #[command(flatten)]
     pub test_clock: FileTestClock,
 }

@@ -4,8 +4,8 @@
 //! `Transfer-Encoding: chunked` (which some clients send), keep-alive by
 //! default on HTTP/1.1, bounded head and body sizes. Anything else is a
 //! client error that the server answers with 4xx, counts, and closes the
-//! connection on. Rooms: [`request`] (head and body framing), [`route`]
-//! (URL → [`Route`]), [`response`] (serialising answers).
+//! connection on. Rooms: [`request`] (head and body framing), [`route`](mod@route)
+//! (URL → [`Route`]), [`response`](mod@response) (serialising answers).
 //!
 //! Routes (see the crate docs for the JSON shapes):
 //!
@@ -31,6 +31,6 @@ mod route;
 #[cfg(test)]
 mod tests;
 
-pub use request::{HttpError, HttpLimits, Request, parse_request, percent_decode};
-pub use response::response;
-pub use route::{MAX_KEY_BYTES, Route, route};
+pub(crate) use request::{HttpError, HttpLimits, parse_request};
+pub(crate) use response::response;
+pub(crate) use route::{Route, route};

@@ -6,7 +6,7 @@
 const MAX_HEADERS: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+pub(crate) struct Request {
     pub method: String,
     /// Percent-encoded path without the query.
     pub path: String,
@@ -19,7 +19,7 @@ pub struct Request {
 
 /// A request the server refuses before routing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpError {
+pub(crate) struct HttpError {
     pub status: u16,
     pub reason: String,
 }
@@ -34,14 +34,14 @@ impl HttpError {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct HttpLimits {
+pub(crate) struct HttpLimits {
     pub max_header_bytes: usize,
     pub max_body_bytes: usize,
 }
 
 /// Parses one request from the front of `buf`. `Ok(None)`: incomplete,
 /// read more. On success also returns the number of bytes consumed.
-pub fn parse_request(
+pub(crate) fn parse_request(
     buf: &[u8],
     limits: HttpLimits,
 ) -> Result<Option<(Request, usize)>, HttpError> {
@@ -240,7 +240,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 }
 
 /// Percent-decodes `text` (and `+` as space when `plus_is_space`).
-pub fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, HttpError> {
+pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, HttpError> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut position = 0;

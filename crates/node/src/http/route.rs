@@ -6,11 +6,11 @@ use consensus::{ClientRequest, KvOp, ReadMode};
 use super::request::{HttpError, Request, percent_decode};
 
 /// Longest accepted key, in bytes.
-pub const MAX_KEY_BYTES: usize = 1024;
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     Status,
     Metrics,
     Read {
@@ -27,7 +27,7 @@ pub enum Route {
 
 impl Route {
     /// The consensus request, given the session to use for a write.
-    pub fn into_client_request(self, client: u64, seq: u64) -> Option<ClientRequest> {
+    pub(crate) fn into_client_request(self, client: u64, seq: u64) -> Option<ClientRequest> {
         match self {
             Route::Read { key, mode } => Some(ClientRequest::Read { key, mode }),
             Route::Write { op, .. } => Some(ClientRequest::Write { client, seq, op }),
@@ -54,7 +54,7 @@ fn reject_unknown_params(request: &Request, allowed: &[&str]) -> Result<(), Http
 }
 
 /// Maps a parsed request to a [`Route`], or to the error to answer with.
-pub fn route(request: &Request) -> Result<Route, HttpError> {
+pub(crate) fn route(request: &Request) -> Result<Route, HttpError> {
     let method = request.method.as_str();
     match request.path.as_str() {
         "/status" | "/metrics" => {

@@ -2,6 +2,7 @@
 //! refusals with their status codes, chunked bodies.
 use consensus::{KvOp, ReadMode};
 
+use super::request::Request;
 use super::*;
 
 const LIMITS: HttpLimits = HttpLimits {

@@ -26,7 +26,7 @@
 //! repair); this file holds the write path the driver calls.
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use wire::{Entry, Index, NodeId, Snapshot, Term};
 
@@ -72,7 +72,7 @@ pub enum StorageError {
 
 /// What recovery found and repaired.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RecoveryReport {
+pub(crate) struct RecoveryReport {
     /// The data directory was empty and has been initialised.
     pub initialised: bool,
     pub torn_log_bytes: u64,
@@ -82,7 +82,7 @@ pub struct RecoveryReport {
 }
 
 /// The node's durable storage. Not thread-safe; owned by the driver.
-pub struct Storage {
+pub(crate) struct Storage {
     dir: PathBuf,
     log: File,
     /// `(index, offset)` of every record in the log file, in file order.
@@ -95,18 +95,13 @@ pub struct Storage {
     snapshot_index: Index,
 }
 
-/// Whether `dir` holds this node's initialised state.
-pub fn is_initialised(dir: &Path) -> bool {
-    dir.join(IDENTITY_FILE).exists()
-}
-
 impl Storage {
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
     /// Records the term and vote (durable after [`Storage::sync`]).
-    pub fn persist_meta(
+    pub(crate) fn persist_meta(
         &mut self,
         term: Term,
         voted_for: Option<NodeId>,
@@ -130,7 +125,7 @@ impl Storage {
 
     /// Removes entries after `truncate_after` (if set) and appends
     /// `entries` (durable after [`Storage::sync`]).
-    pub fn append(
+    pub(crate) fn append(
         &mut self,
         truncate_after: Option<Index>,
         entries: &[Entry],
@@ -168,7 +163,7 @@ impl Storage {
 
     /// Replaces the snapshot atomically and drops log records up to
     /// `snapshot.last_index`. Durable when it returns.
-    pub fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+    pub(crate) fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         // Pending appends must be durable before the log is rewritten from
         // the file's contents.
         self.sync()?;
@@ -206,7 +201,7 @@ impl Storage {
     }
 
     /// The group-commit fsync: makes every write since the last call durable.
-    pub fn sync(&mut self) -> Result<(), StorageError> {
+    pub(crate) fn sync(&mut self) -> Result<(), StorageError> {
         if self.log_dirty {
             let path = self.path(LOG_FILE);
             self.log.sync_data().map_err(io_error(&path))?;
@@ -221,14 +216,16 @@ impl Storage {
     }
 
     /// Index of the last entry in the log file (or of the snapshot).
-    pub fn last_index(&self) -> Index {
+    #[cfg(test)]
+    pub(crate) fn last_index(&self) -> Index {
         self.log_records
             .last()
             .map_or(self.snapshot_index, |(index, _)| *index)
             .max(self.snapshot_index)
     }
 
-    pub fn log_bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn log_bytes(&self) -> u64 {
         self.log_len
     }
 }

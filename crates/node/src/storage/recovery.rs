@@ -17,7 +17,7 @@ use super::{
 impl Storage {
     /// Opens (and if `allow_init`, initialises) the data directory and
     /// recovers the replica's state from it.
-    pub fn open(
+    pub(crate) fn open(
         dir: &Path,
         identity: &str,
         allow_init: bool,
