@@ -1,10 +1,7 @@
 //! The lab-infrastructure commands of `splitlab`: doctor, plan, up, status,
-//! down, clean, probe, fault. Each returns an exit code; `main` prints errors.
-//!
-//! Exit codes (distinct so scripts can tell them apart):
-//! 0 ok · 2 infrastructure error · 3 not root · 4 missing tool ·
-//! 5 invalid input (topology, fault, run id) · 6 fault unsupported on this
-//! kernel · 130 interrupted (the partial lab was removed).
+//! down, clean, probe, fault. Each returns an [`ExitStatus`] (0 ok,
+//! 2 infrastructure error, 3 not root, 4 missing tool, 5 invalid input,
+//! 6 unsupported fault, 130 interrupted); `main` prints errors.
 
 /// Prints a line to stdout, ignoring a closed pipe (`splitlab up | head -1` must
 /// not panic after the lab is up).
@@ -15,6 +12,7 @@ macro_rules! say {
     }};
 }
 
+use crate::exit::ExitStatus;
 use netlab::clean::{clean, inspect};
 use netlab::doctor::run_doctor;
 use netlab::journal::state_dir;
@@ -25,39 +23,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Success.
-pub const EXIT_OK: i32 = 0;
-/// Infrastructure failure.
-pub const EXIT_INFRA: i32 = 2;
-/// Not root.
-pub const EXIT_NOT_ROOT: i32 = 3;
-/// A required tool is missing.
-pub const EXIT_MISSING_TOOL: i32 = 4;
-/// Bad topology, fault or run id.
-pub const EXIT_INVALID_INPUT: i32 = 5;
-/// A fault needs a kernel feature this machine lacks.
-pub const EXIT_UNSUPPORTED: i32 = 6;
-/// Ctrl-C / SIGTERM during bring-up.
-pub const EXIT_INTERRUPTED: i32 = 130;
-
-/// Maps a netlab error to its exit code.
-pub fn exit_code(error: &NetlabError) -> i32 {
-    match error {
-        NetlabError::NotRoot => EXIT_NOT_ROOT,
-        NetlabError::MissingTool { .. } => EXIT_MISSING_TOOL,
-        NetlabError::Topology(_)
-        | NetlabError::InvalidFault(_)
-        | NetlabError::RunExists(_)
-        | NetlabError::NoSuchRun(_) => EXIT_INVALID_INPUT,
-        NetlabError::Unsupported(_) => EXIT_UNSUPPORTED,
-        NetlabError::Interrupted => EXIT_INTERRUPTED,
-        _ => EXIT_INFRA,
-    }
-}
-
-fn fail(error: &NetlabError) -> i32 {
+/// Prints the error; returns the status it ends the command with.
+fn fail(error: &NetlabError) -> ExitStatus {
     eprintln!("error: {error}");
-    exit_code(error)
+    ExitStatus::of_error(error)
 }
 
 /// Sets the returned flag on SIGINT or SIGTERM (handlers installed through
@@ -98,7 +67,7 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 }
 
 /// `splitlab doctor`.
-pub fn doctor() -> i32 {
+pub fn doctor() -> ExitStatus {
     let checks = run_doctor();
     let mut basics_ok = true;
     for check in &checks {
@@ -111,15 +80,15 @@ pub fn doctor() -> i32 {
     }
     if basics_ok {
         say!("basics present: `splitlab up` can build labs");
-        EXIT_OK
+        ExitStatus::Success
     } else {
         say!(
             "basics missing: fix the NO lines marked [basic] (scripts/setup.sh installs the tools)"
         );
         if checks.iter().any(|c| c.name == "root" && !c.ok) {
-            EXIT_NOT_ROOT
+            ExitStatus::NotRoot
         } else {
-            EXIT_MISSING_TOOL
+            ExitStatus::MissingTool
         }
     }
 }
@@ -129,7 +98,7 @@ fn load(path: &Path) -> Result<Topology, NetlabError> {
 }
 
 /// `splitlab plan <topology>`: validates and prints the plan; changes nothing.
-pub fn plan(path: &Path, run: Option<RunId>) -> i32 {
+pub fn plan(path: &Path, run: Option<RunId>) -> ExitStatus {
     match load(path) {
         Ok(topology) => {
             let run = run.unwrap_or_else(|| "0000".parse().expect("valid literal"));
@@ -145,7 +114,7 @@ pub fn plan(path: &Path, run: Option<RunId>) -> i32 {
                     base.shape.describe()
                 );
             }
-            EXIT_OK
+            ExitStatus::Success
         }
         Err(e) => fail(&e),
     }
@@ -169,7 +138,7 @@ fn parse_fault(text: &str) -> Result<Fault, NetlabError> {
 }
 
 /// `splitlab up`.
-pub fn up(options: &UpOptions) -> i32 {
+pub fn up(options: &UpOptions) -> ExitStatus {
     let topology = match load(&options.topology) {
         Ok(t) => t,
         Err(e) => return fail(&e),
@@ -226,7 +195,7 @@ pub fn up(options: &UpOptions) -> i32 {
     if !options.hold {
         say!("tear down with: splitlab down --run {}", lab.run_id());
         lab.detach();
-        return EXIT_OK;
+        return ExitStatus::Success;
     }
     say!("holding; Ctrl-C tears the lab down");
     while !cancel.load(Ordering::SeqCst) {
@@ -235,7 +204,7 @@ pub fn up(options: &UpOptions) -> i32 {
     match lab.teardown() {
         Ok(took) => {
             say!("lab torn down in {:.0} ms", took.as_secs_f64() * 1e3);
-            EXIT_OK
+            ExitStatus::Success
         }
         Err(e) => fail(&e),
     }
@@ -263,7 +232,7 @@ fn pick_run(run: Option<RunId>) -> Result<RunId, NetlabError> {
 }
 
 /// `splitlab down`.
-pub fn down(run: Option<RunId>) -> i32 {
+pub fn down(run: Option<RunId>) -> ExitStatus {
     let run = match pick_run(run) {
         Ok(r) => r,
         Err(e) => return fail(&e),
@@ -271,18 +240,18 @@ pub fn down(run: Option<RunId>) -> i32 {
     match Lab::attach(&run, &LabOptions::default()).and_then(Lab::teardown) {
         Ok(took) => {
             say!("lab {run} torn down in {:.0} ms", took.as_secs_f64() * 1e3);
-            EXIT_OK
+            ExitStatus::Success
         }
         Err(e) => fail(&e),
     }
 }
 
 /// `splitlab status`.
-pub fn status() -> i32 {
+pub fn status() -> ExitStatus {
     let runs = inspect(&state_dir());
     if runs.is_empty() {
         say!("no labs");
-        return EXIT_OK;
+        return ExitStatus::Success;
     }
     for status in runs {
         match &status.journal {
@@ -333,11 +302,11 @@ pub fn status() -> i32 {
             ),
         }
     }
-    EXIT_OK
+    ExitStatus::Success
 }
 
 /// `splitlab clean`.
-pub fn clean_command(run: Option<RunId>, force: bool) -> i32 {
+pub fn clean_command(run: Option<RunId>, force: bool) -> ExitStatus {
     if !nix::unistd::geteuid().is_root() {
         return fail(&NetlabError::NotRoot);
     }
@@ -355,14 +324,14 @@ pub fn clean_command(run: Option<RunId>, force: bool) -> i32 {
                 report.killed.len(),
                 report.namespaces.len()
             );
-            EXIT_OK
+            ExitStatus::Success
         }
         Err(e) => fail(&NetlabError::io("clean", e)),
     }
 }
 
 /// `splitlab probe`.
-pub fn probe_command(run: Option<RunId>, packets: u32) -> i32 {
+pub fn probe_command(run: Option<RunId>, packets: u32) -> ExitStatus {
     let run = match pick_run(run) {
         Ok(r) => r,
         Err(e) => return fail(&e),
@@ -381,7 +350,7 @@ pub fn probe_command(run: Option<RunId>, packets: u32) -> i32 {
                 use std::io::Write as _;
                 let _ = write!(std::io::stdout(), "{}", format_table(&results));
             }
-            EXIT_OK
+            ExitStatus::Success
         }
         Err(e) => fail(&e),
     };
@@ -390,7 +359,7 @@ pub fn probe_command(run: Option<RunId>, packets: u32) -> i32 {
 }
 
 /// `splitlab fault`: applies faults (JSON) to a running lab and leaves it up.
-pub fn fault_command(run: Option<RunId>, faults: &[String]) -> i32 {
+pub fn fault_command(run: Option<RunId>, faults: &[String]) -> ExitStatus {
     let run = match pick_run(run) {
         Ok(r) => r,
         Err(e) => return fail(&e),
@@ -409,7 +378,7 @@ pub fn fault_command(run: Option<RunId>, faults: &[String]) -> i32 {
             "lab {run} is owned by live process {pid}; apply faults through it"
         )));
     }
-    let mut code = EXIT_OK;
+    let mut code = ExitStatus::Success;
     for fault in &parsed {
         match lab.apply(fault) {
             Ok(()) => say!("fault applied: {}", fault.describe()),

@@ -11,28 +11,35 @@ use serde::{Deserialize, Serialize, Serializer};
 pub struct Dur(pub u64);
 
 impl Dur {
+    /// No time at all.
     pub const ZERO: Dur = Dur(0);
 
+    /// `ms` milliseconds.
     pub fn from_millis(ms: u64) -> Dur {
         Dur(ms * 1_000_000)
     }
 
+    /// `s` seconds.
     pub fn from_secs(s: u64) -> Dur {
         Dur(s * 1_000_000_000)
     }
 
+    /// The length in nanoseconds.
     pub fn as_nanos(self) -> u64 {
         self.0
     }
 
+    /// The length in (fractional) milliseconds, for netem and reports.
     pub fn as_millis_f64(self) -> f64 {
         self.0 as f64 / 1e6
     }
 
+    /// The length in (fractional) seconds, for reports.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1e9
     }
 
+    /// The same length as a `std::time::Duration`, for sleeps and timeouts.
     pub fn as_std(self) -> std::time::Duration {
         std::time::Duration::from_nanos(self.0)
     }

@@ -30,7 +30,9 @@ pub const CHECK_NAMES: [&str; 9] = [
 pub struct FaultRecord {
     /// Position in the scenario's timeline.
     pub step: usize,
+    /// What kind of fault the step applied.
     pub kind: FaultKind,
+    /// The step as the report shows it, with resolved targets.
     pub description: String,
     /// Resolved targets (concrete node names).
     pub targets: Vec<String>,
@@ -40,6 +42,7 @@ pub struct FaultRecord {
     /// Whether the partition cuts every plane (only then does it isolate).
     #[serde(default)]
     pub all_planes: bool,
+    /// When the fault was in force (monotonic ns).
     pub start_ns: u64,
     /// When the fault was removed (`None`: it was never applied or the run
     /// stopped before its end; the final heal then closes it).
@@ -52,7 +55,9 @@ pub struct FaultRecord {
 /// Timestamps that frame the run (reference clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFrame {
+    /// When the clients started (monotonic ns).
     pub workload_start_ns: u64,
+    /// When the clients stopped (monotonic ns).
     pub workload_end_ns: u64,
     /// When the last fault was healed.
     pub healed_ns: u64,
@@ -271,6 +276,7 @@ pub fn check_config(
 /// The checker's report with the scenario's `skip` list applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Judgement {
+    /// Every check's result and the overall verdict.
     pub report: Report,
     /// Checks left out on the scenario's request.
     pub skipped_checks: Vec<String>,
@@ -325,15 +331,6 @@ pub fn meets_expectation(expect: &Expectation, report: &Report) -> Result<(), St
                 Ok(())
             }
         }
-    }
-}
-
-/// Exit code for a verdict: 0 valid, 1 invalid, 2 unknown.
-pub fn exit_code(verdict: Verdict) -> i32 {
-    match verdict {
-        Verdict::Valid => 0,
-        Verdict::Invalid => 1,
-        Verdict::Unknown => 2,
     }
 }
 
@@ -459,12 +456,5 @@ mod tests {
             vec![(10 * s, 20 * s, 2), (5 * s, 10 * s, 0), (21 * s, 35 * s, 0)]
         );
         assert_eq!(config.election_windows.len(), 2);
-    }
-
-    #[test]
-    fn exit_codes_follow_the_verdict() {
-        assert_eq!(exit_code(Verdict::Valid), 0);
-        assert_eq!(exit_code(Verdict::Invalid), 1);
-        assert_eq!(exit_code(Verdict::Unknown), 2);
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use super::duration::Dur;
 
+/// The live progress line and event log of a run, on stderr.
 pub struct Progress {
     duration: Dur,
     terminal: bool,
@@ -14,6 +15,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Progress for a workload of `duration`.
     pub fn new(duration: Dur) -> Progress {
         Progress {
             duration,

@@ -26,10 +26,12 @@ pub struct ClusterView {
 pub struct SeededRng(u64);
 
 impl SeededRng {
+    /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> SeededRng {
         SeededRng(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
 
+    /// The next 64 random bits (SplitMix64).
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -48,6 +50,7 @@ impl SeededRng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Fisher-Yates shuffle, deterministic for the seed.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = self.below(i as u64 + 1) as usize;
@@ -60,9 +63,16 @@ impl SeededRng {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
     #[error("role {0:?} needs a leader, but no node reports itself leader")]
+    /// The role needs a leader and no node claims leadership.
     NoLeader(&'static str),
     #[error("role {role:?} is empty in a cluster of {size}")]
-    Empty { role: &'static str, size: usize },
+    /// The role resolved to no nodes in a cluster of `size`.
+    Empty {
+        /// The role's name.
+        role: &'static str,
+        /// How many nodes the cluster has.
+        size: usize,
+    },
 }
 
 fn quorum(size: usize) -> usize {

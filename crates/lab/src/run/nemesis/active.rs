@@ -102,16 +102,25 @@ pub fn shape_of(effect: &Effect) -> LinkShaping {
 /// One active network fault, keyed by its timeline step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActiveNet {
+    /// A partition step's cuts.
     Partition {
+        /// Who drops whose packets.
         grudge: Grudge,
+        /// Which traffic.
         planes: Planes,
     },
+    /// A shaping step's netem/tbf settings.
     Shape {
+        /// Directed links the shaping applies to.
         links: Vec<(String, String)>,
+        /// Which traffic.
         planes: Planes,
+        /// Loss, delay, rate and the rest.
         shape: LinkShaping,
     },
+    /// A link-down or flap step's links.
     LinkDown {
+        /// Undirected node pairs whose link is down.
         pairs: Vec<(String, String)>,
     },
 }

@@ -25,6 +25,7 @@ pub struct Scenario<S = Step> {
     /// Seeds the workload, the role choices and the majorities ring.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Which topology the lab builds.
     pub topology: TopologySource,
     /// How long the client workload runs, from the moment a leader exists.
     pub duration: Dur,
@@ -33,7 +34,9 @@ pub struct Scenario<S = Step> {
     #[serde(default = "default_quiesce")]
     pub quiesce: Dur,
     #[serde(default)]
+    /// How the nodes are started.
     pub nodes: NodeSettings,
+    /// The client workload.
     pub workload: Workload,
     /// The fault timeline (the runner orders its entries by time).
     #[serde(default = "Vec::new")]
@@ -59,17 +62,25 @@ fn default_quiesce() -> Dur {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum TopologySource {
+    /// A topology name, or a path ending in `.toml`.
     Named(String),
+    /// A topology written inline.
     Inline(toml::Table),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// How the nodes decide who may lead (splitnode's `--mode`); every mode but `safe` is a museum piece that is known to break.
 pub enum Mode {
+    /// Quorum elections and fencing: the design under test.
     Safe,
+    /// Museum #1: any replica that stops hearing the primary promotes itself.
     TimeoutFailover,
+    /// Museum #2: the quorum is checked and logged, but writes proceed anyway.
     UnenforcedQuorum,
+    /// Museum #3: quorum counted from heartbeats received; no vote, no split detection.
     OneWayQuorum,
+    /// Museum #4: elections happen, but nothing fences the old leader.
     NoFencing,
 }
 
@@ -88,6 +99,7 @@ impl Mode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// The timing profile: heartbeat and election timeouts together.
 pub enum Profile {
     /// Heartbeat 50 ms, election timeout 250–500 ms.
     Fast,
@@ -96,6 +108,7 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The `--profile` value `splitnode` takes.
     pub fn name(self) -> &'static str {
         match self {
             Profile::Fast => "fast",
@@ -109,11 +122,16 @@ impl Profile {
 #[serde(deny_unknown_fields)]
 pub struct NodeSettings {
     #[serde(default = "default_mode")]
+    /// The mode of every node without an override.
     pub mode: Mode,
     #[serde(default = "default_profile")]
+    /// The timing profile; the three fields below override parts of it.
     pub profile: Profile,
+    /// Heartbeat interval.
     pub heartbeat: Option<Dur>,
+    /// Lower bound of the randomized election timeout.
     pub election_timeout_min: Option<Dur>,
+    /// Upper bound of the randomized election timeout.
     pub election_timeout_max: Option<Dur>,
     /// Before the workload starts, steer leadership to this node (the seed's
     /// story wants the primary in US-East): while another node leads, it is
@@ -153,8 +171,11 @@ impl Default for NodeSettings {
 /// Timing in force for a run, after the profile and the overrides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timing {
+    /// Heartbeat interval.
     pub heartbeat: Dur,
+    /// Lower bound of the randomized election timeout.
     pub election_timeout_min: Dur,
+    /// Upper bound of the randomized election timeout.
     pub election_timeout_max: Dur,
 }
 
@@ -166,6 +187,7 @@ impl Timing {
 }
 
 impl NodeSettings {
+    /// The timing in force: the profile's, with the overrides applied.
     pub fn timing(&self) -> Timing {
         let (heartbeat, min, max) = match self.profile {
             Profile::Fast => (50, 250, 500),
@@ -183,6 +205,7 @@ impl NodeSettings {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeOverride {
+    /// This node's mode instead of the common one.
     pub mode: Option<Mode>,
     /// Test-only clock hook: a static offset of the node's clock (may be negative, e.g. "-3s" is written as `clock_offset_ms = -3000`).
     pub clock_offset_ms: Option<i64>,
@@ -194,6 +217,7 @@ pub struct NodeOverride {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
+    /// How many client threads run.
     pub clients: u32,
     /// Where clients run: `"spread"` (round-robin over nodes) or a table of
     /// node or region name → number of clients. A client runs inside the
@@ -208,6 +232,7 @@ pub struct Workload {
     #[serde(default = "default_keys")]
     pub keys: u32,
     #[serde(default)]
+    /// How often each operation kind is chosen.
     pub mix: Mix,
     /// Operations per second per client; absent = closed loop (next op as
     /// soon as the previous one completes).
@@ -226,15 +251,20 @@ fn default_op_timeout() -> Dur {
 }
 
 #[derive(Debug, Clone, Default)]
+/// Where the workload's clients run.
 pub enum Placement {
     #[default]
+    /// Round-robin over the nodes.
     Spread,
+    /// A string other than "spread" (rejected by validation).
     Named(String),
+    /// Node or region name → number of clients.
     Table(BTreeMap<Spanned<String>, u32>),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
+/// How a client picks the node it sends to.
 pub enum Route {
     /// Always the home node, like the seed's users who keep writing to the
     /// primary in their own data center.
@@ -250,10 +280,13 @@ pub enum Route {
 #[serde(deny_unknown_fields)]
 pub struct Mix {
     #[serde(default)]
+    /// Weight of blind writes.
     pub write: u32,
     #[serde(default)]
+    /// Weight of linearizable reads.
     pub read: u32,
     #[serde(default)]
+    /// Weight of compare-and-set.
     pub cas: u32,
 }
 
@@ -287,8 +320,11 @@ pub struct Checks {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
+/// The verdict a scenario is expected to reach.
 pub enum ExpectedVerdict {
+    /// Every check passes.
     Valid,
+    /// Some check fails.
     Invalid,
 }
 
@@ -296,6 +332,7 @@ pub enum ExpectedVerdict {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
+    /// The verdict the run must reach.
     pub verdict: ExpectedVerdict,
     /// Checks that must be among the failed ones (invalid verdicts).
     #[serde(default)]
@@ -307,12 +344,14 @@ pub struct Expectation {
 /// The node names (and region labels) a scenario is validated against.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeCatalog {
+    /// Node names, in topology order.
     pub nodes: Vec<String>,
     /// region → nodes carrying that region label.
     pub regions: BTreeMap<String, Vec<String>>,
 }
 
 impl NodeCatalog {
+    /// A catalog of `nodes` without regions.
     pub fn new(nodes: Vec<String>) -> NodeCatalog {
         NodeCatalog {
             nodes,
@@ -320,6 +359,7 @@ impl NodeCatalog {
         }
     }
 
+    /// Whether `name` is a node.
     pub fn contains(&self, name: &str) -> bool {
         self.nodes.iter().any(|node| node == name)
     }
@@ -348,9 +388,13 @@ impl NodeCatalog {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}:{column}: {message}")]
 pub struct ScenarioError {
+    /// The scenario file.
     pub file: String,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column.
     pub column: usize,
+    /// What is wrong, and what would be right.
     pub message: String,
 }
 
@@ -371,9 +415,13 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// A scenario loaded from disk, with its topology resolved and validated.
 #[derive(Debug, Clone)]
 pub struct LoadedScenario {
+    /// Where it was read from.
     pub path: PathBuf,
+    /// The file as read (copied into the run directory).
     pub text: String,
+    /// The parsed, validated scenario.
     pub scenario: Scenario,
+    /// The names its topology defines.
     pub catalog: NodeCatalog,
 }
 
