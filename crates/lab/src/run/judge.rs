@@ -1,6 +1,7 @@
 //! From what happened during a run to the checker's input: fault windows on
 //! the shared monotonic clock become partition, election and quorum windows;
 //! the scenario's bounds become the checker's bounds. Pure.
+//! Invariant ids (I6, I11, I12) refer to crates/checker/README.md.
 use std::collections::BTreeSet;
 
 use checker::{

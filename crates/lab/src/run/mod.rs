@@ -1,6 +1,6 @@
 //! `splitlab run` / `splitlab check`: scenarios, workload, timeline, verdicts, report.
 //!
-//! Data flows one way (STYLE.md R10):
+//! Data flows one way:
 //!
 //! ```text
 //! lab/scenarios/x.toml ─load─► LoadedScenario + netlab Topology        (pure)

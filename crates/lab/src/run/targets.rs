@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn bridge_matches_jepsen() {
-        // bridge([1..5]) == {1:{4,5},2:{4,5},4:{1,2},5:{1,2}} (STYLE.md R9)
+        // bridge([1..5]) == {1:{4,5},2:{4,5},4:{1,2},5:{1,2}}
         let grudge = partition_grudge(
             PartitionKind::Bridge,
             &names(5),

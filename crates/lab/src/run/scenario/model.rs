@@ -180,7 +180,7 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// The minority write-rejection deadline X = 2·ET_max + 2·HB (SCENARIOS.md §0).
+    /// The minority write-rejection deadline X = 2·ET_max + 2·HB (invariant I6, see crates/checker/README.md).
     pub fn minority_reject_bound(&self) -> Dur {
         Dur(2 * self.election_timeout_max.0 + 2 * self.heartbeat.0)
     }
@@ -301,6 +301,7 @@ impl Default for Mix {
 }
 
 /// Bounds for the checks. Absent values are derived from the timing profile.
+/// Invariant ids refer to the table in crates/checker/README.md.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checks {
