@@ -61,7 +61,7 @@
 //!   table-tested functions.
 //! - `safe/`: the correct strategy (`election`, `heartbeat` with leases and
 //!   CheckQuorum, `replication`, `client`).
-//! - `naive/`: the four incorrect strategies, one module each, on a shared
+//! - `naive/`: the four incorrect strategies, one policy row each, on a shared
 //!   naive primary-backup engine that is never used by `safe`.
 //! - `log`, `kv`, `io`: the log mirror, the KV state machine with sessions
 //!   and snapshots, and durable-write bookkeeping.

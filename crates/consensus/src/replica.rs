@@ -1,7 +1,7 @@
 //! The public replica: one of five strategies behind the same API.
-use crate::naive;
+use crate::naive::{self, NaiveReplica};
 use crate::safe::SafeReplica;
-use crate::{Action, Config, ConfigError, Input, Mode, Restored, Status};
+use crate::{Action, Config, ConfigError, Input, Restored, Status};
 
 /// What every strategy implements; [`Replica`] forwards to one of them.
 pub(crate) trait Strategy: Send {
@@ -37,18 +37,9 @@ impl Replica {
         now: u64,
     ) -> Result<Replica, ConfigError> {
         config.validate()?;
-        let strategy: Box<dyn Strategy> = match config.mode {
-            Mode::Safe => Box::new(SafeReplica::new(config, restored, seed, now)?),
-            Mode::TimeoutFailover => {
-                Box::new(naive::timeout_failover::new(config, restored, seed, now)?)
-            }
-            Mode::UnenforcedQuorum => {
-                Box::new(naive::unenforced_quorum::new(config, restored, seed, now)?)
-            }
-            Mode::OneWayQuorum => {
-                Box::new(naive::one_way_quorum::new(config, restored, seed, now)?)
-            }
-            Mode::NoFencing => Box::new(naive::no_fencing::new(config, restored, seed, now)?),
+        let strategy: Box<dyn Strategy> = match naive::Policy::for_mode(config.mode) {
+            None => Box::new(SafeReplica::new(config, restored, seed, now)?),
+            Some(policy) => Box::new(NaiveReplica::new(policy, config, restored, seed, now)?),
         };
         Ok(Replica { strategy })
     }

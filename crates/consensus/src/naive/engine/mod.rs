@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use wire::{Index, Message, NodeId, Term};
 
-use super::{OnSilence, Policy, View};
+use super::policy::{OnSilence, Policy, View};
 use crate::action::{Action, Transport};
 use crate::event::{Event, StepDownReason};
 use crate::input::{Input, IoSeq, RequestId, Restored};
@@ -23,8 +23,8 @@ use crate::safe::random_timeout;
 use crate::status::{PeerStatus, Role, Status};
 use crate::{Config, ConfigError};
 
-pub(crate) struct NaiveReplica<P: Policy> {
-    policy: P,
+pub(crate) struct NaiveReplica {
+    policy: Policy,
     config: Config,
     peers: Vec<NodeId>,
     rng: ChaCha8Rng,
@@ -51,9 +51,9 @@ pub(crate) struct NaiveReplica<P: Policy> {
     out: Vec<Action>,
 }
 
-impl<P: Policy> NaiveReplica<P> {
+impl NaiveReplica {
     pub(crate) fn new(
-        policy: P,
+        policy: Policy,
         config: Config,
         restored: Restored,
         seed: u64,
@@ -278,7 +278,7 @@ impl<P: Policy> NaiveReplica<P> {
     }
 }
 
-impl<P: Policy> Strategy for NaiveReplica<P> {
+impl Strategy for NaiveReplica {
     fn step(&mut self, now: u64, input: Input) {
         self.now = self.now.max(now);
         match input {

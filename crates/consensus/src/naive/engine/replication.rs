@@ -8,10 +8,9 @@ use crate::config::ReadMode;
 use crate::event::{Event, StepDownReason};
 use crate::input::{ClientRequest, IoSeq, RequestId};
 use crate::kv::Kv;
-use crate::naive::Policy;
 use crate::status::Role;
 
-impl<P: Policy> NaiveReplica<P> {
+impl NaiveReplica {
     pub(super) fn append_local(&mut self, payload: Payload) -> Index {
         let entry = Entry {
             term: self.term,

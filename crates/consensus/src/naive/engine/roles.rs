@@ -7,10 +7,9 @@ use wire::{Message, NodeId, Payload, Term};
 use super::NaiveReplica;
 use crate::action::{Action, ClientReply, Transport};
 use crate::event::{Event, StepDownReason};
-use crate::naive::Policy;
 use crate::status::Role;
 
-impl<P: Policy> NaiveReplica<P> {
+impl NaiveReplica {
     pub(super) fn campaign(&mut self) {
         self.term += 1;
         self.voted_for = Some(self.config.id);
