@@ -7,6 +7,7 @@
 //!
 //! Rates are integers in parts per million (`rate_ppm = +5000` means the
 //! clock runs 0.5 % fast) so the arithmetic is exact and reproducible.
+/// Parts per million: the unit of clock rates.
 pub const PPM: i64 = 1_000_000;
 
 /// The largest rate deviation (ppm) such that any two clocks within

@@ -16,9 +16,11 @@
 //! - [`schedule`]: fault schedules (the nemesis plan) drawn from the seed;
 //! - [`cluster`]: the event loop that drives the replicas per the driver
 //!   contract;
-//! - [`scenarios`]: the scenario matrix of SCENARIOS.md as fixed fault
-//!   scripts with expected outcomes (and any regression the fuzzer finds);
+//! - [`scenarios`]: scenario rows (`#N`, defined in `crates/checker/README.md`)
+//!   as fixed fault scripts with expected outcomes (and any regression the
+//!   fuzzer finds);
 //! - `bin/fuzz.rs`: many seeds, one summary line.
+#![warn(missing_docs, unreachable_pub)]
 pub mod clock;
 pub mod cluster;
 pub mod net;
@@ -49,7 +51,9 @@ pub fn nodes_for_seed(seed: u64, choices: &[usize]) -> usize {
 /// The checker's verdict on a run plus the driver's own findings.
 #[derive(Debug, Clone)]
 pub struct Judgement {
+    /// The checker's report on the run's history and events.
     pub report: Report,
+    /// Driver-contract breaches the simulator itself saw (storage misuse, stray replies).
     pub driver_violations: Vec<String>,
 }
 

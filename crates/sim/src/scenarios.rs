@@ -1,5 +1,6 @@
-//! Named scenarios from SCENARIOS.md as fixed fault scripts, each with the
-//! behaviour the safe mode must show besides breaking no invariant.
+//! Named scenario rows (`#N`, defined in `crates/checker/README.md`) as fixed
+//! fault scripts, each with the behaviour the safe mode must show besides
+//! breaking no invariant.
 //!
 //! The random schedules of the fuzzer cover far more ground; these pin the
 //! matrix rows whose *expected behaviour* (not only safety) can be stated
@@ -31,11 +32,15 @@ pub enum Election {
 /// One row of the scenario matrix.
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
+    /// Short identifier (used on the command line and in test names).
     pub name: &'static str,
-    /// SCENARIOS.md row.
+    /// Scenario row number (`#N` in `crates/checker/README.md`).
     pub row: u32,
+    /// Cluster size the scenario runs with.
     pub nodes: usize,
+    /// What the scenario does and why, in one line.
     pub description: &'static str,
+    /// What the election outcome must be.
     pub election: Election,
     faults: fn(&Timing) -> Vec<(u64, Fault)>,
     /// Fault duration in election timeouts (max), from `FAULT_AT`.

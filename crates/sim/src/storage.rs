@@ -20,22 +20,34 @@ use wire::{Entry, Index, NodeId, Snapshot, Term};
 /// A write waiting for fsync.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PendingWrite {
+    /// Persist the term and vote.
     Meta {
+        /// The current term.
         term: Term,
+        /// The vote cast in that term, if any.
         voted_for: Option<NodeId>,
+        /// Sequence number the write completes.
         seq: IoSeq,
     },
+    /// Append entries, after dropping the log past `truncate_after`.
     Append {
+        /// Drop every entry after this index first.
         truncate_after: Option<Index>,
+        /// The entries to append.
         entries: Vec<Entry>,
+        /// Sequence number the write completes.
         seq: IoSeq,
     },
+    /// Replace state and log with a snapshot received from the leader.
     InstallSnapshot {
+        /// The snapshot to install.
         snapshot: Snapshot,
+        /// Sequence number the write completes.
         seq: IoSeq,
     },
     /// A local snapshot; the covered log prefix may be dropped.
     Compact {
+        /// The snapshot whose covered prefix may go.
         snapshot: Snapshot,
     },
 }
@@ -73,6 +85,7 @@ impl PendingWrite {
         })
     }
 
+    /// The sequence number an fsync of this write reports (none for compaction).
     pub fn seq(&self) -> Option<IoSeq> {
         match self {
             PendingWrite::Meta { seq, .. }
@@ -87,17 +100,45 @@ impl PendingWrite {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageError {
     /// Sequence numbers must increase.
-    SeqNotIncreasing { previous: IoSeq, got: IoSeq },
+    SeqNotIncreasing {
+        /// The last sequence number issued.
+        previous: IoSeq,
+        /// The one that did not exceed it.
+        got: IoSeq,
+    },
     /// Appended entries must continue the log without holes.
-    Gap { expected: Index, got: Index },
+    Gap {
+        /// The index that would continue the log.
+        expected: Index,
+        /// The index the append started at.
+        got: Index,
+    },
     /// An append overwrote existing entries without truncating them first.
-    Overwrite { index: Index },
+    Overwrite {
+        /// The first overwritten index.
+        index: Index,
+    },
     /// The log was truncated below the snapshot, which holds applied state.
-    TruncateBelowSnapshot { after: Index, snapshot: Index },
+    TruncateBelowSnapshot {
+        /// Where the truncation started.
+        after: Index,
+        /// The snapshot index.
+        snapshot: Index,
+    },
     /// A local compaction referred to entries the log does not hold.
-    CompactBeyondLog { snapshot: Index, last: Index },
+    CompactBeyondLog {
+        /// The compaction point.
+        snapshot: Index,
+        /// The last index the log holds.
+        last: Index,
+    },
     /// A term must never decrease on disk.
-    TermDecreased { from: Term, to: Term },
+    TermDecreased {
+        /// The durable term.
+        from: Term,
+        /// The lower term written.
+        to: Term,
+    },
 }
 
 impl std::fmt::Display for StorageError {
@@ -134,18 +175,23 @@ impl std::fmt::Display for StorageError {
 /// What is on disk.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DurableImage {
+    /// The durable term.
     pub term: Term,
+    /// The durable vote.
     pub voted_for: Option<NodeId>,
+    /// The latest durable snapshot, if any.
     pub snapshot: Option<Snapshot>,
     /// Entries after the snapshot, contiguous.
     pub log: VecDeque<Entry>,
 }
 
 impl DurableImage {
+    /// Index the snapshot covers (0 without one).
     pub fn snapshot_index(&self) -> Index {
         self.snapshot.as_ref().map_or(0, |s| s.last_index)
     }
 
+    /// Index of the last durable entry.
     pub fn last_index(&self) -> Index {
         self.log.back().map_or(self.snapshot_index(), |e| e.index)
     }
@@ -268,22 +314,27 @@ pub struct Disk {
 }
 
 impl Disk {
+    /// An empty disk.
     pub fn new() -> Disk {
         Disk::default()
     }
 
+    /// What survives a crash right now.
     pub fn durable(&self) -> &DurableImage {
         &self.durable
     }
 
+    /// Highest sequence number known durable.
     pub fn durable_seq(&self) -> IoSeq {
         self.durable_seq
     }
 
+    /// Whether writes wait for an fsync.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }
 
+    /// Whether an fsync is in progress.
     pub fn fsync_running(&self) -> bool {
         self.fsync_covers.is_some()
     }
@@ -352,6 +403,7 @@ impl Disk {
         result
     }
 
+    /// How many writes wait for an fsync.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }

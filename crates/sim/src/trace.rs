@@ -7,6 +7,7 @@ use std::fmt::{self, Write};
 
 use wire::Message;
 
+/// The run's text trace: one line per step, send and fault, stamped with true time.
 #[derive(Debug, Default)]
 pub struct Trace {
     enabled: bool,
@@ -15,6 +16,7 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// A trace that records only when `enabled`.
     pub fn new(enabled: bool) -> Trace {
         Trace {
             enabled,
@@ -23,6 +25,7 @@ impl Trace {
         }
     }
 
+    /// Whether lines are being recorded (skip formatting when not).
     pub fn enabled(&self) -> bool {
         self.enabled
     }
@@ -41,10 +44,12 @@ impl Trace {
         );
     }
 
+    /// How many lines were recorded.
     pub fn lines(&self) -> u64 {
         self.lines
     }
 
+    /// The recorded text.
     pub fn into_text(self) -> String {
         self.text
     }

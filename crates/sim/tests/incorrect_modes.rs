@@ -1,4 +1,4 @@
-//! Each of the design notes' incorrect strategies must be caught, and we
+//! Each of consensus's incorrect strategies must be caught, and we
 //! state which invariants it breaks. For every (mode, invariant) pair the
 //! test finds a seed among the first 1,000 whose run breaks that invariant
 //! (in practice within the first few dozen).

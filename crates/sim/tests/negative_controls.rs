@@ -1,8 +1,9 @@
 //! The checker must flag what is known to be broken. Clock drift beyond the
 //! configured bound lets an old leader's lease outlive the election of its
-//! successor (SCENARIOS.md #24): `lease_exclusivity` must catch it. The
-//! only other invariant it may break is linearizability (a stale lease read
-//! served under the overlapping lease; 1 of 1,000 seeds).
+//! successor (scenario row #24, `crates/checker/README.md`):
+//! `lease_exclusivity` must catch it. The only other invariant it may break is
+//! linearizability (a stale lease read served under the overlapping lease; 1
+//! of 1,000 seeds).
 use sim::{Mode, SimOptions, judge, run};
 
 #[test]

@@ -14,7 +14,7 @@
 //! passed), every node's final state is logged and the run ends.
 //!
 //! This module owns the state and the run loop; the rooms around it:
-//! [`setup`] builds a run, `driver` applies replica steps and their actions
+//! `setup` builds a run, `driver` applies replica steps and their actions
 //! (persistence included), `events` turns replica events into checker events,
 //! `transport` moves messages, `clients` connects the workload, `nemesis`
 //! applies faults, `partition` resolves partition shapes and tracks minority

@@ -21,7 +21,9 @@ pub enum DriverBug {
 /// Everything a run depends on besides the seed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SimOptions {
+    /// The replication strategy every replica runs (safe or one of the incorrect ones).
     pub mode: Mode,
+    /// Cluster size (1..=9); node ids are `1..=nodes`.
     pub nodes: usize,
     /// Inject the seeded fault schedule (off: a quiet run).
     pub faults: bool,
@@ -38,6 +40,7 @@ pub struct SimOptions {
 }
 
 impl SimOptions {
+    /// Faults on, lease reads and torn writes on, tracing off, no driver bug.
     pub fn new(mode: Mode, nodes: usize) -> SimOptions {
         SimOptions {
             mode,
@@ -55,27 +58,42 @@ impl SimOptions {
 /// A fixed fault script: faults at true times, then heal-all at `heal_at`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Script {
+    /// Faults to inject, at true times (sorted before the run).
     pub faults: Vec<Scheduled>,
+    /// When the nemesis stops and everything is healed (true nanoseconds).
     pub heal_at: u64,
 }
 
 /// Counters describing a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunStats {
+    /// Replica steps taken (inputs stepped).
     pub steps: u64,
+    /// Messages handed to the network.
     pub sent: u64,
+    /// Messages that reached a replica.
     pub delivered: u64,
+    /// Messages lost (partition, drop, reset, receiver down).
     pub lost: u64,
+    /// Fsyncs started.
     pub fsyncs: u64,
+    /// Process crashes injected.
     pub crashes: u64,
+    /// Process pauses injected.
     pub pauses: u64,
+    /// `BecameLeader` events seen.
     pub leaders_elected: u64,
+    /// Highest term any replica reported.
     pub max_term: Term,
+    /// True time at which the run ended.
     pub end_ns: u64,
+    /// Whether the cluster converged before the deadline.
     pub converged: bool,
+    /// Whether the final linearizable reads finished.
     pub final_reads_done: bool,
     /// The run hit [`STEP_BUDGET`](super::STEP_BUDGET) and was cut short.
     pub step_budget_exceeded: bool,
+    /// The clients' own counters.
     pub workload: WorkloadStats,
 }
 
@@ -83,9 +101,13 @@ pub struct RunStats {
 /// itself saw go wrong.
 #[derive(Debug, Clone)]
 pub struct RunOutput {
+    /// The seed the run was drawn from.
     pub seed: u64,
+    /// The options the run used.
     pub options: SimOptions,
+    /// The clients' Jepsen-style history.
     pub history: History,
+    /// Every replica event, in the checker's vocabulary.
     pub events: Vec<NodeEvent>,
     /// Driver-contract breaches (storage misuse, unknown request ids,
     /// rejected configuration), each a violation of its own.
@@ -94,8 +116,12 @@ pub struct RunOutput {
     pub final_reads_from_ns: u64,
     /// Minority windows of clean partitions (for I6).
     pub partitions: Vec<PartitionWindow>,
+    /// Node names (`n1`, `n2`, ...) in id order.
     pub node_names: Vec<String>,
+    /// Fault kinds the schedule used (coverage statistics).
     pub kinds: BTreeSet<EpisodeKind>,
+    /// Counters describing the run.
     pub stats: RunStats,
+    /// The text trace (empty unless `SimOptions::trace`).
     pub trace: String,
 }

@@ -33,11 +33,14 @@ mod tests;
 /// Ordered stand-in for [`Transport`] (which is not `Ord`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Channel {
+    /// UDP-like: independent copies, each with its own delay.
     Datagram,
+    /// TCP-like: FIFO per connection generation, resets lose what is in flight.
     Stream,
 }
 
 impl Channel {
+    /// The channel a replica's `Transport` travels on.
     pub fn of(transport: Transport) -> Channel {
         match transport {
             Transport::Datagram => Channel::Datagram,
@@ -45,6 +48,7 @@ impl Channel {
         }
     }
 
+    /// Short name for traces (`udp`, `tcp`).
     pub fn name(self) -> &'static str {
         match self {
             Channel::Datagram => "udp",
@@ -57,10 +61,15 @@ impl Channel {
 /// parts per million; delays in nanoseconds of true time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkFaults {
+    /// Chance a message is lost (ppm).
     pub drop_ppm: u32,
+    /// Chance a message is delivered twice (ppm).
     pub duplicate_ppm: u32,
+    /// Chance a message is reordered (ppm).
     pub reorder_ppm: u32,
+    /// Shortest one-way delay.
     pub delay_min_ns: u64,
+    /// Longest one-way delay.
     pub delay_max_ns: u64,
     /// Extra delay given to a reordered datagram (or a replayed stream
     /// message), drawn from `0..reorder_extra_ns`.
@@ -94,13 +103,16 @@ impl LinkFaults {
 /// Why a message did not arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loss {
+    /// A partition blocked the link at send or arrival time.
     Partitioned,
+    /// Lost to the link's drop probability.
     Dropped,
     /// The stream connection it travelled on was reset.
     ConnectionReset,
 }
 
 impl Loss {
+    /// Short name for traces.
     pub fn name(self) -> &'static str {
         match self {
             Loss::Partitioned => "partitioned",
@@ -113,20 +125,27 @@ impl Loss {
 /// One copy of a message on its way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flight {
+    /// True time at which this copy arrives.
     pub deliver_at: u64,
     /// Stream connection generation (0 for datagrams).
     pub generation: u64,
+    /// Whether this copy is the original, a duplicate or a reordered one.
     pub copy: CopyKind,
 }
 
+/// Which copy of a message a flight is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyKind {
+    /// The message as sent.
     Original,
+    /// A second delivery (a retransmit).
     Duplicate,
+    /// Delivered late, after messages sent behind it.
     Reordered,
 }
 
 impl CopyKind {
+    /// Suffix for traces (empty for the original).
     pub fn name(self) -> &'static str {
         match self {
             CopyKind::Original => "",
@@ -139,7 +158,9 @@ impl CopyKind {
 /// What [`Network::send`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
+    /// The message never arrives.
     Lost(Loss),
+    /// The copies on their way (one, or two with a duplicate).
     InFlight(Vec<Flight>),
 }
 
@@ -160,6 +181,8 @@ struct FaultLayer {
     faults: LinkFaults,
 }
 
+/// The simulated network between the nodes: layered partitions, fault
+/// layers and stream connections.
 #[derive(Debug, Clone)]
 pub struct Network {
     nodes: Vec<NodeId>,
@@ -171,6 +194,7 @@ pub struct Network {
 }
 
 impl Network {
+    /// A network over `nodes` whose every link has the `base` faults.
     pub fn new(nodes: Vec<NodeId>, base: LinkFaults) -> Network {
         Network {
             nodes,
@@ -182,6 +206,7 @@ impl Network {
         }
     }
 
+    /// The nodes it connects.
     pub fn nodes(&self) -> &[NodeId] {
         &self.nodes
     }
@@ -213,6 +238,7 @@ impl Network {
         self.blocked = blocked;
     }
 
+    /// Whether some active partition cuts `from → to`.
     pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
         self.blocked.drops(&from, &to)
     }
@@ -235,6 +261,7 @@ impl Network {
         );
     }
 
+    /// Removes fault layer `id`.
     pub fn clear_faults(&mut self, id: u64) {
         self.layers.remove(&id);
     }

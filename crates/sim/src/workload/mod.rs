@@ -39,17 +39,29 @@ const CLIENT_BITS: u32 = 8;
 pub enum Command {
     /// Deliver `request` to `node` after `delay`, as request id `attempt`.
     Send {
+        /// Request id of this attempt (client index in the low bits).
         attempt: u64,
+        /// The node to send it to.
         node: NodeId,
+        /// The request.
         request: ClientRequest,
+        /// Client-to-node latency.
         delay: u64,
     },
     /// Call [`Workload::wake`] for `client` after `delay`.
-    Wake { client: usize, delay: u64 },
+    Wake {
+        /// The client to wake.
+        client: usize,
+        /// Think time before it invokes its next operation.
+        delay: u64,
+    },
     /// Call [`Workload::timeout`] for `client`/`serial` after `delay`.
     Timeout {
+        /// The client whose operation may time out.
         client: usize,
+        /// The operation's serial number (stale timeouts are ignored).
         serial: u64,
+        /// The operation timeout.
         delay: u64,
     },
 }
@@ -57,23 +69,30 @@ pub enum Command {
 /// Tunables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkloadOptions {
+    /// Number of keys the clients spread over.
     pub keys: usize,
     /// Clients pinned to one node each (node `i % n`).
     pub pinned: usize,
+    /// Clients that follow the leader.
     pub floating: usize,
     /// Use lease reads for every other client (otherwise ReadIndex).
     pub lease_reads: bool,
+    /// Shortest pause between two operations of a client.
     pub think_min_ns: u64,
+    /// Longest pause between two operations of a client.
     pub think_max_ns: u64,
     /// An operation with no answer by then is `info`.
     pub op_timeout_ns: u64,
+    /// Attempts per operation before it fails (following hints).
     pub max_attempts: u32,
     /// One-way client ↔ node latency.
     pub latency_min_ns: u64,
+    /// Longest one-way client ↔ node latency.
     pub latency_max_ns: u64,
 }
 
 impl WorkloadOptions {
+    /// The default mix for a cluster of `nodes`.
     pub fn default_for(nodes: usize) -> WorkloadOptions {
         WorkloadOptions {
             keys: 4,
@@ -118,13 +137,19 @@ struct Client {
 /// Counters for reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkloadStats {
+    /// Operations invoked.
     pub invoked: u64,
+    /// Operations that ended `ok`.
     pub ok: u64,
+    /// Operations that ended `fail`.
     pub fail: u64,
+    /// Operations that ended `info` (unknown).
     pub info: u64,
+    /// Attempts beyond the first (hint follows and retries).
     pub retries: u64,
 }
 
+/// The simulated clients and the history they record.
 #[derive(Debug)]
 pub struct Workload {
     options: WorkloadOptions,
@@ -144,6 +169,7 @@ pub struct Workload {
 /// The result of an attempt, as the client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// The replica answered.
     Reply(ClientReply),
     /// The node was down: the request never reached a replica.
     Refused,
@@ -152,6 +178,7 @@ pub enum Outcome {
 }
 
 impl Workload {
+    /// Clients over `nodes` per `options`, drawing from `rng`.
     pub fn new(nodes: Vec<NodeId>, options: WorkloadOptions, rng: SimRng) -> Workload {
         let keys = (0..options.keys).map(|k| format!("k{k}")).collect();
         let mut clients = Vec::new();
@@ -191,22 +218,27 @@ impl Workload {
         }
     }
 
+    /// Number of clients.
     pub fn clients(&self) -> usize {
         self.clients.len()
     }
 
+    /// The keys the clients use.
     pub fn keys(&self) -> &[String] {
         &self.keys
     }
 
+    /// The history recorded so far.
     pub fn history(&self) -> &History {
         &self.history
     }
 
+    /// The final history.
     pub fn into_history(self) -> History {
         self.history
     }
 
+    /// The clients' counters.
     pub fn stats(&self) -> WorkloadStats {
         self.stats
     }
