@@ -20,7 +20,7 @@ impl Cluster {
         self.run_commands(commands);
     }
 
-    pub(super) fn trace_history_since(&mut self, before: usize) {
+    fn trace_history_since(&mut self, before: usize) {
         if !self.trace.enabled() {
             return;
         }
@@ -33,7 +33,7 @@ impl Cluster {
         }
     }
 
-    pub(super) fn run_commands(&mut self, commands: Vec<Command>) {
+    fn run_commands(&mut self, commands: Vec<Command>) {
         for command in commands {
             match command {
                 Command::Send {

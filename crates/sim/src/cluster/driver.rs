@@ -107,7 +107,7 @@ impl Cluster {
         }
     }
 
-    pub(super) fn handle_actions(&mut self, index: usize, actions: Vec<Action>) {
+    fn handle_actions(&mut self, index: usize, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::Send {

@@ -28,7 +28,7 @@ impl Cluster {
 
     /// One leader at the highest term, every node live and applied up to
     /// the same commit index with the same state.
-    pub(super) fn converged(&self) -> bool {
+    fn converged(&self) -> bool {
         let statuses: Vec<_> = self
             .nodes
             .iter()

@@ -25,7 +25,7 @@ impl Cluster {
         best.map(|(_, index)| index)
     }
 
-    pub(super) fn resolve(&mut self, target: Target) -> usize {
+    fn resolve(&mut self, target: Target) -> usize {
         let leader = self.leader();
         match (target, leader) {
             (Target::Leader, Some(leader)) => leader,
@@ -194,7 +194,7 @@ impl Cluster {
         }
     }
 
-    pub(super) fn pause(&mut self, index: usize) {
+    fn pause(&mut self, index: usize) {
         let node = &mut self.nodes[index];
         node.paused = true;
         node.tick_epoch += 1;
