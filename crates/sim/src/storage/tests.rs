@@ -1,0 +1,182 @@
+//! Unit tests of the disk model: the storage contract, fsync and crashes
+//! (torn writes included).
+use super::*;
+use wire::Payload;
+
+fn entry(term: Term, index: Index) -> Entry {
+    Entry {
+        term,
+        index,
+        payload: Payload::Noop,
+    }
+}
+
+fn append(truncate_after: Option<Index>, entries: Vec<Entry>, seq: u64) -> PendingWrite {
+    PendingWrite::Append {
+        truncate_after,
+        entries,
+        seq: IoSeq(seq),
+    }
+}
+
+fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
+    Snapshot {
+        last_index,
+        last_term,
+        data: vec![1, 2, 3],
+    }
+}
+
+#[test]
+fn nothing_is_durable_before_fsync_completes() {
+    let mut disk = Disk::new();
+    disk.enqueue(PendingWrite::Meta {
+        term: 3,
+        voted_for: Some(2),
+        seq: IoSeq(1),
+    })
+    .unwrap();
+    assert!(disk.start_fsync());
+    disk.enqueue(append(None, vec![entry(3, 1)], 2)).unwrap();
+    assert_eq!(disk.durable().term, 0);
+    assert!(!disk.start_fsync(), "one fsync at a time");
+    assert_eq!(disk.finish_fsync().unwrap(), Some(IoSeq(1)));
+    assert_eq!(disk.durable().term, 3);
+    assert_eq!(
+        disk.durable().last_index(),
+        0,
+        "the append came after the fsync started"
+    );
+    assert!(disk.start_fsync());
+    assert_eq!(disk.finish_fsync().unwrap(), Some(IoSeq(2)));
+    assert_eq!(disk.durable().last_index(), 1);
+}
+
+#[test]
+fn crash_loses_unsynced_writes_except_survivors() {
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, vec![entry(1, 1)], 1)).unwrap();
+    disk.start_fsync();
+    disk.finish_fsync().unwrap();
+    disk.enqueue(append(None, vec![entry(1, 2)], 2)).unwrap();
+    disk.enqueue(append(None, vec![entry(1, 3)], 3)).unwrap();
+    disk.start_fsync();
+    disk.crash(1).unwrap();
+    let restored = disk.durable().restore();
+    assert_eq!(restored.last_index(), 2);
+    assert!(!disk.has_pending() && !disk.fsync_running());
+    // The restarted replica starts numbering again.
+    disk.enqueue(append(None, vec![entry(2, 3)], 1)).unwrap();
+}
+
+#[test]
+fn truncation_replaces_a_suffix() {
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, vec![entry(1, 1), entry(1, 2), entry(1, 3)], 1))
+        .unwrap();
+    disk.enqueue(append(Some(1), vec![entry(2, 2)], 2)).unwrap();
+    disk.start_fsync();
+    disk.finish_fsync().unwrap();
+    let terms: Vec<Term> = disk.durable().log.iter().map(|e| e.term).collect();
+    assert_eq!(terms, vec![1, 2]);
+}
+
+#[test]
+fn contract_breaches_are_reported() {
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, vec![entry(1, 2)], 1)).unwrap();
+    disk.start_fsync();
+    assert_eq!(
+        disk.finish_fsync(),
+        Err(StorageError::Gap {
+            expected: 1,
+            got: 2
+        })
+    );
+
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, vec![entry(1, 1)], 1)).unwrap();
+    disk.enqueue(append(None, vec![entry(2, 1)], 2)).unwrap();
+    disk.start_fsync();
+    assert_eq!(
+        disk.finish_fsync(),
+        Err(StorageError::Overwrite { index: 1 })
+    );
+
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, vec![], 5)).unwrap();
+    assert!(matches!(
+        disk.enqueue(append(None, vec![], 5)),
+        Err(StorageError::SeqNotIncreasing { .. })
+    ));
+
+    let mut disk = Disk::new();
+    disk.enqueue(PendingWrite::Meta {
+        term: 5,
+        voted_for: None,
+        seq: IoSeq(1),
+    })
+    .unwrap();
+    disk.enqueue(PendingWrite::Meta {
+        term: 4,
+        voted_for: None,
+        seq: IoSeq(2),
+    })
+    .unwrap();
+    disk.start_fsync();
+    assert_eq!(
+        disk.finish_fsync(),
+        Err(StorageError::TermDecreased { from: 5, to: 4 })
+    );
+}
+
+#[test]
+fn compaction_drops_the_covered_prefix() {
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, (1..=5).map(|i| entry(1, i)).collect(), 1))
+        .unwrap();
+    disk.enqueue(PendingWrite::Compact {
+        snapshot: snapshot(3, 1),
+    })
+    .unwrap();
+    disk.start_fsync();
+    disk.finish_fsync().unwrap();
+    let restored = disk.durable().restore();
+    assert_eq!(restored.snapshot.as_ref().map(|s| s.last_index), Some(3));
+    assert_eq!(
+        restored.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![4, 5]
+    );
+    assert_eq!(restored.last_index(), 5);
+}
+
+#[test]
+fn installed_snapshot_keeps_only_a_matching_suffix() {
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, (1..=5).map(|i| entry(1, i)).collect(), 1))
+        .unwrap();
+    disk.enqueue(PendingWrite::InstallSnapshot {
+        snapshot: snapshot(3, 1),
+        seq: IoSeq(2),
+    })
+    .unwrap();
+    disk.start_fsync();
+    disk.finish_fsync().unwrap();
+    assert_eq!(disk.durable().last_index(), 5);
+
+    disk.enqueue(PendingWrite::InstallSnapshot {
+        snapshot: snapshot(4, 9),
+        seq: IoSeq(3),
+    })
+    .unwrap();
+    disk.start_fsync();
+    disk.finish_fsync().unwrap();
+    assert_eq!(disk.durable().last_index(), 4);
+    assert!(disk.durable().log.is_empty());
+    // Appends continue after the snapshot; entries it covers are skipped.
+    disk.enqueue(append(None, vec![entry(9, 4), entry(9, 5)], 4))
+        .unwrap();
+    disk.start_fsync();
+    disk.finish_fsync().unwrap();
+    assert_eq!(disk.durable().last_index(), 5);
+}
