@@ -8,20 +8,30 @@ use checker::synthetic::{Workload, register_history};
 use checker::{History, LinearizabilityBudget, Verdict, pair_operations};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn bench_linearizability(c: &mut Criterion) {
-    let workload = Workload::default();
-    let history = register_history(&workload);
+/// Checks `workload`'s generated history once (it must be valid, and its
+/// summary is printed), then benches `check_operations` on it as `name`.
+/// Returns the history for further benches.
+fn bench_workload(c: &mut Criterion, name: &str, workload: &Workload) -> History {
+    let history = register_history(workload);
     let operations = pair_operations(&history).expect("generated histories are well formed");
     let budget = LinearizabilityBudget::default();
     let first = linearizability::check_operations(&operations, &budget);
     assert_eq!(first.verdict, Verdict::Valid, "{first:?}");
     eprintln!("{}", first.details.join("\n"));
-
     let mut group = c.benchmark_group("linearizability");
     group.sample_size(10);
-    group.bench_function("100k_ops_100_keys_16_clients", |b| {
+    group.bench_function(name, |b| {
         b.iter(|| linearizability::check_operations(black_box(&operations), &budget))
     });
+    group.finish();
+    history
+}
+
+fn bench_linearizability(c: &mut Criterion) {
+    let history = bench_workload(c, "100k_ops_100_keys_16_clients", &Workload::default());
+    let budget = LinearizabilityBudget::default();
+    let mut group = c.benchmark_group("linearizability");
+    group.sample_size(10);
     group.bench_function("100k_ops_pair_and_check_from_history", |b| {
         b.iter(|| linearizability::check(black_box(&history), &budget))
     });
@@ -36,18 +46,7 @@ fn bench_contended(c: &mut Criterion) {
         info_per_mille: 100,
         ..Workload::default()
     };
-    let operations =
-        pair_operations(&register_history(&workload)).expect("generated histories are well formed");
-    let budget = LinearizabilityBudget::default();
-    let first = linearizability::check_operations(&operations, &budget);
-    assert_eq!(first.verdict, Verdict::Valid, "{first:?}");
-    eprintln!("{}", first.details.join("\n"));
-    let mut group = c.benchmark_group("linearizability");
-    group.sample_size(10);
-    group.bench_function("100k_ops_100_keys_64_clients_10pct_info", |b| {
-        b.iter(|| linearizability::check_operations(black_box(&operations), &budget))
-    });
-    group.finish();
+    bench_workload(c, "100k_ops_100_keys_64_clients_10pct_info", &workload);
 }
 
 /// One hot key under heavy contention: 5k operations from 16 clients, each
@@ -61,18 +60,7 @@ fn bench_hot_key(c: &mut Criterion) {
         info_per_mille: 100,
         ..Workload::default()
     };
-    let operations =
-        pair_operations(&register_history(&workload)).expect("generated histories are well formed");
-    let budget = LinearizabilityBudget::default();
-    let first = linearizability::check_operations(&operations, &budget);
-    assert_eq!(first.verdict, Verdict::Valid, "{first:?}");
-    eprintln!("{}", first.details.join("\n"));
-    let mut group = c.benchmark_group("linearizability");
-    group.sample_size(10);
-    group.bench_function("5k_ops_1_key_16_clients_10pct_info", |b| {
-        b.iter(|| linearizability::check_operations(black_box(&operations), &budget))
-    });
-    group.finish();
+    bench_workload(c, "5k_ops_1_key_16_clients_10pct_info", &workload);
 }
 
 /// What `splitlab check` pays before judging: parsing history.jsonl.

@@ -7,7 +7,7 @@ use checker::checks::{
     bounded_elections, convergence, election_safety, lease_exclusivity, log_agreement,
 };
 use checker::{ElectionWindow, EventKind, History, StepDownReason, Token, Verdict};
-use support::{MS, SEC, ev};
+use support::{MS, SEC, assert_check, ev};
 
 fn lease(until_mono_ns: u64) -> EventKind {
     EventKind::LeaseExtended { until_mono_ns }
@@ -15,6 +15,12 @@ fn lease(until_mono_ns: u64) -> EventKind {
 
 fn applied(index: u64, state_hash: u64) -> EventKind {
     EventKind::Applied { index, state_hash }
+}
+
+fn committed(term: u64, index: u64) -> EventKind {
+    EventKind::WriteCommitted {
+        token: Token { term, index },
+    }
 }
 
 fn final_state(commit_index: u64, state_hash: u64) -> EventKind {
@@ -35,11 +41,7 @@ fn two_leaders_in_one_term_are_flagged() {
         ev("n3", 900 * MS, 4, EventKind::BecameLeader),
     ];
     let result = election_safety::check(&events);
-    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
-    assert!(
-        result.details[0].contains("term 3 has 2 leaders"),
-        "{result:?}"
-    );
+    assert_check(&result, Verdict::Invalid, &["term 3 has 2 leaders"]);
     assert!(result.details[0].contains("n1") && result.details[0].contains("n2"));
 }
 
@@ -52,7 +54,7 @@ fn one_leader_per_term_is_valid_even_if_logged_twice() {
         ev("n3", 950 * MS, 4, EventKind::ElectionStarted),
     ];
     let result = election_safety::check(&events);
-    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+    assert_check(&result, Verdict::Valid, &[]);
 }
 
 // ---- I3 lease exclusivity ----
@@ -68,7 +70,7 @@ fn overlapping_leases_from_clock_drift_are_flagged() {
         ev("n2", SEC + 200 * MS, 6, lease(SEC + 600 * MS)),
     ];
     let result = lease_exclusivity::check(&events);
-    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+    assert_check(&result, Verdict::Invalid, &[]);
     let line = &result.details[0];
     assert!(
         line.contains("n1 term 5") && line.contains("n2 term 6"),
@@ -86,8 +88,7 @@ fn handover_after_expiry_is_valid() {
         ev("n2", SEC + 700 * MS, 6, lease(SEC + 1_000 * MS)),
     ];
     let result = lease_exclusivity::check(&events);
-    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
-    assert!(result.details[0].contains("2 lease windows"), "{result:?}");
+    assert_check(&result, Verdict::Valid, &["2 lease windows"]);
 }
 
 #[test]
@@ -125,7 +126,7 @@ fn a_lease_extended_after_a_higher_term_starts_a_new_window() {
         ev("n1", SEC + 100 * MS, 7, lease(SEC + 600 * MS)),
     ];
     let result = lease_exclusivity::check(&events);
-    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+    assert_check(&result, Verdict::Valid, &[]);
     let windows = lease_exclusivity::lease_windows(&events);
     assert_eq!(windows.len(), 2);
     assert_eq!(windows[0].end_ns, SEC + 100 * MS);
@@ -141,8 +142,7 @@ fn divergent_state_hash_at_one_index_is_flagged() {
         ev("n3", SEC, 2, applied(7, 0xbbbb)),
     ];
     let result = log_agreement::check(&events, &History::default());
-    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
-    assert!(result.details[0].contains("applied index 7;"), "{result:?}");
+    assert_check(&result, Verdict::Invalid, &["applied index 7;"]);
     assert!(result.details[0].contains("n3"), "{result:?}");
 }
 
@@ -156,14 +156,10 @@ fn a_divergent_suffix_is_reported_as_one_run() {
     events.push(ev("n1", SEC, 2, applied(30, 1)));
     events.push(ev("n2", SEC, 3, applied(30, 2)));
     let result = log_agreement::check(&events, &History::default());
-    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
-    assert!(
-        result.details[0].contains("applied indexes 10..=19 (10 indexes)"),
-        "{result:?}"
-    );
-    assert!(
-        result.details[1].contains("applied index 30;"),
-        "{result:?}"
+    assert_check(
+        &result,
+        Verdict::Invalid,
+        &["applied indexes 10..=19 (10 indexes)", "applied index 30;"],
     );
     assert_eq!(result.details.len(), 3, "{result:?}");
 }
@@ -171,26 +167,11 @@ fn a_divergent_suffix_is_reported_as_one_run() {
 #[test]
 fn one_index_committed_under_two_terms_is_flagged() {
     let events = vec![
-        ev(
-            "n1",
-            SEC,
-            2,
-            EventKind::WriteCommitted {
-                token: Token { term: 2, index: 9 },
-            },
-        ),
-        ev(
-            "n3",
-            SEC,
-            3,
-            EventKind::WriteCommitted {
-                token: Token { term: 3, index: 9 },
-            },
-        ),
+        ev("n1", SEC, 2, committed(2, 9)),
+        ev("n3", SEC, 3, committed(3, 9)),
     ];
     let result = log_agreement::check(&events, &History::default());
-    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
-    assert!(result.details[0].contains("index 9"), "{result:?}");
+    assert_check(&result, Verdict::Invalid, &["index 9"]);
 }
 
 #[test]
@@ -207,8 +188,7 @@ fn one_token_acknowledged_to_two_clients_is_flagged() {
             .with_node("n2"),
     ]);
     let result = log_agreement::check(&[], &history);
-    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
-    assert!(result.details[0].contains("two terms"), "{result:?}");
+    assert_check(&result, Verdict::Invalid, &["two terms"]);
 }
 
 #[test]
@@ -218,17 +198,10 @@ fn agreeing_logs_are_valid() {
         ev("n2", SEC, 2, applied(7, 0xaaaa)),
         ev("n2", SEC, 2, applied(8, 0xcccc)),
         ev("n1", 2 * SEC, 2, final_state(8, 0xcccc)),
-        ev(
-            "n1",
-            SEC,
-            2,
-            EventKind::WriteCommitted {
-                token: Token { term: 2, index: 8 },
-            },
-        ),
+        ev("n1", SEC, 2, committed(2, 8)),
     ];
     let result = log_agreement::check(&events, &History::default());
-    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+    assert_check(&result, Verdict::Valid, &[]);
 }
 
 // ---- I10 convergence ----
@@ -241,8 +214,7 @@ fn nodes_that_disagree_after_heal_are_flagged() {
         ev("n3", 10 * SEC, 4, final_state(18, 0x2222)),
     ];
     let result = convergence::check(&events, None);
-    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
-    assert!(result.details[0].contains("n3"), "{result:?}");
+    assert_check(&result, Verdict::Invalid, &["n3"]);
 }
 
 #[test]
@@ -254,8 +226,7 @@ fn converged_nodes_are_valid_and_missing_ones_unknown() {
     assert_eq!(convergence::check(&events, None).verdict, Verdict::Valid);
     let expected = vec!["n1".to_string(), "n2".to_string(), "n3".to_string()];
     let result = convergence::check(&events, Some(&expected));
-    assert_eq!(result.verdict, Verdict::Unknown, "{result:?}");
-    assert!(result.details[0].contains("n3"), "{result:?}");
+    assert_check(&result, Verdict::Unknown, &["n3"]);
     assert_eq!(convergence::check(&[], None).verdict, Verdict::Unknown);
 }
 
@@ -279,8 +250,7 @@ fn an_election_storm_is_flagged() {
         max_per_minute: 10,
     };
     let result = bounded_elections::check(&elections(&times), &[window]);
-    assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
-    assert!(result.details[0].contains("12 elections"), "{result:?}");
+    assert_check(&result, Verdict::Invalid, &["12 elections"]);
 }
 
 #[test]
@@ -296,7 +266,7 @@ fn spread_out_elections_and_shared_terms_are_valid() {
         max_per_minute: 3,
     };
     let result = bounded_elections::check(&events, &[window]);
-    assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+    assert_check(&result, Verdict::Valid, &[]);
 }
 
 #[test]

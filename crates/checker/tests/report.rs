@@ -7,6 +7,15 @@ use checker::{
 };
 use support::{HistoryBuilder, MS, SEC, ev};
 
+/// `check_all` over one run's records.
+fn run_checks(history: &History, events: &[checker::NodeEvent], config: &CheckConfig) -> Report {
+    check_all(&CheckInput {
+        history,
+        events,
+        config,
+    })
+}
+
 fn healthy_events() -> Vec<checker::NodeEvent> {
     let final_state = EventKind::FinalState {
         commit_index: 3,
@@ -39,11 +48,7 @@ fn a_healthy_run_is_valid_with_every_check_reported() {
         expected_live_nodes: Some(vec!["n1".into(), "n2".into()]),
         ..CheckConfig::default()
     };
-    let report = check_all(&CheckInput {
-        history: &history,
-        events: &events,
-        config: &config,
-    });
+    let report = run_checks(&history, &events, &config);
     assert_eq!(
         report.verdict,
         Verdict::Valid,
@@ -76,11 +81,7 @@ fn one_violation_makes_the_run_invalid_and_names_the_check() {
         }],
         ..CheckConfig::default()
     };
-    let report = check_all(&CheckInput {
-        history: &history,
-        events: &events,
-        config: &config,
-    });
+    let report = run_checks(&history, &events, &config);
     assert_eq!(report.verdict, Verdict::Invalid);
     assert_eq!(report.invalid_checks(), vec!["minority_rejects_writes"]);
 }
@@ -91,11 +92,7 @@ fn unknown_wins_over_valid_but_not_over_invalid() {
     // No final_state at all: convergence cannot be judged.
     let events = vec![ev("n1", MS, 1, EventKind::BecameLeader)];
     let config = CheckConfig::default();
-    let report = check_all(&CheckInput {
-        history: &history,
-        events: &events,
-        config: &config,
-    });
+    let report = run_checks(&history, &events, &config);
     assert_eq!(
         report.verdict,
         Verdict::Unknown,
@@ -104,11 +101,7 @@ fn unknown_wins_over_valid_but_not_over_invalid() {
     );
     let mut events = events;
     events.push(ev("n2", 2 * MS, 1, EventKind::BecameLeader));
-    let report = check_all(&CheckInput {
-        history: &history,
-        events: &events,
-        config: &config,
-    });
+    let report = run_checks(&history, &events, &config);
     assert_eq!(report.verdict, Verdict::Invalid);
 }
 
@@ -118,11 +111,7 @@ fn a_malformed_history_is_unknown_for_history_checks() {
     history.ops.remove(0);
     let events = healthy_events();
     let config = CheckConfig::default();
-    let report = check_all(&CheckInput {
-        history: &history,
-        events: &events,
-        config: &config,
-    });
+    let report = run_checks(&history, &events, &config);
     assert_eq!(report.verdict, Verdict::Unknown);
     let lin = report.result("linearizability").unwrap();
     assert!(lin.details[0].contains("malformed history"), "{lin:?}");
@@ -137,11 +126,7 @@ fn reports_and_configs_round_trip_through_json() {
     let history = healthy_history();
     let events = healthy_events();
     let config = CheckConfig::default();
-    let report = check_all(&CheckInput {
-        history: &history,
-        events: &events,
-        config: &config,
-    });
+    let report = run_checks(&history, &events, &config);
     let json = report.to_json_pretty();
     assert!(json.contains("\"verdict\": \"valid\""), "{json}");
     let back: Report = serde_json::from_str(&json).unwrap();

@@ -1,6 +1,6 @@
 //! Small builders for hand-written histories and event logs.
 #![allow(dead_code, clippy::too_many_arguments)]
-use checker::{EventKind, History, NodeEvent, Op, OpFn, OpKind};
+use checker::{CheckResult, EventKind, History, NodeEvent, Op, OpFn, OpKind, Verdict};
 
 pub const MS: u64 = 1_000_000;
 pub const SEC: u64 = 1_000_000_000;
@@ -23,54 +23,32 @@ impl HistoryBuilder {
         self.seq += 1;
     }
 
-    /// A complete operation; `result` is the read value for reads.
-    pub fn op(
-        &mut self,
-        process: u64,
-        f: OpFn,
-        key: &str,
-        value: Option<&str>,
-        expected: Option<&str>,
-        start: u64,
-        end: Option<u64>,
-        kind: OpKind,
-        node: Option<&str>,
-    ) -> &mut Self {
-        let mut invoke = Op::new(process, OpKind::Invoke, f, key, start);
-        if f != OpFn::Read {
-            invoke.value = value.map(str::to_string);
-        }
-        invoke.expected = expected.map(str::to_string);
-        invoke.node = node.map(str::to_string);
+    /// Records `invoke` and its completion at `end` as `kind`, carrying
+    /// `value` (the value read, for reads); failures and timeouts get the
+    /// error a node would give.
+    fn op(&mut self, invoke: Op, value: Option<&str>, end: u64, kind: OpKind) -> &mut Self {
         self.push(invoke.clone());
-        if let Some(end) = end {
-            let mut done = invoke.complete(kind, end);
-            done.value = value.map(str::to_string);
-            if kind == OpKind::Fail {
-                done.error = Some("not_leader".to_string());
-            }
-            if kind == OpKind::Info {
-                done.error = Some("timeout".to_string());
-            }
-            self.push(done);
-        }
+        let mut done = invoke.complete(kind, end);
+        done.value = value.map(str::to_string);
+        done.error = match kind {
+            OpKind::Fail => Some("not_leader".to_string()),
+            OpKind::Info => Some("timeout".to_string()),
+            _ => None,
+        };
+        self.push(done);
         self
     }
 
     pub fn write(&mut self, p: u64, key: &str, v: &str, start: u64, end: u64) -> &mut Self {
         self.op(
-            p,
-            OpFn::Write,
-            key,
+            invoke(p, OpFn::Write, key, start).with_value(v),
             Some(v),
-            None,
-            start,
-            Some(end),
+            end,
             OpKind::Ok,
-            None,
         )
     }
 
+    /// A write sent through `node` that ended as `kind`.
     pub fn write_at(
         &mut self,
         p: u64,
@@ -81,44 +59,40 @@ impl HistoryBuilder {
         node: &str,
         kind: OpKind,
     ) -> &mut Self {
-        self.op(
-            p,
-            OpFn::Write,
-            key,
-            Some(v),
-            None,
-            start,
-            Some(end),
-            kind,
-            Some(node),
-        )
+        let invoke = invoke(p, OpFn::Write, key, start)
+            .with_value(v)
+            .with_node(node);
+        self.op(invoke, Some(v), end, kind)
     }
 
     pub fn write_info(&mut self, p: u64, key: &str, v: &str, start: u64, end: u64) -> &mut Self {
         self.op(
-            p,
-            OpFn::Write,
-            key,
+            invoke(p, OpFn::Write, key, start).with_value(v),
             Some(v),
-            None,
-            start,
-            Some(end),
+            end,
             OpKind::Info,
-            None,
         )
     }
 
     pub fn read(&mut self, p: u64, key: &str, v: Option<&str>, start: u64, end: u64) -> &mut Self {
+        self.op(invoke(p, OpFn::Read, key, start), v, end, OpKind::Ok)
+    }
+
+    /// A successful read through `node`.
+    pub fn read_at(
+        &mut self,
+        p: u64,
+        key: &str,
+        v: Option<&str>,
+        start: u64,
+        end: u64,
+        node: &str,
+    ) -> &mut Self {
         self.op(
-            p,
-            OpFn::Read,
-            key,
+            invoke(p, OpFn::Read, key, start).with_node(node),
             v,
-            None,
-            start,
-            Some(end),
+            end,
             OpKind::Ok,
-            None,
         )
     }
 
@@ -132,37 +106,34 @@ impl HistoryBuilder {
         end: u64,
         kind: OpKind,
     ) -> &mut Self {
-        self.op(
-            p,
-            OpFn::Cas,
-            key,
-            Some(v),
-            Some(expected),
-            start,
-            Some(end),
-            kind,
-            None,
-        )
+        let invoke = invoke(p, OpFn::Cas, key, start)
+            .with_value(v)
+            .with_expected(expected);
+        self.op(invoke, Some(v), end, kind)
     }
 
     pub fn delete(&mut self, p: u64, key: &str, start: u64, end: u64) -> &mut Self {
-        self.op(
-            p,
-            OpFn::Delete,
-            key,
-            None,
-            None,
-            start,
-            Some(end),
-            OpKind::Ok,
-            None,
-        )
+        self.op(invoke(p, OpFn::Delete, key, start), None, end, OpKind::Ok)
     }
 
     pub fn build(&mut self) -> History {
         let mut records = std::mem::take(&mut self.records);
         records.sort_by_key(|(t, seq, _)| (*t, *seq));
         History::new(records.into_iter().map(|(_, _, op)| op).collect())
+    }
+}
+
+fn invoke(p: u64, f: OpFn, key: &str, start: u64) -> Op {
+    Op::new(p, OpKind::Invoke, f, key, start)
+}
+
+/// Asserts a check's verdict and that its first detail lines contain
+/// `details`, in order.
+#[track_caller]
+pub fn assert_check(result: &CheckResult, verdict: Verdict, details: &[&str]) {
+    assert_eq!(result.verdict, verdict, "{result:?}");
+    for (line, fragment) in details.iter().enumerate() {
+        assert!(result.details[line].contains(fragment), "{result:?}");
     }
 }
 
