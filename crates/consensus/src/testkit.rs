@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use wire::{Entry, Message, NodeId, Term};
 
 use crate::{
-    Action, ClientReply, ClientRequest, Config, Event, Input, IoSeq, Mode, Replica, RequestId,
-    Restored, Role,
+    Action, ClientReply, ClientRequest, ClientResponse, Config, Event, Input, IoSeq, Mode,
+    ReadMode, Replica, RequestId, Restored, Role,
 };
 
 pub(crate) const MS: u64 = 1_000_000;
@@ -189,6 +189,28 @@ impl Cluster {
         id
     }
 
+    /// Reads `key` at `node` in `mode` and returns the value it answered
+    /// with; panics on any other reply.
+    pub(crate) fn read_value(&mut self, node: NodeId, key: &str, mode: ReadMode) -> Option<String> {
+        let id = self.request(node, read(key, mode));
+        match self.replies.get(&id) {
+            Some(ClientReply::Ok(ClientResponse::Value { value, .. })) => value.clone(),
+            other => panic!("{mode:?} read of {key:?} at {node} failed: {other:?}"),
+        }
+    }
+
+    /// How many appends `from` has sent to `to` so far.
+    pub(crate) fn appends_sent_to(&self, from: NodeId, to: NodeId) -> usize {
+        self.appends_sent.get(&(from, to)).copied().unwrap_or(0)
+    }
+
+    /// Whether every replica (up or down) holds the same state hash.
+    pub(crate) fn state_hashes_agree(&self) -> bool {
+        let mut hashes = self.nodes.values().map(|node| node.status().state_hash);
+        let first = hashes.next();
+        hashes.all(|hash| Some(hash) == first)
+    }
+
     pub(crate) fn crash(&mut self, id: NodeId) {
         self.down.insert(id);
     }
@@ -230,6 +252,13 @@ pub(crate) fn put(client: u64, seq: u64, key: &str, value: &str) -> ClientReques
             key: key.into(),
             value: value.into(),
         },
+    }
+}
+
+pub(crate) fn read(key: &str, mode: ReadMode) -> ClientRequest {
+    ClientRequest::Read {
+        key: key.into(),
+        mode,
     }
 }
 

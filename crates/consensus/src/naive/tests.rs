@@ -1,25 +1,13 @@
 //! Each incorrect strategy must break in exactly the way its name says, or
 //! the lab would have nothing to catch.
 use crate::testkit::{Cluster, MS, put};
-use crate::{ClientReply, ClientRequest, ClientResponse, Event, Mode, ReadMode, Rejection, Role};
+use crate::{ClientReply, ClientResponse, Event, Mode, ReadMode, Rejection, Role};
 
 fn acked(cluster: &Cluster, id: u64) -> bool {
     matches!(
         cluster.replies.get(&id),
         Some(ClientReply::Ok(ClientResponse::Written { .. }))
     )
-}
-
-fn stale_read(cluster: &mut Cluster, node: u64, key: &str) -> Option<String> {
-    let request = ClientRequest::Read {
-        key: key.into(),
-        mode: ReadMode::Stale,
-    };
-    let id = cluster.request(node, request);
-    match cluster.replies.get(&id) {
-        Some(ClientReply::Ok(ClientResponse::Value { value, .. })) => value.clone(),
-        other => panic!("stale read failed: {other:?}"),
-    }
 }
 
 /// Isolates the primary, lets the rest elect another, writes the same key
@@ -43,7 +31,9 @@ fn split_and_write(mode: Mode) -> (Cluster, u64, u64, u64, u64) {
 fn lost_acknowledged_write(cluster: &mut Cluster, old_write: u64, new_write: u64) -> bool {
     cluster.heal();
     cluster.run_for(2_000 * MS);
-    let values: Vec<Option<String>> = (1..=3).map(|node| stale_read(cluster, node, "k")).collect();
+    let values: Vec<Option<String>> = (1..=3)
+        .map(|node| cluster.read_value(node, "k", ReadMode::Stale))
+        .collect();
     let visible = |value: &str| values.iter().any(|seen| seen.as_deref() == Some(value));
     (acked(cluster, old_write) && !visible("old-side"))
         || (acked(cluster, new_write) && !visible("new-side"))

@@ -37,15 +37,7 @@ fn vote_rejected_inside_leader_lease_without_adopting_the_term() {
         last_log_term: 5,
     };
     // 200 ms after hearing the leader (ET_min is 250 ms): refused.
-    replica.step(
-        now + 200 * MS,
-        Input::Message {
-            from: 3,
-            term: 2,
-            message: vote.clone(),
-        },
-    );
-    let actions = replica.take_actions();
+    let actions = receive(&mut replica, now + 200 * MS, 3, 2, vote.clone());
     assert_eq!(
         replica.status().term,
         1,
@@ -57,15 +49,7 @@ fn vote_rejected_inside_leader_lease_without_adopting_the_term() {
             .any(|send| send.2 == Message::VoteResponse { granted: false })
     );
     // After ET_min without contact: granted, persisted before it is sent.
-    replica.step(
-        now + 300 * MS,
-        Input::Message {
-            from: 3,
-            term: 2,
-            message: vote,
-        },
-    );
-    let actions = replica.take_actions();
+    let actions = receive(&mut replica, now + 300 * MS, 3, 2, vote);
     assert_eq!(replica.status().term, 2);
     let persist_seq = highest_seq(&actions).unwrap();
     let grant = sends(&actions)
@@ -84,15 +68,7 @@ fn pre_vote_refused_inside_lease_and_never_changes_term() {
         last_log_term: 9,
     };
     for (at, granted) in [(now + 100 * MS, false), (now + 260 * MS, true)] {
-        replica.step(
-            at,
-            Input::Message {
-                from: 3,
-                term: 2,
-                message: pre_vote.clone(),
-            },
-        );
-        let actions = replica.take_actions();
+        let actions = receive(&mut replica, at, 3, 2, pre_vote.clone());
         assert!(
             sends(&actions)
                 .iter()
@@ -137,15 +113,7 @@ fn stale_term_is_rejected_and_answered_with_our_term() {
         entries: vec![],
         leader_commit: 0,
     };
-    replica.step(
-        now,
-        Input::Message {
-            from: 3,
-            term: 4,
-            message: stale,
-        },
-    );
-    let actions = replica.take_actions();
+    let actions = receive(&mut replica, now, 3, 4, stale);
     assert!(actions.contains(&Action::Event(Event::StaleTermRejected {
         from: 3,
         their_term: 4,

@@ -59,15 +59,13 @@ fn lease_extends_to_send_time_not_ack_time() {
     let Message::Heartbeat { seq, .. } = message else {
         unreachable!()
     };
-    replica.step(
+    let actions = receive(
+        &mut replica,
         sent_at + 40 * MS,
-        Input::Message {
-            from: 2,
-            term,
-            message: Message::HeartbeatAck { seq },
-        },
+        2,
+        term,
+        Message::HeartbeatAck { seq },
     );
-    let actions = replica.take_actions();
     assert!(actions.contains(&Action::Event(Event::LeaseExtended {
         term,
         until: sent_at + lease
@@ -136,12 +134,7 @@ fn isolated_leader_refuses_writes_once_its_lease_runs_out() {
     cluster.heal();
     cluster.run_for(600 * MS);
     assert_eq!(cluster.leaders().len(), 1);
-    let hashes: Vec<u64> = cluster
-        .nodes
-        .values()
-        .map(|node| node.status().state_hash)
-        .collect();
-    assert!(hashes.iter().all(|hash| *hash == hashes[0]));
+    assert!(cluster.state_hashes_agree());
 }
 
 #[test]

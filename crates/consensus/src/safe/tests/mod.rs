@@ -7,10 +7,10 @@ mod lease;
 mod replication;
 use wire::{Entry, Message, Payload, Token};
 
-use crate::testkit::{Cluster, MS, highest_seq, put};
+use crate::testkit::{Cluster, MS, highest_seq, put, read};
 use crate::{
-    Action, ClientReply, ClientRequest, ClientResponse, Config, ConfigError, Event, Input, Mode,
-    ReadMode, Rejection, Replica, Restored, Role, StepDownReason, Transport,
+    Action, ClientReply, ClientResponse, Config, ConfigError, Event, Input, Mode, ReadMode,
+    Rejection, Replica, Restored, Role, StepDownReason, Transport,
 };
 
 pub(super) fn written(reply: Option<&ClientReply>) -> Token {
@@ -38,6 +38,18 @@ pub(super) fn heartbeat(
     seq: u64,
 ) -> Vec<Action> {
     let message = Message::Heartbeat { seq, commit: 0 };
+    receive(replica, now, from, term, message)
+}
+
+/// Delivers `message` from peer `from` (sent at `term`) to `replica` at
+/// `now`, and returns the actions it produced.
+pub(super) fn receive(
+    replica: &mut Replica,
+    now: u64,
+    from: u64,
+    term: u64,
+    message: Message,
+) -> Vec<Action> {
     replica.step(
         now,
         Input::Message {
@@ -47,6 +59,15 @@ pub(super) fn heartbeat(
         },
     );
     replica.take_actions()
+}
+
+/// A no-op log entry, the filler for log-shape tests.
+pub(super) fn noop(term: u64, index: u64) -> Entry {
+    Entry {
+        term,
+        index,
+        payload: Payload::Noop,
+    }
 }
 
 pub(super) fn sends(
@@ -75,17 +96,12 @@ fn single_node_elects_itself_and_commits_after_persist() {
     let id = cluster.request(1, put(1, 1, "k", "v"));
     let token = written(cluster.replies.get(&id));
     assert_eq!(token.term, cluster.nodes[&1].status().term);
-    let read = cluster.request(
-        1,
-        ClientRequest::Read {
-            key: "k".into(),
-            mode: ReadMode::Linearizable,
-        },
+    assert_eq!(
+        cluster
+            .read_value(1, "k", ReadMode::Linearizable)
+            .as_deref(),
+        Some("v")
     );
-    assert!(matches!(
-        cluster.replies.get(&read),
-        Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "v"
-    ));
 }
 
 #[test]
@@ -157,17 +173,10 @@ fn retried_request_is_applied_exactly_once() {
         written(cluster.replies.get(&first)),
         written(cluster.replies.get(&retry))
     );
-    let read = cluster.request(
-        leader,
-        ClientRequest::Read {
-            key: "k".into(),
-            mode: ReadMode::Lease,
-        },
+    assert_eq!(
+        cluster.read_value(leader, "k", ReadMode::Lease).as_deref(),
+        Some("b")
     );
-    assert!(matches!(
-        cluster.replies.get(&read),
-        Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "b"
-    ));
 }
 
 #[test]
@@ -196,11 +205,7 @@ fn linearizable_read_needs_a_quorum_round_after_arrival() {
     let leader = cluster.elect();
     let _ = cluster.request(leader, put(1, 1, "k", "v"));
     cluster.isolate(leader);
-    let read = ClientRequest::Read {
-        key: "k".into(),
-        mode: ReadMode::Linearizable,
-    };
-    let id = cluster.request(leader, read.clone());
+    let id = cluster.request(leader, read("k", ReadMode::Linearizable));
     assert!(
         !cluster.replies.contains_key(&id),
         "served without a quorum round"
@@ -211,13 +216,7 @@ fn linearizable_read_needs_a_quorum_round_after_arrival() {
         cluster.replies.get(&id),
         Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "v"
     ));
-    let stale = cluster.request(
-        (leader % 3) + 1,
-        ClientRequest::Read {
-            key: "k".into(),
-            mode: ReadMode::Stale,
-        },
-    );
+    let stale = cluster.request((leader % 3) + 1, read("k", ReadMode::Stale));
     assert!(matches!(
         cluster.replies.get(&stale),
         Some(ClientReply::Ok(_))
@@ -277,10 +276,7 @@ fn config_validation_table() {
 fn lease_read_in_a_minority_is_refused_after_the_lease() {
     let mut cluster = Cluster::new(3, Mode::Safe);
     let leader = cluster.elect();
-    let lease_read = ClientRequest::Read {
-        key: "k".into(),
-        mode: ReadMode::Lease,
-    };
+    let lease_read = read("k", ReadMode::Lease);
     let served = cluster.request(leader, lease_read.clone());
     assert!(matches!(
         cluster.replies.get(&served),

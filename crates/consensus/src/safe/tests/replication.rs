@@ -4,49 +4,23 @@ use super::*;
 fn committed_entries_are_never_truncated() {
     let now = 10_000 * MS;
     let mut replica = follower(now);
-    let entries = (1..=3)
-        .map(|index| Entry {
-            term: 1,
-            index,
-            payload: Payload::Noop,
-        })
-        .collect();
+    let entries = (1..=3).map(|index| noop(1, index)).collect();
     let append = Message::Append {
         prev_log_index: 0,
         prev_log_term: 0,
         entries,
         leader_commit: 2,
     };
-    replica.step(
-        now,
-        Input::Message {
-            from: 1,
-            term: 1,
-            message: append,
-        },
-    );
-    let _ = replica.take_actions();
+    let _ = receive(&mut replica, now, 1, 1, append);
     assert_eq!(replica.status().commit_index, 2);
     // A (buggy) leader of term 2 claims index 2 holds a different entry.
     let conflicting = Message::Append {
         prev_log_index: 1,
         prev_log_term: 1,
-        entries: vec![Entry {
-            term: 2,
-            index: 2,
-            payload: Payload::Noop,
-        }],
+        entries: vec![noop(2, 2)],
         leader_commit: 2,
     };
-    replica.step(
-        now,
-        Input::Message {
-            from: 3,
-            term: 2,
-            message: conflicting,
-        },
-    );
-    let actions = replica.take_actions();
+    let actions = receive(&mut replica, now, 3, 2, conflicting);
     assert_eq!(replica.status().last_index, 3);
     assert!(
         !actions
@@ -62,22 +36,10 @@ fn committed_entries_are_never_truncated() {
     let replace = Message::Append {
         prev_log_index: 2,
         prev_log_term: 1,
-        entries: vec![Entry {
-            term: 2,
-            index: 3,
-            payload: Payload::Noop,
-        }],
+        entries: vec![noop(2, 3)],
         leader_commit: 2,
     };
-    replica.step(
-        now,
-        Input::Message {
-            from: 3,
-            term: 2,
-            message: replace,
-        },
-    );
-    let actions = replica.take_actions();
+    let actions = receive(&mut replica, now, 3, 2, replace);
     assert!(actions.contains(&Action::Event(Event::Truncated { after: 2 })));
     let ack = sends(&actions)
         .into_iter()
@@ -138,17 +100,12 @@ fn restart_keeps_votes_and_log() {
     let term_before = token.term;
     let leader = cluster.elect();
     assert!(cluster.nodes[&leader].status().term > term_before);
-    let read = cluster.request(
-        leader,
-        ClientRequest::Read {
-            key: "k".into(),
-            mode: ReadMode::Linearizable,
-        },
+    assert_eq!(
+        cluster
+            .read_value(leader, "k", ReadMode::Linearizable)
+            .as_deref(),
+        Some("v")
     );
-    assert!(matches!(
-        cluster.replies.get(&read),
-        Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "v"
-    ));
 }
 
 #[test]
@@ -160,11 +117,7 @@ fn unanswered_appends_are_resent_with_backoff_not_every_heartbeat() {
     // through the third node.
     cluster.cut.insert((leader, deaf));
     let _ = cluster.request(leader, put(1, 1, "k", "v"));
-    let before = cluster
-        .appends_sent
-        .get(&(leader, deaf))
-        .copied()
-        .unwrap_or(0);
+    let before = cluster.appends_sent_to(leader, deaf);
     cluster.run_for(3_000 * MS);
     let resent = cluster.appends_sent[&(leader, deaf)] - before;
     // 60 heartbeats went by; backoff 100, 200, 400, 500, 500, ... ms.
@@ -172,15 +125,7 @@ fn unanswered_appends_are_resent_with_backoff_not_every_heartbeat() {
     assert_eq!(cluster.leaders(), vec![leader]);
     cluster.heal();
     cluster.run_for(1_000 * MS);
-    let hashes: Vec<u64> = cluster
-        .nodes
-        .values()
-        .map(|node| node.status().state_hash)
-        .collect();
-    assert!(
-        hashes.iter().all(|hash| *hash == hashes[0]),
-        "caught up after the heal"
-    );
+    assert!(cluster.state_hashes_agree(), "caught up after the heal");
 }
 
 #[test]
@@ -190,11 +135,7 @@ fn in_flight_appends_per_follower_are_capped_and_later_batched() {
     let slow = (leader % 3) + 1;
     // Messages to `slow` vanish, so none of its appends is ever answered.
     cluster.cut.insert((leader, slow));
-    let before = cluster
-        .appends_sent
-        .get(&(leader, slow))
-        .copied()
-        .unwrap_or(0);
+    let before = cluster.appends_sent_to(leader, slow);
     for seq in 1..=20 {
         let id = cluster.request(leader, put(1, seq, "k", "v"));
         written(cluster.replies.get(&id)); // the third node makes a quorum
