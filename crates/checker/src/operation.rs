@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::history::{History, OpFn, OpKind, Token};
-use crate::verdict::fmt_ns;
+use crate::verdict::{CheckResult, fmt_ns};
 
 /// How an operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -174,6 +174,19 @@ pub enum PairingError {
         /// The completion's earlier time (ns).
         complete_ns: u64,
     },
+}
+
+/// Pairs `history` and runs `check` on its operations; a malformed history
+/// makes the check named `name` `unknown` instead.
+pub(crate) fn check_paired(
+    name: &str,
+    history: &History,
+    check: impl FnOnce(&[Operation]) -> CheckResult,
+) -> CheckResult {
+    match pair_operations(history) {
+        Ok(operations) => check(&operations),
+        Err(error) => CheckResult::malformed_history(name, error),
+    }
 }
 
 /// Pairs every invocation with the next completion of the same process, in

@@ -79,14 +79,6 @@ fn guarded(name: &str, check: impl FnOnce() -> CheckResult) -> CheckResult {
     }
 }
 
-fn malformed(name: &str, error: &str) -> CheckResult {
-    CheckResult::new(
-        name,
-        Verdict::Unknown,
-        vec![format!("malformed history: {error}")],
-    )
-}
-
 /// Runs every check on the input.
 pub fn check_all(input: &CheckInput<'_>) -> Report {
     let CheckInput {
@@ -98,7 +90,7 @@ pub fn check_all(input: &CheckInput<'_>) -> Report {
         pair_operations(history).map_err(|e| e.to_string());
     let on_ops = |name: &str, check: &dyn Fn(&[Operation]) -> CheckResult| match &paired {
         Ok(ops) => guarded(name, || check(ops)),
-        Err(error) => malformed(name, error),
+        Err(error) => CheckResult::malformed_history(name, error),
     };
     let results = vec![
         guarded(checks::election_safety::NAME, || {

@@ -91,6 +91,16 @@ impl CheckResult {
     pub fn is_unknown(&self) -> bool {
         self.verdict == Verdict::Unknown
     }
+
+    /// The `unknown` result of a history check whose history could not be
+    /// paired into operations.
+    pub(crate) fn malformed_history(name: &str, error: impl std::fmt::Display) -> CheckResult {
+        CheckResult::new(
+            name,
+            Verdict::Unknown,
+            vec![format!("malformed history: {error}")],
+        )
+    }
 }
 
 /// Collects violations and notes for one check and caps the evidence.

@@ -442,83 +442,73 @@ mod tests {
         }
     }
 
+    /// Small register histories and whether they linearize.
     #[test]
-    fn sequential_write_then_read() {
-        let ops = [
-            op(Action::Write(1), 0, Some(10)),
-            op(Action::Read(1), 20, Some(30)),
-        ];
-        assert_eq!(check(&ops, &limits()).0, Outcome::Linearizable);
-    }
-
-    #[test]
-    fn stale_read_after_write_is_rejected() {
-        let ops = [
-            op(Action::Write(1), 0, Some(10)),
-            op(Action::Write(2), 20, Some(30)),
-            op(Action::Read(1), 40, Some(50)),
-        ];
-        assert_eq!(check(&ops, &limits()).0, Outcome::NotLinearizable);
-    }
-
-    #[test]
-    fn concurrent_read_may_see_either_value() {
-        let ops = [
-            op(Action::Write(1), 0, Some(10)),
-            op(Action::Write(2), 20, Some(50)),
-            op(Action::Read(1), 25, Some(30)),
-            op(Action::Read(2), 31, Some(40)),
-        ];
-        assert_eq!(check(&ops, &limits()).0, Outcome::Linearizable);
-    }
-
-    #[test]
-    fn info_write_may_apply_late_or_never() {
-        let late = [
-            op(Action::Write(7), 0, None),
-            op(Action::Read(ABSENT), 10, Some(20)),
-            op(Action::Read(7), 30, Some(40)),
-        ];
-        assert_eq!(check(&late, &limits()).0, Outcome::Linearizable);
-        let never = [
-            op(Action::Write(7), 0, None),
-            op(Action::Read(ABSENT), 10, Some(20)),
-        ];
-        assert_eq!(check(&never, &limits()).0, Outcome::Linearizable);
-        // ...but never before its call.
-        let early = [
-            op(Action::Read(7), 0, Some(5)),
-            op(Action::Write(7), 10, None),
-        ];
-        assert_eq!(check(&early, &limits()).0, Outcome::NotLinearizable);
-    }
-
-    #[test]
-    fn cas_requires_the_expected_value() {
-        let ok = [
-            op(Action::Write(1), 0, Some(10)),
-            op(
-                Action::Cas {
-                    expected: 1,
-                    new: 2,
-                },
-                20,
-                Some(30),
+    fn small_histories_linearize_as_expected() {
+        use Action::{Read, Write};
+        use Outcome::{Linearizable, NotLinearizable};
+        let cas = |expected, new| Action::Cas { expected, new };
+        let cases = [
+            (
+                "sequential write then read",
+                vec![op(Write(1), 0, Some(10)), op(Read(1), 20, Some(30))],
+                Linearizable,
             ),
-            op(Action::Read(2), 40, Some(50)),
-        ];
-        assert_eq!(check(&ok, &limits()).0, Outcome::Linearizable);
-        let bad = [
-            op(Action::Write(1), 0, Some(10)),
-            op(
-                Action::Cas {
-                    expected: 3,
-                    new: 2,
-                },
-                20,
-                Some(30),
+            (
+                "a stale read after a write is rejected",
+                vec![
+                    op(Write(1), 0, Some(10)),
+                    op(Write(2), 20, Some(30)),
+                    op(Read(1), 40, Some(50)),
+                ],
+                NotLinearizable,
+            ),
+            (
+                "a concurrent read may see either value",
+                vec![
+                    op(Write(1), 0, Some(10)),
+                    op(Write(2), 20, Some(50)),
+                    op(Read(1), 25, Some(30)),
+                    op(Read(2), 31, Some(40)),
+                ],
+                Linearizable,
+            ),
+            (
+                "an info write may apply late",
+                vec![
+                    op(Write(7), 0, None),
+                    op(Read(ABSENT), 10, Some(20)),
+                    op(Read(7), 30, Some(40)),
+                ],
+                Linearizable,
+            ),
+            (
+                "an info write may never apply",
+                vec![op(Write(7), 0, None), op(Read(ABSENT), 10, Some(20))],
+                Linearizable,
+            ),
+            (
+                "an info write never applies before its call",
+                vec![op(Read(7), 0, Some(5)), op(Write(7), 10, None)],
+                NotLinearizable,
+            ),
+            (
+                "a cas from the expected value applies",
+                vec![
+                    op(Write(1), 0, Some(10)),
+                    op(cas(1, 2), 20, Some(30)),
+                    op(Read(2), 40, Some(50)),
+                ],
+                Linearizable,
+            ),
+            (
+                "a cas from another value does not",
+                vec![op(Write(1), 0, Some(10)), op(cas(3, 2), 20, Some(30))],
+                NotLinearizable,
             ),
         ];
-        assert_eq!(check(&bad, &limits()).0, Outcome::NotLinearizable);
+        for (case, ops, expected) in cases {
+            assert_eq!(check(&ops, &limits()).0, expected, "{case}");
+        }
     }
 }

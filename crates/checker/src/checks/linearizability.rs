@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::LinearizabilityBudget;
 use crate::history::{History, OpFn};
-use crate::operation::{Operation, Outcome, pair_operations};
+use crate::operation::{Operation, Outcome, check_paired};
 use crate::verdict::{CheckResult, Evidence, fmt_ns};
 use crate::wgl::{self, ABSENT, Action, Limits, RegisterOp, UNSEEN, Value};
 
@@ -37,14 +37,9 @@ const MAX_LISTED_OPS: usize = 12;
 /// Pairs the history's records into operations, then runs
 /// [`check_operations`]; a malformed history is `unknown`.
 pub fn check(history: &History, budget: &LinearizabilityBudget) -> CheckResult {
-    match pair_operations(history) {
-        Ok(operations) => check_operations(&operations, budget),
-        Err(error) => {
-            let mut evidence = Evidence::default();
-            evidence.unknown(format!("malformed history: {error}"));
-            evidence.finish(NAME)
-        }
-    }
+    check_paired(NAME, history, |operations| {
+        check_operations(operations, budget)
+    })
 }
 
 /// Verdict for one key.

@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 use crate::config::{ClientReach, PartitionWindow};
 use crate::history::History;
-use crate::operation::{Operation, Outcome, pair_operations};
+use crate::operation::{Operation, Outcome, check_paired};
 use crate::verdict::{CheckResult, Evidence, fmt_duration, fmt_ns};
 
 /// The check's name in reports and `CheckResult::name`.
@@ -36,14 +36,9 @@ pub fn check(
     bound_ns: Option<u64>,
     client_reach: Option<&[ClientReach]>,
 ) -> CheckResult {
-    match pair_operations(history) {
-        Ok(operations) => check_operations(&operations, partitions, bound_ns, client_reach),
-        Err(error) => {
-            let mut evidence = Evidence::default();
-            evidence.unknown(format!("malformed history: {error}"));
-            evidence.finish(NAME)
-        }
-    }
+    check_paired(NAME, history, |operations| {
+        check_operations(operations, partitions, bound_ns, client_reach)
+    })
 }
 
 /// Judges writes served by each window's minority: (a) none acknowledged;

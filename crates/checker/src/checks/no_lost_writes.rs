@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use crate::history::{History, OpFn};
-use crate::operation::{Operation, Outcome, pair_operations};
+use crate::operation::{Operation, Outcome, check_paired};
 use crate::verdict::{CheckResult, Evidence};
 
 /// The check's name in reports and `CheckResult::name`.
@@ -27,14 +27,9 @@ pub const NAME: &str = "no_lost_writes";
 /// Pairs the history's records into operations, then runs
 /// [`check_operations`]; a malformed history is `unknown`.
 pub fn check(history: &History, final_reads_from_ns: Option<u64>) -> CheckResult {
-    match pair_operations(history) {
-        Ok(operations) => check_operations(&operations, final_reads_from_ns),
-        Err(error) => {
-            let mut evidence = Evidence::default();
-            evidence.unknown(format!("malformed history: {error}"));
-            evidence.finish(NAME)
-        }
-    }
+    check_paired(NAME, history, |operations| {
+        check_operations(operations, final_reads_from_ns)
+    })
 }
 
 /// Whether `other` may have taken effect after `write` (it did not

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use crate::config::QuorumWindow;
 use crate::history::History;
-use crate::operation::{Operation, Outcome, pair_operations};
+use crate::operation::{Operation, Outcome, check_paired};
 use crate::verdict::{CheckResult, Evidence, fmt_ns};
 
 /// The check's name in reports and `CheckResult::name`.
@@ -23,14 +23,9 @@ pub const NAME: &str = "progress";
 /// Pairs the history's records into operations, then runs
 /// [`check_operations`]; a malformed history is `unknown`.
 pub fn check(history: &History, windows: &[QuorumWindow], grace_ns: u64) -> CheckResult {
-    match pair_operations(history) {
-        Ok(operations) => check_operations(&operations, windows, grace_ns),
-        Err(error) => {
-            let mut evidence = Evidence::default();
-            evidence.unknown(format!("malformed history: {error}"));
-            evidence.finish(NAME)
-        }
-    }
+    check_paired(NAME, history, |operations| {
+        check_operations(operations, windows, grace_ns)
+    })
 }
 
 /// Requires an acknowledged write through each window's quorum within
