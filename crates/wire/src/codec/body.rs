@@ -26,30 +26,38 @@ const OP_CAS: u8 = 3;
 /// Smallest encoding of an entry: term, index, payload tag.
 const MIN_ENTRY_LEN: usize = 8 + 8 + 1;
 
+/// The tag that opens `message`'s encoding.
+fn tag(message: &Message) -> u8 {
+    match message {
+        Message::PreVote { .. } => TAG_PRE_VOTE,
+        Message::PreVoteResponse { .. } => TAG_PRE_VOTE_RESPONSE,
+        Message::Vote { .. } => TAG_VOTE,
+        Message::VoteResponse { .. } => TAG_VOTE_RESPONSE,
+        Message::Append { .. } => TAG_APPEND,
+        Message::AppendResponse { .. } => TAG_APPEND_RESPONSE,
+        Message::InstallSnapshot { .. } => TAG_INSTALL_SNAPSHOT,
+        Message::InstallSnapshotResponse { .. } => TAG_INSTALL_SNAPSHOT_RESPONSE,
+        Message::Heartbeat { .. } => TAG_HEARTBEAT,
+        Message::HeartbeatAck { .. } => TAG_HEARTBEAT_ACK,
+        Message::StaleTerm => TAG_STALE_TERM,
+    }
+}
+
 pub(super) fn encode_message(message: &Message, out: &mut Vec<u8>) {
+    out.push(tag(message));
     match message {
         Message::PreVote {
             last_log_index,
             last_log_term,
-        } => {
-            out.push(TAG_PRE_VOTE);
-            put_u64(out, *last_log_index);
-            put_u64(out, *last_log_term);
         }
-        Message::PreVoteResponse { granted } => {
-            out.push(TAG_PRE_VOTE_RESPONSE);
-            out.push(u8::from(*granted));
-        }
-        Message::Vote {
+        | Message::Vote {
             last_log_index,
             last_log_term,
         } => {
-            out.push(TAG_VOTE);
             put_u64(out, *last_log_index);
             put_u64(out, *last_log_term);
         }
-        Message::VoteResponse { granted } => {
-            out.push(TAG_VOTE_RESPONSE);
+        Message::PreVoteResponse { granted } | Message::VoteResponse { granted } => {
             out.push(u8::from(*granted));
         }
         Message::Append {
@@ -58,7 +66,6 @@ pub(super) fn encode_message(message: &Message, out: &mut Vec<u8>) {
             entries,
             leader_commit,
         } => {
-            out.push(TAG_APPEND);
             put_u64(out, *prev_log_index);
             put_u64(out, *prev_log_term);
             put_u64(out, *leader_commit);
@@ -72,31 +79,22 @@ pub(super) fn encode_message(message: &Message, out: &mut Vec<u8>) {
             match_index,
             conflict_index,
         } => {
-            out.push(TAG_APPEND_RESPONSE);
             out.push(u8::from(*success));
             put_u64(out, *match_index);
             put_u64(out, *conflict_index);
         }
         Message::InstallSnapshot { snapshot } => {
-            out.push(TAG_INSTALL_SNAPSHOT);
             put_u64(out, snapshot.last_index);
             put_u64(out, snapshot.last_term);
             put_bytes(out, &snapshot.data);
         }
-        Message::InstallSnapshotResponse { last_index } => {
-            out.push(TAG_INSTALL_SNAPSHOT_RESPONSE);
-            put_u64(out, *last_index);
-        }
+        Message::InstallSnapshotResponse { last_index } => put_u64(out, *last_index),
+        Message::HeartbeatAck { seq } => put_u64(out, *seq),
         Message::Heartbeat { seq, commit } => {
-            out.push(TAG_HEARTBEAT);
             put_u64(out, *seq);
             put_u64(out, *commit);
         }
-        Message::HeartbeatAck { seq } => {
-            out.push(TAG_HEARTBEAT_ACK);
-            put_u64(out, *seq);
-        }
-        Message::StaleTerm => out.push(TAG_STALE_TERM),
+        Message::StaleTerm => {}
     }
 }
 
