@@ -1,6 +1,8 @@
 //! One failover measurement: isolate the leader with a netlab partition and
 //! time (a) the first write acknowledged by the majority side and (b) the
 //! moment the old leader stops claiming leadership on its own `/status`.
+//! The figures come from `checker::failover::measure`, the definition the
+//! lab's failover table uses, fed with what the clients observed.
 //!
 //! Both systems get the same client pattern: per majority node, a new write
 //! attempt starts every [`ATTEMPT_SPACING`] (staggered over
@@ -14,6 +16,7 @@ use crate::cluster::BenchLab;
 use crate::netns::spawn_in_netns;
 use crate::system::{Profile, put, view};
 use anyhow::{Context, bail};
+use checker::failover::{Evidence, FaultWindow, RoleChange, measure};
 use client::HttpConn;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,6 +78,8 @@ pub fn failover_once(lab: &mut BenchLab) -> anyhow::Result<FailoverSample> {
         .collect();
 
     let applying = Instant::now();
+    // Observations are nanoseconds on one clock, counted from here.
+    let at = move |instant: Instant| (instant - applying).as_nanos() as u64;
     lab.isolate(&leader)?;
     let partitioned = Instant::now();
     let partition_apply = partitioned - applying;
@@ -138,13 +143,35 @@ pub fn failover_once(lab: &mut BenchLab) -> anyhow::Result<FailoverSample> {
     let stepped_down = stepped_down
         .join()
         .map_err(|_| anyhow::anyhow!("the status poller panicked"))??;
+    let healing = Instant::now();
     lab.heal()?;
     let first_write = *acknowledged.lock().expect("writers are done");
-    let sample = match (first_write, stepped_down) {
+    let evidence = Evidence {
+        role_changes: stepped_down
+            .map(|down| RoleChange {
+                node: leader.clone(),
+                at_ns: at(down),
+                term: None,
+                leads: false,
+            })
+            .into_iter()
+            .collect(),
+        acked_writes: first_write
+            .map(|write| (at(write), None))
+            .into_iter()
+            .collect(),
+        ..Evidence::default()
+    };
+    let window = FaultWindow {
+        start_ns: at(partitioned),
+        end_ns: at(healing),
+    };
+    let figures = measure(window, Some((&leader, None)), &evidence);
+    let sample = match (figures.first_ack_write, figures.old_leader_stepped_down) {
         (Some(write), Some(down)) => FailoverSample {
             old_leader: leader.clone(),
-            first_write: write - partitioned,
-            old_leader_stepped_down: down - partitioned,
+            first_write: Duration::from_nanos(write),
+            old_leader_stepped_down: Duration::from_nanos(down),
             partition_apply,
         },
         (write, down) => bail!(

@@ -36,6 +36,7 @@
 pub mod checks;
 pub mod config;
 pub mod event;
+pub mod failover;
 pub mod history;
 pub mod jsonl;
 pub mod operation;
