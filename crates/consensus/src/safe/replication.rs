@@ -40,6 +40,15 @@ impl SafeReplica {
         self.config.heartbeat_interval_ns.saturating_mul(2)
     }
 
+    /// The leader's replication progress for `peer`; `None` unless leading.
+    /// (`replicate_to` borrows the field directly: it reads the log while
+    /// holding the progress.)
+    pub(super) fn progress_mut(&mut self, peer: NodeId) -> Option<&mut super::heartbeat::Progress> {
+        self.leader
+            .as_mut()
+            .and_then(|leader| leader.progress.get_mut(&peer))
+    }
+
     pub(super) fn replicate_to(&mut self, peer: NodeId, on_tick: bool) {
         let last_index = self.log.last_index();
         let commit = self.commit;
@@ -214,11 +223,7 @@ impl SafeReplica {
         let last_index = self.log.last_index();
         let base_retransmit = self.base_retransmit();
         let now = self.now;
-        let Some(progress) = self
-            .leader
-            .as_mut()
-            .and_then(|leader| leader.progress.get_mut(&from))
-        else {
+        let Some(progress) = self.progress_mut(from) else {
             return;
         };
         // Any answer proves the stream works: reset the backoff.

@@ -57,11 +57,7 @@ impl SafeReplica {
     pub(super) fn on_install_snapshot_response(&mut self, from: NodeId, last_index: Index) {
         let base_retransmit = self.base_retransmit();
         let now = self.now;
-        let Some(progress) = self
-            .leader
-            .as_mut()
-            .and_then(|leader| leader.progress.get_mut(&from))
-        else {
+        let Some(progress) = self.progress_mut(from) else {
             return;
         };
         progress.match_index = progress.match_index.max(last_index);
