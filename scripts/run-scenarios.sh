@@ -5,6 +5,7 @@
 #
 #   scripts/run-scenarios.sh            # the whole library + museum (~15 min)
 #   scripts/run-scenarios.sh --ci       # a CI-sized subset + the whole museum
+#                                       # + every museum piece's safe twin
 #   scripts/run-scenarios.sh lab/scenarios/bridge.toml ...   # just these
 #
 # Options: --runs-dir DIR (default runs/scenarios-<time>).
@@ -49,6 +50,20 @@ if [ ${#scenarios[@]} -eq 0 ]; then
     for name in us-east-isolated leader-in-minority leader-cannot-receive partial-partition \
                 leader-paused kill-restart cluster-5; do
       scenarios+=("lab/scenarios/$name.toml")
+    done
+    # Each museum piece's safe twin (its `safe_twin`), so a pass of the
+    # incorrect mode always stands next to the same story judged valid.
+    for piece in lab/scenarios/museum/*.toml; do
+      twin=$(sed -n 's/.*safe_twin = "\([^"]*\)".*/\1/p' "$piece" | head -1)
+      if [ -z "$twin" ]; then
+        echo "run-scenarios: $piece names no safe_twin" >&2
+        exit 2
+      fi
+      twin=$(cd "$(dirname "$piece")" && realpath --relative-to="$OLDPWD" "$twin")
+      case " ${scenarios[*]} " in
+        *" $twin "*) ;;
+        *) scenarios+=("$twin") ;;
+      esac
     done
   else
     scenarios+=(lab/scenarios/*.toml)

@@ -3,7 +3,7 @@
 //!
 //! Serializable so a run directory can store it and `splitlab check` can
 //! re-judge a run offline. Every field has a default; absent windows make
-//! the corresponding check vacuously valid (and say so in its details).
+//! the corresponding check not applicable (and say so in its details).
 use serde::{Deserialize, Serialize};
 
 /// A partition that left `minority` (fewer than a quorum) cut off from the
@@ -116,4 +116,13 @@ pub struct CheckConfig {
     pub expected_live_nodes: Option<Vec<String>>,
     /// I5: the linearizability search's limits.
     pub linearizability: LinearizabilityBudget,
+    /// The system under test never takes leases (every incorrect mode):
+    /// `lease_exclusivity` is then not applicable instead of judged on zero
+    /// lease windows.
+    pub leaseless: bool,
+    /// Nodes that ran and must have written an event log. One without any
+    /// event of its own (the runner's `final_state` does not count) leaves
+    /// every event-log check `unknown`: its evidence is missing. `None`:
+    /// not checked.
+    pub logging_nodes: Option<Vec<String>>,
 }

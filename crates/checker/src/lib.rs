@@ -17,13 +17,17 @@
 //! function returning a [`CheckResult`]; invariant ids as in the table in
 //! `crates/checker/README.md`): `election_safety` (I1),
 //! `lease_exclusivity` (I3), `no_lost_writes` (I4), `linearizability` (I5),
-//! `minority_rejects_writes` (I6), `log_agreement` (I8), `convergence`
+//! `minority_never_acknowledges` (I6 a), `minority_fails_fast` (I6 b),
+//! `log_agreement` (I8), `convergence`
 //! (I10), `bounded_elections` (I11), `progress` (I12). [`check_all`] runs
 //! them all and merges the verdicts: `invalid` if any check found a
 //! violation, else `unknown` if any could not decide (budget exhausted,
 //! missing evidence, malformed input, a crashed check), else `valid`.
-//! Checks whose inputs are absent (no partition windows, ...) are valid and
-//! say "not applicable" in their details.
+//! A check with nothing to judge (no acknowledged write, no key, no window
+//! long enough, a node's event log missing) is `unknown` with the reason,
+//! never `valid`; a check that cannot apply to the system or run (no
+//! partition windows, a system without leases) is `not_applicable`, listed
+//! by name, and does not count toward the merged verdict.
 //!
 //! Modules: [`history`] and [`event`] are the JSONL record types (the
 //! source of truth for the formats); [`operation`] pairs invocations with

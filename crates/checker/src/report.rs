@@ -32,17 +32,32 @@ pub struct Report {
 }
 
 impl Report {
-    /// Merges the results' verdicts into the report's.
+    /// Merges the results' verdicts into the report's. Not-applicable
+    /// results do not count; if nothing was judged at all the report is
+    /// `unknown`.
     pub fn from_results(results: Vec<CheckResult>) -> Self {
-        let verdict = results
+        let verdict = match results
             .iter()
-            .fold(Verdict::Valid, |acc, r| acc.merge(r.verdict));
+            .fold(Verdict::NotApplicable, |acc, r| acc.merge(r.verdict))
+        {
+            Verdict::NotApplicable => Verdict::Unknown,
+            judged => judged,
+        };
         Report { verdict, results }
     }
 
     /// The result of the check called `name`, if it ran.
     pub fn result(&self, name: &str) -> Option<&CheckResult> {
         self.results.iter().find(|r| r.name == name)
+    }
+
+    /// Names of the checks that could not decide.
+    pub fn unknown_checks(&self) -> Vec<&str> {
+        self.results
+            .iter()
+            .filter(|r| r.is_unknown())
+            .map(|r| r.name.as_str())
+            .collect()
     }
 
     /// Names of the checks that found a violation.
@@ -97,7 +112,11 @@ pub fn check_all(input: &CheckInput<'_>) -> Report {
             checks::election_safety::check(events)
         }),
         guarded(checks::lease_exclusivity::NAME, || {
-            checks::lease_exclusivity::check(events)
+            if config.leaseless {
+                checks::lease_exclusivity::not_applicable()
+            } else {
+                checks::lease_exclusivity::check(events)
+            }
         }),
         on_ops(checks::no_lost_writes::NAME, &|ops| {
             checks::no_lost_writes::check_operations(ops, config.final_reads_from_ns)
@@ -111,8 +130,15 @@ pub fn check_all(input: &CheckInput<'_>) -> Report {
         guarded(checks::convergence::NAME, || {
             checks::convergence::check(events, config.expected_live_nodes.as_deref())
         }),
-        on_ops(checks::minority_rejects_writes::NAME, &|ops| {
-            checks::minority_rejects_writes::check_operations(
+        on_ops(checks::minority_never_acknowledges::NAME, &|ops| {
+            checks::minority_never_acknowledges::check_operations(
+                ops,
+                &config.partitions,
+                config.client_reach.as_deref(),
+            )
+        }),
+        on_ops(checks::minority_fails_fast::NAME, &|ops| {
+            checks::minority_fails_fast::check_operations(
                 ops,
                 &config.partitions,
                 config.minority_reject_bound_ns,
@@ -130,7 +156,55 @@ pub fn check_all(input: &CheckInput<'_>) -> Report {
             )
         }),
     ];
-    Report::from_results(results)
+    Report::from_results(missing_logs_leave_unknown(results, events, config))
+}
+
+/// Checks that read the nodes' event logs: a node without a log leaves them
+/// without part of their evidence.
+const EVENT_LOG_CHECKS: [&str; 4] = [
+    checks::election_safety::NAME,
+    checks::lease_exclusivity::NAME,
+    checks::log_agreement::NAME,
+    checks::bounded_elections::NAME,
+];
+
+/// A `valid` event-log check becomes `unknown` when a node of
+/// `config.logging_nodes` logged nothing (its `events.jsonl` missing or
+/// empty): "no violation seen" is not evidence when a log is missing.
+fn missing_logs_leave_unknown(
+    mut results: Vec<CheckResult>,
+    events: &[NodeEvent],
+    config: &CheckConfig,
+) -> Vec<CheckResult> {
+    let Some(nodes) = &config.logging_nodes else {
+        return results;
+    };
+    let silent: Vec<&str> = nodes
+        .iter()
+        .map(String::as_str)
+        .filter(|node| {
+            !events.iter().any(|event| {
+                event.node == *node && !matches!(event.kind, crate::EventKind::FinalState { .. })
+            })
+        })
+        .collect();
+    if silent.is_empty() {
+        return results;
+    }
+    for result in results
+        .iter_mut()
+        .filter(|r| r.is_valid() && EVENT_LOG_CHECKS.contains(&r.name.as_str()))
+    {
+        result.verdict = Verdict::Unknown;
+        result.details.insert(
+            0,
+            format!(
+                "no event log from {} (events.jsonl missing or empty): judged without its evidence",
+                silent.join(", ")
+            ),
+        );
+    }
+    results
 }
 
 #[cfg(test)]

@@ -1,30 +1,37 @@
 //! Three-valued verdicts (jepsen `checker.clj`): `Invalid` beats `Unknown`
-//! beats `Valid` when results are merged.
+//! beats `Valid` when results are merged; `NotApplicable` (the check cannot
+//! apply to this system or run) is listed by name and never counts.
 use serde::{Deserialize, Serialize};
 
 /// What a check concluded about its property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// The property holds on this run (or does not apply to it).
+    /// The property holds on this run, judged on evidence.
     Valid,
     /// Could not decide: budget exhausted, evidence missing, input malformed
     /// or the check crashed.
     Unknown,
     /// The property was violated; the details name the evidence.
     Invalid,
+    /// The check cannot apply to the mode or run (e.g. lease exclusivity of
+    /// a system that takes no leases); the details say why. Does not count
+    /// toward a merged verdict.
+    NotApplicable,
 }
 
 impl Verdict {
     fn priority(self) -> u8 {
         match self {
-            Verdict::Valid => 0,
-            Verdict::Unknown => 1,
-            Verdict::Invalid => 2,
+            Verdict::NotApplicable => 0,
+            Verdict::Valid => 1,
+            Verdict::Unknown => 2,
+            Verdict::Invalid => 3,
         }
     }
 
-    /// The worse of the two: `Invalid` > `Unknown` > `Valid`.
+    /// The worse of the two: `Invalid` > `Unknown` > `Valid` >
+    /// `NotApplicable` (which therefore never changes a merged verdict).
     pub fn merge(self, other: Verdict) -> Verdict {
         if other.priority() > self.priority() {
             other
@@ -39,6 +46,7 @@ impl Verdict {
             Verdict::Valid => "valid",
             Verdict::Unknown => "unknown",
             Verdict::Invalid => "invalid",
+            Verdict::NotApplicable => "not_applicable",
         }
     }
 }
@@ -90,6 +98,21 @@ impl CheckResult {
     /// The verdict is [`Verdict::Unknown`].
     pub fn is_unknown(&self) -> bool {
         self.verdict == Verdict::Unknown
+    }
+
+    /// The verdict is [`Verdict::NotApplicable`].
+    pub fn is_not_applicable(&self) -> bool {
+        self.verdict == Verdict::NotApplicable
+    }
+
+    /// A check that cannot apply to this system or run, with the reason.
+    pub fn not_applicable(name: &str, reason: impl Into<String>) -> CheckResult {
+        CheckResult::new(name, Verdict::NotApplicable, vec![reason.into()])
+    }
+
+    /// A check that had nothing to judge: `unknown`, with the reason.
+    pub fn no_evidence(name: &str, reason: impl Into<String>) -> CheckResult {
+        CheckResult::new(name, Verdict::Unknown, vec![reason.into()])
     }
 
     /// The `unknown` result of a history check whose history could not be
@@ -190,6 +213,10 @@ mod tests {
         assert_eq!(Unknown.merge(Valid), Unknown);
         assert_eq!(Unknown.merge(Invalid), Invalid);
         assert_eq!(Invalid.merge(Unknown), Invalid);
+        assert_eq!(NotApplicable.merge(Valid), Valid);
+        assert_eq!(Valid.merge(NotApplicable), Valid);
+        assert_eq!(NotApplicable.merge(NotApplicable), NotApplicable);
+        assert_eq!(NotApplicable.name(), "not_applicable");
     }
 
     #[test]

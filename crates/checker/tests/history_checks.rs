@@ -1,9 +1,11 @@
 //! Negative controls and good cases for the checks judged from client
-//! histories: no lost writes, linearizability, minority rejects writes and
-//! progress.
+//! histories: no lost writes, linearizability, the minority never
+//! acknowledges and fails fast, and progress.
 mod support;
 
-use checker::checks::{linearizability, minority_rejects_writes, no_lost_writes, progress};
+use checker::checks::{
+    linearizability, minority_fails_fast, minority_never_acknowledges, no_lost_writes, progress,
+};
 use checker::{ClientReach, LinearizabilityBudget, OpKind, PartitionWindow, QuorumWindow, Verdict};
 use support::{HistoryBuilder, MS, SEC, assert_check};
 
@@ -209,7 +211,7 @@ fn malformed_histories_are_unknown_not_valid() {
     assert_check(&result, Verdict::Unknown, &["malformed"]);
 }
 
-// ---- I6 minority rejects writes ----
+// ---- I6 the minority never acknowledges (a) and fails fast (b) ----
 
 fn partition() -> PartitionWindow {
     PartitionWindow {
@@ -225,7 +227,7 @@ fn an_ok_write_from_the_minority_is_flagged() {
         .write_at(1, "x", "1", 5 * SEC, 5 * SEC + MS, "n1", OpKind::Ok)
         .write_at(1, "x", "2", 12 * SEC, 12 * SEC + MS, "n1", OpKind::Ok)
         .build();
-    let result = minority_rejects_writes::check(&history, &[partition()], None, None);
+    let result = minority_never_acknowledges::check(&history, &[partition()], None);
     assert_check(
         &result,
         Verdict::Invalid,
@@ -256,17 +258,21 @@ fn a_minority_write_that_hangs_past_the_bound_is_flagged() {
         // Past the bound, the minority must answer with an error.
         .write_at(2, "x", "2", 15 * SEC, 16 * SEC, "n1", OpKind::Info)
         .build();
-    let result = minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC), None);
+    let result = minority_fails_fast::check(&history, &[partition()], Some(2 * SEC), None);
     assert_check(&result, Verdict::Invalid, &[]);
     assert_eq!(
         result
             .details
             .iter()
-            .filter(|d| d.contains("no explicit error"))
+            .filter(|d| d.contains("neither refused nor acknowledged"))
             .count(),
         1,
         "{result:?}"
     );
+    // A minority that only hangs acknowledged nothing: no split brain, so
+    // the safety check passes and only the fail-fast check fails.
+    let safety = minority_never_acknowledges::check(&history, &[partition()], None);
+    assert_check(&safety, Verdict::Valid, &["2 writes sent to the minority"]);
 }
 
 #[test]
@@ -278,8 +284,44 @@ fn a_minority_that_rejects_writes_is_valid() {
         // Acked after heal: the old leader rejoined.
         .write_at(3, "x", "4", 19 * SEC, 21 * SEC, "n1", OpKind::Ok)
         .build();
-    let result = minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC), None);
+    let result = minority_never_acknowledges::check(&history, &[partition()], None);
     assert_check(&result, Verdict::Valid, &["1 rejected explicitly"]);
+    let result = minority_fails_fast::check(&history, &[partition()], Some(2 * SEC), None);
+    assert_check(
+        &result,
+        Verdict::Valid,
+        &["2 writes reached the minority after the bound"],
+    );
+}
+
+#[test]
+fn a_window_in_which_no_write_reached_the_minority_is_unknown() {
+    // Only the majority was written to: nothing tells whether n1 would
+    // have acknowledged or answered.
+    let history = HistoryBuilder::new()
+        .write_at(2, "x", "1", 15 * SEC, 15 * SEC + MS, "n2", OpKind::Ok)
+        .build();
+    let result = minority_never_acknowledges::check(&history, &[partition()], None);
+    assert_check(
+        &result,
+        Verdict::Unknown,
+        &["no write reached the minority"],
+    );
+    let result = minority_fails_fast::check(&history, &[partition()], Some(2 * SEC), None);
+    assert_check(&result, Verdict::Unknown, &["nothing to judge"]);
+}
+
+#[test]
+fn without_partition_windows_the_minority_checks_do_not_apply() {
+    let history = HistoryBuilder::new()
+        .write_at(1, "x", "1", 15 * SEC, 15 * SEC + MS, "n1", OpKind::Ok)
+        .build();
+    let result = minority_never_acknowledges::check(&history, &[], None);
+    assert_check(&result, Verdict::NotApplicable, &["no partition"]);
+    let result = minority_fails_fast::check(&history, &[], Some(2 * SEC), None);
+    assert_check(&result, Verdict::NotApplicable, &["no partition"]);
+    let result = minority_fails_fast::check(&history, &[partition()], None, None);
+    assert_check(&result, Verdict::NotApplicable, &["no bound"]);
 }
 
 #[test]
@@ -304,8 +346,7 @@ fn timeouts_of_clients_cut_off_from_the_minority_are_not_hangs() {
             nodes: vec!["n1".into()],
         },
     ];
-    let result =
-        minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC), Some(&reach));
+    let result = minority_fails_fast::check(&history, &[partition()], Some(2 * SEC), Some(&reach));
     assert_check(
         &result,
         Verdict::Invalid,
@@ -315,9 +356,13 @@ fn timeouts_of_clients_cut_off_from_the_minority_are_not_hangs() {
     let history = HistoryBuilder::new()
         .write_at(1, "x", "1", 15 * SEC, 16 * SEC, "n1", OpKind::Info)
         .build();
-    let result =
-        minority_rejects_writes::check(&history, &[partition()], Some(2 * SEC), Some(only_p1));
-    assert_check(&result, Verdict::Valid, &[]);
+    let result = minority_fails_fast::check(&history, &[partition()], Some(2 * SEC), Some(only_p1));
+    // The only write after the bound could not reach n1: nothing to judge.
+    assert_check(&result, Verdict::Unknown, &["nothing to judge"]);
+    assert!(
+        result.details[0].contains("1 timeouts of clients cut off"),
+        "{result:?}"
+    );
 }
 
 // ---- I12 progress ----
@@ -355,7 +400,7 @@ fn progress_after_the_grace_period_is_valid() {
 }
 
 #[test]
-fn no_attempt_means_unknown_and_short_windows_are_skipped() {
+fn no_attempt_or_only_short_windows_mean_unknown() {
     let history = HistoryBuilder::new()
         .read_at(1, "x", None, 20 * SEC, 21 * SEC, "n2")
         .build();
@@ -366,6 +411,21 @@ fn no_attempt_means_unknown_and_short_windows_are_skipped() {
         end_ns: 12 * SEC,
         nodes: vec![],
     };
-    let result = progress::check(&history, &[short], 5 * SEC);
-    assert_check(&result, Verdict::Valid, &["skipped"]);
+    // Every window shorter than the grace: nothing was judged.
+    let result = progress::check(&history, std::slice::from_ref(&short), 5 * SEC);
+    assert_check(
+        &result,
+        Verdict::Unknown,
+        &[
+            "every quorum window is shorter than the grace period",
+            "skipped",
+        ],
+    );
+    // A short window next to a judged one is only noted as skipped.
+    let history = HistoryBuilder::new()
+        .write_at(1, "x", "1", 20 * SEC, 21 * SEC, "n2", OpKind::Ok)
+        .build();
+    let result = progress::check(&history, &[short, quorum_window()], 5 * SEC);
+    assert_check(&result, Verdict::Valid, &["any node (all connected)"]);
+    assert!(result.details[0].contains("skipped"), "{result:?}");
 }

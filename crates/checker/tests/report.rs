@@ -55,10 +55,107 @@ fn a_healthy_run_is_valid_with_every_check_reported() {
         "{}",
         report.to_json_pretty()
     );
-    assert_eq!(report.results.len(), 9);
+    assert_eq!(report.results.len(), 10);
     assert!(report.invalid_checks().is_empty());
+    // No quorum window configured: listed as not applicable, by name, and
+    // not counted as valid.
     let vacuous = report.result("progress").unwrap();
-    assert!(vacuous.details[0].contains("not applicable"), "{vacuous:?}");
+    assert_eq!(vacuous.verdict, Verdict::NotApplicable, "{vacuous:?}");
+    assert!(
+        vacuous.details[0].contains("no quorum windows"),
+        "{vacuous:?}"
+    );
+}
+
+#[test]
+fn a_run_with_an_empty_events_file_is_unknown() {
+    let history = healthy_history();
+    let config = CheckConfig {
+        final_reads_from_ns: Some(SEC),
+        logging_nodes: Some(vec!["n1".into(), "n2".into()]),
+        ..CheckConfig::default()
+    };
+    let report = run_checks(&history, &[], &config);
+    assert_eq!(
+        report.verdict,
+        Verdict::Unknown,
+        "{}",
+        report.to_json_pretty()
+    );
+    for name in [
+        "election_safety",
+        "lease_exclusivity",
+        "log_agreement",
+        "convergence",
+    ] {
+        let result = report.result(name).unwrap();
+        assert_eq!(result.verdict, Verdict::Unknown, "{result:?}");
+    }
+}
+
+#[test]
+fn a_node_without_an_event_log_leaves_the_event_checks_unknown() {
+    let history = healthy_history();
+    // n3 ran (it is a logging node) but wrote nothing: n1's log alone
+    // cannot show that n3 never led.
+    let config = CheckConfig {
+        final_reads_from_ns: Some(SEC),
+        logging_nodes: Some(vec!["n1".into(), "n3".into()]),
+        ..CheckConfig::default()
+    };
+    let report = run_checks(&history, &healthy_events(), &config);
+    assert_eq!(
+        report.verdict,
+        Verdict::Unknown,
+        "{}",
+        report.to_json_pretty()
+    );
+    let safety = report.result("election_safety").unwrap();
+    assert_eq!(safety.verdict, Verdict::Unknown);
+    assert!(
+        safety.details[0].contains("no event log from n3"),
+        "{safety:?}"
+    );
+}
+
+#[test]
+fn zero_acknowledged_writes_and_no_keys_are_unknown() {
+    let history = HistoryBuilder::new()
+        .read(2, "x", None, SEC, SEC + MS)
+        .build();
+    let report = run_checks(&history, &healthy_events(), &CheckConfig::default());
+    let lost = report.result("no_lost_writes").unwrap();
+    assert_eq!(lost.verdict, Verdict::Unknown, "{lost:?}");
+    assert!(
+        lost.details[0].contains("no acknowledged write"),
+        "{lost:?}"
+    );
+    let empty = History::new(Vec::new());
+    let report = run_checks(&empty, &healthy_events(), &CheckConfig::default());
+    let lin = report.result("linearizability").unwrap();
+    assert_eq!(lin.verdict, Verdict::Unknown, "{lin:?}");
+}
+
+#[test]
+fn a_system_without_leases_lists_lease_exclusivity_as_not_applicable() {
+    let history = healthy_history();
+    let config = CheckConfig {
+        final_reads_from_ns: Some(SEC),
+        leaseless: true,
+        ..CheckConfig::default()
+    };
+    let report = run_checks(&history, &healthy_events(), &config);
+    let lease = report.result("lease_exclusivity").unwrap();
+    assert_eq!(lease.verdict, Verdict::NotApplicable, "{lease:?}");
+    assert_eq!(
+        report.verdict,
+        Verdict::Valid,
+        "{}",
+        report.to_json_pretty()
+    );
+    // Nothing but not-applicable results is not a valid run.
+    let only = Report::from_results(vec![lease.clone()]);
+    assert_eq!(only.verdict, Verdict::Unknown);
 }
 
 #[test]
@@ -83,7 +180,7 @@ fn one_violation_makes_the_run_invalid_and_names_the_check() {
     };
     let report = run_checks(&history, &events, &config);
     assert_eq!(report.verdict, Verdict::Invalid);
-    assert_eq!(report.invalid_checks(), vec!["minority_rejects_writes"]);
+    assert_eq!(report.invalid_checks(), vec!["minority_never_acknowledges"]);
 }
 
 #[test]

@@ -46,7 +46,9 @@ impl ExitStatus {
         match verdict {
             Verdict::Valid => ExitStatus::Success,
             Verdict::Invalid => ExitStatus::Invalid,
-            Verdict::Unknown => ExitStatus::Failed,
+            // A merged report is never `not_applicable` (it becomes
+            // `unknown` when nothing was judged); treat it as undecided.
+            Verdict::Unknown | Verdict::NotApplicable => ExitStatus::Failed,
         }
     }
 

@@ -117,6 +117,9 @@ pub fn check_config(output: &RunOutput, minimize: bool) -> CheckConfig {
         partitions: output.partitions.clone(),
         final_reads_from_ns: (output.final_reads_from_ns > 0).then_some(output.final_reads_from_ns),
         expected_live_nodes: Some(output.node_names.clone()),
+        logging_nodes: Some(output.node_names.clone()),
+        // Only the safe strategy takes leases.
+        leaseless: output.options.mode != Mode::Safe,
         linearizability: LinearizabilityBudget {
             per_key_time_ms: 2_000,
             total_time_ms: 10_000,

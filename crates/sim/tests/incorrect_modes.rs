@@ -7,7 +7,7 @@
 //! summaries in the closing note):
 //! - `timeout-failover` and `unenforced-quorum`: every replica promotes
 //!   itself, so two leaders share a term (`election_safety`), minorities
-//!   acknowledge writes (`minority_rejects_writes`), acknowledged writes
+//!   acknowledge writes (`minority_never_acknowledges`), acknowledged writes
 //!   vanish (`no_lost_writes`), logs and histories diverge
 //!   (`log_agreement`, `linearizability`) and the nodes never reconcile
 //!   (`convergence`).
@@ -55,7 +55,7 @@ fn timeout_failover_breaks_election_safety_and_loses_writes() {
             "no_lost_writes",
             "linearizability",
             "log_agreement",
-            "minority_rejects_writes",
+            "minority_never_acknowledges",
         ],
     );
 }
@@ -69,7 +69,7 @@ fn unenforced_quorum_breaks_election_safety_and_loses_writes() {
             "no_lost_writes",
             "linearizability",
             "log_agreement",
-            "minority_rejects_writes",
+            "minority_never_acknowledges",
         ],
     );
 }
@@ -83,7 +83,7 @@ fn one_way_quorum_breaks_election_safety_and_loses_writes() {
             "no_lost_writes",
             "linearizability",
             "log_agreement",
-            "minority_rejects_writes",
+            "minority_never_acknowledges",
         ],
     );
 }
@@ -96,7 +96,7 @@ fn no_fencing_loses_writes_and_diverges() {
             "no_lost_writes",
             "linearizability",
             "log_agreement",
-            "minority_rejects_writes",
+            "minority_never_acknowledges",
             "convergence",
         ],
     );

@@ -19,13 +19,12 @@ pub const NAME: &str = "bounded_elections";
 
 const MINUTE_NS: u64 = 60_000_000_000;
 
-/// Judges `election_started` events against each window's bound; valid
-/// (not applicable) without windows.
+/// Judges `election_started` events against each window's bound; not
+/// applicable without windows.
 pub fn check(events: &[NodeEvent], windows: &[ElectionWindow]) -> CheckResult {
     let mut evidence = Evidence::default();
     if windows.is_empty() {
-        evidence.note("not applicable: no election windows configured".to_string());
-        return evidence.finish(NAME);
+        return CheckResult::not_applicable(NAME, "no election windows configured");
     }
     // term -> (first start time, first node)
     let mut started: BTreeMap<u64, (u64, &str)> = BTreeMap::new();

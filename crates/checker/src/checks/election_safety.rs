@@ -29,6 +29,9 @@ pub fn check(events: &[NodeEvent]) -> CheckResult {
             *first = (*first).min(event.mono_ns);
         }
     }
+    if leaders.is_empty() {
+        return CheckResult::no_evidence(NAME, "no node became leader: nothing to judge");
+    }
     let mut evidence = Evidence::default();
     for (term, nodes) in &leaders {
         if nodes.len() > 1 {

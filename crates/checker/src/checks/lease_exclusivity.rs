@@ -90,10 +90,20 @@ pub fn lease_windows(events: &[NodeEvent]) -> Vec<LeaseWindow> {
     windows
 }
 
+/// The result for a system that never takes leases (every incorrect mode):
+/// the property cannot apply.
+pub fn not_applicable() -> CheckResult {
+    CheckResult::not_applicable(NAME, "the system under test takes no leases")
+}
+
 /// Flags every pair of overlapping lease windows of different
-/// `(node, term)`.
+/// `(node, term)`; `unknown` when no node held a lease. For a system that
+/// takes no leases use [`not_applicable`] instead.
 pub fn check(events: &[NodeEvent]) -> CheckResult {
     let windows = lease_windows(events);
+    if windows.is_empty() {
+        return CheckResult::no_evidence(NAME, "no node held a lease: nothing to judge");
+    }
     let mut evidence = Evidence::default();
     for (i, a) in windows.iter().enumerate() {
         for b in &windows[i + 1..] {

@@ -62,6 +62,9 @@ pub fn check_operations(operations: &[Operation], budget: &LinearizabilityBudget
     for op in operations {
         by_key.entry(op.key.as_str()).or_default().push(op);
     }
+    if by_key.is_empty() {
+        return CheckResult::no_evidence(NAME, "no operations: nothing to judge");
+    }
     let mut evidence = Evidence::default();
     let mut checked = 0usize;
     let mut configurations = 0u64;

@@ -135,6 +135,11 @@ pub fn check(events: &[NodeEvent], history: &History) -> CheckResult {
             "history tokens not checked, malformed history: {error}"
         )),
     }
+    if hashes.is_empty() && committed.is_empty() {
+        evidence.unknown(
+            "no node reported an applied or committed entry: nothing to compare".to_string(),
+        );
+    }
     evidence.note(format!(
         "{} applied indexes and {} committed indexes compared",
         hashes.len(),

@@ -115,7 +115,9 @@ pub fn check_operations(operations: &[Operation], final_reads_from_ns: Option<u6
             }
         }
     }
-    if acked_total > 0 && verified == 0 {
+    if acked_total == 0 {
+        evidence.unknown("no acknowledged write: nothing to verify".to_string());
+    } else if verified == 0 {
         evidence.unknown(format!(
             "none of the {acked_total} acknowledged writes was followed by a read of its key"
         ));

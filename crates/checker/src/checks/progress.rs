@@ -37,18 +37,22 @@ pub fn check_operations(
 ) -> CheckResult {
     let mut evidence = Evidence::default();
     if windows.is_empty() {
-        evidence.note("not applicable: no quorum windows configured".to_string());
-        return evidence.finish(NAME);
+        return CheckResult::not_applicable(NAME, "no quorum windows configured");
     }
+    let mut judged = 0usize;
     for window in windows {
         let quorum: BTreeSet<&str> = window.nodes.iter().map(String::as_str).collect();
         let through_quorum = |op: &Operation| {
             quorum.is_empty() || op.node.as_deref().is_none_or(|n| quorum.contains(n))
         };
         let from = window.start_ns.saturating_add(grace_ns);
+        let who = if window.nodes.is_empty() {
+            "any node (all connected)".to_string()
+        } else {
+            format!("quorum {{{}}}", window.nodes.join(","))
+        };
         let label = format!(
-            "quorum {{{}}} connected [{} .. {}), judged from {}",
-            window.nodes.join(","),
+            "{who} connected [{} .. {}), judged from {}",
             fmt_ns(window.start_ns),
             fmt_ns(window.end_ns),
             fmt_ns(from)
@@ -57,6 +61,7 @@ pub fn check_operations(
             evidence.note(format!("{label}: skipped, shorter than the grace period"));
             continue;
         }
+        judged += 1;
         let mutations = || {
             operations
                 .iter()
@@ -92,6 +97,12 @@ pub fn check_operations(
             attempts.len(),
             attempts.len() - failed,
             examples.join("; ")
+        ));
+    }
+    if judged == 0 {
+        evidence.unknown(format!(
+            "every quorum window is shorter than the grace period ({}): nothing to judge",
+            crate::verdict::fmt_duration(grace_ns)
         ));
     }
     evidence.finish(NAME)

@@ -11,17 +11,18 @@ use checker::{
 use netlab::grudge::Grudge;
 use serde::{Deserialize, Serialize};
 
-use super::scenario::{Expectation, ExpectedVerdict, FaultKind, Scenario, Timing};
+use super::scenario::{Expectation, ExpectedVerdict, FaultKind, Mode, Scenario, Timing};
 
 /// Every check the checker runs, by name (for `expect.broken` and `skip`).
-pub const CHECK_NAMES: [&str; 9] = [
+pub const CHECK_NAMES: [&str; 10] = [
     checks::election_safety::NAME,
     checks::lease_exclusivity::NAME,
     checks::no_lost_writes::NAME,
     checks::linearizability::NAME,
     checks::log_agreement::NAME,
     checks::convergence::NAME,
-    checks::minority_rejects_writes::NAME,
+    checks::minority_never_acknowledges::NAME,
+    checks::minority_fails_fast::NAME,
     checks::bounded_elections::NAME,
     checks::progress::NAME,
 ];
@@ -198,6 +199,10 @@ pub fn check_config(
         final_reads_from_ns: Some(frame.final_reads_ns),
         expected_live_nodes: Some(nodes.to_vec()),
         client_reach: Some(client_reach(homes, nodes, faults, frame)),
+        // Only the safe mode takes leases; in a run without a safe node
+        // lease exclusivity cannot apply.
+        leaseless: !runs_safe_mode(scenario, nodes),
+        logging_nodes: Some(nodes.to_vec()),
         ..CheckConfig::default()
     };
     let et_max = timing.election_timeout_max.as_nanos();
@@ -238,15 +243,15 @@ pub fn check_config(
     }
 
     // Fault-free stretches: before the first fault and after the last heal
-    // has settled, any node may serve writes and at most one election may
-    // happen (I11 b, I12).
+    // has settled, every node is connected (the quorum is the whole
+    // cluster) and at most one election may happen (I11 b, I12).
     let first_fault = faults.iter().map(|f| f.start_ns).min();
     let calm_until = first_fault.unwrap_or(frame.workload_end_ns);
     if calm_until > frame.workload_start_ns {
         config.quorum_windows.push(QuorumWindow {
             start_ns: frame.workload_start_ns,
             end_ns: calm_until,
-            nodes: Vec::new(),
+            nodes: nodes.to_vec(),
         });
         config.election_windows.push(ElectionWindow {
             start_ns: frame.workload_start_ns,
@@ -263,7 +268,7 @@ pub fn check_config(
         config.quorum_windows.push(QuorumWindow {
             start_ns: settled,
             end_ns: frame.workload_end_ns,
-            nodes: Vec::new(),
+            nodes: nodes.to_vec(),
         });
         config.election_windows.push(ElectionWindow {
             start_ns: settled,
@@ -272,6 +277,67 @@ pub fn check_config(
         });
     }
     config
+}
+
+/// Whether any node runs the safe mode (the only one that takes leases).
+fn runs_safe_mode(scenario: &Scenario, nodes: &[String]) -> bool {
+    nodes.iter().any(|node| {
+        scenario
+            .nodes
+            .overrides
+            .iter()
+            .find(|(name, _)| name.get_ref() == node)
+            .and_then(|(_, settings)| settings.mode)
+            .unwrap_or(scenario.nodes.mode)
+            == Mode::Safe
+    })
+}
+
+/// Whether the story the scenario tells actually happened: a steered
+/// leader (`prefer_leader`) still led when the first fault fired, and every
+/// step aimed at a role around the leader found a leader to aim at. Returns
+/// one line per premise that did not hold; an expectation judged on a run
+/// whose premise failed is unknown, not met.
+pub fn premise_failures(scenario: &Scenario, faults: &[FaultRecord]) -> Vec<String> {
+    use super::scenario::{Role, Targets};
+    let mut failures = Vec::new();
+    let first = faults.iter().min_by_key(|fault| fault.start_ns);
+    if let (Some(preferred), Some(first)) = (&scenario.nodes.prefer_leader, first) {
+        let preferred = preferred.get_ref();
+        match &first.leader_before {
+            Some((leader, _)) if leader == preferred => {}
+            Some((leader, term)) => failures.push(format!(
+                "prefer_leader = {preferred:?}, but {leader} led (term {term}) when step #{} ({}) fired",
+                first.step + 1,
+                first.description
+            )),
+            None => failures.push(format!(
+                "prefer_leader = {preferred:?}, but no leader was known when step #{} ({}) fired",
+                first.step + 1,
+                first.description
+            )),
+        }
+    }
+    for fault in faults {
+        let Some(step) = scenario.timeline.get(fault.step) else {
+            continue;
+        };
+        let Some(targets) = step.get_ref().targets() else {
+            continue;
+        };
+        let aims_at_leader = matches!(
+            targets.get_ref(),
+            Targets::Role(role) if *role != Role::All
+        );
+        if aims_at_leader && fault.leader_before.is_none() {
+            failures.push(format!(
+                "step #{} ({}) aims at the leader's role, but no leader was known when it fired",
+                fault.step + 1,
+                fault.description
+            ));
+        }
+    }
+    failures
 }
 
 /// The checker's report with the scenario's `skip` list applied.
@@ -305,14 +371,35 @@ pub fn judge(
     }
 }
 
-/// Whether the verdict matches the scenario's expectation; `Err` says why not.
-pub fn meets_expectation(expect: &Expectation, report: &Report) -> Result<(), String> {
+/// Whether the verdict matches the scenario's expectation; `Err` says why
+/// not. A run whose premise failed (see [`premise_failures`]) meets no
+/// expectation: its verdict is about another story.
+pub fn meets_expectation(
+    expect: &Expectation,
+    report: &Report,
+    premise_failures: &[String],
+) -> Result<(), String> {
+    if !premise_failures.is_empty() {
+        return Err(format!(
+            "unknown: the scenario's premise did not hold: {}",
+            premise_failures.join("; ")
+        ));
+    }
+    let unknown = || {
+        let names = report.unknown_checks();
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!("; undecided: {}", names.join(", "))
+        }
+    };
     match expect.verdict {
         ExpectedVerdict::Valid if report.verdict == Verdict::Valid => Ok(()),
         ExpectedVerdict::Valid => Err(format!(
-            "expected valid, got {} (failed: {})",
+            "expected valid, got {} (failed: {}{})",
             report.verdict,
-            report.invalid_checks().join(", ")
+            report.invalid_checks().join(", "),
+            unknown()
         )),
         ExpectedVerdict::Invalid => {
             let failed = report.invalid_checks();
@@ -322,10 +409,16 @@ pub fn meets_expectation(expect: &Expectation, report: &Report) -> Result<(), St
                 .filter(|name| !failed.contains(&name.as_str()))
                 .collect();
             if report.verdict != Verdict::Invalid {
-                Err(format!("expected invalid, got {}", report.verdict))
+                Err(format!(
+                    "expected invalid, got {}{}",
+                    report.verdict,
+                    unknown()
+                ))
+            } else if expect.broken.is_empty() {
+                Err("expected invalid, but the scenario names no check it expects broken".into())
             } else if !missing.is_empty() {
                 Err(format!(
-                    "invalid, but not for the expected reason: {missing:?} passed (failed: {})",
+                    "invalid, but not for the expected reason: {missing:?} did not fail (failed: {})",
                     failed.join(", ")
                 ))
             } else {
@@ -390,15 +483,87 @@ mod tests {
             broken: broken.iter().map(|s| s.to_string()).collect(),
             safe_twin: None,
         };
-        assert!(meets_expectation(&expect(&["election_safety"]), &report).is_ok());
-        let error = meets_expectation(&expect(&["no_lost_writes"]), &report).unwrap_err();
+        assert!(meets_expectation(&expect(&["election_safety"]), &report, &[]).is_ok());
+        let error = meets_expectation(&expect(&["no_lost_writes"]), &report, &[]).unwrap_err();
         assert!(error.contains("not for the expected reason"), "{error}");
+        let error = meets_expectation(&expect(&[]), &report, &[]).unwrap_err();
+        assert!(error.contains("names no check"), "{error}");
+        let premise = vec!["prefer_leader = \"n1\", but n2 led".to_string()];
+        let error =
+            meets_expectation(&expect(&["election_safety"]), &report, &premise).unwrap_err();
+        assert!(
+            error.starts_with("unknown: the scenario's premise"),
+            "{error}"
+        );
         let valid = Expectation {
             verdict: ExpectedVerdict::Valid,
             broken: vec![],
             safe_twin: None,
         };
-        assert!(meets_expectation(&valid, &report).is_err());
+        assert!(meets_expectation(&valid, &report, &[]).is_err());
+    }
+
+    fn isolate_n1(leader_before: Option<(String, u64)>) -> FaultRecord {
+        FaultRecord {
+            step: 0,
+            kind: FaultKind::Partition,
+            description: "isolate n1".into(),
+            targets: vec!["n1".into()],
+            grudge: Some(grudge::isolate_one("n1", &names(3))),
+            all_planes: true,
+            start_ns: 10,
+            end_ns: Some(20),
+            leader_before,
+        }
+    }
+
+    #[test]
+    fn a_steered_leader_that_did_not_lead_fails_the_premise() {
+        let text = "topology = \"mesh-3\"\nduration = \"30s\"\n[nodes]\nprefer_leader = \"n1\"\n[workload]\nclients = 1\n[[timeline]]\nat = \"5s\"\nfor = \"5s\"\nfault = \"partition\"\ngrudge = \"isolate\"\ntargets = \"n1\"\n";
+        let scenario = crate::run::scenario::parse(text, std::path::Path::new("p.toml")).unwrap();
+        assert!(premise_failures(&scenario, &[isolate_n1(Some(("n1".into(), 2)))]).is_empty());
+        let failures = premise_failures(&scenario, &[isolate_n1(Some(("n2".into(), 3)))]);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].contains("n2 led (term 3)"), "{failures:?}");
+        let failures = premise_failures(&scenario, &[isolate_n1(None)]);
+        assert!(failures[0].contains("no leader was known"), "{failures:?}");
+        // Whatever the verdict, the expectation is then unknown, not met.
+        let report =
+            Report::from_results(vec![CheckResult::new("progress", Verdict::Valid, vec![])]);
+        let valid = Expectation {
+            verdict: ExpectedVerdict::Valid,
+            broken: vec![],
+            safe_twin: None,
+        };
+        let error = meets_expectation(&valid, &report, &failures).unwrap_err();
+        assert!(error.starts_with("unknown:"), "{error}");
+    }
+
+    #[test]
+    fn a_role_target_without_a_leader_fails_the_premise() {
+        let text = "topology = \"mesh-3\"\nduration = \"30s\"\n[workload]\nclients = 1\n[[timeline]]\nat = \"5s\"\nfor = \"5s\"\nfault = \"partition\"\ngrudge = \"isolate\"\ntargets = \"leader\"\n";
+        let scenario = crate::run::scenario::parse(text, std::path::Path::new("p.toml")).unwrap();
+        assert!(premise_failures(&scenario, &[isolate_n1(Some(("n1".into(), 1)))]).is_empty());
+        let failures = premise_failures(&scenario, &[isolate_n1(None)]);
+        assert!(
+            failures[0].contains("aims at the leader's role"),
+            "{failures:?}"
+        );
+    }
+
+    #[test]
+    fn museum_modes_take_no_leases() {
+        let text = "topology = \"mesh-3\"\nduration = \"30s\"\n[nodes]\nmode = \"timeout-failover\"\n[workload]\nclients = 1\n";
+        let scenario = crate::run::scenario::parse(text, std::path::Path::new("m.toml")).unwrap();
+        let frame = RunFrame {
+            workload_start_ns: 1,
+            workload_end_ns: 2,
+            healed_ns: 2,
+            final_reads_ns: 3,
+        };
+        let timing = scenario.nodes.timing();
+        let config = check_config(&scenario, &timing, &names(3), &[], &[], &frame);
+        assert!(config.leaseless);
     }
 
     #[test]
@@ -452,10 +617,13 @@ mod tests {
             .iter()
             .map(|w| (w.start_ns, w.end_ns, w.nodes.len()))
             .collect();
+        // The calm stretches name the whole cluster as the connected quorum.
         assert_eq!(
             windows,
-            vec![(10 * s, 20 * s, 2), (5 * s, 10 * s, 0), (21 * s, 35 * s, 0)]
+            vec![(10 * s, 20 * s, 2), (5 * s, 10 * s, 3), (21 * s, 35 * s, 3)]
         );
+        assert!(!config.leaseless);
+        assert_eq!(config.logging_nodes, Some(nodes.clone()));
         assert_eq!(config.election_windows.len(), 2);
     }
 }

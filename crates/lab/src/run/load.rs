@@ -163,7 +163,7 @@ mod tests {
         );
         for path in files {
             let (loaded, _) = load_scenario(&path).unwrap_or_else(|e| panic!("{e}"));
-            let expect = loaded.scenario.expect.as_ref().unwrap_or_else(|| {
+            let expect = loaded.scenario.expectation().unwrap_or_else(|| {
                 panic!(
                     "{}: library scenarios state their expectation",
                     path.display()
@@ -195,8 +195,7 @@ mod tests {
             let (loaded, _) = load_scenario(&path).unwrap_or_else(|e| panic!("{e}"));
             let scenario = &loaded.scenario;
             let expect = scenario
-                .expect
-                .as_ref()
+                .expectation()
                 .expect("museum pieces state expectations");
             assert_eq!(
                 expect.verdict,

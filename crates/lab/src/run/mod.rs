@@ -124,10 +124,12 @@ pub fn run_scenario(options: &RunOptions) -> anyhow::Result<ExitStatus> {
         skipped_reason: None,
         error: None,
         checks: Vec::new(),
-        skipped_checks: scenario.checks.skip.clone(),
-        expect: scenario.expect.clone(),
+        skipped_checks: scenario.skipped_checks(),
+        expect: scenario.expectation().cloned(),
         expectation_met: None,
         expectation_detail: None,
+        premise_failures: Vec::new(),
+        client_failures: Vec::new(),
         counts: Default::default(),
         latency: Default::default(),
         timing: scenario.nodes.timing(),
@@ -141,6 +143,8 @@ pub fn run_scenario(options: &RunOptions) -> anyhow::Result<ExitStatus> {
     match runner::execute(&setup) {
         Ok(execution) => {
             results.faults = execution.faults;
+            results.premise_failures = judge::premise_failures(scenario, &results.faults);
+            results.client_failures = execution.client_failures;
             results.frame = Some(execution.frame);
             results.skipped_reason = execution.skipped;
             results.lab_up_ms = execution.lab_up_ms;
@@ -187,12 +191,17 @@ fn finish(
     run_dir: &Path,
 ) -> anyhow::Result<ExitStatus> {
     let skip = results.skipped_checks.clone();
-    let judgement = judge::judge(
+    let mut judgement = judge::judge(
         &History::new(history.to_vec()),
         events,
         &results.check_config,
         &skip,
     );
+    if !results.client_failures.is_empty() {
+        // Operations of a failed client are missing from the history: what
+        // the checks saw is not the whole run.
+        judgement.report.verdict = judgement.report.verdict.merge(checker::Verdict::Unknown);
+    }
     results.checks = judgement.report.results.clone();
     results.skipped_checks = judgement.skipped_checks;
     results.counts = results::count(history);
@@ -209,7 +218,8 @@ fn finish(
         results.verdict = judgement.report.verdict.name().into();
         status = ExitStatus::of_verdict(judgement.report.verdict);
         if let Some(expect) = &results.expect {
-            let met = judge::meets_expectation(expect, &judgement.report);
+            let met =
+                judge::meets_expectation(expect, &judgement.report, &results.premise_failures);
             results.expectation_met = Some(met.is_ok());
             results.expectation_detail = Some(match met {
                 Ok(()) => format!(
@@ -221,7 +231,11 @@ fn finish(
                         format!(" with {} failing", expect.broken.join(", "))
                     }
                 ),
-                Err(why) => why,
+                Err(why) if results.client_failures.is_empty() => why,
+                Err(why) => format!(
+                    "{why}; client failures: {}",
+                    results.client_failures.join("; ")
+                ),
             });
         }
     }
@@ -323,9 +337,11 @@ mod tests {
             error: None,
             checks: Vec::new(),
             skipped_checks: Vec::new(),
-            expect: scenario.expect.clone(),
+            expect: scenario.expectation().cloned(),
             expectation_met: None,
             expectation_detail: None,
+            premise_failures: Vec::new(),
+            client_failures: Vec::new(),
             counts: Default::default(),
             latency: Default::default(),
             timing: scenario.nodes.timing(),

@@ -393,6 +393,20 @@ th {{ background: #fafafa; }} .valid {{ color: #2e7d32; font-weight: 600; }} .in
     if let Some(error) = &results.error {
         let _ = write!(html, "<p><b>ERROR:</b> {}</p>", escape(error));
     }
+    for failure in &results.premise_failures {
+        let _ = write!(
+            html,
+            "<p><b class=unknown>Premise not met:</b> {}</p>",
+            escape(failure)
+        );
+    }
+    for failure in &results.client_failures {
+        let _ = write!(
+            html,
+            "<p><b class=unknown>Client failed:</b> {}</p>",
+            escape(failure)
+        );
+    }
     if let (Some(met), Some(detail)) = (results.expectation_met, &results.expectation_detail) {
         let _ = write!(
             html,
@@ -427,12 +441,13 @@ th {{ background: #fafafa; }} .valid {{ color: #2e7d32; font-weight: 600; }} .in
             Verdict::Valid => "valid",
             Verdict::Invalid => "invalid",
             Verdict::Unknown => "unknown",
+            Verdict::NotApplicable => "muted",
         };
         let _ = write!(
             html,
             "<tr><td>{}</td><td class={class}>{}</td><td class=details>{}</td></tr>",
             escape(&check.name),
-            check.verdict,
+            check.verdict.name().replace('_', " "),
             escape(&check.details.join("\n"))
         );
     }

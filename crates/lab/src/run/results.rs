@@ -151,6 +151,15 @@ pub struct Results {
     /// Checks the scenario turned off.
     #[serde(default)]
     pub skipped_checks: Vec<String>,
+    /// Where the scenario's story did not happen (a steered leader that was
+    /// not leading when the fault fired, ...): the expectation is then
+    /// unknown, not met.
+    #[serde(default)]
+    pub premise_failures: Vec<String>,
+    /// Client threads that panicked or stopped on an error: the run is then
+    /// unknown at best (its history is incomplete).
+    #[serde(default)]
+    pub client_failures: Vec<String>,
     /// What the scenario expects the verdict to be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
@@ -260,7 +269,16 @@ pub fn summary(results: &Results, run_dir: &str) -> String {
     }
     line(&mut out, "checks:".into());
     for check in &results.checks {
-        line(&mut out, format!("  {:<24} {}", check.name, check.verdict));
+        if check.is_not_applicable() {
+            // One line: the reason it cannot apply.
+            let reason = check.details.first().map_or("", String::as_str);
+            line(
+                &mut out,
+                format!("  {:<28} not applicable: {reason}", check.name),
+            );
+            continue;
+        }
+        line(&mut out, format!("  {:<28} {}", check.name, check.verdict));
         if !check.is_valid() {
             for detail in check.details.iter().take(4) {
                 line(&mut out, format!("      {detail}"));
@@ -268,7 +286,13 @@ pub fn summary(results: &Results, run_dir: &str) -> String {
         }
     }
     for skipped in &results.skipped_checks {
-        line(&mut out, format!("  {skipped:<24} skipped by the scenario"));
+        line(&mut out, format!("  {skipped:<28} skipped by the scenario"));
+    }
+    for failure in &results.premise_failures {
+        line(&mut out, format!("PREMISE NOT MET: {failure}"));
+    }
+    for failure in &results.client_failures {
+        line(&mut out, format!("CLIENT FAILED: {failure}"));
     }
     if let Some(reason) = &results.skipped_reason {
         line(&mut out, format!("SKIPPED: {reason}"));

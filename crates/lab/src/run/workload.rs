@@ -186,12 +186,15 @@ impl Counters {
 
 /// The client loop. Must run on a thread inside the client's namespace.
 /// Every invocation is followed by exactly one completion in `history`.
+/// `Err` when the client had to stop early (the history recorder is gone),
+/// which leaves the run without a complete history.
 pub fn run_client(
     mut plan: ClientPlan,
     history: Sender<Op>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-) {
+) -> Result<(), String> {
+    let recorder_gone = || Err("the history recorder is gone".to_string());
     let home_index = plan
         .nodes
         .iter()
@@ -217,7 +220,7 @@ pub fn run_client(
         let (node, addr) = plan.nodes[target].clone();
         let invoke = invoke_op(plan.process, &request, &node, mono_ns());
         if history.send(invoke.clone()).is_err() {
-            return;
+            return recorder_gone();
         }
         let outcome = client::execute(addr, &request, plan.process, seq, plan.timeout);
         let done = completion_op(&invoke, &outcome, mono_ns());
@@ -228,7 +231,7 @@ pub fn run_client(
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if history.send(done).is_err() {
-            return;
+            return recorder_gone();
         }
         plan.generator.observe(&request, &outcome);
         if plan.route == Route::FollowLeader {
@@ -239,6 +242,7 @@ pub fn run_client(
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+    Ok(())
 }
 
 /// Client failover: follow a leader hint; on a refusal without hint or an

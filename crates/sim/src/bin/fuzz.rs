@@ -4,9 +4,12 @@
 //! cargo run --release -p sim --bin fuzz -- --seeds 1000 --mode safe --nodes 3,5,7
 //! ```
 //!
-//! Exit code 0: no violation; 1: at least one seed broke an invariant; 2:
-//! bad arguments or I/O error. The last line is always the one-line summary
-//! `seeds=N violations=V ...`.
+//! Exit code 0: no violation; 1: at least one seed broke an invariant (a
+//! checker invariant or the driver contract, named in `broke=`); 2: bad
+//! arguments or I/O error; 3: the harness itself panicked on some seed (a
+//! failure of the simulator, never counted as a caught violation). The last
+//! line is always the one-line summary `seeds=N violations=V ...`, with
+//! `undecided=` seeds and `undecided_checks=` per check.
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -254,6 +257,8 @@ fn main() -> ExitCode {
     let mut seeds_done = 0u64;
     let mut violations = 0u64;
     let mut undecided = 0u64;
+    let mut undecided_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut harness_panics = 0u64;
     let mut not_converged = 0u64;
     let mut broken_counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut first_failure: Option<u64> = None;
@@ -310,8 +315,12 @@ fn main() -> ExitCode {
                         if !output.stats.converged {
                             not_converged += 1;
                         }
-                        if !judgement.undecided().is_empty() {
+                        let undecided_checks = judgement.undecided();
+                        if !undecided_checks.is_empty() {
                             undecided += 1;
+                        }
+                        for name in undecided_checks {
+                            *undecided_counts.entry(name).or_default() += 1;
                         }
                         if judgement.violated() {
                             violations += 1;
@@ -350,24 +359,16 @@ fn main() -> ExitCode {
                         }
                     }
                     Err(panic) => {
-                        violations += 1;
-                        *broken_counts.entry("panic".to_string()).or_default() += 1;
-                        if first_failure.is_none() {
-                            first_failure = Some(result.seed);
-                            println!(
-                                "VIOLATION seed={} mode={} nodes={} broke=panic",
-                                result.seed,
-                                result.options.mode.name(),
-                                result.options.nodes
-                            );
-                            println!("  {panic}");
-                            println!("REPRODUCE WITH: {reproduce}");
-                        } else {
-                            println!(
-                                "violation seed={} nodes={} broke=panic: {panic}",
-                                result.seed, result.options.nodes
-                            );
-                        }
+                        // The harness broke, not the system under test: a
+                        // panic never counts as a caught violation.
+                        harness_panics += 1;
+                        println!(
+                            "HARNESS PANIC seed={} mode={} nodes={}: {panic}",
+                            result.seed,
+                            result.options.mode.name(),
+                            result.options.nodes
+                        );
+                        println!("REPRODUCE WITH: {reproduce}");
                     }
                 }
             }
@@ -388,12 +389,16 @@ fn main() -> ExitCode {
         .iter()
         .map(|(name, count)| format!("{name}:{count}"))
         .collect();
+    let undecided_checks: Vec<String> = undecided_counts
+        .iter()
+        .map(|(name, count)| format!("{name}:{count}"))
+        .collect();
     let nodes: Vec<String> = args.nodes.0.iter().map(usize::to_string).collect();
     if args.stats {
         println!("{}", coverage.line());
     }
     println!(
-        "seeds={seeds_done} violations={violations} mode={} nodes={} first_failure={} broke={} undecided={undecided} not_converged={not_converged} jobs={jobs} elapsed={elapsed:.1}s seeds_per_minute={per_minute:.0}",
+        "seeds={seeds_done} violations={violations} mode={} nodes={} first_failure={} broke={} undecided={undecided} undecided_checks={} harness_panics={harness_panics} not_converged={not_converged} jobs={jobs} elapsed={elapsed:.1}s seeds_per_minute={per_minute:.0}",
         args.mode.name(),
         nodes.join(","),
         first_failure.map_or("none".to_string(), |s| s.to_string()),
@@ -402,10 +407,21 @@ fn main() -> ExitCode {
         } else {
             broke.join(",")
         },
+        if undecided_checks.is_empty() {
+            "none".to_string()
+        } else {
+            undecided_checks.join(",")
+        },
     );
     if let Some(error) = io_error {
         eprintln!("error: {error}");
         return ExitCode::from(2);
+    }
+    if harness_panics > 0 {
+        eprintln!(
+            "error: the harness panicked on {harness_panics} seeds (a simulator bug, not a caught violation)"
+        );
+        return ExitCode::from(3);
     }
     if violations > 0 {
         ExitCode::from(1)

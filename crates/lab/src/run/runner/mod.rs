@@ -48,6 +48,9 @@ pub struct Execution {
     pub frame: RunFrame,
     /// Set when a fault could not be applied on this machine.
     pub skipped: Option<String>,
+    /// Client threads that panicked or stopped on an error (the history
+    /// then lacks their operations: the run cannot be judged valid).
+    pub client_failures: Vec<String>,
     /// Lab bring-up duration (ms).
     pub lab_up_ms: f64,
     /// Lab teardown duration (ms).
@@ -139,6 +142,7 @@ fn drive(
                 final_reads_ns: now,
             },
             skipped: Some(reason),
+            client_failures: Vec::new(),
             lab_up_ms: 0.0,
             lab_down_ms: 0.0,
         });
@@ -178,10 +182,16 @@ fn drive(
     let timeline =
         timeline::run_timeline(setup, guard, &observer, &window, &shared.counters, progress);
     shared.stop.store(true, Ordering::Relaxed);
-    for handle in clients {
-        if let Ok(Err(error)) = handle.join() {
-            eprintln!("splitlab: a client could not enter its namespace: {error}");
-        }
+    let mut client_failures = Vec::new();
+    for (process, handle) in clients.into_iter().enumerate() {
+        let failure = match handle.join() {
+            Ok(Ok(Ok(()))) => continue,
+            Ok(Ok(Err(error))) => format!("client {process} stopped: {error}"),
+            Ok(Err(error)) => format!("client {process} could not enter its namespace: {error}"),
+            Err(panic) => format!("client {process} panicked: {}", panic_message(&*panic)),
+        };
+        eprintln!("splitlab: {failure}");
+        client_failures.push(failure);
     }
     let workload_end_ns = mono_ns();
     let timeline = timeline?;
@@ -235,9 +245,19 @@ fn drive(
             final_reads_ns,
         },
         skipped: timeline.skipped,
+        client_failures,
         lab_up_ms: 0.0,
         lab_down_ms: 0.0,
     })
+}
+
+/// The text of a thread's panic payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic without a message".to_string())
 }
 
 /// Waits for a leader, lets the cluster settle and, when the scenario

@@ -131,6 +131,10 @@ pub(super) struct ClientShared {
     pub(super) counters: Arc<Counters>,
 }
 
+/// A client thread: outer `Err` when it could not enter its namespace,
+/// inner `Err` when the client stopped early (see `workload::run_client`).
+pub(super) type ClientThread = JoinHandle<std::io::Result<Result<(), String>>>;
+
 /// Starts one thread per workload client, each inside its home node's
 /// namespace, running until `end_ns`.
 pub(super) fn start_clients(
@@ -139,7 +143,7 @@ pub(super) fn start_clients(
     client_addrs: &[(String, SocketAddr)],
     shared: &ClientShared,
     end_ns: u64,
-) -> anyhow::Result<Vec<JoinHandle<std::io::Result<()>>>> {
+) -> anyhow::Result<Vec<ClientThread>> {
     let scenario = &setup.loaded.scenario;
     let homes = workload::place_clients(&scenario.workload, &setup.loaded.catalog);
     let mut clients = Vec::new();

@@ -44,9 +44,10 @@ pub struct Scenario<S = Step> {
     /// Bounds for the checks, and checks to leave out.
     #[serde(default)]
     pub checks: Checks,
-    /// What the run must conclude (the museum and CI use it).
+    /// What the run must conclude (the museum and CI use it); spanned so
+    /// validation can point at it.
     #[serde(default)]
-    pub expect: Option<Expectation>,
+    pub expect: Option<Spanned<Expectation>>,
 }
 
 fn default_seed() -> u64 {
@@ -151,6 +152,22 @@ fn default_mode() -> Mode {
 
 fn default_profile() -> Profile {
     Profile::Fast
+}
+
+impl<S> Scenario<S> {
+    /// The expectation without its location.
+    pub fn expectation(&self) -> Option<&Expectation> {
+        self.expect.as_ref().map(Spanned::get_ref)
+    }
+
+    /// Names of the checks the scenario skips.
+    pub fn skipped_checks(&self) -> Vec<String> {
+        self.checks
+            .skip
+            .iter()
+            .map(|name| name.get_ref().clone())
+            .collect()
+    }
 }
 
 impl Default for NodeSettings {
@@ -313,10 +330,11 @@ pub struct Checks {
     pub convergence_within: Option<Dur>,
     /// I12: a connected quorum must commit a write within this bound.
     pub progress_within: Option<Dur>,
-    /// Names of checks to leave out (for example `progress` when a
-    /// scenario removes the quorum on purpose).
+    /// Checks this scenario deliberately leaves out, by name (for example
+    /// `progress` when it removes the quorum on purpose). Validated against
+    /// the checker's names; listed as skipped in results and reports.
     #[serde(default)]
-    pub skip: Vec<String>,
+    pub skip: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -335,7 +353,9 @@ pub enum ExpectedVerdict {
 pub struct Expectation {
     /// The verdict the run must reach.
     pub verdict: ExpectedVerdict,
-    /// Checks that must be among the failed ones (invalid verdicts).
+    /// Checks that must be among the failed ones; required (and only
+    /// allowed) with `verdict = "invalid"`, so an invalid run passes only
+    /// for the expected reason.
     #[serde(default)]
     pub broken: Vec<String>,
     /// Museum entries: the same scenario in `safe` mode, which must be valid.

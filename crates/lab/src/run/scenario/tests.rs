@@ -280,3 +280,43 @@ fn every_misfit_step_is_reported_at_its_own_table() {
         .collect();
     assert_eq!(located, vec![(10, true), (14, true)], "{error:?}");
 }
+
+#[test]
+fn skipped_checks_must_be_real_checks_and_are_located() {
+    let error = load("[checks]\nskip = [\"progress\", \"progres\"]\n").unwrap_err();
+    assert_eq!(error.len(), 1, "{error:?}");
+    // Line 7 of BASE + extra, at the misspelled name.
+    assert_eq!((error[0].line, error[0].column), (7, 21), "{}", error[0]);
+    assert!(
+        error[0].message.contains("unknown check \"progres\""),
+        "{}",
+        error[0]
+    );
+    assert!(load("[checks]\nskip = [\"progress\"]\n").is_ok());
+}
+
+#[test]
+fn an_invalid_expectation_names_real_broken_checks() {
+    let with = |expect: &str| {
+        let text = format!("expect = {expect}\n{BASE}");
+        let scenario = parse(&text, Path::new("t.toml")).unwrap();
+        validate(&scenario, &catalog3(), &text, Path::new("t.toml"))
+    };
+    let error = with("{ verdict = \"invalid\" }").unwrap_err();
+    assert_eq!((error[0].line, error[0].column), (1, 10), "{}", error[0]);
+    assert!(
+        error[0].message.contains("must name the checks"),
+        "{}",
+        error[0]
+    );
+    let error =
+        with("{ verdict = \"invalid\", broken = [\"minority_rejects_writes\"] }").unwrap_err();
+    assert!(error[0].message.contains("unknown check"), "{}", error[0]);
+    assert!(with("{ verdict = \"invalid\", broken = [\"minority_never_acknowledges\"] }").is_ok());
+    let error = with("{ verdict = \"valid\", broken = [\"progress\"] }").unwrap_err();
+    assert!(
+        error[0].message.contains("only makes sense"),
+        "{}",
+        error[0]
+    );
+}

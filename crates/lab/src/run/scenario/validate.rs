@@ -105,20 +105,56 @@ pub fn validate(
     for step in &scenario.timeline {
         validate_step(step, scenario, catalog, &mut problems);
     }
-    if let Some(expect) = &scenario.expect
-        && expect.verdict == ExpectedVerdict::Valid
-        && !expect.broken.is_empty()
-    {
-        problems.at(
-            whole,
-            "expect: `broken` only makes sense with verdict = \"invalid\"".into(),
-        );
-    }
+    validate_check_names(scenario, &mut problems);
 
     if problems.list.is_empty() {
         Ok(())
     } else {
         Err(problems.list)
+    }
+}
+
+/// `checks.skip` and `expect.broken` name real checks; an invalid
+/// expectation names the checks it expects broken, a valid one none.
+fn validate_check_names(scenario: &Scenario, problems: &mut Problems<'_>) {
+    let known = crate::run::judge::CHECK_NAMES;
+    let unknown = |name: &str| format!("unknown check {name:?}; checks: {}", known.join(", "));
+    for name in &scenario.checks.skip {
+        if !known.contains(&name.get_ref().as_str()) {
+            problems.at(
+                name.span(),
+                format!("checks.skip: {}", unknown(name.get_ref())),
+            );
+        }
+    }
+    let Some(spanned) = &scenario.expect else {
+        return;
+    };
+    let expect = spanned.get_ref();
+    for name in &expect.broken {
+        if !known.contains(&name.as_str()) {
+            problems.at(spanned.span(), format!("expect.broken: {}", unknown(name)));
+        }
+        if scenario.checks.skip.iter().any(|s| s.get_ref() == name) {
+            problems.at(
+                spanned.span(),
+                format!("expect.broken: {name:?} is also in checks.skip, so it can never fail"),
+            );
+        }
+    }
+    match expect.verdict {
+        ExpectedVerdict::Valid if !expect.broken.is_empty() => problems.at(
+            spanned.span(),
+            "expect: `broken` only makes sense with verdict = \"invalid\"".into(),
+        ),
+        ExpectedVerdict::Invalid if expect.broken.is_empty() => problems.at(
+            spanned.span(),
+            format!(
+                "expect: verdict = \"invalid\" must name the checks it expects broken, e.g. broken = [\"{}\"]",
+                checker::checks::minority_never_acknowledges::NAME
+            ),
+        ),
+        _ => {}
     }
 }
 
