@@ -1,9 +1,10 @@
 //! `Lab`: a live lab and its lifecycle. Brings a plan up (journal first, then
 //! kernel), reopens a running lab from its journal, and tears everything down.
-//! Reaching nodes, processes, fault application and delay workers live in the
-//! submodules. Synchronous API: callable from plain threads or (via
-//! `spawn_blocking`) from async code; netlink work runs on the private
-//! executor thread of [`Rtnl`].
+//!
+//! The rest lives in submodules: `sockets` (reaching nodes), `processes`,
+//! `apply` (fault application) and `workers` (NFQUEUE delay workers).
+//! Synchronous API: callable from plain threads or (via `spawn_blocking`) from
+//! async code; netlink work runs on the private executor thread of [`Rtnl`].
 //!
 //! ### Correctness requirements
 //! 1. Call [`Lab::teardown`] on every path (or [`Lab::detach`] on purpose);
@@ -61,6 +62,22 @@ pub struct LabOptions {
     pub helper_exe: Option<PathBuf>,
     /// Set to true (e.g. by a Ctrl-C handler) to abort bring-up cleanly.
     pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl LabOptions {
+    fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(crate::journal::state_dir)
+    }
+
+    fn helper_exe(&self) -> Result<PathBuf, NetlabError> {
+        match &self.helper_exe {
+            Some(path) => Ok(path.clone()),
+            None => std::env::current_exe()
+                .map_err(|e| NetlabError::io("locate the current executable", e)),
+        }
+    }
 }
 
 /// How long bring-up and teardown took (reported by `splitlab up/down`).
@@ -125,21 +142,14 @@ impl Lab {
         ensure_root()?;
         ensure_tools()?;
         topology.validate()?;
-        let state_dir = options
-            .state_dir
-            .clone()
-            .unwrap_or_else(crate::journal::state_dir);
+        let state_dir = options.state_dir();
         let run = options.run.clone().unwrap_or_else(RunId::random);
         if Journal::path(&state_dir, &run).exists()
             || !netns::list_netns(&run.netns_prefix()).is_empty()
         {
             return Err(NetlabError::RunExists(run));
         }
-        let helper_exe = match &options.helper_exe {
-            Some(path) => path.clone(),
-            None => std::env::current_exe()
-                .map_err(|e| NetlabError::io("locate the current executable", e))?,
-        };
+        let helper_exe = options.helper_exe()?;
         let the_plan = plan(&run, topology);
         let journal = Journal {
             run: run.clone(),
@@ -232,20 +242,13 @@ impl Lab {
     /// No such run, unreadable journal, or namespaces gone.
     pub fn attach(run: &RunId, options: &LabOptions) -> Result<Lab, NetlabError> {
         ensure_root()?;
-        let state_dir = options
-            .state_dir
-            .clone()
-            .unwrap_or_else(crate::journal::state_dir);
+        let state_dir = options.state_dir();
         if !Journal::path(&state_dir, run).exists() {
             return Err(NetlabError::NoSuchRun(run.clone()));
         }
         let mut journal =
             Journal::load(&state_dir, run).map_err(|e| NetlabError::io("read journal", e))?;
-        let helper_exe = match &options.helper_exe {
-            Some(path) => path.clone(),
-            None => std::env::current_exe()
-                .map_err(|e| NetlabError::io("locate the current executable", e))?,
-        };
+        let helper_exe = options.helper_exe()?;
         // Take ownership only from a dead owner: a live orchestrator keeps its
         // lab, and `clean` must keep treating that lab as live.
         let take_over = !journal.owner.is_alive();
