@@ -1,22 +1,21 @@
-//! Failover figures per fault event, from the node event logs and the
-//! client history on the shared monotonic clock. Pure.
+//! Failover figures per fault event, in milliseconds for results.json and
+//! the report. The definitions live in `checker::failover` (shared with the
+//! failover bench); this room only chooses the windows and the evidence.
 //!
-//! For a fault that fired at `t0` while node L led term T:
-//! - **detection**: first sign any node noticed (`peer_down`, `quorum_lost`,
-//!   `lease_lost`, `stepped_down`, `election_started`);
-//! - **new leader**: first `became_leader` for a term above T;
-//! - **first acknowledged write**: first `ok` write or CAS completed after
-//!   t0 (with a new leader: carrying its term or later);
-//! - **client unavailability**: longest gap between consecutive
-//!   acknowledged writes that overlaps the fault window, as clients saw it;
-//! - **old leader stepped down**: L's first `stepped_down` (or
-//!   `lease_lost`) after t0.
-use checker::{EventKind, NodeEvent, Op, OpFn, OpKind};
+//! A fault's window runs from its start to its end, the next fault (a heal
+//! included) or the moment the clients stopped, whichever is first; an
+//! instantaneous fault (`restart`) has no end of its own, so its window runs
+//! to the next fault. A killed leader stops claiming leadership when it is
+//! killed.
+use checker::failover::{self, Evidence, FaultWindow, RoleChange};
+use checker::{NodeEvent, Op};
 use serde::{Deserialize, Serialize};
 
 use super::judge::FaultRecord;
+use super::scenario::FaultKind;
 
-/// Milliseconds after the fault started (`None`: did not happen in the run).
+/// Milliseconds after the fault started (`None`: did not happen inside the
+/// fault's window).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failover {
     /// Index of the fault's step in the scenario.
@@ -27,6 +26,10 @@ pub struct Failover {
     pub start_ns: u64,
     /// When it ended, if it did before the run ended.
     pub end_ns: Option<u64>,
+    /// Where the evidence for these figures stops: the fault's end, the
+    /// next fault or the end of the workload, whichever came first.
+    #[serde(default)]
+    pub window_end_ns: u64,
     /// The leader when it started.
     pub leader_before: Option<String>,
     /// That leader's term.
@@ -41,121 +44,111 @@ pub struct Failover {
     pub new_term: Option<u64>,
     /// When it was elected.
     pub new_leader_ms: Option<f64>,
-    /// First acknowledged write after the fault started.
+    /// First acknowledged write after the fault started (of the new
+    /// leader's term or later, when there is one).
     pub first_ack_write_ms: Option<f64>,
-    /// Longest gap between acknowledged writes overlapping the fault.
+    /// Longest stretch inside the window without an acknowledged write.
     pub unavailable_ms: Option<f64>,
-    /// When the old leader stepped down or lost its lease.
+    /// True when that stretch was still open at the window's end (writes
+    /// had not resumed): `unavailable_ms` is then a lower bound.
+    #[serde(default)]
+    pub unavailable_open: bool,
+    /// When the old leader stopped claiming leadership (`stepped_down`, or
+    /// the kill of its process).
     pub old_leader_stepped_down_ms: Option<f64>,
-    /// Elections (`became_leader`) between the fault start and its end + 1 s.
+    /// When the old leader's lease ended unrenewed (`lease_lost`).
+    #[serde(default)]
+    pub old_leader_lease_ended_ms: Option<f64>,
+    /// Elections (`became_leader`) inside the window.
     pub leaders_elected: usize,
 }
 
-fn ms(from: u64, to: u64) -> f64 {
-    to.saturating_sub(from) as f64 / 1e6
+impl Failover {
+    /// The client unavailability as shown: "1.20 s", "≥ 5.00 s (not
+    /// resumed)" or "—".
+    pub fn unavailability(&self) -> String {
+        if self.unavailable_open && self.unavailable_ms.is_some() {
+            format!("≥ {} (not resumed)", show_ms(self.unavailable_ms))
+        } else {
+            show_ms(self.unavailable_ms)
+        }
+    }
 }
 
-fn is_write(op: &Op) -> bool {
-    matches!(op.f, OpFn::Write | OpFn::Cas | OpFn::Delete)
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
 }
 
-/// Figures for every fault record.
+/// Figures for every fault record; `workload_end_ns` is when the clients
+/// stopped (no figure looks past it).
 pub fn failover_figures(
     faults: &[FaultRecord],
     events: &[NodeEvent],
     history: &[Op],
-    end_ns: u64,
+    workload_end_ns: u64,
 ) -> Vec<Failover> {
-    let mut acked_writes: Vec<(u64, Option<u64>)> = history
+    let mut evidence = Evidence::from_run(events, history);
+    for fault in faults {
+        if matches!(fault.kind, FaultKind::Kill | FaultKind::Restart) {
+            evidence
+                .role_changes
+                .extend(fault.targets.iter().map(|node| RoleChange {
+                    node: node.clone(),
+                    at_ns: fault.start_ns,
+                    term: None,
+                    leads: false,
+                }));
+        }
+    }
+    evidence.sort();
+    let spans: Vec<(u64, Option<u64>)> = faults
         .iter()
-        .filter(|op| op.kind == OpKind::Ok && is_write(op))
-        .map(|op| (op.time_ns, op.token.map(|token| token.term)))
+        .map(|fault| {
+            let instantaneous =
+                fault.kind != FaultKind::Heal && fault.end_ns == Some(fault.start_ns);
+            (fault.start_ns, fault.end_ns.filter(|_| !instantaneous))
+        })
         .collect();
-    acked_writes.sort_by_key(|(time, _)| *time);
+    let windows = FaultWindow::for_faults(&spans, workload_end_ns);
     faults
         .iter()
-        .map(|fault| figures_for(fault, events, &acked_writes, end_ns))
+        .zip(windows)
+        .map(|(fault, window)| figures_for(fault, window, &evidence))
         .collect()
 }
 
-fn figures_for(
-    fault: &FaultRecord,
-    events: &[NodeEvent],
-    acked: &[(u64, Option<u64>)],
-    end_ns: u64,
-) -> Failover {
-    let t0 = fault.start_ns;
-    let window_end = fault.end_ns.unwrap_or(end_ns);
-    let (leader_before, term_before) = match &fault.leader_before {
-        Some((leader, term)) => (Some(leader.clone()), Some(*term)),
-        None => (None, None),
+fn figures_for(fault: &FaultRecord, window: FaultWindow, evidence: &Evidence) -> Failover {
+    let leader_before = fault
+        .leader_before
+        .as_ref()
+        .map(|(leader, term)| (leader.as_str(), Some(*term)));
+    let figures = failover::measure(window, leader_before, evidence);
+    let (new_leader_ms, new_leader, new_term) = match figures.new_leader {
+        Some((at, node, term)) => (Some(ms(at)), Some(node), term),
+        None => (None, None, None),
     };
-    let after: Vec<&NodeEvent> = events.iter().filter(|event| event.mono_ns >= t0).collect();
-    let detection = after.iter().find(|event| {
-        matches!(
-            event.kind,
-            EventKind::PeerDown { .. }
-                | EventKind::QuorumLost
-                | EventKind::LeaseLost
-                | EventKind::SteppedDown { .. }
-                | EventKind::ElectionStarted
-        )
-    });
-    let new_leader = after.iter().find(|event| {
-        matches!(event.kind, EventKind::BecameLeader)
-            && term_before.is_none_or(|term| event.term > term)
-    });
-    let stepped_down = leader_before.as_ref().and_then(|leader| {
-        after.iter().find(|event| {
-            event.node == *leader
-                && matches!(
-                    event.kind,
-                    EventKind::SteppedDown { .. } | EventKind::LeaseLost
-                )
-        })
-    });
-    let min_term = new_leader.map(|event| event.term);
-    let first_ack = acked.iter().find(|(time, term)| {
-        *time >= t0 && min_term.is_none_or(|min| term.is_none_or(|term| term >= min))
-    });
-    // Longest gap between acknowledged writes that overlaps the fault.
-    let before = acked
-        .iter()
-        .rev()
-        .find(|(time, _)| *time < t0)
-        .map(|(time, _)| *time);
-    let mut previous = before.unwrap_or(t0);
-    let mut longest: Option<u64> = None;
-    for (time, _) in acked.iter().filter(|(time, _)| *time >= t0) {
-        if previous > window_end {
-            break;
-        }
-        longest = Some(longest.unwrap_or(0).max(time - previous));
-        previous = *time;
-    }
-    let leaders_elected = after
-        .iter()
-        .filter(|event| {
-            matches!(event.kind, EventKind::BecameLeader)
-                && event.mono_ns <= window_end + 1_000_000_000
-        })
-        .count();
     Failover {
         step: fault.step,
         description: fault.description.clone(),
-        start_ns: t0,
+        start_ns: fault.start_ns,
         end_ns: fault.end_ns,
-        leader_before,
-        term_before,
-        detection_ms: detection.map(|event| ms(t0, event.mono_ns)),
-        detected_by: detection.map(|event| format!("{} {}", event.node, event.kind.name())),
-        new_leader: new_leader.map(|event| event.node.clone()),
-        new_term: new_leader.map(|event| event.term),
-        new_leader_ms: new_leader.map(|event| ms(t0, event.mono_ns)),
-        first_ack_write_ms: first_ack.map(|(time, _)| ms(t0, *time)),
-        unavailable_ms: longest.map(|gap| gap as f64 / 1e6),
-        old_leader_stepped_down_ms: stepped_down.map(|event| ms(t0, event.mono_ns)),
-        leaders_elected,
+        window_end_ns: window.end_ns,
+        leader_before: fault
+            .leader_before
+            .as_ref()
+            .map(|(leader, _)| leader.clone()),
+        term_before: fault.leader_before.as_ref().map(|(_, term)| *term),
+        detection_ms: figures.detection.as_ref().map(|(at, _)| ms(*at)),
+        detected_by: figures.detection.map(|(_, by)| by),
+        new_leader,
+        new_term,
+        new_leader_ms,
+        first_ack_write_ms: figures.first_ack_write.map(ms),
+        unavailable_ms: figures.unavailable.map(|gap| ms(gap.ns)),
+        unavailable_open: figures.unavailable.is_some_and(|gap| !gap.resumed),
+        old_leader_stepped_down_ms: figures.old_leader_stepped_down.map(ms),
+        old_leader_lease_ended_ms: figures.old_leader_lease_ended.map(ms),
+        leaders_elected: figures.leaders_elected,
     }
 }
 
@@ -171,8 +164,7 @@ pub fn show_ms(value: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::scenario::FaultKind;
-    use checker::StepDownReason;
+    use checker::{EventKind, OpFn, OpKind, StepDownReason};
 
     const MS: u64 = 1_000_000;
 
@@ -186,30 +178,26 @@ mod tests {
             .with_token(term, at_ms)
     }
 
-    #[test]
-    fn figures_follow_the_seed_story() {
-        let fault = FaultRecord {
-            step: 0,
-            kind: FaultKind::Partition,
-            description: "isolate us-east".into(),
+    fn record(step: usize, kind: FaultKind, start_ms: u64, end_ms: Option<u64>) -> FaultRecord {
+        FaultRecord {
+            step,
+            kind,
+            description: format!("{} #{step}", kind.name()),
             targets: vec!["us-east".into()],
             grudge: None,
             all_planes: true,
-            start_ns: 1000 * MS,
-            end_ns: Some(5000 * MS),
+            start_ns: start_ms * MS,
+            end_ns: end_ms.map(|end| end * MS),
             leader_before: Some(("us-east".into(), 2)),
-        };
+        }
+    }
+
+    #[test]
+    fn figures_follow_the_seed_story() {
+        let fault = record(0, FaultKind::Partition, 1000, Some(5000));
         let events = vec![
             event("us-east", 900, 2, EventKind::BecameLeader),
-            event(
-                "us-west",
-                1300,
-                2,
-                EventKind::PeerDown {
-                    peer: "us-east".into(),
-                    direction: checker::LinkDirection::Inbound,
-                },
-            ),
+            event("us-east", 1250, 2, EventKind::LeaseLost),
             event("us-west", 1500, 3, EventKind::ElectionStarted),
             event("us-west", 1600, 3, EventKind::BecameLeader),
             event(
@@ -221,42 +209,59 @@ mod tests {
                 },
             ),
         ];
-        let history = vec![
-            write_ok(950, 2),
-            write_ok(1200, 2),
-            write_ok(1800, 3),
-            write_ok(1900, 3),
-        ];
+        let mut history = vec![write_ok(950, 2), write_ok(1200, 2)];
+        history.extend((0..40).map(|n| write_ok(1800 + n * 100, 3)));
         let figures = failover_figures(&[fault], &events, &history, 10_000 * MS);
         let f = &figures[0];
-        assert_eq!(f.detection_ms, Some(300.0));
-        assert_eq!(f.detected_by.as_deref(), Some("us-west peer_down"));
+        assert_eq!(f.window_end_ns, 5000 * MS);
+        assert_eq!(f.detection_ms, Some(250.0));
+        assert_eq!(f.detected_by.as_deref(), Some("us-east lease_lost"));
         assert_eq!(f.new_leader.as_deref(), Some("us-west"));
         assert_eq!(f.new_term, Some(3));
         assert_eq!(f.new_leader_ms, Some(600.0));
-        // The write at 1200 ms still carried term 2 (acknowledged by the old
-        // leader before it noticed); the first write of the new term is at 1800.
         assert_eq!(f.first_ack_write_ms, Some(800.0));
         assert_eq!(f.unavailable_ms, Some(600.0));
+        assert!(!f.unavailable_open);
+        assert_eq!(f.old_leader_lease_ended_ms, Some(250.0));
         assert_eq!(f.old_leader_stepped_down_ms, Some(700.0));
         assert_eq!(f.leaders_elected, 1);
     }
 
     #[test]
+    fn writes_that_never_resume_are_an_open_lower_bound() {
+        let fault = record(0, FaultKind::Partition, 1000, None);
+        let history = vec![write_ok(900, 2)];
+        let figures = failover_figures(&[fault], &[], &history, 4000 * MS);
+        assert_eq!(figures[0].unavailable_ms, Some(3000.0));
+        assert!(figures[0].unavailable_open);
+        assert_eq!(figures[0].unavailability(), "≥ 3.00 s (not resumed)");
+    }
+
+    #[test]
+    fn a_later_fault_keeps_its_own_election_and_a_kill_ends_the_claim() {
+        // A restart of the leader at 1000 ms (instantaneous: its window runs
+        // to the next fault), then a partition at 3000 ms whose election at
+        // 3500 ms must not be credited to the restart.
+        let faults = [
+            record(0, FaultKind::Restart, 1000, Some(1000)),
+            record(1, FaultKind::Partition, 3000, Some(6000)),
+        ];
+        let events = vec![event("us-west", 3500, 3, EventKind::BecameLeader)];
+        let figures = failover_figures(&faults, &events, &[], 8000 * MS);
+        assert_eq!(figures[0].window_end_ns, 3000 * MS);
+        assert_eq!(figures[0].new_leader, None);
+        assert_eq!(figures[0].leaders_elected, 0);
+        assert_eq!(figures[0].old_leader_stepped_down_ms, Some(0.0));
+        assert_eq!(figures[1].new_leader_ms, Some(500.0));
+    }
+
+    #[test]
     fn nothing_happening_gives_empty_figures() {
-        let fault = FaultRecord {
-            step: 0,
-            kind: FaultKind::Loss,
-            description: "loss".into(),
-            targets: vec![],
-            grudge: None,
-            all_planes: true,
-            start_ns: 1000 * MS,
-            end_ns: Some(2000 * MS),
-            leader_before: Some(("n1".into(), 1)),
-        };
+        let mut fault = record(0, FaultKind::Loss, 1000, Some(2000));
+        fault.leader_before = Some(("n1".into(), 1));
         let figures = failover_figures(&[fault], &[], &[], 3000 * MS);
         assert_eq!(figures[0].new_leader, None);
+        // No acknowledged write anywhere: no unavailability figure.
         assert_eq!(figures[0].unavailable_ms, None);
         assert_eq!(show_ms(figures[0].detection_ms), "—");
         assert_eq!(show_ms(Some(1500.0)), "1.50 s");

@@ -206,7 +206,7 @@ fn finish(
     results.skipped_checks = judgement.skipped_checks;
     results.counts = results::count(history);
     results.latency = results::latency_of_ok(history);
-    let end = results.frame.map_or(0, |frame| frame.final_reads_ns);
+    let end = results.frame.map_or(0, |frame| frame.workload_end_ns);
     results.failover = figures::failover_figures(&results.faults, events, history, end);
     let status;
     if results.skipped_reason.is_some() {

@@ -460,11 +460,11 @@ th {{ background: #fafafa; }} .valid {{ color: #2e7d32; font-weight: 600; }} .in
     }
     html.push_str("</table>");
 
-    html.push_str("<h2>Failover figures</h2><table><tr><th>#</th><th>fault</th><th>leader before</th><th>detection</th><th>new leader</th><th>first ack'd write</th><th>client unavailability</th><th>old leader stepped down</th><th>leaders elected</th></tr>");
+    html.push_str("<h2>Failover figures</h2><table><tr><th>#</th><th>fault</th><th>leader before</th><th>detection</th><th>new leader</th><th>first ack'd write</th><th>client unavailability</th><th>old leader stepped down</th><th>lease ended</th><th>leaders elected</th></tr>");
     for f in &results.failover {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             f.step + 1,
             escape(&f.description),
             escape(&f.leader_before.as_ref().map_or("none".into(), |l| format!(
@@ -483,12 +483,13 @@ th {{ background: #fafafa; }} .valid {{ color: #2e7d32; font-weight: 600; }} .in
                 f.new_term.unwrap_or(0)
             )),
             show_ms(f.first_ack_write_ms),
-            show_ms(f.unavailable_ms),
+            escape(&f.unavailability()),
             show_ms(f.old_leader_stepped_down_ms),
+            show_ms(f.old_leader_lease_ended_ms),
             f.leaders_elected
         );
     }
-    html.push_str("</table><p class=muted>Times are milliseconds after the fault started, on the host's CLOCK_MONOTONIC that every namespace and node shares.</p>");
+    html.push_str("</table><p class=muted>Times are milliseconds after the fault started, on the host's CLOCK_MONOTONIC that every namespace and node shares; each fault's figures use only what happened before its end, the next fault or the end of the workload.</p>");
 
     html.push_str(
         "<h2>Operations</h2><table><tr><th>function</th><th>ok</th><th>fail</th><th>info</th></tr>",

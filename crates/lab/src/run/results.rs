@@ -244,7 +244,7 @@ pub fn summary(results: &Results, run_dir: &str) -> String {
             line(
                 &mut out,
                 format!(
-                    "     leader before {}  detection {}{}  new leader {}{}  first ack'd write {}  client unavailability {}  old leader stepped down {}",
+                    "     leader before {}  detection {}{}  new leader {}{}  first ack'd write {}  client unavailability {}  old leader stepped down {}  lease ended {}",
                     f.leader_before
                         .as_ref()
                         .map_or("none".to_string(), |l| format!(
@@ -261,8 +261,9 @@ pub fn summary(results: &Results, run_dir: &str) -> String {
                         f.new_term.unwrap_or(0)
                     )),
                     show_ms(f.first_ack_write_ms),
-                    show_ms(f.unavailable_ms),
+                    f.unavailability(),
                     show_ms(f.old_leader_stepped_down_ms),
+                    show_ms(f.old_leader_lease_ended_ms),
                 ),
             );
         }
