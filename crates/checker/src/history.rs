@@ -54,6 +54,9 @@ pub enum OpFn {
     Cas,
     /// Remove a key.
     Delete,
+    /// Append a unique element (`value`) to a key's list; a read of the key
+    /// returns the elements joined by single spaces.
+    Append,
 }
 
 impl OpFn {
@@ -69,9 +72,14 @@ impl OpFn {
             OpFn::Write => "write",
             OpFn::Cas => "cas",
             OpFn::Delete => "delete",
+            OpFn::Append => "append",
         }
     }
 }
+
+/// Separates the elements of a list value a read returns for a key built
+/// by [`OpFn::Append`] (the same separator as `wire::LIST_SEPARATOR`).
+pub const LIST_SEPARATOR: char = ' ';
 
 /// Fencing token of a committed write: `(term, index)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -66,7 +66,7 @@ impl Operation {
     pub fn resulting_value(&self) -> Option<&str> {
         match self.f {
             OpFn::Write | OpFn::Cas => self.value.as_deref(),
-            OpFn::Delete | OpFn::Read => None,
+            OpFn::Delete | OpFn::Read | OpFn::Append => None,
         }
     }
 }
@@ -95,6 +95,7 @@ impl fmt::Display for Operation {
                 show(&self.value)
             )?,
             OpFn::Delete => write!(f, "delete({})", self.key)?,
+            OpFn::Append => write!(f, "append({}, {})", self.key, show(&self.value))?,
         }
         let end = match self.complete_ns {
             Some(t) => fmt_ns(t),

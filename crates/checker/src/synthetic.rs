@@ -81,7 +81,7 @@ pub fn register_history(workload: &Workload) -> History {
         next_value += 1;
         let (value, expected) = match f {
             OpFn::Read | OpFn::Delete => (None, None),
-            OpFn::Write => (Some(next_value.to_string()), None),
+            OpFn::Write | OpFn::Append => (Some(next_value.to_string()), None),
             // Expect a recent value so some CAS succeed.
             OpFn::Cas => (
                 Some(next_value.to_string()),
@@ -126,6 +126,14 @@ pub fn register_history(workload: &Workload) -> History {
             }
             OpFn::Delete => {
                 registers.remove(&op.key);
+                op.applied = true;
+            }
+            OpFn::Append => {
+                let element = op.value.clone().expect("appends carry an element");
+                registers
+                    .entry(op.key)
+                    .and_modify(|list| *list = format!("{list} {element}"))
+                    .or_insert(element);
                 op.applied = true;
             }
             OpFn::Cas => {

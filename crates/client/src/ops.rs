@@ -40,6 +40,14 @@ pub enum Request {
         /// The new value.
         value: String,
     },
+    /// `POST /kv/<key>` with the element as body: appends it to the key's
+    /// list (a read returns the elements joined by single spaces).
+    Append {
+        /// The list's key.
+        key: String,
+        /// The element; unique per client and sequence number in the lab.
+        element: String,
+    },
 }
 
 /// How an operation ended, in Jepsen terms.
@@ -116,6 +124,12 @@ pub fn execute(
             format!("/kv/{}?if_absent=true", encode(key)),
             value.clone(),
             true,
+        ),
+        Request::Append { key, element } => (
+            "POST",
+            format!("/kv/{}", encode(key)),
+            element.clone(),
+            false,
         ),
     };
     let headers: &[(&str, String)] = if matches!(request, Request::Read { .. }) {

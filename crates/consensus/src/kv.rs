@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use seeded::Fnv1a;
-use wire::{Entry, Index, KvOp, Payload, Snapshot, Term, Token};
+use wire::{Entry, Index, KvOp, LIST_SEPARATOR, Payload, Snapshot, Term, Token};
 
 /// The outcome of a command, remembered per client for exactly-once replies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +130,15 @@ impl Kv {
                     self.hash_op(b"cas-miss", key, None);
                 }
                 matches
+            }
+            KvOp::Append { key, element } => {
+                self.hash_op(b"append", key, Some(element));
+                let list = self.data.entry(key.clone()).or_default();
+                if !list.is_empty() {
+                    list.push(LIST_SEPARATOR);
+                }
+                list.push_str(element);
+                true
             }
         }
     }
@@ -285,6 +294,26 @@ mod tests {
             assert_eq!(result.token, Token { term: 1, index });
             assert_eq!(kv.get("k").as_deref(), value, "step {index}");
         }
+    }
+
+    #[test]
+    fn appends_build_a_list_and_a_retried_append_lands_once() {
+        let mut kv = Kv::new();
+        let append = |element: &str| KvOp::Append {
+            key: "list".into(),
+            element: element.into(),
+        };
+        kv.apply(&command(1, 1, 1, append("1-1"))).unwrap();
+        kv.apply(&command(2, 2, 1, append("2-1"))).unwrap();
+        // The retry of (1, 1) reached the log twice: applied once.
+        kv.apply(&command(3, 1, 1, append("1-1"))).unwrap();
+        kv.apply(&command(4, 1, 2, append("1-2"))).unwrap();
+        assert_eq!(kv.get("list").as_deref(), Some("1-1 2-1 1-2"));
+        let mut replaced = kv.clone();
+        replaced.apply(&command(5, 3, 1, put("list", "x"))).unwrap();
+        replaced.apply(&command(6, 3, 2, append("3-2"))).unwrap();
+        assert_eq!(replaced.get("list").as_deref(), Some("x 3-2"));
+        assert_eq!(Kv::restore(&kv.snapshot()), Ok(kv));
     }
 
     #[test]

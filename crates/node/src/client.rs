@@ -3,7 +3,8 @@
 //!
 //! Response bodies (all JSON except `/metrics`):
 //!
-//! * write ok (200): `{"ok":true,"node":"n1","token":{"term":T,"index":I},"applied":bool}`
+//! * write ok (200; `PUT`, `DELETE`, and `POST` = append the body to the
+//!   key's list): `{"ok":true,"node":"n1","token":{"term":T,"index":I},"applied":bool}`
 //!   — `applied` is false only for a compare-and-set whose comparison failed
 //!   (the CAS was still committed at `token`, as a no-op).
 //! * read ok (200): `{"ok":true,"node":"n1","key":K,"value":V|null,"index":I,"read":"linearizable"|"lease"|"stale"}`

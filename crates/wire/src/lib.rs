@@ -20,4 +20,6 @@ pub use codec::{
     DEFAULT_MAX_FRAME, DecodeError, Frame, HEADER_LEN, Header, MAGIC, MIN_FRAME_LEN, PREFIX_LEN,
     PROTOCOL_VERSION, TRAILER_LEN, decode, encode, encode_to_vec,
 };
-pub use message::{Entry, Index, KvOp, Message, NodeId, Payload, Snapshot, Term, Token};
+pub use message::{
+    Entry, Index, KvOp, LIST_SEPARATOR, Message, NodeId, Payload, Snapshot, Term, Token,
+};

@@ -51,7 +51,20 @@ pub enum KvOp {
         /// The value written when the comparison holds.
         value: String,
     },
+    /// Appends `element` to the list held by `key` (an absent key holds the
+    /// empty list). Lists are stored as their elements joined by
+    /// [`LIST_SEPARATOR`]; the client API refuses elements containing it, so
+    /// every acknowledged append leaves exactly one trace a later read finds.
+    Append {
+        /// The list's key.
+        key: String,
+        /// The element appended.
+        element: String,
+    },
 }
+
+/// Separates the elements of a list value built by [`KvOp::Append`].
+pub const LIST_SEPARATOR: char = ' ';
 
 /// What a log entry carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,10 @@
 //!
 //! Values are unique per client and sequence number (`"<process>-<seq>"`),
 //! so a read identifies exactly which write it saw. A compare-and-set expects
-//! the last value this client saw for the key (or absence).
+//! the last value this client saw for the key (or absence). Appends add the
+//! same unique value as an element to a list key (`a<n>` next to the register
+//! key `k<n>`), so every acknowledged append leaves a trace the final read of
+//! that list must contain.
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,9 +16,9 @@ use std::time::Duration;
 
 use checker::{Op, OpFn, OpKind};
 
-use client::{Outcome, Request, mono_ns};
 use super::scenario::{Mix, NodeCatalog, Placement, Route, Workload};
 use super::targets::SeededRng;
+use client::{Outcome, Request, mono_ns};
 
 /// Produces one client's operations.
 #[derive(Debug, Clone)]
@@ -47,12 +50,30 @@ impl Generator {
         self.seq += 1;
         let key = format!("k{}", self.rng.below(u64::from(self.keys)));
         let value = format!("{}-{}", self.process, self.seq);
-        let total = u64::from(self.mix.write + self.mix.read + self.mix.cas).max(1);
+        let Mix {
+            write,
+            read,
+            cas,
+            append,
+        } = self.mix;
+        let total = u64::from(write + read + cas + append).max(1);
         let pick = self.rng.below(total);
-        let request = if pick < u64::from(self.mix.write) {
+        // Appends come last so a mix without them draws exactly as before.
+        let request = if pick < u64::from(write) {
             Request::Write { key, value }
-        } else if pick < u64::from(self.mix.write + self.mix.read) {
-            Request::Read { key }
+        } else if pick < u64::from(write + read) {
+            // With appends in the mix, half the reads read the lists.
+            match list_key(&key) {
+                Some(list) if append > 0 && self.seq.is_multiple_of(2) => {
+                    Request::Read { key: list }
+                }
+                _ => Request::Read { key },
+            }
+        } else if pick >= u64::from(write + read + cas) {
+            Request::Append {
+                key: list_key(&key).unwrap_or(key),
+                element: value,
+            }
         } else {
             let expected = self.known.get(&key).cloned().flatten();
             Request::Cas {
@@ -74,9 +95,16 @@ impl Generator {
                 Request::Write { key, value } | Request::Cas { key, value, .. } => {
                     self.known.insert(key.clone(), Some(value.clone()));
                 }
+                // The list grew; no CAS ever targets a list key.
+                Request::Append { .. } => {}
             }
         }
     }
+}
+
+/// The list key next to register key `k<n>`: `a<n>`.
+pub fn list_key(register_key: &str) -> Option<String> {
+    register_key.strip_prefix('k').map(|n| format!("a{n}"))
 }
 
 /// The invocation record of a request.
@@ -86,6 +114,10 @@ pub fn invoke_op(process: u64, request: &Request, node: &str, time_ns: u64) -> O
         Request::Write { key, value } => {
             Op::new(process, OpKind::Invoke, OpFn::Write, key.clone(), time_ns)
                 .with_value(value.clone())
+        }
+        Request::Append { key, element } => {
+            Op::new(process, OpKind::Invoke, OpFn::Append, key.clone(), time_ns)
+                .with_value(element.clone())
         }
         Request::Cas {
             key,
@@ -273,6 +305,7 @@ mod tests {
             write: 50,
             read: 40,
             cas: 10,
+            append: 0,
         };
         let mut a = Generator::new(3, 5, mix, 42);
         let mut b = Generator::new(3, 5, mix, 42);
@@ -293,11 +326,53 @@ mod tests {
     }
 
     #[test]
+    fn appends_go_to_list_keys_with_unique_elements() {
+        let mix = Mix {
+            write: 30,
+            read: 30,
+            cas: 10,
+            append: 30,
+        };
+        let mut generator = Generator::new(4, 5, mix, 9);
+        let mut elements = std::collections::BTreeSet::new();
+        let mut list_reads = 0;
+        for _ in 0..200 {
+            match generator.next_request().0 {
+                Request::Append { key, element } => {
+                    assert!(key.starts_with('a'), "{key}");
+                    assert!(!element.contains(' '), "{element}");
+                    assert!(elements.insert(element.clone()), "duplicate {element}");
+                }
+                Request::Read { key } if key.starts_with('a') => list_reads += 1,
+                Request::Write { key, .. } | Request::Cas { key, .. } => {
+                    assert!(key.starts_with('k'), "{key}")
+                }
+                Request::Read { .. } => {}
+            }
+        }
+        assert!(elements.len() > 30 && list_reads > 10, "{elements:?}");
+        let invoke = invoke_op(
+            4,
+            &Request::Append {
+                key: "a1".into(),
+                element: "4-1".into(),
+            },
+            "n1",
+            5,
+        );
+        assert_eq!(
+            (invoke.f, invoke.value.as_deref()),
+            (OpFn::Append, Some("4-1"))
+        );
+    }
+
+    #[test]
     fn cas_expects_the_last_observed_value() {
         let mix = Mix {
             write: 0,
             read: 0,
             cas: 1,
+            append: 0,
         };
         let mut generator = Generator::new(1, 1, mix, 7);
         let (first, _) = generator.next_request();

@@ -1,7 +1,9 @@
 //! Routing a parsed request to what it asks for ([`Route`]): key-value
-//! reads and writes (with compare-and-set and exactly-once sessions),
+//! reads and writes (with compare-and-set, list appends via `POST` and
+//! exactly-once sessions),
 //! `/status` and `/metrics`.
 use consensus::{ClientRequest, KvOp, ReadMode};
+use wire::LIST_SEPARATOR;
 
 use super::request::{HttpError, Request, percent_decode};
 
@@ -139,6 +141,21 @@ pub(crate) fn route(request: &Request) -> Result<Route, HttpError> {
             };
             Ok(Route::Write {
                 op,
+                client: session.0,
+                seq: session.1,
+            })
+        }
+        "POST" => {
+            reject_unknown_params(request, &[])?;
+            let element = String::from_utf8(request.body.clone())
+                .map_err(|_| HttpError::bad("element (the body) must be UTF-8"))?;
+            if element.is_empty() || element.contains(LIST_SEPARATOR) {
+                return Err(HttpError::bad(format!(
+                    "element must be non-empty and free of {LIST_SEPARATOR:?}, the list separator"
+                )));
+            }
+            Ok(Route::Write {
+                op: KvOp::Append { key, element },
                 client: session.0,
                 seq: session.1,
             })

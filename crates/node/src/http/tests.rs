@@ -83,6 +83,29 @@ fn compare_and_set_forms() {
 }
 
 #[test]
+fn post_appends_one_element_with_the_session() {
+    assert_eq!(
+        routed("POST /kv/a0 HTTP/1.1\r\nContent-Length: 3\r\nX-Client-Id: 7\r\nX-Request-Seq: 2\r\n\r\n7-2")
+            .unwrap(),
+        Route::Write {
+            op: KvOp::Append {
+                key: "a0".into(),
+                element: "7-2".into()
+            },
+            client: Some(7),
+            seq: Some(2)
+        }
+    );
+    for body in ["", "a b"] {
+        let text = format!(
+            "POST /kv/a0 HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        assert_eq!(routed(&text).unwrap_err().status, 400, "{body:?}");
+    }
+}
+
+#[test]
 fn read_modes_and_other_routes() {
     let read = |query: &str| routed(&format!("GET /kv/k{query} HTTP/1.1\r\n\r\n"));
     assert_eq!(

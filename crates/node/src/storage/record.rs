@@ -131,6 +131,11 @@ pub(super) fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
                     }
                     put_str(out, value);
                 }
+                KvOp::Append { key, element } => {
+                    out.push(4);
+                    put_str(out, key);
+                    put_str(out, element);
+                }
             }
         }
     }
@@ -166,6 +171,10 @@ pub(super) fn decode_entry(payload: &[u8]) -> Option<Entry> {
                         value: cursor.string()?,
                     }
                 }
+                4 => KvOp::Append {
+                    key: cursor.string()?,
+                    element: cursor.string()?,
+                },
                 _ => return None,
             };
             Payload::Command { client, seq, op }
@@ -220,6 +229,10 @@ mod tests {
                 key: "k".into(),
                 expected: Some("old".into()),
                 value: "".into(),
+            },
+            KvOp::Append {
+                key: "list".into(),
+                element: "3-9".into(),
             },
         ];
         for op in ops {

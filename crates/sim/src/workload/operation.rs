@@ -32,7 +32,7 @@ impl Workload {
                 [self.rng.weighted(&[40, 30, 20, 10])];
             match f {
                 OpFn::Read | OpFn::Delete => (f, key, None, None),
-                OpFn::Write => (f, key, Some(self.fresh_value()), None),
+                OpFn::Write | OpFn::Append => (f, key, Some(self.fresh_value()), None),
                 OpFn::Cas => {
                     let expected = self.clients[client].seen.get(&key).cloned().flatten();
                     (f, key, Some(self.fresh_value()), expected)
@@ -67,6 +67,14 @@ impl Workload {
                 client: consensus_client,
                 seq: c.next_seq,
                 op: KvOp::Delete { key: key.clone() },
+            },
+            OpFn::Append => ClientRequest::Write {
+                client: consensus_client,
+                seq: c.next_seq,
+                op: KvOp::Append {
+                    key: key.clone(),
+                    element: value.clone().expect("an append has an element"),
+                },
             },
         };
         if f.is_mutation() {
@@ -220,6 +228,13 @@ impl Workload {
                             .with_error("cas_mismatch")
                     })
                 }
+            }
+            (OpFn::Append, ClientResponse::Written { token, .. }) => {
+                // The list grew by one element; its whole value is unknown.
+                self.clients[client].seen.remove(&key);
+                self.complete(client, now, OpKind::Ok, |op| {
+                    op.with_node(node).with_token(token.term, token.index)
+                })
             }
             (_, response) => self.complete(client, now, OpKind::Info, |op| {
                 op.with_node(node)

@@ -22,6 +22,7 @@ const PAYLOAD_COMMAND: u8 = 1;
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 const OP_CAS: u8 = 3;
+const OP_APPEND: u8 = 4;
 
 /// Smallest encoding of an entry: term, index, payload tag.
 const MIN_ENTRY_LEN: usize = 8 + 8 + 1;
@@ -191,6 +192,11 @@ fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
                     }
                     put_bytes(out, value.as_bytes());
                 }
+                KvOp::Append { key, element } => {
+                    out.push(OP_APPEND);
+                    put_bytes(out, key.as_bytes());
+                    put_bytes(out, element.as_bytes());
+                }
             }
         }
     }
@@ -225,6 +231,10 @@ fn decode_entry(reader: &mut Reader<'_>) -> Result<Entry, DecodeError> {
                         value: reader.string()?,
                     }
                 }
+                OP_APPEND => KvOp::Append {
+                    key: reader.string()?,
+                    element: reader.string()?,
+                },
                 _ => return Err(DecodeError::Malformed("unknown kv op tag")),
             };
             Payload::Command { client, seq, op }

@@ -73,6 +73,13 @@ fn sample_messages() -> Vec<Message> {
                         value: String::new(),
                     },
                 ),
+                command(
+                    16,
+                    KvOp::Append {
+                        key: "list".into(),
+                        element: "c1-7".into(),
+                    },
+                ),
             ],
         },
         Message::Append {
@@ -284,6 +291,7 @@ fn kv_op() -> impl Strategy<Value = KvOp> {
     prop_oneof![
         (text(), text()).prop_map(|(key, value)| KvOp::Put { key, value }),
         text().prop_map(|key| KvOp::Delete { key }),
+        (text(), text()).prop_map(|(key, element)| KvOp::Append { key, element }),
         (text(), proptest::option::of(text()), text()).prop_map(|(key, expected, value)| {
             KvOp::Cas {
                 key,

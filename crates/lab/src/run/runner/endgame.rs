@@ -101,12 +101,15 @@ pub(super) fn quiesce(
 /// attempt is recorded in the history under [`FINAL_READ_PROCESS`] + key.
 pub(super) fn final_reads(
     keys: u32,
+    lists: bool,
     observer: &Observer,
     client_addrs: &[(String, SocketAddr)],
     history: &mpsc::Sender<Op>,
 ) {
-    for key_index in 0..keys {
-        let key = format!("k{key_index}");
+    // The register keys, then (when the workload appends) the list keys.
+    let registers = (0..keys).map(|n| format!("k{n}"));
+    let list_keys = (0..keys).filter(|_| lists).map(|n| format!("a{n}"));
+    for (key_index, key) in (0u64..).zip(registers.chain(list_keys)) {
         for attempt in 0..6u64 {
             let (view, _) = observer.view();
             let target = view
@@ -115,7 +118,7 @@ pub(super) fn final_reads(
                 .unwrap_or(attempt as usize % client_addrs.len());
             let (node, addr) = client_addrs[target].clone();
             let request = Request::Read { key: key.clone() };
-            let process = FINAL_READ_PROCESS + u64::from(key_index);
+            let process = FINAL_READ_PROCESS + key_index;
             let invoke = workload::invoke_op(process, &request, &node, mono_ns());
             let outcome = observer.read(addr, &key, Duration::from_secs(2));
             let done = workload::completion_op(&invoke, &outcome, mono_ns());

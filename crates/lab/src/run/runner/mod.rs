@@ -212,6 +212,7 @@ fn drive(
     let final_reads_ns = mono_ns();
     endgame::final_reads(
         scenario.workload.keys,
+        scenario.workload.mix.append > 0,
         &observer,
         &client_addrs,
         &shared.history,

@@ -305,6 +305,11 @@ pub struct Mix {
     #[serde(default)]
     /// Weight of compare-and-set.
     pub cas: u32,
+    #[serde(default)]
+    /// Weight of appends of a unique element to a list key (`a0`, `a1`,
+    /// ...; the register keys are `k0`, ...): every acknowledged append
+    /// must be in the final read, so lost writes show by count.
+    pub append: u32,
 }
 
 impl Default for Mix {
@@ -313,6 +318,7 @@ impl Default for Mix {
             write: 50,
             read: 40,
             cas: 10,
+            append: 0,
         }
     }
 }

@@ -164,7 +164,7 @@ fn validate_workload(workload: &Workload, catalog: &NodeCatalog, problems: &mut 
         problems.at(whole.clone(), "workload.keys must be >= 1".into());
     }
     let mix = workload.mix;
-    if mix.write + mix.read + mix.cas == 0 {
+    if mix.write + mix.read + mix.cas + mix.append == 0 {
         problems.at(whole.clone(), "workload.mix: all weights are zero".into());
     }
     if let Some(rate) = workload.rate
