@@ -83,6 +83,11 @@ fn compare_and_set_forms() {
 }
 
 #[test]
+fn the_list_separator_is_the_one_the_checker_splits_on() {
+    assert_eq!(wire::LIST_SEPARATOR, checker::history::LIST_SEPARATOR);
+}
+
+#[test]
 fn post_appends_one_element_with_the_session() {
     assert_eq!(
         routed("POST /kv/a0 HTTP/1.1\r\nContent-Length: 3\r\nX-Client-Id: 7\r\nX-Request-Seq: 2\r\n\r\n7-2")
