@@ -195,13 +195,8 @@ fn rejections_table() {
         ),
         (
             "future version",
-            patched(valid.clone(), 2, &[3]),
-            DecodeError::UnsupportedVersion(3),
-        ),
-        (
-            "keyed frame without a key",
-            patched(valid.clone(), 2, &[KEYED_VERSION]),
-            DecodeError::UnexpectedMac,
+            patched(valid.clone(), 2, &[2]),
+            DecodeError::UnsupportedVersion(2),
         ),
         (
             "length beyond max_frame",
