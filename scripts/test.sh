@@ -53,8 +53,7 @@ step "lab: the CI scenario subset (safe -> valid), the whole museum (incorrect m
 # Use exactly the binaries built above (run-scenarios.sh would otherwise
 # build its own).
 SPLITLAB=target/release/splitlab SPLITNODE=target/release/splitnode \
-  scripts/run-scenarios.sh --ci --strict --runs-dir target/ci-scenarios \
-    --junit target/ci-scenarios/junit.xml
+  scripts/run-scenarios.sh --ci --strict --runs-dir target/ci-scenarios
 
 step "benchmarks compile and run once (criterion --test; root: they build netns clusters)"
 SPLITNODE_BIN=target/release/splitnode cargo bench -q --workspace --bench '*' -- --test

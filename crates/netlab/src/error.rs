@@ -62,6 +62,18 @@ pub enum NetlabError {
     /// No process is recorded for a node.
     #[error("node {0} has no process started by this lab")]
     NoProcess(String),
+    /// A signal fault aimed at a process that is no longer running (or that
+    /// did not reach the state the signal asks for): the fault would be a
+    /// silent no-op, so it is refused.
+    #[error("cannot {signal} node {node}: {why}")]
+    SignalNotApplied {
+        /// Node name.
+        node: String,
+        /// The signal, as a verb ("kill", "stop").
+        signal: &'static str,
+        /// What happened instead ("its process already exited (exit status: 0)").
+        why: String,
+    },
 }
 
 impl NetlabError {

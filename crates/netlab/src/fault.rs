@@ -21,7 +21,22 @@ pub enum Fault {
         #[serde(default = "all_planes")]
         planes: Planes,
     },
-    /// Removes every partition.
+    /// Replaces the data-only partition of `planes` with `grudge`: on each
+    /// cut `from → to` only payload-carrying packets are dropped (TCP
+    /// segments with data, every UDP datagram), while TCP's pure ACKs and
+    /// control packets (SYN, FIN, RST without data) still pass. A TCP stream
+    /// `to → from` therefore keeps flowing (its ACKs travel `from → to`),
+    /// unlike under [`Fault::Partition`], which drops every packet (a dead
+    /// fibre: both directions of a TCP connection stall). Independent of the
+    /// full partitions; [`Fault::Heal`] removes both.
+    DataPartition {
+        /// Who drops whose payload.
+        grudge: Grudge,
+        /// Which traffic is cut (default: all).
+        #[serde(default = "all_planes")]
+        planes: Planes,
+    },
+    /// Removes every partition (full and data-only).
     Heal,
     /// Sets shaping on directed links `(from, to)` for `planes`. It replaces
     /// an earlier fault shape of the same links and planes; fields left unset
@@ -92,6 +107,9 @@ impl Fault {
             Fault::Partition { grudge, planes } => {
                 format!("partition[{planes}] {}", grudge.describe())
             }
+            Fault::DataPartition { grudge, planes } => {
+                format!("data-partition[{planes}] {}", grudge.describe())
+            }
             Fault::Heal => "heal".into(),
             Fault::Shape {
                 links,
@@ -142,7 +160,7 @@ impl Fault {
             }
         };
         match self {
-            Fault::Partition { grudge, .. } => {
+            Fault::Partition { grudge, .. } | Fault::DataPartition { grudge, .. } => {
                 // A self-cut cannot be built or deserialized (`faults::Grudge`
                 // refuses it), so names are all that is left to check.
                 for node in grudge.nodes() {
@@ -196,8 +214,12 @@ pub struct ShapeEntry {
 /// The desired network conditions of a lab: base shaping plus active faults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetState {
-    /// Active partitions per plane selection.
+    /// Active partitions per plane selection (every packet dropped).
     pub partitions: BTreeMap<Planes, Grudge>,
+    /// Active data-only partitions per plane selection (payload dropped,
+    /// pure ACKs and control packets pass); see [`Fault::DataPartition`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data_partitions: BTreeMap<Planes, Grudge>,
     /// Shaping from the topology (never removed by `Unshape`).
     pub base: Vec<ShapeEntry>,
     /// Shaping from faults.
@@ -234,7 +256,17 @@ impl NetState {
                     self.partitions.insert(*planes, grudge.clone());
                 }
             }
-            Fault::Heal => self.partitions.clear(),
+            Fault::DataPartition { grudge, planes } => {
+                if grudge.is_empty() {
+                    self.data_partitions.remove(planes);
+                } else {
+                    self.data_partitions.insert(*planes, grudge.clone());
+                }
+            }
+            Fault::Heal => {
+                self.partitions.clear();
+                self.data_partitions.clear();
+            }
             Fault::Shape {
                 links,
                 planes,
@@ -268,6 +300,17 @@ impl NetState {
     /// Is the directed link cut for `plane` (by a partition of that plane or of all)?
     pub fn cut(&self, from: &str, to: &str, plane: Planes) -> bool {
         let by = |p: Planes| self.partitions.get(&p).is_some_and(|g| g.drops(from, to));
+        by(Planes::All) || (plane != Planes::All && by(plane))
+    }
+
+    /// Is the payload of directed link `from → to` cut for `plane` by a
+    /// data-only partition (pure ACKs and control packets still pass)?
+    pub fn data_cut(&self, from: &str, to: &str, plane: Planes) -> bool {
+        let by = |p: Planes| {
+            self.data_partitions
+                .get(&p)
+                .is_some_and(|g| g.drops(from, to))
+        };
         by(Planes::All) || (plane != Planes::All && by(plane))
     }
 
@@ -352,6 +395,33 @@ mod tests {
         assert!(!state.cut("n2", "n1", Planes::Heartbeat));
         state.apply(&Fault::Heal);
         assert!(!state.cut("n1", "n3", Planes::All));
+    }
+
+    #[test]
+    fn data_partitions_are_separate_from_full_ones_and_heal_clears_both() {
+        let mut state = NetState::default();
+        state.apply(&Fault::DataPartition {
+            grudge: grudge::one_way(&["n1".into()], &["n2".into()]),
+            planes: Planes::All,
+        });
+        assert!(state.data_cut("n1", "n2", Planes::Replication));
+        assert!(!state.data_cut("n2", "n1", Planes::Replication));
+        assert!(!state.cut("n1", "n2", Planes::All));
+        state.apply(&Fault::Partition {
+            grudge: grudge::one_way(&["n3".into()], &["n2".into()]),
+            planes: Planes::All,
+        });
+        assert!(
+            state.data_cut("n1", "n2", Planes::All),
+            "a full partition leaves it"
+        );
+        state.apply(&Fault::Heal);
+        assert!(state.data_partitions.is_empty() && state.partitions.is_empty());
+        let text = serde_json::to_string(&NetState::default()).unwrap();
+        assert!(
+            !text.contains("data_partitions"),
+            "old journals stay as they were: {text}"
+        );
     }
 
     #[test]

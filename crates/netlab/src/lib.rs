@@ -9,7 +9,8 @@
 //! - [`shaping`], [`grudge`], [`fault`]: faults as data and the state they build
 //!   (partitions are the shared [`faults::Grudge`] over node names).
 //! - [`render`] + [`nft`] + [`iptables`] + [`tc`]: PURE state → per-namespace
-//!   nft table / NFQUEUE rules / qdiscs, with backend choice by [`caps`].
+//!   nft table / NFQUEUE rules / qdiscs, with backend choice by [`caps`]
+//!   ([`backend`] says in words which backend serves a fault).
 //! - [`netns`]: create/delete namespaces, run code on threads inside them.
 //! - [`rtnl`]: executes plan steps over rtnetlink on a private thread.
 //! - [`lab`]: the live lab (`Lab::up`, `attach`, `teardown`), with reaching
@@ -26,6 +27,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod backend;
 pub mod caps;
 pub mod clean;
 pub mod doctor;

@@ -11,6 +11,18 @@
 //!
 //! Why a process, not a thread: `splitlab up` returns while the lab stays up,
 //! so the consumer must outlive the command that set it up.
+//!
+//! Watched: with `stats` set, a heartbeat thread rewrites a [`WorkerStats`]
+//! file every [`HEARTBEAT`] (packets taken and released, packets held, how
+//! long the packet loop has been silent while it holds packets); `Lab`
+//! reads it to tell a live worker from an exited or stalled one.
+//!
+//! Fail-closed: queues are bound without fail-open and the rules have no
+//! `--queue-bypass`, so a full queue drops and a dead worker turns the link
+//! into a black hole, never into an undelayed link. The queue sits in
+//! PREROUTING, before the nft partition rules (INPUT): a packet held here
+//! when a partition starts meets that partition when it is released, so it
+//! is dropped, not leaked.
 
 use crate::render::DelayQueue;
 use nfq::{Queue, Verdict};
@@ -20,7 +32,10 @@ use seeded::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The hidden subcommand that runs the worker.
 pub const DELAY_WORKER_ARG: &str = "__netlab-delay-worker";
@@ -30,6 +45,81 @@ pub const DELAY_WORKER_ARG: &str = "__netlab-delay-worker";
 pub struct WorkerConfig {
     /// Queues to bind, with their delay.
     pub queues: Vec<DelayQueue>,
+    /// Where the heartbeat thread writes [`WorkerStats`] (none: no heartbeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<PathBuf>,
+}
+
+/// How often the worker rewrites its stats file.
+pub const HEARTBEAT: Duration = Duration::from_millis(100);
+
+/// A worker's heartbeat, rewritten every [`HEARTBEAT`] (atomically: write a
+/// temporary file, then rename it over the old one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WorkerStats {
+    /// The worker's pid.
+    pub pid: u32,
+    /// Heartbeats written so far.
+    pub beats: u64,
+    /// Wall-clock time of this heartbeat, ms since the Unix epoch.
+    pub unix_ms: u64,
+    /// Packets taken from the queues.
+    pub received: u64,
+    /// Packets released (accepted) back to the kernel.
+    pub released: u64,
+    /// Packets held right now.
+    pub held: u64,
+    /// How long the packet loop has not come round while it held packets,
+    /// ms (0 while idle: waiting for packets is not a stall).
+    pub loop_silent_ms: u64,
+}
+
+/// Counters the packet loop publishes for the heartbeat thread.
+#[derive(Default)]
+struct Progress {
+    received: AtomicU64,
+    released: AtomicU64,
+    held: AtomicU64,
+    /// Monotonic ns (since `started`) of the last loop pass; 0 while idle.
+    busy_at_ns: AtomicU64,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Rewrites `path` with the current stats every [`HEARTBEAT`], forever (the
+/// thread dies with the process).
+fn heartbeat(path: &Path, progress: &Progress, started: Instant) {
+    let tmp = path.with_extension("tmp");
+    let mut beats = 0u64;
+    loop {
+        beats += 1;
+        let busy_at = progress.busy_at_ns.load(Ordering::Relaxed);
+        let now_ns = started.elapsed().as_nanos() as u64;
+        let stats = WorkerStats {
+            pid: std::process::id(),
+            beats,
+            unix_ms: unix_ms(),
+            received: progress.received.load(Ordering::Relaxed),
+            released: progress.released.load(Ordering::Relaxed),
+            held: progress.held.load(Ordering::Relaxed),
+            loop_silent_ms: if busy_at == 0 {
+                0
+            } else {
+                now_ns.saturating_sub(busy_at) / 1_000_000
+            },
+        };
+        if let Ok(text) = serde_json::to_string(&stats)
+            && std::fs::write(&tmp, text).is_ok()
+        {
+            let _ = std::fs::rename(&tmp, path);
+        }
+        std::thread::sleep(HEARTBEAT);
+    }
 }
 
 /// Kernel queue length: the default 1024 overflows at a few kpps × 50 ms.
@@ -78,6 +168,14 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
         by_num.insert(q.num, q.clone());
     }
     queue.set_nonblocking(true);
+    let started = Instant::now();
+    let progress = Arc::new(Progress::default());
+    if let Some(path) = config.stats.clone() {
+        // Spawned after SIGTERM is blocked, so the signal reaches the packet
+        // loop, never this thread.
+        let progress = progress.clone();
+        std::thread::spawn(move || heartbeat(&path, &progress, started));
+    }
     {
         let mut out = io::stdout().lock();
         writeln!(out, "ready")?;
@@ -98,7 +196,17 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
     };
     let mut draining = false;
 
+    let mark_busy = |held: usize| {
+        progress.held.store(held as u64, Ordering::Relaxed);
+        let at = if held == 0 {
+            0
+        } else {
+            (started.elapsed().as_nanos() as u64).max(1)
+        };
+        progress.busy_at_ns.store(at, Ordering::Relaxed);
+    };
     loop {
+        mark_busy(scheduler.held.len());
         if scheduler.held.is_empty() {
             if draining {
                 return Ok(());
@@ -111,7 +219,10 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
             terminate.thread_block().map_err(io::Error::from)?;
             queue.set_nonblocking(true);
             match first {
-                Ok(msg) => scheduler.schedule(msg),
+                Ok(msg) => {
+                    progress.received.fetch_add(1, Ordering::Relaxed);
+                    scheduler.schedule(msg);
+                }
                 // ENOENT: the kernel dropped what it announced (rules were
                 // replaced while packets were queued); the queue is still fine.
                 Err(e) if packet_gone(&e) || e.kind() == io::ErrorKind::Interrupted => continue,
@@ -121,7 +232,10 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
         // 1. Take every waiting packet and give it a release time.
         loop {
             match queue.recv() {
-                Ok(msg) => scheduler.schedule(msg),
+                Ok(msg) => {
+                    progress.received.fetch_add(1, Ordering::Relaxed);
+                    scheduler.schedule(msg);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if packet_gone(&e) || e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -134,6 +248,7 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
                 break;
             }
             let mut msg = entry.remove();
+            progress.released.fetch_add(1, Ordering::Relaxed);
             msg.set_verdict(Verdict::Accept);
             match queue.verdict(msg) {
                 Err(e) if !packet_gone(&e) => return Err(e),

@@ -17,6 +17,17 @@ pub enum InputRule {
         /// Traffic selection.
         planes: Planes,
     },
+    /// Drop the payload-carrying packets of `planes` from `from` (a data-only
+    /// partition): every UDP datagram and every TCP segment with data; pure
+    /// ACKs and control segments pass.
+    DropData {
+        /// Sender address.
+        from: Ipv4Addr,
+        /// Sender name (chain name).
+        name: String,
+        /// Traffic selection.
+        planes: Planes,
+    },
     /// Random loss of `planes` from `from`; a plane-specific entry also exempts
     /// its packets from the sender's `all` entry.
     Loss {
@@ -102,6 +113,26 @@ pub fn render_table(
                     );
                 }
             }
+            InputRule::DropData { from, name, planes } => {
+                let chain = format!("data_{}_{}", chain_safe(name), planes.label());
+                for m in plane_matches(*planes, ports) {
+                    let _ = writeln!(
+                        script,
+                        "\t\t{} jump {chain}",
+                        join(&[&format!("ip saddr {from}"), &m])
+                    );
+                }
+                let _ = writeln!(chains, "\tchain {chain} {{");
+                let comment = format!("data-only partition {name} {planes}");
+                let _ = writeln!(
+                    chains,
+                    "\t\tmeta l4proto udp counter drop comment \"{comment}\""
+                );
+                for rule in tcp_payload_matches() {
+                    let _ = writeln!(chains, "\t\t{rule} counter drop comment \"{comment}\"");
+                }
+                let _ = writeln!(chains, "\t}}");
+            }
             InputRule::Loss {
                 from,
                 name,
@@ -168,6 +199,24 @@ pub fn render_table(
     script
 }
 
+/// Matches for TCP segments that carry payload. nft compares a field with
+/// constants only (no `ip length > ip hdrlength + tcp doff`), so there is one
+/// rule per TCP header length (`doff` 5..=15 words): payload exists when the
+/// IP total length exceeds 20 + 4·doff. Packets with IP options (never sent by
+/// the lab's sockets) count as data: the data-only cut fails closed.
+fn tcp_payload_matches() -> Vec<String> {
+    let mut rules: Vec<String> = (5..=15u32)
+        .map(|doff| {
+            format!(
+                "ip hdrlength 5 tcp doff {doff} ip length > {}",
+                20 + 4 * doff
+            )
+        })
+        .collect();
+    rules.push("meta l4proto tcp ip hdrlength != 5".into());
+    rules
+}
+
 /// Node names may contain '-', which nft chain names allow only when quoted;
 /// use '_' instead.
 fn chain_safe(name: &str) -> String {
@@ -184,6 +233,50 @@ mod tests {
             render_table("sl_3f9a", Ports::default(), &[], &[]),
             "table ip sl_3f9a\ndelete table ip sl_3f9a\n"
         );
+    }
+
+    #[test]
+    fn data_only_partition_drops_udp_and_tcp_payload_only() {
+        let input = vec![InputRule::DropData {
+            from: Ipv4Addr::new(10, 77, 0, 1),
+            name: "n1".into(),
+            planes: Planes::Replication,
+        }];
+        let script = render_table("sl_3f9a", Ports::default(), &input, &[]);
+        let comment = "counter drop comment \"data-only partition n1 replication\"";
+        let mut expected = String::from(
+            "\
+table ip sl_3f9a
+delete table ip sl_3f9a
+table ip sl_3f9a {
+\tchain input {
+\t\ttype filter hook input priority -10; policy accept;
+",
+        );
+        for m in plane_matches(Planes::Replication, Ports::default()) {
+            expected.push_str(&format!(
+                "\t\tip saddr 10.77.0.1 {m} jump data_n1_replication\n"
+            ));
+        }
+        expected.push_str(
+            "\t}
+\tchain output {
+\t\ttype filter hook output priority -10; policy accept;
+\t}
+\tchain data_n1_replication {
+",
+        );
+        expected.push_str(&format!("\t\tmeta l4proto udp {comment}\n"));
+        for doff in 5..=15 {
+            let length = 20 + 4 * doff;
+            expected.push_str(&format!(
+                "\t\tip hdrlength 5 tcp doff {doff} ip length > {length} {comment}\n"
+            ));
+        }
+        expected.push_str(&format!(
+            "\t\tmeta l4proto tcp ip hdrlength != 5 {comment}\n\t}}\n}}\n"
+        ));
+        assert_eq!(script, expected);
     }
 
     #[test]

@@ -85,6 +85,16 @@ pub enum ProcessSignal {
 }
 
 impl ProcessSignal {
+    /// The signal as a verb, for messages.
+    pub fn verb(self) -> &'static str {
+        match self {
+            ProcessSignal::Kill => "kill",
+            ProcessSignal::Term => "terminate",
+            ProcessSignal::Stop => "stop",
+            ProcessSignal::Cont => "continue",
+        }
+    }
+
     fn nix(self) -> Signal {
         match self {
             ProcessSignal::Kill => Signal::SIGKILL,
@@ -130,6 +140,16 @@ pub fn signal_pid(pid: u32, signal: ProcessSignal) -> io::Result<()> {
     }
 }
 
+/// The scheduler state letter of a process (`/proc/<pid>/stat` field 3:
+/// `R`, `S`, `T` stopped, `Z` zombie, ...), `None` when it is gone.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses; the
+    // state follows the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().next()?.chars().next()
+}
+
 /// SIGTERM, then SIGKILL after `grace`, then reap.
 pub fn stop_child(child: &mut Child, grace: Duration) {
     if matches!(child.try_wait(), Ok(Some(_))) {
@@ -146,4 +166,16 @@ pub fn stop_child(child: &mut Child, grace: Duration) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_of_a_running_and_a_missing_process() {
+        let me = process_state(std::process::id()).unwrap();
+        assert!(matches!(me, 'R' | 'S'), "{me}");
+        assert_eq!(process_state(u32::MAX / 2), None);
+    }
 }

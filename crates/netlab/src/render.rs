@@ -3,9 +3,10 @@
 //!
 //! | effect | netem kernel (whole-link shapes) | otherwise |
 //! |---|---|---|
-//! | partition | nft drop at the receiver | same |
+//! | partition | nft drop at the receiver (kernels without nft for `ip`: whole-link cuts as netem `loss 100%` at the sender) | same |
+//! | data-only partition | nft drop of UDP and TCP-with-payload at the receiver | same |
 //! | loss | netem | nft `numgen` drop at the receiver's input |
-//! | delay, jitter, reorder | netem | iptables NFQUEUE at the receiver's INPUT + consumer process |
+//! | delay, jitter, reorder | netem | iptables NFQUEUE at the receiver's PREROUTING (before the partition rules) + consumer process |
 //! | duplicate, corrupt | netem | nft `dup` / `@ih` mangle at the sender's output |
 //! | rate | netem `rate` | tbf on the sender's veth |
 //!
@@ -109,6 +110,8 @@ pub fn render(
     let mut queues: BTreeMap<usize, Vec<(iptables::QueueRule, Option<DelayQueue>)>> =
         BTreeMap::new();
     let mut qdiscs: BTreeMap<usize, Vec<Qdisc>> = BTreeMap::new();
+    // Directed links (node indices) cut by netem instead of nft.
+    let mut netem_cuts: Vec<(usize, usize)> = Vec::new();
 
     // Partitions first: drops are order-independent, and rendering them before
     // shaping rules means a cut link never reaches the loss/exemption chains.
@@ -117,7 +120,43 @@ pub fn render(
             let (Some(fi), Some(ti)) = (topology.index_of(from), topology.index_of(to)) else {
                 continue;
             };
+            if !caps.nft {
+                // e.g. Debian's User-Mode Linux kernel: no nf_tables `ip`
+                // family. netem can still drop a whole directed link.
+                if *planes == Planes::All && caps.netem {
+                    netem_cuts.push((fi, ti));
+                    continue;
+                }
+                return Err(Unsupported {
+                    what: format!("partition on {from}->{to} ({planes})"),
+                    missing: "nftables for the ip family (nft binary, CONFIG_NF_TABLES_IPV4); \
+                              a cut of all planes can also use tc netem"
+                        .into(),
+                });
+            }
             inputs.entry(ti).or_default().push(InputRule::Drop {
+                from: node_addr(fi + 1),
+                name: from.clone(),
+                planes: *planes,
+            });
+        }
+    }
+    // Data-only partitions next, for the same reason (their chains return
+    // the pure ACKs they let pass to the shaping rules below).
+    for (planes, grudge) in &state.data_partitions {
+        for (from, to) in grudge.cut_links() {
+            let (Some(fi), Some(ti)) = (topology.index_of(from), topology.index_of(to)) else {
+                continue;
+            };
+            if !caps.nft {
+                return Err(Unsupported {
+                    what: format!("data-only partition on {from}->{to} ({planes})"),
+                    missing: "nftables for the ip family (nft binary, CONFIG_NF_TABLES_IPV4): \
+                              only nft tells payload from pure ACKs"
+                        .into(),
+                });
+            }
+            inputs.entry(ti).or_default().push(InputRule::DropData {
                 from: node_addr(fi + 1),
                 name: from.clone(),
                 planes: *planes,
@@ -129,6 +168,17 @@ pub fn render(
         for (fi, ti) in [(a, b), (b, a)] {
             let from = &topology.nodes[fi].name;
             let to = &topology.nodes[ti].name;
+            if netem_cuts.contains(&(fi, ti)) {
+                // The cut wins over any shaping of the link while it lasts.
+                qdiscs.entry(fi).or_default().push(Qdisc::Netem {
+                    ifname: run.mesh_ifname(fi + 1, ti + 1),
+                    shape: LinkShaping {
+                        loss_pct: Some(100.0),
+                        ..LinkShaping::default()
+                    },
+                });
+                continue;
+            }
             let effective = state.effective(from, to);
             if effective.is_empty() {
                 continue;
@@ -370,7 +420,7 @@ mod tests {
         );
         assert!(
             n2.iptables
-                .contains("-A INPUT -s 10.77.0.1/32 -j NFQUEUE --queue-num 101")
+                .contains("-A PREROUTING -s 10.77.0.1/32 -j NFQUEUE --queue-num 101")
         );
         assert_eq!(
             configs["n1"].qdiscs,
@@ -446,6 +496,46 @@ mod tests {
         let client = ipt.find("--dport 7000 -j ACCEPT").expect(ipt);
         let all = ipt.find("-s 10.77.0.1/32 -j NFQUEUE").expect(ipt);
         assert!(client < all, "{ipt}");
+    }
+
+    #[test]
+    fn without_nft_whole_link_cuts_use_netem_and_plane_cuts_are_unsupported() {
+        let topo = Topology::full_mesh(2);
+        let caps = Capabilities {
+            nft: false,
+            ..Capabilities::all()
+        };
+        let mut state = NetState::default();
+        state.apply(&Fault::Shape {
+            links: vec![("n1".into(), "n2".into())],
+            planes: Planes::All,
+            shape: LinkShaping {
+                delay_ms: Some(50.0),
+                ..LinkShaping::default()
+            },
+        });
+        state.apply(&Fault::Partition {
+            grudge: grudge::one_way(&["n1".into()], &["n2".into()]),
+            planes: Planes::All,
+        });
+        let configs = render(&run(), &topo, &state, &caps, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            configs["n1"].qdiscs,
+            vec![Qdisc::Netem {
+                ifname: "sl3f9an1e2".into(),
+                shape: LinkShaping {
+                    loss_pct: Some(100.0),
+                    ..LinkShaping::default()
+                }
+            }]
+        );
+        assert!(!configs["n2"].nft_active);
+        state.apply(&Fault::Partition {
+            grudge: grudge::one_way(&["n1".into()], &["n2".into()]),
+            planes: Planes::Heartbeat,
+        });
+        let err = render(&run(), &topo, &state, &caps, &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("CONFIG_NF_TABLES_IPV4"), "{err}");
     }
 
     #[test]

@@ -15,3 +15,5 @@ mod cleanup;
 mod links;
 mod processes;
 mod support;
+mod one_way;
+mod watched;

@@ -33,6 +33,7 @@ use crate::render::{NsConfig, render};
 use crate::rtnl::Rtnl;
 use crate::tools::find_tool;
 use crate::topology::Topology;
+pub use processes::SIGNAL_SETTLE;
 use processes::{MainProcess, wait_gone};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use workers::DelayWorker;
+pub use workers::{STALL_AFTER, WorkerProblem};
 
 /// Where code or sockets should live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,11 @@ pub struct LabOptions {
     pub helper_exe: Option<PathBuf>,
     /// Set to true (e.g. by a Ctrl-C handler) to abort bring-up cleanly.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Where helper logs and heartbeats go (delay workers:
+    /// `<node>.delay.log`, `<node>.delay-q<queue>.stats`). Default: the
+    /// journal's run directory, which teardown removes; `splitlab run` points
+    /// it into the run's output directory so the logs outlive the lab.
+    pub log_dir: Option<PathBuf>,
 }
 
 impl LabOptions {
@@ -69,6 +76,16 @@ impl LabOptions {
         self.state_dir
             .clone()
             .unwrap_or_else(crate::journal::state_dir)
+    }
+
+    fn log_dir(&self, state_dir: &std::path::Path, run: &RunId) -> Result<PathBuf, NetlabError> {
+        let dir = self
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| Journal::dir(state_dir, run));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| NetlabError::io(format!("create {}", dir.display()), e))?;
+        Ok(dir)
     }
 
     fn helper_exe(&self) -> Result<PathBuf, NetlabError> {
@@ -97,6 +114,7 @@ pub struct Lab {
     journal: Journal,
     state_dir: PathBuf,
     helper_exe: PathBuf,
+    log_dir: PathBuf,
     rtnl: Option<Rtnl>,
     applied: BTreeMap<String, NsConfig>,
     workers: BTreeMap<String, DelayWorker>,
@@ -150,6 +168,7 @@ impl Lab {
             return Err(NetlabError::RunExists(run));
         }
         let helper_exe = options.helper_exe()?;
+        let log_dir = options.log_dir(&state_dir, &run)?;
         let the_plan = plan(&run, topology);
         let journal = Journal {
             run: run.clone(),
@@ -171,6 +190,7 @@ impl Lab {
             journal,
             state_dir,
             helper_exe,
+            log_dir,
             rtnl: None,
             applied: BTreeMap::new(),
             workers: BTreeMap::new(),
@@ -272,10 +292,13 @@ impl Lab {
             match record.role.as_str() {
                 "delay-worker" => {
                     workers.insert(
-                        node,
+                        node.clone(),
                         DelayWorker {
                             child: None,
                             record: record.clone(),
+                            stats: None,
+                            log: Journal::dir(&state_dir, run).join(format!("{node}.delay.log")),
+                            started: Instant::now(),
                         },
                     );
                 }
@@ -293,10 +316,12 @@ impl Lab {
             }
         }
         let rtnl = Rtnl::start().map_err(|e| NetlabError::io("start rtnetlink", e))?;
+        let log_dir = options.log_dir(&state_dir, run)?;
         let mut lab = Lab {
             journal,
             state_dir,
             helper_exe,
+            log_dir,
             rtnl: Some(rtnl),
             applied,
             workers,
@@ -353,6 +378,17 @@ impl Lab {
     /// Bring-up timings.
     pub fn timings(&self) -> Timings {
         self.timings
+    }
+
+    /// The executable that serves the hidden helper subcommands (delay
+    /// worker, live probe).
+    pub fn helper_exe(&self) -> &std::path::Path {
+        &self.helper_exe
+    }
+
+    /// Where helper logs and heartbeats go (see [`LabOptions::log_dir`]).
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.log_dir
     }
 
     /// The journal directory of this run.

@@ -9,6 +9,11 @@ use std::io;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
+/// How long a signalled process may take to reach the asked state (a
+/// SIGSTOP lands within microseconds on an idle machine; this bounds a
+/// loaded one).
+pub const SIGNAL_SETTLE: Duration = Duration::from_millis(500);
+
 /// A node's main process; `child` is `None` when an earlier orchestrator
 /// started it (it is then managed by PID).
 pub(super) struct MainProcess {
@@ -98,19 +103,83 @@ impl Lab {
         }
     }
 
-    /// Sends a signal to a node's main process.
+    /// Sends a signal to a node's main process and checks that it took
+    /// effect: `Stop` leaves the process stopped (`T` in `/proc/<pid>/stat`),
+    /// `Cont` leaves it running, `Kill` reaps it.
     ///
     /// # Errors
-    /// No process for the node.
+    /// No process for the node; [`NetlabError::SignalNotApplied`] when the
+    /// process has already exited (killing, stopping or terminating a dead
+    /// process would otherwise pass as a fault that never happened) or did
+    /// not reach the asked state within [`SIGNAL_SETTLE`]. `Cont` on an
+    /// exited process is not an error: there is nothing left to resume (a
+    /// kill step may end a pause early).
     pub fn signal(&mut self, node: &str, signal: ProcessSignal) -> Result<(), NetlabError> {
+        let alive = self.main_alive(node)?;
+        if let Err(why) = alive {
+            if signal == ProcessSignal::Cont {
+                return Ok(());
+            }
+            return Err(NetlabError::SignalNotApplied {
+                node: node.into(),
+                signal: signal.verb(),
+                why,
+            });
+        }
+        self.send_signal(node, signal)?;
+        let pid = self.mains[node].record.pid;
+        let wanted = |state: Option<char>| match signal {
+            ProcessSignal::Stop => state == Some('T'),
+            ProcessSignal::Cont => state != Some('T'),
+            ProcessSignal::Kill | ProcessSignal::Term => true,
+        };
+        let deadline = Instant::now() + SIGNAL_SETTLE;
+        loop {
+            let state = process::process_state(pid);
+            if wanted(state) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(NetlabError::SignalNotApplied {
+                    node: node.into(),
+                    signal: signal.verb(),
+                    why: format!(
+                        "pid {pid} is in state {} {} ms after the signal",
+                        state.map_or("gone".to_string(), String::from),
+                        SIGNAL_SETTLE.as_millis()
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// `Ok(Ok(()))` when the node's main process runs, `Ok(Err(why))` when
+    /// it has exited.
+    fn main_alive(&mut self, node: &str) -> Result<Result<(), String>, NetlabError> {
         let main = self
             .mains
             .get_mut(node)
             .ok_or_else(|| NetlabError::NoProcess(node.into()))?;
-        let alive = match &mut main.child {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => main.record.is_alive(),
-        };
+        Ok(match &mut main.child {
+            Some(child) => match child.try_wait() {
+                Ok(None) => Ok(()),
+                Ok(Some(status)) => Err(format!("its process already exited ({status})")),
+                Err(e) => Err(format!("its process cannot be waited for: {e}")),
+            },
+            None if main.record.is_alive() => Ok(()),
+            None => Err(format!("its process (pid {}) is gone", main.record.pid)),
+        })
+    }
+
+    /// Sends `signal` if the process still runs (reaping it after SIGKILL);
+    /// a process that is gone is left alone.
+    fn send_signal(&mut self, node: &str, signal: ProcessSignal) -> Result<(), NetlabError> {
+        let alive = self.main_alive(node)?.is_ok();
+        let main = self
+            .mains
+            .get_mut(node)
+            .ok_or_else(|| NetlabError::NoProcess(node.into()))?;
         if alive {
             process::signal_pid(main.record.pid, signal)
                 .map_err(|e| NetlabError::io(format!("signal {node}"), e))?;
@@ -141,8 +210,9 @@ impl Lab {
             }
             main.spec.clone()
         };
-        self.signal(node, ProcessSignal::Cont)?;
-        self.signal(node, ProcessSignal::Kill)?;
+        // A restart also revives a killed node: no liveness check here.
+        self.send_signal(node, ProcessSignal::Cont)?;
+        self.send_signal(node, ProcessSignal::Kill)?;
         self.mains.remove(node);
         self.spawn(node, spec)
     }

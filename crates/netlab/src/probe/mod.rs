@@ -292,8 +292,12 @@ fn measure_link(
     let repl = state.shape_for(&from, &to, Planes::Replication);
     let requested = Requested {
         udp_cut: state.cut(&from, &to, Planes::Heartbeat),
+        // A full cut either way breaks the connection (no SYN or no
+        // SYN-ACK); a data-only cut from → to lets it connect but carries no
+        // data this way.
         tcp_cut: state.cut(&from, &to, Planes::Replication)
-            || state.cut(&to, &from, Planes::Replication),
+            || state.cut(&to, &from, Planes::Replication)
+            || state.data_cut(&from, &to, Planes::Replication),
         down: state.is_down(&from, &to),
         udp_loss_pct: hb.loss_pct.unwrap_or(0.0),
         udp_delay_ms: hb.delay_ms.unwrap_or(0.0),
