@@ -8,16 +8,22 @@
 #                                       # + every museum piece's safe twin
 #   scripts/run-scenarios.sh lab/scenarios/bridge.toml ...   # just these
 #
-# Options: --runs-dir DIR (default runs/scenarios-<time>).
+# Options: --runs-dir DIR (default runs/scenarios-<time>), --junit FILE
+# (default DIR/junit.xml; DIR/summary.json and DIR/summary.txt are written
+# too), --strict.
 # Env: SPLITLAB / SPLITNODE to use prebuilt binaries (default target/release).
-# A scenario whose fault this kernel cannot apply is reported SKIPPED (with
-# the reason) and never counts as a pass; it fails the script only under
-# --strict. Exit 0 when every expectation held, 1 otherwise. Needs root.
+# A thin wrapper: it picks the scenario set and calls `splitlab run FILES...`,
+# which runs them in sequence, judges each against its `expect`, prints the
+# summary table and writes the JUnit and JSON files. A scenario whose fault
+# this kernel cannot apply is reported SKIPPED (with the reason) and never
+# counts as a pass; it fails the script only under --strict. Exit 0 when
+# every expectation held, 1 otherwise. Needs root (no sudo needed or used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ci=0
 strict=0
+junit=
 runs_dir="runs/scenarios-$(date -u +%Y%m%d-%H%M%S)"
 scenarios=()
 while [ $# -gt 0 ]; do
@@ -25,7 +31,8 @@ while [ $# -gt 0 ]; do
     --ci) ci=1 ;;
     --strict) strict=1 ;;
     --runs-dir) runs_dir="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --junit) junit="$2"; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) scenarios+=("$1") ;;
   esac
   shift
@@ -72,44 +79,20 @@ if [ ${#scenarios[@]} -eq 0 ]; then
 fi
 
 mkdir -p "$runs_dir"
-summary="$runs_dir/summary.txt"
-: >"$summary"
-passed=0; failed=0; skipped=0
-for scenario in "${scenarios[@]}"; do
-  name=$(basename "$scenario" .toml)
-  echo "==> $scenario"
-  log="$runs_dir/$name.log"
-  set +e
-  "$splitlab" run "$scenario" --runs-dir "$runs_dir" --splitnode "$splitnode" >"$log" 2>&1
-  code=$?
-  set -e
-  run_dir=$(sed -n 's/^report: \(.*\)\/report\.html$/\1/p' "$log" | tail -1)
-  results="$run_dir/results.json"
-  verdict=$(sed -n 's/^  "verdict": "\(.*\)",$/\1/p' "$results" 2>/dev/null | head -1)
-  if [ -z "$run_dir" ] || [ ! -f "$results" ]; then
-    status="ERROR (exit $code, no results; see $log)"
-    failed=$((failed + 1))
-  elif [ "$verdict" = "skipped" ]; then
-    reason=$(sed -n 's/^  "skipped_reason": "\(.*\)",$/\1/p' "$results" | head -1)
-    status="SKIPPED: $reason"
-    skipped=$((skipped + 1))
-  elif grep -q '"expectation_met": true' "$results"; then
-    status="ok ($verdict, as expected)"
-    passed=$((passed + 1))
-  else
-    detail=$(sed -n 's/^  "expectation_detail": "\(.*\)",$/\1/p' "$results" | head -1)
-    status="FAILED: $verdict (exit $code): $detail"
-    failed=$((failed + 1))
-  fi
-  grep -E '^ +#[0-9]+ |leader before' "$log" | sed 's/^/    /' || true
-  printf '%-34s %s\n' "$name" "$status" | tee -a "$summary"
-done
+args=(run --runs-dir "$runs_dir" --splitnode "$splitnode"
+      --junit "${junit:-$runs_dir/junit.xml}" --json "$runs_dir/summary.json")
+if [ $strict -eq 1 ]; then
+  args+=(--strict)
+fi
+# Each run's live progress goes to runs.log; its summary, the table and the
+# failures to the terminal and summary.txt.
+set +e
+"$splitlab" "${args[@]}" "${scenarios[@]}" 2>"$runs_dir/runs.log" | tee "$runs_dir/summary.txt"
+code=${PIPESTATUS[0]}
+set -e
 
 # Nothing may be left behind (namespaces, processes): clean by journal.
 "$splitlab" clean >/dev/null 2>&1 || true
 
-echo
-echo "scenarios: $passed as expected, $failed failed, $skipped skipped (runs in $runs_dir)"
-if [ $failed -gt 0 ] || { [ $strict -eq 1 ] && [ $skipped -gt 0 ]; }; then
-  exit 1
-fi
+echo "(runs, junit.xml, summary.json and runs.log in $runs_dir)"
+exit "$code"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the lab needs. Idempotent: does nothing when
 # every tool is already present; otherwise runs `apt-get update` once and
-# installs only what is missing. Needs root (the lab needs root anyway).
+# installs only what is missing. Run it as root (as in a container, where
+# there is usually no sudo); as another user it uses sudo when there is one,
+# and otherwise says what to run as root.
 #
 #   iproute2  ip / tc (namespaces, tbf rate limits, netem where the kernel has it)
 #   nftables  nft (drop, loss, duplicate, corrupt: one table per run per namespace)
@@ -25,17 +27,24 @@ for package in "${!tool_of[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup: lab packages already installed (iproute2 nftables iptables)"
+  echo "setup: lab packages already installed (iproute2 nftables iptables etcd-server)"
   exit 0
 fi
 
+as_root=()
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup: missing packages: ${missing[*]}; run this script as root to install them" >&2
-  exit 2
+  if command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "setup: missing packages: ${missing[*]}; no sudo here: as root, run" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    echo "(or run this script as root: su -c scripts/setup.sh)" >&2
+    exit 2
+  fi
 fi
 
 echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
 echo "setup: done"

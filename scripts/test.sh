@@ -53,7 +53,8 @@ step "lab: the CI scenario subset (safe -> valid), the whole museum (incorrect m
 # Use exactly the binaries built above (run-scenarios.sh would otherwise
 # build its own).
 SPLITLAB=target/release/splitlab SPLITNODE=target/release/splitnode \
-  scripts/run-scenarios.sh --ci --strict --runs-dir target/ci-scenarios
+  scripts/run-scenarios.sh --ci --strict --runs-dir target/ci-scenarios \
+    --junit target/ci-scenarios/junit.xml
 
 step "benchmarks compile and run once (criterion --test; root: they build netns clusters)"
 SPLITNODE_BIN=target/release/splitnode cargo bench -q --workspace --bench '*' -- --test

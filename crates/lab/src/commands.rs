@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Prints the error; returns the status it ends the command with.
-fn fail(error: &NetlabError) -> ExitStatus {
+pub fn fail(error: &NetlabError) -> ExitStatus {
     eprintln!("error: {error}");
     ExitStatus::of_error(error)
 }
@@ -80,20 +80,53 @@ pub fn doctor() -> ExitStatus {
     }
     if basics_ok {
         say!("basics present: `splitlab up` can build labs");
-        ExitStatus::Success
+        return ExitStatus::Success;
+    }
+    say!("basics missing: fix the NO lines marked [basic] (scripts/setup.sh installs the tools)");
+    let privilege_names: Vec<&str> = netlab::doctor::privilege_checks()
+        .iter()
+        .map(|check| check.name)
+        .collect();
+    let missing = |names: &[&str]| {
+        checks
+            .iter()
+            .any(|check| !check.ok && names.contains(&check.name))
+    };
+    if missing(&["root"]) {
+        ExitStatus::NotRoot
+    } else if missing(&privilege_names) {
+        say!("privileges missing: {}", netlab::doctor::PRIVILEGE_FIX);
+        ExitStatus::Failed
     } else {
-        say!(
-            "basics missing: fix the NO lines marked [basic] (scripts/setup.sh installs the tools)"
-        );
-        if checks.iter().any(|c| c.name == "root" && !c.ok) {
-            ExitStatus::NotRoot
-        } else {
-            ExitStatus::MissingTool
-        }
+        ExitStatus::MissingTool
     }
 }
 
+/// Before `run` or `up` creates anything: may this process build labs?
+/// Prints exactly what is missing and how to get it; `Err` carries the
+/// status to end with (3 when not root at all, else 2).
+pub fn preflight() -> Result<(), ExitStatus> {
+    let Some(problem) = netlab::doctor::privilege_problem() else {
+        return Ok(());
+    };
+    eprintln!("error: {problem}");
+    Err(if nix::unistd::geteuid().is_root() {
+        ExitStatus::Failed
+    } else {
+        ExitStatus::NotRoot
+    })
+}
+
+/// A topology file, or the name of a built-in one (`mesh-3`) when no such
+/// file exists.
 fn load(path: &Path) -> Result<Topology, NetlabError> {
+    if !path.exists()
+        && let Some(file) = path.to_str().and_then(crate::builtin::topology)
+    {
+        return crate::run::load::TopologyFile::Builtin(file)
+            .load()
+            .map_err(NetlabError::from);
+    }
     Topology::load(path).map_err(NetlabError::from)
 }
 
@@ -129,8 +162,14 @@ pub struct UpOptions {
     pub run: Option<RunId>,
     /// Stay in the foreground until Ctrl-C / SIGTERM, then tear down.
     pub hold: bool,
-    /// Faults (JSON) to apply once the lab is up.
+    /// Faults (netlab's JSON) to apply once the lab is up.
     pub faults: Vec<String>,
+    /// A cluster to start in the lab once it is up.
+    pub system: Option<crate::adhoc::System>,
+    /// The `splitnode` binary for `--system splitnode`.
+    pub splitnode: Option<PathBuf>,
+    /// Parent of the directory that keeps the cluster's data and logs.
+    pub runs_dir: Option<PathBuf>,
 }
 
 fn parse_fault(text: &str) -> Result<Fault, NetlabError> {
@@ -151,6 +190,9 @@ pub fn up(options: &UpOptions) -> ExitStatus {
         if let Err(message) = fault.validate(&topology) {
             return fail(&NetlabError::InvalidFault(message));
         }
+    }
+    if let Err(status) = preflight() {
+        return status;
     }
     let cancel = interrupt_flag();
     let lab_options = LabOptions {
@@ -192,6 +234,22 @@ pub fn up(options: &UpOptions) -> ExitStatus {
         lab.plan().control_netns
     );
     say!("journal: {}", lab.run_dir().join("journal.json").display());
+    if let Some(system) = options.system {
+        let stamp = ::figures::stamp::utc_stamp(std::time::SystemTime::now());
+        let data_root = options
+            .runs_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs"))
+            .join(format!("{stamp}-lab-{}", lab.run_id()))
+            .join("nodes");
+        if let Err(e) =
+            crate::adhoc::start_system(&mut lab, system, options.splitnode.clone(), &data_root)
+        {
+            eprintln!("error: {e:#}");
+            let _ = lab.teardown();
+            return ExitStatus::Failed;
+        }
+    }
     if !options.hold {
         say!("tear down with: splitlab down --run {}", lab.run_id());
         lab.detach();
@@ -211,7 +269,7 @@ pub fn up(options: &UpOptions) -> ExitStatus {
 }
 
 /// Picks the run: the given one, or the only one there is.
-fn pick_run(run: Option<RunId>) -> Result<RunId, NetlabError> {
+pub fn pick_run(run: Option<RunId>) -> Result<RunId, NetlabError> {
     if let Some(run) = run {
         return Ok(run);
     }
@@ -358,7 +416,8 @@ pub fn probe_command(run: Option<RunId>, packets: u32) -> ExitStatus {
     code
 }
 
-/// `splitlab fault`: applies faults (JSON) to a running lab and leaves it up.
+/// `splitlab fault --json`: applies netlab's low-level JSON faults to a
+/// running lab and leaves it up (the scenario vocabulary is [`crate::adhoc`]).
 pub fn fault_command(run: Option<RunId>, faults: &[String]) -> ExitStatus {
     let run = match pick_run(run) {
         Ok(r) => r,

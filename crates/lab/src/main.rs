@@ -1,7 +1,10 @@
 //! `splitlab`: command-line entry point. Lab infrastructure commands live in
-//! `lab::commands`; `run`/`check` in `lab::run`.
+//! `lab::commands`, the scenario-vocabulary lab commands in `lab::adhoc`,
+//! `run`/`check` in `lab::run` and `lab::batch`.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use lab::adhoc::{self, FaultArgs, System};
+use lab::batch::{BatchOptions, run_batch};
 use lab::commands::{self, UpOptions};
 use lab::exit::ExitStatus;
 use lab::run::{RunOptions, check_run_dir, run_scenario};
@@ -25,7 +28,7 @@ enum Command {
     Doctor,
     /// Validate a topology and print the plan (changes nothing).
     Plan {
-        /// Topology file (lab/topologies/*.toml).
+        /// Topology file, or the name of a built-in one (mesh-3, mesh-5, mesh-7, wan-3dc).
         topology: PathBuf,
         /// Run id to use in names (default 0000).
         #[arg(long)]
@@ -33,7 +36,7 @@ enum Command {
     },
     /// Build a topology; returns once it is ready and journaled.
     Up {
-        /// Topology file.
+        /// Topology file, or the name of a built-in one (mesh-3, mesh-5, mesh-7, wan-3dc).
         topology: PathBuf,
         /// Run id (4 hex digits; default random).
         #[arg(long)]
@@ -41,8 +44,18 @@ enum Command {
         /// Stay in the foreground; Ctrl-C or SIGTERM tears the lab down.
         #[arg(long)]
         hold: bool,
-        /// A fault to apply once up, as JSON, e.g.
-        /// '{"fault":"partition","grudge":{"n1":["n3"]}}' (repeatable).
+        /// Start a cluster on every node once the lab is up.
+        #[arg(long, value_enum)]
+        system: Option<System>,
+        /// Path of the splitnode binary (for --system splitnode).
+        #[arg(long)]
+        splitnode: Option<PathBuf>,
+        /// Parent directory of the cluster's data and logs (default runs/).
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// A low-level netlab fault to apply once up, as JSON, e.g.
+        /// '{"fault":"partition","grudge":{"n1":["n3"]}}' (repeatable;
+        /// `splitlab fault` speaks the scenario vocabulary).
         #[arg(long = "fault")]
         faults: Vec<String>,
     },
@@ -72,20 +85,38 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         packets: u32,
     },
-    /// Apply faults (JSON, see `up --fault`) to a running lab.
-    Fault {
+    /// Apply one fault to a running lab, written like a scenario timeline
+    /// step: `fault partition --grudge isolate --targets leader`,
+    /// `fault loss 30% --targets n1`, `fault pause --targets follower --for 5s`.
+    Fault(FaultCommand),
+    /// Lift every fault: network faults off, paused nodes continued, nodes
+    /// started by `up --system` running again.
+    Heal {
         /// Run id.
         #[arg(long)]
         run: Option<RunId>,
-        /// Faults as JSON.
-        #[arg(required = true)]
-        faults: Vec<String>,
     },
-    /// Run a scenario end to end and judge it.
+    /// Run a command inside a node's network namespace:
+    /// `splitlab exec n1 -- ip addr`.
+    Exec {
+        /// Run id.
+        #[arg(long)]
+        run: Option<RunId>,
+        /// The node whose namespace the command runs in.
+        node: String,
+        /// The command and its arguments (after --).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Run scenarios end to end and judge them. One file: its verdict is the
+    /// exit code. Several files or directories (their *.toml), or --junit /
+    /// --json / --strict: each is judged against its `expect`, a summary
+    /// table follows, exit 0 when every expectation held, 1 otherwise.
     Run {
-        /// Scenario file (lab/scenarios/*.toml).
-        scenario: PathBuf,
-        /// Override the scenario's seed.
+        /// Scenario files or directories (default: the built-in
+        /// us-east-isolated scenario).
+        scenarios: Vec<PathBuf>,
+        /// Override the scenarios' seed.
         #[arg(long)]
         seed: Option<u64>,
         /// Parent directory of run directories (default runs/).
@@ -94,6 +125,19 @@ enum Command {
         /// Path of the splitnode binary.
         #[arg(long)]
         splitnode: Option<PathBuf>,
+        /// Look up named topologies here after the scenario's directories
+        /// and before the built-in ones.
+        #[arg(long)]
+        topologies: Option<PathBuf>,
+        /// Write a JUnit XML report (one testcase per scenario).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write a JSON summary.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// A skipped scenario (a fault this kernel cannot apply) fails the batch.
+        #[arg(long)]
+        strict: bool,
     },
     /// Re-judge a stored run directory offline.
     Check {
@@ -107,10 +151,56 @@ enum Command {
     },
 }
 
+/// `splitlab fault`: the keys of a `[[timeline]]` step as flags.
+#[derive(Args)]
+struct FaultCommand {
+    /// Run id.
+    #[arg(long)]
+    run: Option<RunId>,
+    /// The fault: partition, heal, loss, delay, duplicate, corrupt, reorder,
+    /// rate, link-down, flap, kill, pause, restart.
+    #[arg(required_unless_present = "json")]
+    kind: Option<String>,
+    /// Its value: 30% (loss, duplicate, corrupt, reorder), 50ms (delay), 1mbit (rate).
+    value: Option<String>,
+    /// Partition kind: isolate, one-way-in, one-way-out, components, bridge,
+    /// majorities-ring, links.
+    #[arg(long)]
+    grudge: Option<String>,
+    /// A role (leader, followers, follower, minority-with-leader, ..., all)
+    /// or comma-separated node names.
+    #[arg(long)]
+    targets: Option<String>,
+    /// The other ends of link faults (role or node names).
+    #[arg(long)]
+    peers: Option<String>,
+    /// Traffic plane: all, heartbeat, replication, client.
+    #[arg(long)]
+    plane: Option<String>,
+    /// Lift the fault after this long (the command waits), e.g. 10s.
+    #[arg(long = "for")]
+    duration: Option<String>,
+    /// Delay variation (delay, reorder).
+    #[arg(long)]
+    jitter: Option<String>,
+    /// Down+up period (flap).
+    #[arg(long)]
+    period: Option<String>,
+    /// Groups of a components partition: n1,n2/n3.
+    #[arg(long)]
+    components: Option<String>,
+    /// Seeds role choices (which follower) and rings.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Instead: netlab's low-level JSON faults (as `up --fault`).
+    #[arg(long, conflicts_with = "kind")]
+    json: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Write latency and failover time against cluster size: table, results.json
-    /// and an SVG plot in runs/<time>-bench-sweep/.
+    /// and an SVG plot in `runs/<time>-bench-sweep/`.
     Sweep {
         /// Cluster sizes.
         #[arg(long, value_delimiter = ',', default_value = "1,3,5,7")]
@@ -150,29 +240,68 @@ fn main() {
             topology,
             run,
             hold,
+            system,
+            splitnode,
+            runs_dir,
             faults,
         } => commands::up(&UpOptions {
             topology,
             run,
             hold,
             faults,
+            system,
+            splitnode,
+            runs_dir,
         }),
         Command::Status => commands::status(),
         Command::Down { run } => commands::down(run),
         Command::Clean { run, force } => commands::clean_command(run, force),
         Command::Probe { run, packets } => commands::probe_command(run, packets),
-        Command::Fault { run, faults } => commands::fault_command(run, &faults),
+        Command::Fault(fault) if !fault.json.is_empty() => {
+            commands::fault_command(fault.run, &fault.json)
+        }
+        Command::Fault(fault) => adhoc::fault(
+            fault.run,
+            &FaultArgs {
+                kind: fault.kind.unwrap_or_default(),
+                value: fault.value,
+                grudge: fault.grudge,
+                targets: fault.targets,
+                peers: fault.peers,
+                plane: fault.plane,
+                duration: fault.duration,
+                jitter: fault.jitter,
+                period: fault.period,
+                components: fault.components,
+                seed: fault.seed,
+            },
+        ),
+        Command::Heal { run } => adhoc::heal(run),
+        Command::Exec { run, node, command } => {
+            std::process::exit(adhoc::exec(run, &node, &command))
+        }
         Command::Run {
-            scenario,
+            scenarios,
             seed,
             runs_dir,
             splitnode,
-        } => report(run_scenario(&RunOptions {
-            scenario,
-            seed,
-            runs_dir,
-            splitnode,
-        })),
+            topologies,
+            junit,
+            json,
+            strict,
+        } => run_command(
+            scenarios,
+            RunOptions {
+                scenario: PathBuf::new(),
+                seed,
+                runs_dir,
+                splitnode,
+                topologies,
+            },
+            junit,
+            json,
+            strict,
+        ),
         Command::Check { run_dir } => report(check_run_dir(&run_dir)),
         Command::Bench {
             command:
@@ -188,6 +317,61 @@ fn main() {
         } => bench_sweep(sizes, ops, reps, &profile, runs_dir, splitnode, no_etcd),
     };
     std::process::exit(status.code());
+}
+
+/// `splitlab run`: one scenario (its verdict is the exit code) or a batch.
+fn run_command(
+    scenarios: Vec<PathBuf>,
+    options: RunOptions,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+    strict: bool,
+) -> ExitStatus {
+    if let Err(status) = commands::preflight() {
+        return status;
+    }
+    let scenarios = if scenarios.is_empty() {
+        match default_scenario(&options) {
+            Ok(path) => vec![path],
+            Err(e) => return report(Err(e)),
+        }
+    } else {
+        scenarios
+    };
+    let single = matches!(scenarios.as_slice(), [one] if one.is_file());
+    if single && junit.is_none() && json.is_none() && !strict {
+        return report(run_scenario(&RunOptions {
+            scenario: scenarios[0].clone(),
+            ..options
+        }));
+    }
+    report(run_batch(&BatchOptions {
+        paths: scenarios,
+        run: options,
+        junit,
+        json,
+        strict,
+    }))
+}
+
+/// `lab/scenarios/us-east-isolated.toml` when run from the repository;
+/// elsewhere the built-in copy, written into the runs directory so the run
+/// keeps the file it ran.
+fn default_scenario(options: &RunOptions) -> anyhow::Result<PathBuf> {
+    let builtin = lab::builtin::DEFAULT_SCENARIO;
+    let in_repo = PathBuf::from(format!("lab/scenarios/{}.toml", builtin.name));
+    if in_repo.is_file() {
+        return Ok(in_repo);
+    }
+    let runs = options
+        .runs_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs"));
+    std::fs::create_dir_all(&runs)?;
+    let path = runs.join(format!("{}.toml", builtin.name));
+    std::fs::write(&path, builtin.text)?;
+    eprintln!("no scenario given: running the built-in {}", builtin.name);
+    Ok(path)
 }
 
 fn bench_sweep(

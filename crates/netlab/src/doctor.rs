@@ -1,6 +1,8 @@
 //! Capability probing and `splitlab doctor`. Every probe runs inside a lab
 //! namespace (a scratch `sl-<run>-probe` for doctor, the control namespace at
-//! bring-up), never in the host's.
+//! bring-up), never in the host's. The privilege checks say exactly which
+//! capability, mount or namespace right is missing and how to get it, so a
+//! container without `--privileged` learns why before anything is created.
 
 use crate::caps::Capabilities;
 use crate::naming::RunId;
@@ -120,20 +122,151 @@ fn cgroup_freezer() -> (bool, String) {
     }
 }
 
-/// Runs every check. Creates and removes a scratch namespace.
-pub fn run_doctor() -> Vec<Check> {
+/// How to get the privileges the lab needs, for the messages below.
+pub const PRIVILEGE_FIX: &str = "run as root with CAP_NET_ADMIN and CAP_SYS_ADMIN in the host's \
+namespaces: in a container, `docker run --privileged ...` or `podman run --privileged ...` \
+(at least `--cap-add NET_ADMIN --cap-add SYS_ADMIN --security-opt seccomp=unconfined \
+--security-opt apparmor=unconfined`); in an `unshare --user` sandbox, add `--mount` and \
+mount a tmpfs on /run/netns";
+
+/// Capability bit numbers (`linux/capability.h`).
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// The effective capability set of this process (`CapEff` in
+/// `/proc/self/status`), if readable.
+fn effective_capabilities() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// `Some(map)` when this process runs in a user namespace other than the
+/// initial one: its capabilities then reach only namespaces that user
+/// namespace owns.
+fn user_namespace_map() -> Option<String> {
+    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    (fields != ["0", "0", "4294967295"]).then(|| fields.join(" "))
+}
+
+/// Checks that this process may build labs: root, CAP_NET_ADMIN and
+/// CAP_SYS_ADMIN, creating a network namespace (on a scratch thread, gone
+/// when it ends) and making `/run/netns` a shared mount point (what
+/// `ip netns add` does; nothing else is created).
+pub fn privilege_checks() -> Vec<Check> {
     let mut checks = Vec::new();
     let root = nix::unistd::geteuid().is_root();
+    let userns = user_namespace_map();
+    let in_userns = userns
+        .as_ref()
+        .map(|map| {
+            format!(" (in a user namespace, uid_map \"{map}\": only over namespaces it owns)")
+        })
+        .unwrap_or_default();
     checks.push(Check {
         name: "root",
         ok: root,
         basic: true,
         detail: if root {
-            "running as root".into()
+            format!("running as root{in_userns}")
         } else {
             "run as root (CAP_NET_ADMIN + CAP_SYS_ADMIN for namespaces, mounts and setns)".into()
         },
     });
+    let caps = effective_capabilities();
+    for (name, bit, needed_for, add) in [
+        (
+            "CAP_NET_ADMIN",
+            CAP_NET_ADMIN,
+            "links, addresses, nftables, tc",
+            "--cap-add NET_ADMIN",
+        ),
+        (
+            "CAP_SYS_ADMIN",
+            CAP_SYS_ADMIN,
+            "unshare, setns and the /run/netns mounts",
+            "--cap-add SYS_ADMIN",
+        ),
+    ] {
+        let ok = caps.is_some_and(|set| set & (1 << bit) != 0);
+        checks.push(Check {
+            name,
+            ok,
+            basic: true,
+            detail: if ok {
+                format!("effective{in_userns}")
+            } else {
+                format!(
+                    "missing from the effective set (needed for {needed_for}): \
+                     run with --privileged or {add}"
+                )
+            },
+        });
+    }
+    let unshared = std::thread::spawn(|| nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET))
+        .join()
+        .unwrap_or(Err(nix::Error::EINVAL));
+    checks.push(Check {
+        name: "new netns",
+        ok: unshared.is_ok(),
+        basic: true,
+        detail: match unshared {
+            Ok(()) => "unshare(CLONE_NEWNET) works (tried on a scratch thread)".into(),
+            Err(nix::Error::EPERM) => format!(
+                "unshare(CLONE_NEWNET): EPERM: CAP_SYS_ADMIN missing or a seccomp profile \
+                 forbids unshare{in_userns}: run with --privileged \
+                 (or --cap-add SYS_ADMIN --security-opt seccomp=unconfined)"
+            ),
+            Err(e) => format!("unshare(CLONE_NEWNET): {e}: the kernel needs CONFIG_NET_NS"),
+        },
+    });
+    let mounted = crate::netns::ensure_netns_dir();
+    checks.push(Check {
+        name: "mount /run/netns",
+        ok: mounted.is_ok(),
+        basic: true,
+        detail: match &mounted {
+            Ok(()) => format!("{} is a shared mount point", crate::netns::NETNS_DIR),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => format!(
+                "{e}: CAP_SYS_ADMIN over this mount namespace is missing{}: run with \
+                 --privileged (or --cap-add SYS_ADMIN --security-opt apparmor=unconfined); \
+                 in an `unshare --user` sandbox add --mount",
+                if userns.is_some() {
+                    " (this user namespace does not own the mount namespace)"
+                } else {
+                    " (or AppArmor/SELinux forbids mount)"
+                }
+            ),
+            Err(e) => format!("{e}: /run/netns must be a writable directory (mount a tmpfs on it)"),
+        },
+    });
+    checks
+}
+
+/// `None` when this process may build labs; otherwise one message naming
+/// every missing privilege and how to get it (what `splitlab run` and
+/// `up` print before creating anything).
+pub fn privilege_problem() -> Option<String> {
+    let missing: Vec<String> = privilege_checks()
+        .into_iter()
+        .filter(|check| !check.ok)
+        .map(|check| format!("  missing {}: {}", check.name, check.detail))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "this process cannot build a lab:\n{}\nfix: {PRIVILEGE_FIX}\n(`splitlab doctor` checks everything)",
+            missing.join("\n")
+        )
+    })
+}
+
+/// Runs every check. Creates and removes a scratch namespace.
+pub fn run_doctor() -> Vec<Check> {
+    let mut checks = privilege_checks();
+    let privileged = checks.iter().all(|check| check.ok);
     for (tool, package, basic) in [
         ("nft", "nftables", true),
         ("iptables-restore", "iptables", false),
@@ -152,10 +285,12 @@ pub fn run_doctor() -> Vec<Check> {
     }
     let run = RunId::random();
     let scratch = format!("{}probe", run.netns_prefix());
-    let made = if root {
+    let made = if privileged {
         netns::create_netns(&scratch)
     } else {
-        Err(std::io::Error::other("not root"))
+        Err(std::io::Error::other(
+            "not attempted: privileges are missing (see above)",
+        ))
     };
     checks.push(Check {
         name: "netns",
@@ -163,7 +298,8 @@ pub fn run_doctor() -> Vec<Check> {
         basic: true,
         detail: match &made {
             Ok(()) => format!("created and removed scratch namespace {scratch}"),
-            Err(e) => format!("{e}: needs root and CONFIG_NET_NS"),
+            Err(e) if privileged => format!("{e}: needs root and CONFIG_NET_NS"),
+            Err(e) => e.to_string(),
         },
     });
     if made.is_ok() {

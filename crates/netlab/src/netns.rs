@@ -36,7 +36,7 @@ fn nix_err(context: &str, e: nix::Error) -> io::Error {
 
 /// Makes `/run/netns` a shared mount point, as `ip netns add` does, so the
 /// namespace bind mounts propagate to other mount namespaces.
-fn ensure_netns_dir() -> io::Result<()> {
+pub(crate) fn ensure_netns_dir() -> io::Result<()> {
     std::fs::create_dir_all(NETNS_DIR)?;
     let shared = || {
         mount(

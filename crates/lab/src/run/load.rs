@@ -14,55 +14,79 @@ use super::scenario::{self, LoadedScenario, NodeCatalog, TopologySource, format_
 #[error("{0}")]
 pub struct LoadError(pub String);
 
-/// Where `topology = "name"` is looked up: `lab/topologies/<name>.toml` in
-/// the scenario's directory or any ancestor (so `lab/scenarios/museum/`
-/// works too), or a path when the value ends in `.toml`.
-pub fn find_topology(scenario_path: &Path, name: &str) -> Result<PathBuf, String> {
+/// Where a scenario's topology was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopologyFile {
+    /// A file on disk.
+    Path(PathBuf),
+    /// One compiled into `splitlab` ([`crate::builtin::TOPOLOGIES`]).
+    Builtin(crate::builtin::BuiltinFile),
+}
+
+impl TopologyFile {
+    /// Reads and parses the topology.
+    pub fn load(&self) -> Result<Topology, netlab::topology::TopologyError> {
+        match self {
+            TopologyFile::Path(path) => Topology::load(path),
+            TopologyFile::Builtin(file) => Topology::from_toml_str(
+                file.text,
+                &format!("(built-in topology {})", file.name),
+                file.name,
+            ),
+        }
+    }
+}
+
+/// Where `topology = "name"` is looked up, in order: `topologies/<name>.toml`
+/// or `lab/topologies/<name>.toml` in the scenario's directory or any
+/// ancestor (so `lab/scenarios/museum/` works too), then `<name>.toml` in
+/// `extra_dir` (`--topologies DIR`), then the topologies built into the
+/// binary. A value ending in `.toml` is a path relative to the scenario.
+/// The error lists every place it looked.
+pub fn find_topology(
+    scenario_path: &Path,
+    name: &str,
+    extra_dir: Option<&Path>,
+) -> Result<TopologyFile, String> {
     let base = scenario_path.parent().unwrap_or(Path::new("."));
     if name.ends_with(".toml") {
         let path = base.join(name);
         return if path.exists() {
-            Ok(path)
+            Ok(TopologyFile::Path(path))
         } else {
             Err(format!("topology file {} does not exist", path.display()))
         };
     }
     let absolute = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
     let mut searched = Vec::new();
-    for dir in absolute.ancestors() {
-        for candidate in [
+    let beside = absolute.ancestors().flat_map(|dir| {
+        [
             dir.join("topologies").join(format!("{name}.toml")),
             dir.join("lab/topologies").join(format!("{name}.toml")),
-        ] {
-            if candidate.exists() {
-                return Ok(candidate);
-            }
-            searched.push(candidate);
+        ]
+    });
+    let given = extra_dir.map(|dir| dir.join(format!("{name}.toml")));
+    for candidate in beside.chain(given) {
+        if candidate.exists() {
+            return Ok(TopologyFile::Path(candidate));
         }
+        searched.push(candidate);
     }
-    let available = searched
+    if let Some(file) = crate::builtin::topology(name) {
+        return Ok(TopologyFile::Builtin(file));
+    }
+    let looked: Vec<String> = searched
         .iter()
-        .filter_map(|path| path.parent())
-        .find(|dir| dir.is_dir())
-        .map(|dir| {
-            let mut names: Vec<String> = std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|entry| {
-                    let path = entry.path();
-                    if path.extension()? != "toml" {
-                        return None;
-                    }
-                    Some(path.file_stem()?.to_string_lossy().into_owned())
-                })
-                .collect();
-            names.sort();
-            names.join(", ")
-        })
-        .unwrap_or_default();
+        .map(|path| format!("  {}", path.display()))
+        .collect();
     Err(format!(
-        "no topology named {name:?} in lab/topologies (available: {available})"
+        "no topology named {name:?}; looked in:\n{}\n  --topologies DIR: {}\n  built into splitlab: {}",
+        looked.join("\n"),
+        extra_dir.map_or_else(
+            || "(not given)".to_string(),
+            |dir| dir.display().to_string()
+        ),
+        crate::builtin::topology_names(),
     ))
 }
 
@@ -92,12 +116,13 @@ pub fn resolve_topology(
     source: &TopologySource,
     scenario_path: &Path,
     scenario_name: &str,
+    topologies: Option<&Path>,
 ) -> Result<Topology, LoadError> {
     match source {
         TopologySource::Named(name) => {
-            let path = find_topology(scenario_path, name)
+            let file = find_topology(scenario_path, name, topologies)
                 .map_err(|message| LoadError(format!("{}: {message}", scenario_path.display())))?;
-            Topology::load(&path).map_err(|error| LoadError(error.to_string()))
+            file.load().map_err(|error| LoadError(error.to_string()))
         }
         TopologySource::Inline(table) => {
             let text = toml::to_string(table).map_err(|error| {
@@ -112,13 +137,33 @@ pub fn resolve_topology(
     }
 }
 
-/// Reads, parses, resolves and validates a scenario file.
+/// Reads, parses, resolves and validates a scenario file (topologies
+/// found beside it or built in).
 pub fn load_scenario(path: &Path) -> Result<(LoadedScenario, Topology), LoadError> {
+    load_scenario_with(path, None)
+}
+
+/// [`load_scenario`], also looking for named topologies in `topologies`
+/// (`--topologies DIR`) before the built-in ones.
+pub fn load_scenario_with(
+    path: &Path,
+    topologies: Option<&Path>,
+) -> Result<(LoadedScenario, Topology), LoadError> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| LoadError(format!("{}: cannot read: {error}", path.display())))?;
+    load_scenario_text(path, text, topologies)
+}
+
+/// Parses, resolves and validates scenario `text` that was read from `path`
+/// (or, for the built-in default scenario, stands for it).
+pub fn load_scenario_text(
+    path: &Path,
+    text: String,
+    topologies: Option<&Path>,
+) -> Result<(LoadedScenario, Topology), LoadError> {
     let parsed =
         scenario::parse(&text, path).map_err(|problems| LoadError(format_problems(&problems)))?;
-    let topology = resolve_topology(&parsed.topology, path, &parsed.name)?;
+    let topology = resolve_topology(&parsed.topology, path, &parsed.name, topologies)?;
     let catalog = catalog_of(&topology);
     scenario::validate(&parsed, &catalog, &text, path)
         .map_err(|problems| LoadError(format_problems(&problems)))?;
@@ -249,8 +294,51 @@ mod tests {
 
     #[test]
     fn unknown_topology_lists_the_available_ones() {
-        let error = find_topology(&scenarios_dir().join("x.toml"), "mesh-9").unwrap_err();
+        let error = find_topology(&scenarios_dir().join("x.toml"), "mesh-9", None).unwrap_err();
         assert!(error.contains("mesh-3"), "{error}");
+        assert!(error.contains("lab/topologies/mesh-9.toml"), "{error}");
+        assert!(error.contains("built into splitlab"), "{error}");
+    }
+
+    #[test]
+    fn a_scenario_outside_the_repository_finds_the_built_in_topologies() {
+        let dir = std::env::temp_dir().join(format!("sl-outside-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = std::fs::read_to_string(scenarios_dir().join("cluster-5.toml")).unwrap();
+        assert!(
+            text.contains("topology = \"mesh-5\""),
+            "cluster-5 uses mesh-5"
+        );
+        let path = dir.join("copied.toml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = load_scenario(&path);
+        let own = dir.join("topologies");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(
+            own.join("mesh-5.toml"),
+            "name = \"mesh-5\"\n[[node]]\nname = \"a\"\n[[node]]\nname = \"b\"\n[[node]]\nname = \"c\"\n",
+        )
+        .unwrap();
+        let beside = find_topology(&path, "mesh-5", None);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let (_, topology) = loaded.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(topology.name, "mesh-5");
+        assert_eq!(topology.nodes.len(), 5);
+        assert_eq!(
+            beside.unwrap(),
+            TopologyFile::Path(own.join("mesh-5.toml")),
+            "a topology next to the scenario wins over the built-in one"
+        );
+    }
+
+    #[test]
+    fn the_topologies_directory_comes_before_the_built_in_ones() {
+        let dir = std::env::temp_dir().join(format!("sl-topodir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("mesh-3.toml"), "name = \"mesh-3\"\n").unwrap();
+        let found = find_topology(Path::new("/nonexistent/s.toml"), "mesh-3", Some(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found.unwrap(), TopologyFile::Path(dir.join("mesh-3.toml")));
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct RunOptions {
     pub runs_dir: Option<PathBuf>,
     /// Path of the `splitnode` binary (default: next to the current executable).
     pub splitnode: Option<PathBuf>,
+    /// Where named topologies are looked up after the scenario's own
+    /// directories and before the built-in ones (`--topologies DIR`).
+    pub topologies: Option<PathBuf>,
 }
 
 /// `(YYYYmmdd-HHMMSS, RFC 3339)` of the current UTC time.
@@ -67,7 +70,14 @@ fn default_splitnode() -> PathBuf {
 
 /// Runs a scenario end to end; returns its exit status (valid, invalid, or failed for unknown/skipped/broken).
 pub fn run_scenario(options: &RunOptions) -> anyhow::Result<ExitStatus> {
-    let (loaded, topology) = load::load_scenario(&options.scenario)?;
+    run_scenario_outcome(options).map(|(status, _)| status)
+}
+
+/// [`run_scenario`], also returning the run directory (where
+/// `results.json` and `report.html` are) for callers that summarize runs.
+pub fn run_scenario_outcome(options: &RunOptions) -> anyhow::Result<(ExitStatus, PathBuf)> {
+    let (loaded, topology) =
+        load::load_scenario_with(&options.scenario, options.topologies.as_deref())?;
     let scenario = &loaded.scenario;
     let seed = options.seed.unwrap_or(scenario.seed);
     let (stamp, started_at) = utc_now();
@@ -164,6 +174,7 @@ pub fn run_scenario(options: &RunOptions) -> anyhow::Result<ExitStatus> {
                 &execution.events,
                 &run_dir,
             )
+            .map(|status| (status, run_dir))
         }
         Err(error) => {
             results.error = Some(format!("{error:#}"));
@@ -177,7 +188,7 @@ pub fn run_scenario(options: &RunOptions) -> anyhow::Result<ExitStatus> {
                 "{}",
                 results::summary(&results, &run_dir.display().to_string())
             );
-            Ok(ExitStatus::Failed)
+            Ok((ExitStatus::Failed, run_dir))
         }
     }
 }

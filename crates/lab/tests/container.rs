@@ -1,0 +1,402 @@
+//! splitlab in what a container is made of. Three tests:
+//!
+//! - a scenario run inside a fresh `unshare` sandbox (new network, mount,
+//!   PID, UTS and IPC namespaces, a private /run, loopback up): the verdict
+//!   is as expected and nothing (namespaces, links, nft tables, processes)
+//!   is left in the outer namespaces;
+//! - `doctor`, `run` and `up` in an unprivileged `unshare --user
+//!   --map-root-user --net` sandbox, and as root without CAP_NET_ADMIN and
+//!   CAP_SYS_ADMIN: each names what is missing and how to get it, exit 2,
+//!   nothing created;
+//! - the interactive lab: `up --system splitnode`, `fault partition
+//!   --grudge isolate --targets leader`, a write through `exec`, `heal`,
+//!   `down`.
+//!
+//! They need root, the lab's tools and unshare; without them they skip with
+//! a reason, under `CI=true` they fail instead.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn splitlab() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_splitlab"))
+}
+
+/// The splitnode binary: `$SPLITNODE_BIN`, else beside splitlab, else the
+/// release build.
+fn splitnode() -> Option<PathBuf> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::env::var_os("SPLITNODE_BIN")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            splitlab().with_file_name("splitnode"),
+            repo.join("target/release/splitnode"),
+        ])
+        .find(|path| path.is_file())
+}
+
+/// Returns false (skip) when the machine cannot run the test; panics under CI.
+fn ready(needs_splitnode: bool) -> bool {
+    let mut missing = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        missing.push("root".to_string());
+    }
+    for tool in ["ip", "nft", "tc", "unshare"] {
+        if netlab::tools::find_tool(tool).is_none() {
+            missing.push(format!("{tool} (run scripts/setup.sh)"));
+        }
+    }
+    if needs_splitnode && splitnode().is_none() {
+        missing.push("splitnode (cargo build -p node, or SPLITNODE_BIN)".into());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let reason = format!("container test needs: {}", missing.join(", "));
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason} (CI=true: failing instead of skipping)");
+    }
+    eprintln!("SKIPPED: {reason}");
+    false
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sl-container-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// What of the lab could leak into the outer namespaces: `sl-` namespaces,
+/// links named `sl…`, nft tables, and processes running splitnode or the
+/// delay worker.
+fn outer_lab_state() -> Vec<String> {
+    let mut state: Vec<String> = netlab::netns::list_netns("sl-")
+        .into_iter()
+        .map(|ns| format!("netns {ns}"))
+        .collect();
+    let run = |args: &[&str]| {
+        let out = Command::new(netlab::tools::find_tool(args[0]).unwrap())
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for line in run(&["ip", "-o", "link"]).lines() {
+        let name = line.split(':').nth(1).unwrap_or("").trim();
+        if name.starts_with("sl") {
+            state.push(format!("link {name}"));
+        }
+    }
+    for line in run(&["nft", "list", "tables"]).lines() {
+        state.push(format!("nft {line}"));
+    }
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("splitnode --id") || cmdline.contains(netlab::DELAY_WORKER_ARG) {
+            state.push(format!("process {cmdline}"));
+        }
+    }
+    state.sort();
+    state
+}
+
+const SANDBOX_SCENARIO: &str = r#"# Written outside the repository: the topology is the built-in one.
+# Long enough on each side of the partition for every check to decide.
+name = "sandbox-smoke"
+description = "Isolate the leader of a 3-node mesh for 6s, inside a sandbox"
+seed = 15
+topology = "mesh-3"
+duration = "16s"
+expect = { verdict = "valid" }
+
+[workload]
+clients = 3
+rate = 15.0
+
+[[timeline]]
+at = "4s"
+for = "6s"
+fault = "partition"
+grudge = "isolate"
+targets = "leader"
+"#;
+
+#[test]
+fn a_scenario_runs_inside_a_fresh_sandbox_and_leaves_nothing_outside() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !ready(true) {
+        return;
+    }
+    let dir = temp_dir("sandbox");
+    let scenario = dir.join("sandbox-smoke.toml");
+    std::fs::write(&scenario, SANDBOX_SCENARIO).unwrap();
+    // Kept after the test (target/tmp/sandbox-runs) so its report can be opened.
+    let runs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-runs");
+    let _ = std::fs::remove_dir_all(&runs);
+    let before = outer_lab_state();
+    // What a container runtime gives a privileged container: its own
+    // network, mount, PID, UTS and IPC namespaces, its own /proc and /run
+    // (so /run/netns and the journal are private), loopback up.
+    let script = format!(
+        "set -e; mount -t tmpfs tmpfs /run; mkdir -p /run/netns; ip link set lo up; \
+         hostname sandbox; exec {} run {} --runs-dir {} --splitnode {}",
+        splitlab().display(),
+        scenario.display(),
+        runs.display(),
+        splitnode().unwrap().display()
+    );
+    let output = Command::new("unshare")
+        .args([
+            "--net",
+            "--mount",
+            "--pid",
+            "--uts",
+            "--ipc",
+            "--fork",
+            "--mount-proc",
+            "--propagation",
+            "private",
+            "--",
+            "bash",
+            "-c",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    let after = outer_lab_state();
+    let run_dir = std::fs::read_dir(&runs)
+        .ok()
+        .and_then(|entries| entries.flatten().map(|e| e.path()).find(|p| p.is_dir()));
+    let results = run_dir
+        .as_ref()
+        .and_then(|dir| std::fs::read_to_string(dir.join("results.json")).ok())
+        .unwrap_or_default();
+    let report = run_dir.as_ref().map(|dir| dir.join("report.html"));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(results.contains("\"verdict\": \"valid\""), "{results}");
+    assert!(results.contains("\"expectation_met\": true"), "{results}");
+    assert!(report.as_ref().is_some_and(|r| r.is_file()), "no report");
+    assert_eq!(
+        before, after,
+        "the sandboxed run leaked into the outer namespaces"
+    );
+    eprintln!("sandbox run report: {}", report.unwrap().display());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `splitlab ARGS` under `wrapper` (e.g. unshare or setpriv).
+fn wrapped(wrapper: &[&str], args: &[&str], cwd: &Path) -> Output {
+    Command::new(wrapper[0])
+        .args(&wrapper[1..])
+        .arg(splitlab())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn without_privileges_doctor_run_and_up_say_what_is_missing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !ready(false) {
+        return;
+    }
+    let dir = temp_dir("unprivileged");
+    std::fs::write(dir.join("s.toml"), SANDBOX_SCENARIO).unwrap();
+    let sandboxes: [(&[&str], &str); 2] = [
+        // A user namespace: root inside, but it owns no mount namespace.
+        (
+            &["unshare", "--user", "--map-root-user", "--net", "--"],
+            "mount /run/netns",
+        ),
+        // Root in the host's namespaces without the two capabilities, as
+        // in a container started without --privileged.
+        (
+            &[
+                "setpriv",
+                "--inh-caps=-net_admin,-sys_admin",
+                "--bounding-set=-net_admin,-sys_admin",
+                "--",
+            ],
+            "CAP_NET_ADMIN",
+        ),
+    ];
+    for (wrapper, missing) in sandboxes {
+        let before = outer_lab_state();
+        let doctor = wrapped(wrapper, &["doctor"], &dir);
+        let report = text(&doctor);
+        assert_eq!(doctor.status.code(), Some(2), "{wrapper:?}: {report}");
+        assert!(
+            report.contains(&format!("NO   {missing}")),
+            "{wrapper:?}: {report}"
+        );
+        assert!(report.contains("--privileged"), "{wrapper:?}: {report}");
+        assert!(report.contains("--cap-add"), "{wrapper:?}: {report}");
+        for args in [
+            &["run", "s.toml", "--runs-dir", "runs"][..],
+            &["up", "mesh-3"][..],
+        ] {
+            let output = wrapped(wrapper, args, &dir);
+            let report = text(&output);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{wrapper:?} {args:?}: {report}"
+            );
+            assert!(
+                report.contains(&format!("missing {missing}")),
+                "{wrapper:?} {args:?}: {report}"
+            );
+            assert!(report.contains("--privileged"), "{report}");
+        }
+        assert!(!dir.join("runs").exists(), "run created its run directory");
+        assert_eq!(before, outer_lab_state(), "{wrapper:?} created lab state");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn splitlab_ok(args: &[&str]) -> String {
+    let output = Command::new(splitlab()).args(args).output().unwrap();
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(0), "splitlab {args:?}: {report}");
+    report
+}
+
+/// `(node, "ip:port")` of every `  n1   client http://10.77.0.1:7001` line.
+fn client_addrs(up: &str) -> Vec<(String, String)> {
+    up.lines()
+        .filter_map(|line| {
+            let (node, addr) = line.trim().split_once(" client http://")?;
+            Some((node.trim().to_string(), addr.trim().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn by_hand_up_fault_exec_heal_down() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !ready(true) {
+        return;
+    }
+    let dir = temp_dir("adhoc");
+    let run = format!("{:04x}", std::process::id() % 0xffff);
+    let splitnode = splitnode().unwrap();
+    let up = splitlab_ok(&[
+        "up",
+        "mesh-3",
+        "--run",
+        &run,
+        "--system",
+        "splitnode",
+        "--splitnode",
+        splitnode.to_str().unwrap(),
+        "--runs-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let sequence = || -> Result<(), String> {
+        let addrs = client_addrs(&up);
+        if addrs.len() != 3 || !up.contains("leader: n") {
+            return Err(format!("no cluster with a leader: {up}"));
+        }
+        let fault = splitlab_ok(&[
+            "fault",
+            "partition",
+            "--grudge",
+            "isolate",
+            "--targets",
+            "leader",
+            "--run",
+            &run,
+        ]);
+        let leader = fault
+            .split("(targets: ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .ok_or(format!("no resolved target: {fault}"))?
+            .to_string();
+        if !fault.contains("partition isolate leader") {
+            return Err(fault);
+        }
+        // A write through exec, from inside a majority node's namespace
+        // (bash's /dev/tcp: no HTTP client is needed in the image).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = String::new();
+        'write: while Instant::now() < deadline {
+            for (node, addr) in addrs.iter().filter(|(node, _)| *node != leader) {
+                let (ip, port) = addr.split_once(':').unwrap();
+                let script = format!(
+                    "exec 3<>/dev/tcp/{ip}/{port}; printf 'PUT /kv/by-hand HTTP/1.1\\r\\n\
+                     Host: {ip}\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok' >&3; \
+                     timeout 3 cat <&3"
+                );
+                let output = Command::new(splitlab())
+                    .args(["exec", node, "--run", &run, "--", "bash", "-c", &script])
+                    .output()
+                    .unwrap();
+                last = text(&output);
+                if String::from_utf8_lossy(&output.stdout).starts_with("HTTP/1.1 200") {
+                    break 'write;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            last.insert_str(0, "still failing: ");
+        }
+        if last.starts_with("still failing") || last.is_empty() {
+            return Err(format!("no write succeeded on the majority side: {last}"));
+        }
+        // The isolated leader's namespace cannot reach the majority.
+        let (ip, port) = addrs
+            .iter()
+            .find(|(node, _)| *node != leader)
+            .unwrap()
+            .1
+            .split_once(':')
+            .unwrap();
+        let cut = Command::new(splitlab())
+            .args([
+                "exec",
+                &leader,
+                "--run",
+                &run,
+                "--",
+                "bash",
+                "-c",
+                &format!("timeout 2 bash -c 'exec 3<>/dev/tcp/{ip}/{port}'"),
+            ])
+            .output()
+            .unwrap();
+        if cut.status.success() {
+            return Err(format!("the isolated leader reached {ip}:{port}"));
+        }
+        let heal = splitlab_ok(&["heal", "--run", &run]);
+        if !heal.contains("healed") {
+            return Err(heal);
+        }
+        Ok(())
+    };
+    let result = sequence();
+    let down = Command::new(splitlab())
+        .args(["down", "--run", &run])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    result.unwrap();
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
+    assert!(netlab::netns::list_netns(&format!("sl-{run}-")).is_empty());
+}
