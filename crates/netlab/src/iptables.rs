@@ -24,18 +24,24 @@ pub struct QueueRule {
     pub queue: Option<u16>,
 }
 
+/// Matches selecting `planes`; each plane also matches its live probe port
+/// (after the plane port), so probes see exactly the plane's faults.
 fn plane_matches(planes: Planes, ports: Ports) -> Vec<String> {
-    let pair = |proto: &str, port: u16| {
-        vec![
-            format!(" -p {proto} -m {proto} --dport {port}"),
-            format!(" -p {proto} -m {proto} --sport {port}"),
-        ]
+    let pair = |proto: &str| {
+        [ports.plane_port(planes), ports.probe_port(planes)]
+            .into_iter()
+            .flat_map(|port| {
+                [
+                    format!(" -p {proto} -m {proto} --dport {port}"),
+                    format!(" -p {proto} -m {proto} --sport {port}"),
+                ]
+            })
+            .collect()
     };
     match planes {
         Planes::All => vec![String::new()],
-        Planes::Heartbeat => pair("udp", ports.peer),
-        Planes::Replication => pair("tcp", ports.peer),
-        Planes::Client => pair("tcp", ports.client),
+        Planes::Heartbeat => pair("udp"),
+        Planes::Replication | Planes::Client => pair("tcp"),
     }
 }
 
@@ -92,8 +98,12 @@ mod tests {
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -s 10.77.0.1/32 -p udp -m udp --dport 7100 -j NFQUEUE --queue-num 7
 -A PREROUTING -s 10.77.0.1/32 -p udp -m udp --sport 7100 -j NFQUEUE --queue-num 7
+-A PREROUTING -s 10.77.0.1/32 -p udp -m udp --dport 17100 -j NFQUEUE --queue-num 7
+-A PREROUTING -s 10.77.0.1/32 -p udp -m udp --sport 17100 -j NFQUEUE --queue-num 7
 -A PREROUTING -s 10.77.0.1/32 -p tcp -m tcp --dport 7000 -j ACCEPT
 -A PREROUTING -s 10.77.0.1/32 -p tcp -m tcp --sport 7000 -j ACCEPT
+-A PREROUTING -s 10.77.0.1/32 -p tcp -m tcp --dport 17000 -j ACCEPT
+-A PREROUTING -s 10.77.0.1/32 -p tcp -m tcp --sport 17000 -j ACCEPT
 -A PREROUTING -s 10.77.0.1/32 -j NFQUEUE --queue-num 8
 COMMIT
 ";

@@ -18,6 +18,8 @@
 //! - [`nfqueue`]: the NFQUEUE delay worker (a helper process).
 //! - [`journal`], [`clean`]: on-disk run records and crash cleanup.
 //! - [`probe`]: measuring what each directed link actually does.
+//! - [`liveprobe`]: the probe process beside every run, and its records;
+//!   [`counters`]: the rules' and qdiscs' own counters, read back.
 //! - [`doctor`]: capability probe and `splitlab doctor` checks.
 //!
 //! ```text
@@ -30,6 +32,7 @@
 pub mod backend;
 pub mod caps;
 pub mod clean;
+pub mod counters;
 pub mod doctor;
 pub mod error;
 pub mod fault;
@@ -37,6 +40,7 @@ pub mod grudge;
 pub mod iptables;
 pub mod journal;
 pub mod lab;
+pub mod liveprobe;
 pub mod naming;
 pub mod netns;
 pub mod nfqueue;
@@ -56,6 +60,7 @@ pub use error::NetlabError;
 pub use fault::{Fault, NetState};
 pub use grudge::Grudge;
 pub use lab::{Lab, LabOptions, Target};
+pub use liveprobe::{LIVE_PROBE_ARG, LiveProbes, live_probe_main};
 pub use naming::RunId;
 pub use netns::NetnsThread;
 pub use nfqueue::{DELAY_WORKER_ARG, delay_worker_main};

@@ -58,19 +58,24 @@ pub struct OutputRule {
 }
 
 /// Match expressions selecting `planes` (one rule per alternative: nft has no
-/// OR across fields, so sport and dport get separate rules).
+/// OR across fields, so sport and dport get separate rules). Each plane also
+/// matches its live probe port, so probes see exactly the plane's faults.
 pub fn plane_matches(planes: Planes, ports: Ports) -> Vec<String> {
-    let pair = |proto: &str, port: u16| {
+    let pair = |proto: &str| {
+        let set = format!(
+            "{{ {}, {} }}",
+            ports.plane_port(planes),
+            ports.probe_port(planes)
+        );
         vec![
-            format!("meta l4proto {proto} th dport {port}"),
-            format!("meta l4proto {proto} th sport {port}"),
+            format!("meta l4proto {proto} th dport {set}"),
+            format!("meta l4proto {proto} th sport {set}"),
         ]
     };
     match planes {
         Planes::All => vec![String::new()],
-        Planes::Heartbeat => pair("udp", ports.peer),
-        Planes::Replication => pair("tcp", ports.peer),
-        Planes::Client => pair("tcp", ports.client),
+        Planes::Heartbeat => pair("udp"),
+        Planes::Replication | Planes::Client => pair("tcp"),
     }
 }
 
@@ -319,16 +324,16 @@ table ip sl_3f9a {
 \tchain input {
 \t\ttype filter hook input priority -10; policy accept;
 \t\tip saddr 10.77.0.3 counter drop comment \"partition n3 all\"
-\t\tip saddr 10.77.0.4 meta l4proto udp th dport 7100 counter drop comment \"partition n4 heartbeat\"
-\t\tip saddr 10.77.0.4 meta l4proto udp th sport 7100 counter drop comment \"partition n4 heartbeat\"
-\t\tip saddr 10.77.0.2 meta l4proto tcp th dport 7000 jump in_us_west_client
-\t\tip saddr 10.77.0.2 meta l4proto tcp th sport 7000 jump in_us_west_client
+\t\tip saddr 10.77.0.4 meta l4proto udp th dport { 7100, 17100 } counter drop comment \"partition n4 heartbeat\"
+\t\tip saddr 10.77.0.4 meta l4proto udp th sport { 7100, 17100 } counter drop comment \"partition n4 heartbeat\"
+\t\tip saddr 10.77.0.2 meta l4proto tcp th dport { 7000, 17000 } jump in_us_west_client
+\t\tip saddr 10.77.0.2 meta l4proto tcp th sport { 7000, 17000 } jump in_us_west_client
 \t\tip saddr 10.77.0.2 jump in_us_west_all
 \t}
 \tchain output {
 \t\ttype filter hook output priority -10; policy accept;
-\t\tip daddr 10.77.0.2 meta l4proto tcp th dport 7100 jump out_us_west_replication
-\t\tip daddr 10.77.0.2 meta l4proto tcp th sport 7100 jump out_us_west_replication
+\t\tip daddr 10.77.0.2 meta l4proto tcp th dport { 7100, 17100 } jump out_us_west_replication
+\t\tip daddr 10.77.0.2 meta l4proto tcp th sport { 7100, 17100 } jump out_us_west_replication
 \t}
 \tchain in_us_west_client {
 \t\tcounter accept

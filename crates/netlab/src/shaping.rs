@@ -65,6 +65,29 @@ pub struct Ports {
     pub client: u16,
 }
 
+/// Live probe ports sit this far above the plane port they stand for
+/// (below it when that would pass 65535).
+pub const PROBE_PORT_OFFSET: u16 = 10_000;
+
+impl Ports {
+    /// The port of `plane` (heartbeat and replication share the peer port;
+    /// `All` has none and gives the peer port).
+    pub fn plane_port(self, plane: Planes) -> u16 {
+        match plane {
+            Planes::Client => self.client,
+            Planes::All | Planes::Heartbeat | Planes::Replication => self.peer,
+        }
+    }
+
+    /// The live probe's port for `plane`: every plane match renders it next
+    /// to the plane port, so fault rules treat probes like the plane.
+    pub fn probe_port(self, plane: Planes) -> u16 {
+        let port = self.plane_port(plane);
+        port.checked_add(PROBE_PORT_OFFSET)
+            .unwrap_or_else(|| port - PROBE_PORT_OFFSET)
+    }
+}
+
 impl Default for Ports {
     fn default() -> Self {
         Ports {
