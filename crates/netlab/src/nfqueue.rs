@@ -190,7 +190,6 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
     let mut scheduler = Scheduler {
         by_num,
         rng: SplitMix64::new(seed),
-        last_due: HashMap::new(),
         held: BTreeMap::new(),
         sequence: 0,
     };
@@ -278,7 +277,6 @@ struct Scheduler {
     by_num: HashMap<u16, DelayQueue>,
     /// Jitter and reorder draws: speed matters here, not cryptography.
     rng: SplitMix64,
-    last_due: HashMap<u16, Instant>,
     held: BTreeMap<(Instant, u64), nfq::Message>,
     sequence: u64,
 }
@@ -294,21 +292,17 @@ impl Scheduler {
                 let delay_us = (spec.delay_us as f64 + offset).max(0.0);
                 let immediate =
                     spec.reorder_pct > 0.0 && self.rng.unit_f64() * 100.0 < spec.reorder_pct;
-                let mut due = if immediate {
+                // Each packet draws its own delay, as netem does: with
+                // jitter wider than the gap between packets they overtake
+                // each other. Keeping order instead (each release no earlier
+                // than the previous one) skews every delay towards the top
+                // of the jitter range: 50 ms ± 10 ms at 1 kpps measured a
+                // p50 of 55.4 ms, outside the ±10 % tolerance.
+                if immediate {
                     now
                 } else {
                     now + Duration::from_nanos((delay_us * 1000.0) as u64)
-                };
-                // Without a reorder request, keep packet order (jitter widens
-                // gaps but never overtakes), like a real path.
-                if spec.reorder_pct <= 0.0 {
-                    let last = self.last_due.entry(spec.num).or_insert(due);
-                    if due < *last {
-                        due = *last;
-                    }
-                    *last = due;
                 }
-                due
             }
         };
         self.sequence += 1;

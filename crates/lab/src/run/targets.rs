@@ -160,10 +160,11 @@ pub fn partition_grudge(
         PartitionKind::Isolate | PartitionKind::Links => {
             grudges::complete(&[targets.to_vec(), rest])
         }
-        // The targets drop what the others send them.
-        PartitionKind::OneWayIn => grudges::one_way(&rest, targets),
+        // The targets drop what the others send them (all of it, or its
+        // payload only: the nemesis applies data-only kinds as such).
+        PartitionKind::OneWayIn | PartitionKind::OneWayDataIn => grudges::one_way(&rest, targets),
         // The others drop what the targets send them.
-        PartitionKind::OneWayOut => grudges::one_way(targets, &rest),
+        PartitionKind::OneWayOut | PartitionKind::OneWayDataOut => grudges::one_way(targets, &rest),
         PartitionKind::Components => {
             let mut groups = components.map(<[Vec<String>]>::to_vec).unwrap_or_default();
             // Nodes not named in any component form one more group.

@@ -17,14 +17,15 @@ use std::time::Duration;
 
 /// A bulk TCP stream `from → to` on the replication plane port: a writer
 /// that never stops and a reader that counts the bytes it gets.
-struct Stream {
+pub(crate) struct Stream {
     delivered: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Stream {
-    fn open(lab: &Lab, from: &str, to: &str) -> Stream {
+    /// Opens the stream and starts writing and counting.
+    pub(crate) fn open(lab: &Lab, from: &str, to: &str) -> Stream {
         let addr = lab.peer_addr(to).unwrap();
         let listener: TcpListener = lab.tcp_listen(&Target::Node(to.into()), addr).unwrap();
         let mut writer: TcpStream = lab
@@ -67,13 +68,14 @@ impl Stream {
     }
 
     /// Bytes delivered during `window`.
-    fn delivered_during(&self, window: Duration) -> u64 {
+    pub(crate) fn delivered_during(&self, window: Duration) -> u64 {
         let before = self.delivered.load(Ordering::Relaxed);
         thread::sleep(window);
         self.delivered.load(Ordering::Relaxed) - before
     }
 
-    fn close(self) {
+    /// Stops both ends.
+    pub(crate) fn close(self) {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads {
             thread.join().unwrap();
@@ -84,7 +86,7 @@ impl Stream {
 /// Bytes each stream (n1 → n2, n2 → n1) delivers in one second, measured
 /// after the cut `n1 -/-> n2` (built by `cut`) has been in force for 500 ms
 /// (long enough to deliver whatever was already in flight).
-fn streams_under(lab: &mut Lab, cut: Fault) -> (u64, u64) {
+pub(crate) fn streams_under(lab: &mut Lab, cut: Fault) -> (u64, u64) {
     let forward = Stream::open(lab, "n1", "n2");
     let reverse = Stream::open(lab, "n2", "n1");
     assert!(forward.delivered_during(Duration::from_millis(200)) > 0);

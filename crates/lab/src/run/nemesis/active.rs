@@ -108,6 +108,8 @@ pub enum ActiveNet {
         grudge: Grudge,
         /// Which traffic.
         planes: Planes,
+        /// Payload only (pure ACKs and control packets pass).
+        data_only: bool,
     },
     /// A shaping step's netem/tbf settings.
     Shape {
@@ -129,21 +131,27 @@ pub enum ActiveNet {
 #[derive(Debug, Clone, Default)]
 pub struct ActiveFaults {
     net: BTreeMap<usize, ActiveNet>,
-    /// Planes that currently carry a non-empty partition.
-    partitioned_planes: Vec<Planes>,
+    /// (data-only, planes) keys that currently carry a non-empty partition.
+    partitioned_planes: Vec<(bool, Planes)>,
 }
 
 impl ActiveFaults {
-    /// The union of all active partitions per plane, replacing the previous
-    /// partition in one step per plane (a heal when none is left).
+    /// The union of all active partitions per plane (full and data-only
+    /// cuts apart), replacing the previous partition in one step per key
+    /// (a heal when none is left).
     fn partition_fault(&mut self) -> Vec<Fault> {
-        let mut by_plane: BTreeMap<Planes, Grudge> = BTreeMap::new();
-        for plane in &self.partitioned_planes {
-            by_plane.insert(*plane, Grudge::default());
+        let mut by_plane: BTreeMap<(bool, Planes), Grudge> = BTreeMap::new();
+        for key in &self.partitioned_planes {
+            by_plane.insert(*key, Grudge::default());
         }
         for active in self.net.values() {
-            if let ActiveNet::Partition { grudge, planes } = active {
-                let union = by_plane.entry(*planes).or_default();
+            if let ActiveNet::Partition {
+                grudge,
+                planes,
+                data_only,
+            } = active
+            {
+                let union = by_plane.entry((*data_only, *planes)).or_default();
                 union.union(grudge);
             }
         }
@@ -158,7 +166,13 @@ impl ActiveFaults {
             .collect();
         by_plane
             .into_iter()
-            .map(|(planes, grudge)| Fault::Partition { grudge, planes })
+            .map(|((data_only, planes), grudge)| {
+                if data_only {
+                    Fault::DataPartition { grudge, planes }
+                } else {
+                    Fault::Partition { grudge, planes }
+                }
+            })
             .collect()
     }
 
@@ -281,6 +295,7 @@ mod tests {
             ActiveNet::Partition {
                 grudge: grudge::isolate_one("n1", &nodes),
                 planes: Planes::All,
+                data_only: false,
             },
         );
         assert_eq!(first.len(), 1);
@@ -289,6 +304,7 @@ mod tests {
             ActiveNet::Partition {
                 grudge: grudge::isolate_one("n2", &nodes),
                 planes: Planes::All,
+                data_only: false,
             },
         );
         let Fault::Partition { grudge: union, .. } = &second[0] else {
@@ -300,6 +316,48 @@ mod tests {
             panic!("{after:?}")
         };
         assert!(!left.drops("n1", "n3") && left.drops("n2", "n3"));
+        assert_eq!(active.end(1), vec![Fault::Heal]);
+    }
+
+    #[test]
+    fn data_only_and_full_cuts_are_applied_apart() {
+        let mut active = ActiveFaults::default();
+        let one_way = || grudge::one_way(&["n1".into()], &["n2".into()]);
+        let data = active.start(
+            0,
+            ActiveNet::Partition {
+                grudge: one_way(),
+                planes: Planes::All,
+                data_only: true,
+            },
+        );
+        assert!(
+            matches!(&data[..], [Fault::DataPartition { .. }]),
+            "{data:?}"
+        );
+        let both = active.start(
+            1,
+            ActiveNet::Partition {
+                grudge: one_way(),
+                planes: Planes::All,
+                data_only: false,
+            },
+        );
+        assert!(
+            matches!(
+                &both[..],
+                [Fault::Partition { .. }, Fault::DataPartition { .. }]
+            ),
+            "{both:?}"
+        );
+        // Ending the data-only step empties its key (an empty grudge
+        // removes it) and keeps the full cut.
+        let after = active.end(0);
+        assert!(
+            matches!(&after[..], [Fault::Partition { grudge, .. }, Fault::DataPartition { grudge: empty, .. }]
+                if !grudge.is_empty() && empty.is_empty()),
+            "{after:?}"
+        );
         assert_eq!(active.end(1), vec![Fault::Heal]);
     }
 

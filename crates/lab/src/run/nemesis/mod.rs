@@ -88,8 +88,9 @@ impl Nemesis {
                 ..
             } => {
                 let components = components.as_ref().map(|c| c.get_ref().as_slice());
+                let kind = kind.unwrap_or(PartitionKind::Isolate);
                 let grudge = targets::partition_grudge(
-                    kind.unwrap_or(PartitionKind::Isolate),
+                    kind,
                     nodes,
                     targets,
                     peers,
@@ -98,8 +99,14 @@ impl Nemesis {
                 );
                 record.grudge = Some(grudge.clone());
                 let planes = planes(*plane);
-                self.active
-                    .start(index, ActiveNet::Partition { grudge, planes })
+                self.active.start(
+                    index,
+                    ActiveNet::Partition {
+                        grudge,
+                        planes,
+                        data_only: kind.is_data_only(),
+                    },
+                )
             }
             StepFault::Heal => {
                 self.active.clear();
@@ -214,10 +221,14 @@ fn representative_faults(loaded: &LoadedScenario, nodes: &[String]) -> Vec<(Stri
         let step = spanned.get_ref();
         let planes = planes(step.plane());
         let fault = match &step.fault {
-            StepFault::Partition { .. } if nodes.len() >= 2 => Fault::Partition {
-                grudge: netlab::grudge::isolate_one(&nodes[0], nodes),
-                planes,
-            },
+            StepFault::Partition { kind, .. } if nodes.len() >= 2 => {
+                let grudge = netlab::grudge::isolate_one(&nodes[0], nodes);
+                if kind.is_some_and(PartitionKind::is_data_only) {
+                    Fault::DataPartition { grudge, planes }
+                } else {
+                    Fault::Partition { grudge, planes }
+                }
+            }
             StepFault::Shape { effect, .. } => Fault::Shape {
                 links: all_links.clone(),
                 planes,

@@ -71,10 +71,25 @@ pub enum PartitionKind {
     /// The targets and everyone else cannot reach each other (both directions).
     #[default]
     Isolate,
-    /// The targets receive nothing from the others (they can still send).
+    /// The targets receive no packet from the others, TCP ACKs and
+    /// handshakes included (they can still send datagrams): a dead fibre
+    /// into the targets. A TCP stream from the targets stalls too, since its
+    /// ACKs never arrive. Written `one-way-all-in` (`one-way-in` also reads).
+    #[serde(rename = "one-way-all-in", alias = "one-way-in")]
     OneWayIn,
-    /// Nothing the targets send reaches the others (they can still receive).
+    /// No packet the targets send reaches the others, TCP ACKs included: a
+    /// dead fibre out of the targets; TCP streams towards them stall too.
+    /// Written `one-way-all-out` (`one-way-out` also reads).
+    #[serde(rename = "one-way-all-out", alias = "one-way-out")]
     OneWayOut,
+    /// The targets receive no payload from the others (UDP datagrams, TCP
+    /// segments with data), while TCP's pure ACKs and control packets still
+    /// pass, so TCP streams from the targets keep flowing: an asymmetric
+    /// data path.
+    OneWayDataIn,
+    /// No payload the targets send reaches the others; their pure ACKs and
+    /// control packets still do, so TCP streams towards them keep flowing.
+    OneWayDataOut,
     /// Explicit `components = [["a","b"], ["c"]]`, cut from each other.
     Components,
     /// Two halves that cannot talk, joined by one node that reaches both
@@ -92,13 +107,24 @@ impl PartitionKind {
     pub fn name(self) -> &'static str {
         match self {
             PartitionKind::Isolate => "isolate",
-            PartitionKind::OneWayIn => "one-way-in",
-            PartitionKind::OneWayOut => "one-way-out",
+            PartitionKind::OneWayIn => "one-way-all-in",
+            PartitionKind::OneWayOut => "one-way-all-out",
+            PartitionKind::OneWayDataIn => "one-way-data-in",
+            PartitionKind::OneWayDataOut => "one-way-data-out",
             PartitionKind::Components => "components",
             PartitionKind::Bridge => "bridge",
             PartitionKind::MajoritiesRing => "majorities-ring",
             PartitionKind::Links => "links",
         }
+    }
+
+    /// Whether the cut drops payload only (pure ACKs and control packets
+    /// pass: `netlab::Fault::DataPartition`) rather than every packet.
+    pub fn is_data_only(self) -> bool {
+        matches!(
+            self,
+            PartitionKind::OneWayDataIn | PartitionKind::OneWayDataOut
+        )
     }
 
     /// Whether the kind picks its own groups, so `targets` may be left out.

@@ -320,3 +320,33 @@ fn an_invalid_expectation_names_real_broken_checks() {
         error[0]
     );
 }
+
+#[test]
+fn one_way_kinds_say_what_tcp_does_and_old_names_still_read() {
+    let scenario = load(
+        "[[timeline]]\nat = \"1s\"\nfault = \"partition\"\ngrudge = \"one-way-in\"\ntargets = \"leader\"\n\
+         [[timeline]]\nat = \"1s\"\nfault = \"partition\"\ngrudge = \"one-way-all-out\"\ntargets = \"leader\"\n\
+         [[timeline]]\nat = \"1s\"\nfault = \"partition\"\ngrudge = \"one-way-data-out\"\ntargets = \"leader\"\n\
+         [[timeline]]\nat = \"1s\"\nfault = \"partition\"\ngrudge = \"one-way-data-in\"\ntargets = \"leader\"\n",
+    )
+    .unwrap();
+    let kinds: Vec<(String, bool)> = scenario
+        .timeline
+        .iter()
+        .map(|s| match &s.get_ref().fault {
+            StepFault::Partition {
+                kind: Some(kind), ..
+            } => (kind.name().to_string(), kind.is_data_only()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("one-way-all-in".to_string(), false),
+            ("one-way-all-out".to_string(), false),
+            ("one-way-data-out".to_string(), true),
+            ("one-way-data-in".to_string(), true),
+        ]
+    );
+}
