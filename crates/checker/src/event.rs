@@ -127,6 +127,32 @@ pub enum EventKind {
         /// The sender's term, lower than ours.
         their_term: u64,
     },
+    /// A leader sent its snapshot to `peer`, which had fallen behind the
+    /// leader's log start.
+    SnapshotSent {
+        /// The follower's name.
+        peer: String,
+        /// Last index the snapshot covers.
+        last_index: u64,
+        /// Size of the snapshot's state, bytes.
+        bytes: u64,
+    },
+    /// A follower durably installed a snapshot received from its leader:
+    /// it caught up by snapshot, not by log.
+    SnapshotInstalled {
+        /// Last index the snapshot covers.
+        last_index: u64,
+        /// Size of the snapshot's state, bytes.
+        bytes: u64,
+    },
+    /// The node durably snapshotted its applied state and dropped the log
+    /// prefix up to `last_index`.
+    Compacted {
+        /// Last index the snapshot covers.
+        last_index: u64,
+        /// Size of the snapshot's state, bytes.
+        bytes: u64,
+    },
     /// End-of-run snapshot (after heal and quiescence), one per live node.
     /// The event's `term` is the node's final term.
     FinalState {
@@ -160,6 +186,9 @@ impl EventKind {
             EventKind::Applied { .. } => "applied",
             EventKind::Truncated { .. } => "truncated",
             EventKind::StaleTermRejected { .. } => "stale_term_rejected",
+            EventKind::SnapshotSent { .. } => "snapshot_sent",
+            EventKind::SnapshotInstalled { .. } => "snapshot_installed",
+            EventKind::Compacted { .. } => "compacted",
             EventKind::FinalState { .. } => "final_state",
         }
     }

@@ -35,6 +35,7 @@ use wire::{Frame, Header, Term};
 use crate::clock::{NodeClock, Stamp};
 use crate::config::NodeConfig;
 use crate::events::{self, EventLog};
+use crate::failpoints::crash_point;
 use crate::metrics::{Metrics, SendDrop};
 use crate::storage::{Storage, StorageError};
 use crate::transport::Inbound;
@@ -69,6 +70,14 @@ pub enum DriverError {
     Storage(#[from] StorageError),
     #[error("event log: {0}")]
     EventLog(#[from] std::io::Error),
+}
+
+/// How a snapshot reached storage: received from the leader, or taken
+/// locally of applied state.
+#[derive(Debug, Clone, Copy)]
+enum SnapshotOrigin {
+    Installed,
+    Compacted,
 }
 
 pub(crate) struct Driver {
@@ -255,11 +264,13 @@ impl Driver {
                         written = written.max(Some(seq));
                     }
                     Action::InstallSnapshot { snapshot, seq } => {
-                        tokio::task::block_in_place(|| self.storage.save_snapshot(&snapshot))?;
+                        tokio::task::block_in_place(|| self.storage.install_snapshot(&snapshot))?;
                         written = written.max(Some(seq));
+                        self.on_snapshot_stored(&snapshot, SnapshotOrigin::Installed)?;
                     }
                     Action::CompactLog { snapshot } => {
-                        tokio::task::block_in_place(|| self.storage.save_snapshot(&snapshot))?;
+                        tokio::task::block_in_place(|| self.storage.compact(&snapshot))?;
+                        self.on_snapshot_stored(&snapshot, SnapshotOrigin::Compacted)?;
                     }
                     Action::Send {
                         to,
@@ -300,11 +311,56 @@ impl Driver {
         Ok(())
     }
 
-    fn transmit(&self, to: NodeId, term: Term, message: Message, transport: Transport) {
+    /// Counts and logs a snapshot that is now durable.
+    fn on_snapshot_stored(
+        &mut self,
+        snapshot: &wire::Snapshot,
+        origin: SnapshotOrigin,
+    ) -> Result<(), DriverError> {
+        let (counter, kind) = match origin {
+            SnapshotOrigin::Installed => (
+                &self.metrics.snapshots_installed,
+                EventKind::SnapshotInstalled {
+                    last_index: snapshot.last_index,
+                    bytes: snapshot.data.len() as u64,
+                },
+            ),
+            SnapshotOrigin::Compacted => (
+                &self.metrics.compactions,
+                EventKind::Compacted {
+                    last_index: snapshot.last_index,
+                    bytes: snapshot.data.len() as u64,
+                },
+            ),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let term = self.replica.status().term;
+        let stamp = self.now();
+        self.events.record(stamp, term, kind)?;
+        Ok(())
+    }
+
+    fn transmit(&mut self, to: NodeId, term: Term, message: Message, transport: Transport) {
         let Some(peer) = self.config.peer(to) else {
             tracing::warn!(to, "replica addressed a non-member; dropped");
             return;
         };
+        if let Message::InstallSnapshot { snapshot } = &message {
+            let bytes = snapshot.data.len() as u64;
+            self.metrics.snapshots_sent.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .snapshot_bytes_sent
+                .fetch_add(bytes, Ordering::Relaxed);
+            let kind = EventKind::SnapshotSent {
+                peer: peer.name.clone(),
+                last_index: snapshot.last_index,
+                bytes,
+            };
+            let stamp = self.now();
+            if let Err(error) = self.events.record(stamp, term, kind) {
+                tracing::warn!(%error, "event log: snapshot_sent not recorded");
+            }
+        }
         let frame = Frame {
             header: Header {
                 version: wire::PROTOCOL_VERSION,
@@ -359,8 +415,12 @@ impl Driver {
             }
             _ => {}
         }
+        let acknowledged = matches!(reply, ClientReply::Ok(ClientResponse::Written { .. }));
         // The HTTP handler may have given up already; that is fine.
         let _ = pending.reply.send(reply);
+        if acknowledged {
+            crash_point!("commit-replied");
+        }
     }
 
     fn name_of(&self, id: NodeId) -> String {

@@ -9,6 +9,7 @@
 //! config/       NodeConfig: raw TOML/flags model, merge + validation, errors with line:column
 //! driver.rs     the ONLY owner of the Replica; biased select!, group commit, persist-before-send
 //! storage/      meta / log / snapshot files: record codec, file primitives, recovery
+//! failpoints.rs crash points for the crash-recovery tests (`failpoints` feature only)
 //! transport.rs  UDP datagrams, TCP inbound (limits, deadlines) and outbound (reconnect)
 //! client.rs     HTTP API handlers → driver over mpsc, oneshot back
 //! http/         HTTP/1.1 parsing (Content-Length or chunked bodies), routing, responses (pure)
@@ -45,6 +46,7 @@ mod clock;
 pub mod config;
 mod driver;
 mod events;
+pub mod failpoints;
 mod http;
 mod metrics;
 mod storage;
@@ -122,8 +124,14 @@ pub async fn run(
         tracing::warn!(
             log_bytes = report.torn_log_bytes,
             meta_bytes = report.torn_meta_bytes,
-            discontiguous_entries = report.discontiguous_entries,
-            "truncated a torn or corrupt tail left by a crash"
+            "dropped an incomplete last record left by a crash"
+        );
+    }
+    if report.conflicting_entries > 0 || report.stale_temp_files > 0 {
+        tracing::warn!(
+            conflicting_entries = report.conflicting_entries,
+            stale_temp_files = report.stale_temp_files,
+            "finished a snapshot install or file replace interrupted by a crash"
         );
     }
     if report.initialised {
@@ -202,12 +210,16 @@ pub async fn run(
         metrics.clone(),
         config.limits.max_datagram_bytes,
     ));
+    let stall = transport::StallLimits::for_election_timeout(std::time::Duration::from_millis(
+        config.timing.election_timeout_max_ms,
+    ));
     tasks.spawn(transport::run_tcp_listener(
         peer_listener,
         filter,
         peer_tx,
         metrics.clone(),
         config.limits.clone(),
+        stall,
     ));
     let mut peer_queues = BTreeMap::new();
     for peer in &config.peers {
@@ -218,6 +230,7 @@ pub async fn run(
             queue_rx,
             metrics.clone(),
             config.limits.clone(),
+            stall,
         ));
     }
     let api = Arc::new(client::ClientApi::new(

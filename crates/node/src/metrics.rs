@@ -155,6 +155,10 @@ pub(crate) struct Metrics {
     pub fsyncs: AtomicU64,
     pub peer_connects: AtomicU64,
     pub votes_withheld: AtomicU64,
+    pub snapshots_sent: AtomicU64,
+    pub snapshot_bytes_sent: AtomicU64,
+    pub snapshots_installed: AtomicU64,
+    pub compactions: AtomicU64,
     write_latency_buckets: [AtomicU64; 14],
     write_latency_count: AtomicU64,
     write_latency_sum_ns: AtomicU64,
@@ -262,7 +266,7 @@ impl Metrics {
             "Last log index.",
             gauges.last_index.to_string(),
         );
-        let counters: [(&str, &str, &AtomicU64); 15] = [
+        let counters: [(&str, &str, &AtomicU64); 19] = [
             (
                 "splitnode_leadership_changes_total",
                 "Times a new leader became known to this node.",
@@ -333,6 +337,26 @@ impl Metrics {
                 "splitnode_votes_withheld_total",
                 "Vote requests ignored after --join-empty.",
                 &self.votes_withheld,
+            ),
+            (
+                "splitnode_snapshots_sent_total",
+                "Snapshots sent to followers behind the log start.",
+                &self.snapshots_sent,
+            ),
+            (
+                "splitnode_snapshot_bytes_sent_total",
+                "State bytes in the snapshots sent.",
+                &self.snapshot_bytes_sent,
+            ),
+            (
+                "splitnode_snapshots_installed_total",
+                "Snapshots received from a leader and durably installed.",
+                &self.snapshots_installed,
+            ),
+            (
+                "splitnode_compactions_total",
+                "Local snapshots stored and log prefixes dropped.",
+                &self.compactions,
             ),
         ];
         for (name, help, counter) in counters {

@@ -11,19 +11,25 @@
 //! Every record is `length (u32 BE) | crc32 of payload (u32 BE) | payload`.
 //! Writes only reach the OS page cache until [`Storage::sync`], which is the
 //! single fsync of a group commit; the driver feeds `Input::Persisted` only
-//! after it returns. On open, a torn or corrupt tail (a crash in the middle of
-//! an append) is truncated and reported; everything before it was fsynced as
-//! a whole record and is kept.
+//! after it returns. On open, an incomplete last record (a crash in the middle
+//! of an append) is truncated and reported; a bad record followed by valid
+//! ones is corruption and the node refuses to start (see [`RESTORE_HINT`]).
 //!
 //! Suffix truncation (`AppendLog.truncate_after`) uses an in-memory index of
-//! record offsets: the file is cut at the first removed record. Snapshots
-//! are written to a temporary file, fsynced, renamed over the old one and the
-//! directory fsynced; then the log is rewritten (same dance) without the
-//! entries the snapshot covers.
+//! record offsets: the file is cut at the first removed record. Installing or
+//! taking a snapshot is two durable steps, each atomic (temporary file,
+//! fsync, rename, directory fsync): the snapshot file, then the log rewritten
+//! without the entries the snapshot covers (and, for an installed snapshot,
+//! without a suffix that does not extend it). A crash between the two leaves
+//! the new snapshot with the old log; recovery repairs exactly that state
+//! (covered records skipped, a suffix that does not continue the snapshot's
+//! last index and term dropped) and refuses anything else that breaks term
+//! or index continuity.
 //!
 //! Rooms: [`record`] (framing and payload codecs), [`files`] (atomic
 //! replace, fsync, truncation), [`recovery`] (open: identity check, torn-tail
-//! repair); this file holds the write path the driver calls.
+//! and snapshot-install repair, corruption and continuity checks); this file
+//! holds the write path the driver calls.
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -36,6 +42,7 @@ mod recovery;
 #[cfg(test)]
 mod tests;
 
+use crate::failpoints::crash_point;
 use files::{io_error, open_append, read_all, write_atomically};
 use record::{encode_entry, encode_meta, encode_snapshot, frame_record};
 
@@ -47,27 +54,59 @@ const META_FILE: &str = "meta";
 const LOG_FILE: &str = "log";
 const SNAPSHOT_FILE: &str = "snapshot";
 
+/// What an operator does about storage the node refuses to use: repeated in
+/// every corruption error and in the crate README ("Corrupt storage").
+pub(crate) const RESTORE_HINT: &str = "to restore this member from its peers, stop it, move its data \
+     directory aside (keep it for diagnosis) and start it again with --join-empty: it rejoins \
+     with an empty log, withholds its vote until it follows a leader (a wiped member has \
+     forgotten the votes it cast) and catches up from the leader's log or snapshot; never \
+     restore more members at once than the cluster can lose (a majority must keep its disks)";
+
+/// Why the data directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// A system call on `path` failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory involved.
         path: PathBuf,
+        /// The OS error.
         #[source]
         source: io::Error,
     },
+    /// The directory was never initialised and no start mode allows it.
     #[error(
         "data directory {0} holds no state; pass --bootstrap for the first start of a new \
          cluster, or --join-empty if this node lost its disk and must rejoin an existing one"
     )]
     Empty(PathBuf),
+    /// `node.id` names another node or cluster.
     #[error("data directory {dir} belongs to node `{found}`, not `{expected}`")]
     WrongIdentity {
+        /// The data directory.
         dir: PathBuf,
+        /// The identity stored there.
         found: String,
+        /// This node's identity.
         expected: String,
     },
-    #[error("{path}: corrupt record: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
+    /// The content is inconsistent in a way no crash can produce.
+    #[error("{path}: corrupt: {reason}; refusing to start; {hint}", hint = RESTORE_HINT)]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the byte offset and log index where known.
+        reason: String,
+    },
+}
+
+impl StorageError {
+    fn corrupt(path: &std::path::Path, reason: impl Into<String>) -> StorageError {
+        StorageError::Corrupt {
+            path: path.to_owned(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// What recovery found and repaired.
@@ -77,22 +116,34 @@ pub(crate) struct RecoveryReport {
     pub initialised: bool,
     pub torn_log_bytes: u64,
     pub torn_meta_bytes: u64,
-    /// Log records dropped because they did not continue the log contiguously.
-    pub discontiguous_entries: usize,
+    /// Log entries dropped because they did not extend the snapshot (a
+    /// snapshot install interrupted between its two durable steps).
+    pub conflicting_entries: usize,
+    /// Stale temporary files of an interrupted atomic replace, removed.
+    pub stale_temp_files: usize,
 }
 
 /// The node's durable storage. Not thread-safe; owned by the driver.
 pub(crate) struct Storage {
     dir: PathBuf,
     log: File,
-    /// `(index, offset)` of every record in the log file, in file order.
-    log_records: Vec<(Index, u64)>,
+    /// Every record in the log file, in file order.
+    log_records: Vec<LogRecord>,
     log_len: u64,
     log_dirty: bool,
     meta: File,
     meta_records: usize,
     meta_dirty: bool,
     snapshot_index: Index,
+    snapshot_term: Term,
+}
+
+/// Where one entry's record sits in the log file.
+#[derive(Debug, Clone, Copy)]
+struct LogRecord {
+    index: Index,
+    term: Term,
+    offset: u64,
 }
 
 impl Storage {
@@ -112,6 +163,7 @@ impl Storage {
             // Replace the whole file with the one current record; this is
             // itself durable, so nothing is left to sync.
             write_atomically(&self.dir, META_FILE, &record)?;
+            crash_point!("meta-compacted");
             self.meta = open_append(&self.path(META_FILE))?;
             self.meta_records = 1;
             return Ok(());
@@ -120,6 +172,7 @@ impl Storage {
         self.meta.write_all(&record).map_err(io_error(&path))?;
         self.meta_records += 1;
         self.meta_dirty = true;
+        crash_point!("meta-written");
         Ok(())
     }
 
@@ -134,13 +187,14 @@ impl Storage {
         if let Some(after) = truncate_after {
             let keep = self
                 .log_records
-                .partition_point(|(index, _)| *index <= after);
+                .partition_point(|record| record.index <= after);
             if keep < self.log_records.len() {
-                let offset = self.log_records[keep].1;
+                let offset = self.log_records[keep].offset;
                 self.log.set_len(offset).map_err(io_error(&path))?;
                 self.log_records.truncate(keep);
                 self.log_len = offset;
                 self.log_dirty = true;
+                crash_point!("log-truncated");
             }
         }
         if entries.is_empty() {
@@ -151,30 +205,77 @@ impl Storage {
         for entry in entries {
             payload.clear();
             encode_entry(entry, &mut payload);
-            self.log_records
-                .push((entry.index, self.log_len + buffer.len() as u64));
+            self.log_records.push(LogRecord {
+                index: entry.index,
+                term: entry.term,
+                offset: self.log_len + buffer.len() as u64,
+            });
             frame_record(&payload, &mut buffer);
         }
         self.log.write_all(&buffer).map_err(io_error(&path))?;
         self.log_len += buffer.len() as u64;
         self.log_dirty = true;
+        crash_point!("log-appended");
         Ok(())
     }
 
-    /// Replaces the snapshot atomically and drops log records up to
-    /// `snapshot.last_index`. Durable when it returns.
-    pub(crate) fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+    /// Installs a snapshot received from the leader: the suffix after
+    /// `snapshot.last_index` survives only if the log holds that index with
+    /// the snapshot's term (Raft §7); otherwise the whole log goes. Durable
+    /// when it returns.
+    pub(crate) fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let extends = self.term_at(snapshot.last_index) == Some(snapshot.last_term);
+        self.replace_snapshot(snapshot, extends)
+    }
+
+    /// Stores a local snapshot of applied state and drops the log prefix it
+    /// covers. Durable when it returns.
+    pub(crate) fn compact(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        if snapshot.last_index <= self.snapshot_index {
+            return Ok(()); // no newer than the stored one
+        }
+        self.replace_snapshot(snapshot, true)
+    }
+
+    /// The term of the entry at `index`, from the log or the snapshot.
+    fn term_at(&self, index: Index) -> Option<Term> {
+        if index == self.snapshot_index && index > 0 {
+            return Some(self.snapshot_term);
+        }
+        let at = self
+            .log_records
+            .partition_point(|record| record.index < index);
+        self.log_records
+            .get(at)
+            .filter(|record| record.index == index)
+            .map(|record| record.term)
+    }
+
+    /// Two durable steps, each atomic: the snapshot file, then the log
+    /// rewritten from the first entry after the snapshot (or emptied when
+    /// the suffix does not extend it). Recovery repairs a crash in between.
+    fn replace_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        keep_suffix: bool,
+    ) -> Result<(), StorageError> {
         // Pending appends must be durable before the log is rewritten from
         // the file's contents.
         self.sync()?;
+        crash_point!("snapshot-before");
         let mut record = Vec::new();
         frame_record(&encode_snapshot(snapshot), &mut record);
         write_atomically(&self.dir, SNAPSHOT_FILE, &record)?;
         self.snapshot_index = snapshot.last_index;
+        self.snapshot_term = snapshot.last_term;
+        crash_point!("snapshot-written");
 
-        let keep_from = self
-            .log_records
-            .partition_point(|(index, _)| *index <= snapshot.last_index);
+        let keep_from = if keep_suffix {
+            self.log_records
+                .partition_point(|record| record.index <= snapshot.last_index)
+        } else {
+            self.log_records.len()
+        };
         if keep_from == 0 {
             return Ok(());
         }
@@ -182,21 +283,22 @@ impl Storage {
         let start = self
             .log_records
             .get(keep_from)
-            .map_or(self.log_len, |(_, offset)| *offset);
+            .map_or(self.log_len, |record| record.offset);
         let bytes = read_all(&path)?.unwrap_or_default();
         let kept = bytes
             .get(start as usize..self.log_len as usize)
-            .ok_or_else(|| StorageError::Corrupt {
-                path: path.clone(),
-                reason: "log shorter than its record index".into(),
-            })?;
+            .ok_or_else(|| StorageError::corrupt(&path, "log shorter than its record index"))?;
         write_atomically(&self.dir, LOG_FILE, kept)?;
         self.log = open_append(&path)?;
         self.log_records = self.log_records[keep_from..]
             .iter()
-            .map(|(index, offset)| (*index, offset - start))
+            .map(|record| LogRecord {
+                offset: record.offset - start,
+                ..*record
+            })
             .collect();
         self.log_len -= start;
+        crash_point!("snapshot-log-rewritten");
         Ok(())
     }
 
@@ -206,11 +308,13 @@ impl Storage {
             let path = self.path(LOG_FILE);
             self.log.sync_data().map_err(io_error(&path))?;
             self.log_dirty = false;
+            crash_point!("log-synced");
         }
         if self.meta_dirty {
             let path = self.path(META_FILE);
             self.meta.sync_data().map_err(io_error(&path))?;
             self.meta_dirty = false;
+            crash_point!("meta-synced");
         }
         Ok(())
     }
@@ -220,7 +324,7 @@ impl Storage {
     pub(crate) fn last_index(&self) -> Index {
         self.log_records
             .last()
-            .map_or(self.snapshot_index, |(index, _)| *index)
+            .map_or(self.snapshot_index, |record| record.index)
             .max(self.snapshot_index)
     }
 

@@ -16,26 +16,47 @@ pub(super) fn frame_record(payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// The payload of the valid record starting at `offset`, if there is one.
+/// Payloads are never empty, so a zero-filled region (length 0, crc 0) is
+/// not mistaken for records.
+fn record_at(bytes: &[u8], offset: usize) -> Option<&[u8]> {
+    let head = bytes.get(offset..offset.checked_add(RECORD_HEADER)?)?;
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    if len == 0 || len > MAX_RECORD {
+        return None;
+    }
+    let start = offset + RECORD_HEADER;
+    let payload = bytes.get(start..start + len)?;
+    (crc32fast::hash(payload) == crc).then_some(payload)
+}
+
 /// Splits `bytes` into valid records. Returns `(offset, payload)` pairs and
-/// the length of the valid prefix; anything after it is a torn tail.
+/// the length of the valid prefix; what follows it is either a torn tail or
+/// corruption, which [`valid_record_after`] tells apart.
 pub(super) fn scan_records(bytes: &[u8]) -> (Vec<(u64, &[u8])>, usize) {
     let mut records = Vec::new();
     let mut offset = 0;
-    while bytes.len() - offset >= RECORD_HEADER {
-        let head = &bytes[offset..offset + RECORD_HEADER];
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-        if len > MAX_RECORD || bytes.len() - offset - RECORD_HEADER < len {
-            break;
-        }
-        let payload = &bytes[offset + RECORD_HEADER..offset + RECORD_HEADER + len];
-        if crc32fast::hash(payload) != crc {
-            break;
-        }
+    while let Some(payload) = record_at(bytes, offset) {
         records.push((offset as u64, payload));
-        offset += RECORD_HEADER + len;
+        offset += RECORD_HEADER + payload.len();
     }
     (records, offset)
+}
+
+/// The offset of the first valid record (checksum matches and `decodes`
+/// accepts the payload) starting after `bad`, the offset where the valid
+/// prefix ends. `None` means everything from `bad` on is an incomplete last
+/// record (a torn tail) that may be dropped; `Some` means a bad record sits
+/// between valid ones, which is corruption, never a crash artefact.
+pub(super) fn valid_record_after(
+    bytes: &[u8],
+    bad: usize,
+    decodes: impl Fn(&[u8]) -> bool,
+) -> Option<u64> {
+    (bad + 1..bytes.len().saturating_sub(RECORD_HEADER))
+        .find(|&offset| record_at(bytes, offset).is_some_and(&decodes))
+        .map(|offset| offset as u64)
 }
 
 // --- payload encodings ------------------------------------------------------

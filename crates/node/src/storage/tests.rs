@@ -1,5 +1,6 @@
 //! Durability tests: refusal of empty or foreign directories, reopen,
-//! suffix truncation, torn and corrupt tails, meta compaction, snapshots.
+//! suffix truncation, torn tails against mid-file corruption, meta
+//! compaction, snapshots and the repair of an interrupted install.
 use std::fs;
 use std::path::PathBuf;
 
@@ -225,7 +226,7 @@ fn snapshot_drops_covered_entries() {
         last_term: 1,
         data: b"state".to_vec(),
     };
-    storage.save_snapshot(&snapshot).unwrap();
+    storage.compact(&snapshot).unwrap();
     storage.append(None, &[put(2, 11, "n")]).unwrap();
     storage.sync().unwrap();
     drop(storage);
@@ -255,7 +256,7 @@ fn installed_snapshot_beyond_the_log_empties_it() {
         last_term: 4,
         data: vec![1, 2, 3],
     };
-    storage.save_snapshot(&snapshot).unwrap();
+    storage.install_snapshot(&snapshot).unwrap();
     assert_eq!(storage.last_index(), 50);
     storage.append(None, &[put(4, 51, "c")]).unwrap();
     storage.sync().unwrap();
@@ -289,4 +290,194 @@ fn stale_records_before_a_snapshot_are_skipped() {
     let indexes: Vec<Index> = restored.entries.iter().map(|e| e.index).collect();
     assert_eq!(indexes, vec![3, 4]);
     assert_eq!(report.torn_log_bytes, 0);
+}
+
+fn snapshot_at(last_index: Index, last_term: Term) -> Snapshot {
+    Snapshot {
+        last_index,
+        last_term,
+        data: format!("state@{last_index}").into_bytes(),
+    }
+}
+
+fn expect_corrupt(dir: &TempDir) -> String {
+    match Storage::open(&dir.0, "n1 c1", false) {
+        Err(error @ StorageError::Corrupt { .. }) => error.to_string(),
+        Err(other) => panic!("expected corruption, got {other}"),
+        Ok((_, restored, _)) => panic!("corruption accepted: {restored:?}"),
+    }
+}
+
+#[test]
+fn flipped_bit_mid_log_refuses_to_start() {
+    let dir = TempDir::new("bitflip");
+    let (mut storage, _, _) = open(&dir);
+    let entries: Vec<Entry> = (1..=5).map(|index| put(1, index, "k")).collect();
+    storage.append(None, &entries).unwrap();
+    storage.sync().unwrap();
+    let third = storage.log_records[2].offset;
+    drop(storage);
+    let log_path = dir.0.join(LOG_FILE);
+    let clean = fs::read(&log_path).unwrap();
+    // A flip in the payload (checksum mismatch) and one in the length field
+    // (garbage framing) are both corruption when valid records follow.
+    for flip_at in [third as usize + 20, third as usize + 1] {
+        let mut bytes = clean.clone();
+        bytes[flip_at] ^= 0x04;
+        fs::write(&log_path, &bytes).unwrap();
+        let message = expect_corrupt(&dir);
+        assert!(message.contains(&format!("byte {third}")), "{message}");
+        assert!(message.contains("log index 3"), "{message}");
+        assert!(message.contains("--join-empty"), "{message}");
+        // Nothing was cut: the operator still has every byte.
+        assert_eq!(fs::read(&log_path).unwrap(), bytes);
+    }
+    fs::write(&log_path, &clean).unwrap();
+    let (_, restored, _) = open(&dir);
+    assert_eq!(restored.entries, entries);
+}
+
+#[test]
+fn flipped_bit_in_an_earlier_meta_record_refuses_to_start() {
+    let dir = TempDir::new("metaflip");
+    let (mut storage, _, _) = open(&dir);
+    storage.persist_meta(1, Some(5)).unwrap();
+    storage.persist_meta(2, Some(6)).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let meta_path = dir.0.join(META_FILE);
+    let mut bytes = fs::read(&meta_path).unwrap();
+    // Second record (term 1): header 8 + payload 17 per record.
+    bytes[25 + 8 + 3] ^= 0x10;
+    fs::write(&meta_path, &bytes).unwrap();
+    let message = expect_corrupt(&dir);
+    assert!(message.contains("byte 25"), "{message}");
+}
+
+#[test]
+fn zero_filled_tail_is_a_torn_tail() {
+    let dir = TempDir::new("zeros");
+    let (mut storage, _, _) = open(&dir);
+    storage.append(None, &[put(1, 1, "a")]).unwrap();
+    storage.sync().unwrap();
+    let good = storage.log_bytes();
+    drop(storage);
+    let log_path = dir.0.join(LOG_FILE);
+    let mut bytes = fs::read(&log_path).unwrap();
+    bytes.extend_from_slice(&[0; 4096]);
+    fs::write(&log_path, &bytes).unwrap();
+    let (_, restored, report) = open(&dir);
+    assert_eq!(restored.entries, vec![put(1, 1, "a")]);
+    assert_eq!(report.torn_log_bytes, 4096);
+    assert_eq!(fs::metadata(&log_path).unwrap().len(), good);
+}
+
+#[test]
+fn install_over_a_conflicting_suffix_drops_it() {
+    let dir = TempDir::new("install-conflict");
+    let (mut storage, _, _) = open(&dir);
+    let stale: Vec<Entry> = (1..=6).map(|index| put(1, index, "old")).collect();
+    storage.append(None, &stale).unwrap();
+    storage.sync().unwrap();
+    // The leader's index 4 has term 2: our 4..=6 do not extend it.
+    storage.install_snapshot(&snapshot_at(4, 2)).unwrap();
+    assert_eq!(storage.last_index(), 4);
+    drop(storage);
+    let (_, restored, report) = open(&dir);
+    assert_eq!(restored.snapshot, Some(snapshot_at(4, 2)));
+    assert!(restored.entries.is_empty());
+    assert_eq!(report, RecoveryReport::default());
+}
+
+#[test]
+fn install_over_a_matching_suffix_keeps_it() {
+    let dir = TempDir::new("install-match");
+    let (mut storage, _, _) = open(&dir);
+    let entries: Vec<Entry> = (1..=6).map(|index| put(2, index, "k")).collect();
+    storage.append(None, &entries).unwrap();
+    storage.sync().unwrap();
+    storage.install_snapshot(&snapshot_at(4, 2)).unwrap();
+    drop(storage);
+    let (_, restored, _) = open(&dir);
+    assert_eq!(restored.entries, entries[4..].to_vec());
+}
+
+#[test]
+fn install_interrupted_before_the_log_rewrite_is_repaired() {
+    // The crash point between the two durable steps: the new snapshot is in
+    // place, the log still holds the suffix the install was dropping.
+    let dir = TempDir::new("install-crash");
+    let (mut storage, _, _) = open(&dir);
+    let stale: Vec<Entry> = (1..=6).map(|index| put(1, index, "old")).collect();
+    storage.append(None, &stale).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let mut record = Vec::new();
+    frame_record(&encode_snapshot(&snapshot_at(4, 2)), &mut record);
+    write_atomically(&dir.0, SNAPSHOT_FILE, &record).unwrap();
+    let (mut storage, restored, report) = open(&dir);
+    assert!(restored.entries.is_empty(), "{:?}", restored.entries);
+    assert_eq!(report.conflicting_entries, 2);
+    // The repair is durable and appending continues the snapshot.
+    storage.append(None, &[put(2, 5, "new")]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let (_, restored, report) = open(&dir);
+    assert_eq!(restored.entries, vec![put(2, 5, "new")]);
+    assert_eq!(report.conflicting_entries, 0);
+}
+
+#[test]
+fn a_log_that_breaks_continuity_is_refused() {
+    // Terms going down.
+    let dir = TempDir::new("terms");
+    let (mut storage, _, _) = open(&dir);
+    storage
+        .append(None, &[put(3, 1, "a"), put(2, 2, "b")])
+        .unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let message = expect_corrupt(&dir);
+    assert!(
+        message.contains("term 2, lower than the term 3"),
+        "{message}"
+    );
+
+    // A suffix whose first entry is older than the snapshot's term.
+    let dir = TempDir::new("snapterm");
+    let (mut storage, _, _) = open(&dir);
+    storage.append(None, &[put(1, 1, "a")]).unwrap();
+    storage.sync().unwrap();
+    storage.compact(&snapshot_at(1, 1)).unwrap();
+    storage.append(None, &[put(1, 2, "b")]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let mut record = Vec::new();
+    frame_record(&encode_snapshot(&snapshot_at(1, 5)), &mut record);
+    write_atomically(&dir.0, SNAPSHOT_FILE, &record).unwrap();
+    let message = expect_corrupt(&dir);
+    assert!(message.contains("lower than the term 5"), "{message}");
+
+    // A gap.
+    let dir = TempDir::new("gap");
+    let (mut storage, _, _) = open(&dir);
+    storage.append(None, &[put(1, 1, "a")]).unwrap();
+    storage.append(None, &[put(1, 3, "c")]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let message = expect_corrupt(&dir);
+    assert!(
+        message.contains("index 3 where index 2 must follow"),
+        "{message}"
+    );
+}
+
+#[test]
+fn stale_temporary_files_are_removed() {
+    let dir = TempDir::new("tmp");
+    drop(open(&dir));
+    fs::write(dir.0.join("log.tmp"), b"half a rewrite").unwrap();
+    let (_, _, report) = open(&dir);
+    assert_eq!(report.stale_temp_files, 1);
+    assert!(!dir.0.join("log.tmp").exists());
 }

@@ -77,7 +77,15 @@ impl Cluster {
         if self.nodes[index].replica.is_none() {
             // Connection refused: the request reached no replica.
             self.in_flight.remove(&attempt);
-            self.return_outcome(attempt, node, Outcome::Refused);
+            let at = self.now + self.client_latency();
+            self.schedule(
+                at,
+                Ev::OutcomeArrives {
+                    attempt,
+                    node,
+                    outcome: Outcome::Refused,
+                },
+            );
             return;
         }
         if self.nodes[index].incarnation != incarnation {
@@ -112,19 +120,13 @@ impl Cluster {
             self.violation(text);
             return;
         }
-        self.return_outcome(id, node, Outcome::Reply(reply));
-    }
-
-    /// Schedules an attempt's outcome at its client, one client-link latency
-    /// from now.
-    pub(super) fn return_outcome(&mut self, attempt: u64, node: NodeId, outcome: Outcome) {
         let at = self.now + self.client_latency();
         self.schedule(
             at,
             Ev::OutcomeArrives {
-                attempt,
+                attempt: id,
                 node,
-                outcome,
+                outcome: Outcome::Reply(reply),
             },
         );
     }

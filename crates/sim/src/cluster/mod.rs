@@ -26,7 +26,7 @@ use consensus::{ClientRequest, Config, Input, IoSeq, Message, NodeId, Replica, T
 use faults::Grudge;
 
 use crate::clock::NodeClock;
-use crate::net::{Channel, Network};
+use crate::net::{Channel, CopyKind, Network};
 use crate::rng::SimRng;
 use crate::schedule::{EpisodeKind, Fault, Timing};
 use crate::storage::Disk;
@@ -42,8 +42,6 @@ mod options;
 mod partition;
 mod setup;
 mod transport;
-
-use transport::Delivery;
 
 pub use options::{DriverBug, RunOutput, RunStats, Script, SimOptions};
 pub use setup::{base_config, timing};
@@ -65,7 +63,15 @@ enum Ev {
         node: usize,
         epoch: u64,
     },
-    Deliver(Delivery),
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        channel: Channel,
+        generation: u64,
+        term: Term,
+        message: Message,
+        copy: CopyKind,
+    },
     Fsync {
         node: usize,
         incarnation: u64,
@@ -241,7 +247,15 @@ impl Cluster {
     fn handle(&mut self, event: Ev) {
         match event {
             Ev::Tick { node, epoch } => self.tick(node, epoch),
-            Ev::Deliver(delivery) => self.deliver(delivery),
+            Ev::Deliver {
+                from,
+                to,
+                channel,
+                generation,
+                term,
+                message,
+                copy,
+            } => self.deliver(from, to, channel, generation, term, message, copy),
             Ev::Fsync { node, incarnation } => self.fsync_done(node, incarnation),
             Ev::Fault(fault) => self.apply_fault(fault),
             Ev::ClientWake { client } => self.drive_workload(|w, now| w.wake(client, now)),

@@ -2,7 +2,7 @@
 //! then partitions, link faults, crashes, pauses, clock and disk faults.
 use consensus::{Input, NodeId, Role, Term};
 
-use super::{Cluster, Phase};
+use super::{Cluster, Ev, Phase};
 use crate::schedule::{Fault, Target};
 use crate::workload::Outcome;
 
@@ -182,7 +182,15 @@ impl Cluster {
             .collect();
         for attempt in lost {
             self.in_flight.remove(&attempt);
-            self.return_outcome(attempt, id, Outcome::Reset);
+            let at = self.now + self.client_latency();
+            self.schedule(
+                at,
+                Ev::OutcomeArrives {
+                    attempt,
+                    node: id,
+                    outcome: Outcome::Reset,
+                },
+            );
         }
     }
 

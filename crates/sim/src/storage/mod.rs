@@ -1,13 +1,24 @@
 //! Durable storage of one simulated node: what survives a crash.
 //!
-//! The replica's persistence actions are queued as *pending* writes in the
-//! order they were issued. An fsync covers every write queued before it
-//! started (group commit) and completes after a seeded delay; only then do
-//! the writes reach the durable image, and only then may the driver report
+//! The replica's persistence actions are queued as *pending* durable steps
+//! in the order they were issued. An fsync covers every step queued before
+//! it started (group commit) and completes after a seeded delay; only then do
+//! the steps reach the durable image, and only then may the driver report
 //! `Input::Persisted` and release sends that wait for them. A crash throws
-//! the pending writes away — except, optionally, a prefix of them, as a real
+//! the pending steps away — except, optionally, a prefix of them, as a real
 //! page cache may have written some of them back before the power went out
 //! (the replica was never told, which is always safe for it).
+//!
+//! The steps and the recovery are those of `splitnode`'s storage
+//! (`crates/node/src/storage`), so the fuzzer covers its crash points: a
+//! snapshot (installed or local) is two durable steps, the snapshot file and
+//! then the log rewritten without what the snapshot covers (an installed
+//! snapshot also drops a suffix that does not extend it). A crash between the
+//! two leaves the new snapshot over the old log; [`Disk::crash`] then runs the
+//! node's recovery on the image: covered entries stay in the "file" and are
+//! skipped on restore, an entry at the snapshot's index with another term is
+//! dropped with everything after it, and any other break of index or term
+//! continuity is reported.
 //!
 //! Writes that break the storage contract (for example an append that leaves
 //! a hole in the log) are reported as [`StorageError`]s, which the simulator
@@ -139,6 +150,14 @@ pub enum StorageError {
         /// The lower term written.
         to: Term,
     },
+    /// Recovery found a log that does not continue its snapshot or itself
+    /// (the node refuses to start on it).
+    Discontinuous {
+        /// The entry that breaks continuity.
+        index: Index,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for StorageError {
@@ -168,6 +187,9 @@ impl std::fmt::Display for StorageError {
             StorageError::TermDecreased { from, to } => {
                 write!(f, "persisted term went from {from} down to {to}")
             }
+            StorageError::Discontinuous { index, reason } => {
+                write!(f, "recovery: entry {index} {reason}")
+            }
         }
     }
 }
@@ -181,8 +203,43 @@ pub struct DurableImage {
     pub voted_for: Option<NodeId>,
     /// The latest durable snapshot, if any.
     pub snapshot: Option<Snapshot>,
-    /// Entries after the snapshot, contiguous.
+    /// The log file's entries in file order: contiguous, but after a crash
+    /// between a snapshot's two durable steps it may still start with
+    /// entries the snapshot covers (skipped on restore).
     pub log: VecDeque<Entry>,
+}
+
+/// One durable step of the node's storage, as queued for fsync.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    /// A term/vote record, an append or a truncation: one step each.
+    Write(PendingWrite),
+    /// The snapshot file replaced (the first step of a snapshot).
+    SnapshotFile {
+        snapshot: Snapshot,
+        /// For an install: keep the log suffix only if it extends the
+        /// snapshot; a local compaction always keeps it.
+        install: bool,
+    },
+    /// The log rewritten without the entries the snapshot covers (the
+    /// second step); completes `seq` for an install.
+    LogRewrite {
+        /// The snapshot's last index: entries up to it go.
+        through: Index,
+        /// Drop the whole log, not only the covered prefix.
+        drop_suffix: bool,
+        seq: Option<IoSeq>,
+    },
+}
+
+impl Step {
+    fn seq(&self) -> Option<IoSeq> {
+        match self {
+            Step::Write(write) => write.seq(),
+            Step::SnapshotFile { .. } => None,
+            Step::LogRewrite { seq, .. } => *seq,
+        }
+    }
 }
 
 impl DurableImage {
@@ -191,11 +248,16 @@ impl DurableImage {
         self.snapshot.as_ref().map_or(0, |s| s.last_index)
     }
 
-    /// Index of the last durable entry.
+    /// Index of the last durable entry (or of the snapshot).
     pub fn last_index(&self) -> Index {
-        self.log.back().map_or(self.snapshot_index(), |e| e.index)
+        self.log
+            .back()
+            .map_or(0, |e| e.index)
+            .max(self.snapshot_index())
     }
 
+    /// The term at `index`: the snapshot's at its own index, else the log's
+    /// (the node's storage answers the same way).
     fn term_at(&self, index: Index) -> Option<Term> {
         if let Some(snapshot) = &self.snapshot
             && snapshot.last_index == index
@@ -209,13 +271,44 @@ impl DurableImage {
         self.log.get((index - first) as usize).map(|e| e.term)
     }
 
-    fn drop_through(&mut self, index: Index) {
-        while self.log.front().is_some_and(|e| e.index <= index) {
-            self.log.pop_front();
+    fn apply(&mut self, step: Step) -> Result<(), StorageError> {
+        match step {
+            Step::Write(write) => self.apply_write(write),
+            Step::SnapshotFile { snapshot, install } => {
+                if !install {
+                    if snapshot.last_index <= self.snapshot_index() {
+                        return Ok(()); // older than what we have: nothing to gain
+                    }
+                    if snapshot.last_index > self.last_index() {
+                        return Err(StorageError::CompactBeyondLog {
+                            snapshot: snapshot.last_index,
+                            last: self.last_index(),
+                        });
+                    }
+                }
+                self.snapshot = Some(snapshot);
+                Ok(())
+            }
+            Step::LogRewrite {
+                through,
+                drop_suffix,
+                ..
+            } => {
+                if drop_suffix {
+                    self.log.clear();
+                } else {
+                    // After a compaction to an older point (a no-op for the
+                    // snapshot file) this drops nothing restore would use.
+                    while self.log.front().is_some_and(|e| e.index <= through) {
+                        self.log.pop_front();
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
-    fn apply(&mut self, write: PendingWrite) -> Result<(), StorageError> {
+    fn apply_write(&mut self, write: PendingWrite) -> Result<(), StorageError> {
         match write {
             PendingWrite::Meta {
                 term, voted_for, ..
@@ -262,40 +355,64 @@ impl DurableImage {
                     self.log.push_back(entry);
                 }
             }
-            PendingWrite::InstallSnapshot { snapshot, .. } => {
-                // Raft §7: keep the suffix only if it extends the snapshot.
-                let keeps_suffix = self.term_at(snapshot.last_index) == Some(snapshot.last_term);
-                if keeps_suffix {
-                    self.drop_through(snapshot.last_index);
-                } else {
-                    self.log.clear();
-                }
-                self.snapshot = Some(snapshot);
-            }
-            PendingWrite::Compact { snapshot } => {
-                if snapshot.last_index <= self.snapshot_index() {
-                    return Ok(()); // older than what we have: nothing to gain
-                }
-                if snapshot.last_index > self.last_index() {
-                    return Err(StorageError::CompactBeyondLog {
-                        snapshot: snapshot.last_index,
-                        last: self.last_index(),
-                    });
-                }
-                self.drop_through(snapshot.last_index);
-                self.snapshot = Some(snapshot);
+            PendingWrite::InstallSnapshot { .. } | PendingWrite::Compact { .. } => {
+                unreachable!("snapshots are split into durable steps on enqueue")
             }
         }
         Ok(())
     }
 
-    /// What a restarting replica gets back.
+    /// The node's recovery: an entry at the snapshot's index with another
+    /// term (an install that stopped between its two durable steps) is
+    /// dropped with everything after it; the rest must continue the snapshot
+    /// with terms that never decrease. Returns how many entries went.
+    fn recover(&mut self) -> Result<usize, StorageError> {
+        let (snapshot_index, snapshot_term) = self
+            .snapshot
+            .as_ref()
+            .map_or((0, 0), |s| (s.last_index, s.last_term));
+        if let Some(at) = self
+            .log
+            .iter()
+            .position(|e| e.index == snapshot_index && e.term != snapshot_term)
+        {
+            let dropped = self.log.len() - at - 1;
+            self.log.truncate(at);
+            return Ok(dropped);
+        }
+        let mut previous = (snapshot_index, snapshot_term);
+        for entry in self.log.iter().filter(|e| e.index > snapshot_index) {
+            if entry.index != previous.0 + 1 {
+                return Err(StorageError::Discontinuous {
+                    index: entry.index,
+                    reason: format!("does not follow index {}", previous.0),
+                });
+            }
+            if entry.term < previous.1 {
+                return Err(StorageError::Discontinuous {
+                    index: entry.index,
+                    reason: format!("has term {} below the term {} before it", entry.term, previous.1),
+                });
+            }
+            previous = (entry.index, entry.term);
+        }
+        Ok(0)
+    }
+
+    /// What a restarting replica gets back (entries the snapshot covers are
+    /// skipped, as the node's recovery skips their records).
     pub fn restore(&self) -> Restored {
+        let snapshot_index = self.snapshot_index();
         Restored {
             term: self.term,
             voted_for: self.voted_for,
             snapshot: self.snapshot.clone(),
-            entries: self.log.iter().cloned().collect(),
+            entries: self
+                .log
+                .iter()
+                .filter(|e| e.index > snapshot_index)
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -304,7 +421,7 @@ impl DurableImage {
 #[derive(Debug, Clone, Default)]
 pub struct Disk {
     durable: DurableImage,
-    pending: VecDeque<PendingWrite>,
+    pending: VecDeque<Step>,
     /// How many of the oldest pending writes the running fsync covers.
     fsync_covers: Option<usize>,
     /// Highest sequence number on disk.
@@ -339,7 +456,8 @@ impl Disk {
         self.fsync_covers.is_some()
     }
 
-    /// Queues a write. Sequence numbers must increase.
+    /// Queues a write as the node's durable steps. Sequence numbers must
+    /// increase.
     pub fn enqueue(&mut self, write: PendingWrite) -> Result<(), StorageError> {
         if let Some(seq) = write.seq() {
             if let Some(previous) = self.issued_seq
@@ -349,8 +467,55 @@ impl Disk {
             }
             self.issued_seq = Some(seq);
         }
-        self.pending.push_back(write);
+        match write {
+            PendingWrite::InstallSnapshot { snapshot, seq } => {
+                let through = snapshot.last_index;
+                self.pending.push_back(Step::SnapshotFile {
+                    snapshot,
+                    install: true,
+                });
+                self.pending.push_back(Step::LogRewrite {
+                    through,
+                    drop_suffix: false,
+                    seq: Some(seq),
+                });
+            }
+            PendingWrite::Compact { snapshot } => {
+                let through = snapshot.last_index;
+                self.pending.push_back(Step::SnapshotFile {
+                    snapshot,
+                    install: false,
+                });
+                self.pending.push_back(Step::LogRewrite {
+                    through,
+                    drop_suffix: false,
+                    seq: None,
+                });
+            }
+            write => self.pending.push_back(Step::Write(write)),
+        }
         Ok(())
+    }
+
+    /// Applies the oldest pending step to the durable image. An install
+    /// decides on its suffix when its snapshot file lands, from the log as
+    /// it is then, as the node decides from its log when it installs.
+    fn apply_next(&mut self) -> Result<(), StorageError> {
+        let step = self.pending.pop_front().expect("a pending step");
+        if let Some(seq) = step.seq() {
+            self.durable_seq = self.durable_seq.max(seq);
+        }
+        if let Step::SnapshotFile {
+            snapshot,
+            install: true,
+        } = &step
+        {
+            let extends = self.durable.term_at(snapshot.last_index) == Some(snapshot.last_term);
+            if !extends && let Some(Step::LogRewrite { drop_suffix, .. }) = self.pending.front_mut() {
+                *drop_suffix = true;
+            }
+        }
+        self.durable.apply(step)
     }
 
     /// Starts an fsync covering everything queued so far, if there is
@@ -368,42 +533,38 @@ impl Disk {
     pub fn finish_fsync(&mut self) -> Result<Option<IoSeq>, StorageError> {
         let covers = self.fsync_covers.take().unwrap_or(0);
         let before = self.durable_seq;
-        for _ in 0..covers {
-            let write = self
-                .pending
-                .pop_front()
-                .expect("fsync covers queued writes");
-            if let Some(seq) = write.seq() {
-                self.durable_seq = self.durable_seq.max(seq);
-            }
-            self.durable.apply(write)?;
+        for _ in 0..covers.min(self.pending.len()) {
+            self.apply_next()?;
         }
         Ok((self.durable_seq > before).then_some(self.durable_seq))
     }
 
-    /// The process died. The first `survivors` pending writes made it to
-    /// disk anyway (written back before the crash); the rest are lost.
+    /// The process died. The first `survivors` pending durable steps made it
+    /// to disk anyway (written back before the crash); the rest are lost.
+    /// Then recovery repairs the image as the restarted node would.
     pub fn crash(&mut self, survivors: usize) -> Result<(), StorageError> {
         self.fsync_covers = None;
         let mut result = Ok(());
         for _ in 0..survivors.min(self.pending.len()) {
-            let write = self.pending.pop_front().expect("counted");
-            if let Some(seq) = write.seq() {
-                self.durable_seq = self.durable_seq.max(seq);
-            }
-            if let Err(error) = self.durable.apply(write) {
+            if let Err(error) = self.apply_next() {
                 result = Err(error);
                 break;
             }
         }
         self.pending.clear();
+        // What the restarted node's recovery does to its files.
+        if result.is_ok()
+            && let Err(error) = self.durable.recover()
+        {
+            result = Err(error);
+        }
         // A restarted replica numbers its writes afresh.
         self.issued_seq = None;
         self.durable_seq = IoSeq(0);
         result
     }
 
-    /// How many writes wait for an fsync.
+    /// How many durable steps wait for an fsync (a snapshot is two).
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }

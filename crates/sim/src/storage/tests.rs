@@ -1,5 +1,6 @@
 //! Unit tests of the disk model: the storage contract, fsync and crashes
-//! (torn writes included).
+//! (torn writes included), and the two durable steps of a snapshot with the
+//! recovery that repairs a crash between them.
 use super::*;
 use wire::Payload;
 
@@ -179,4 +180,69 @@ fn installed_snapshot_keeps_only_a_matching_suffix() {
     disk.start_fsync();
     disk.finish_fsync().unwrap();
     assert_eq!(disk.durable().last_index(), 5);
+}
+
+#[test]
+fn a_snapshot_is_two_durable_steps() {
+    let mut disk = Disk::new();
+    disk.enqueue(PendingWrite::Compact {
+        snapshot: snapshot(0, 0),
+    })
+    .unwrap();
+    assert_eq!(disk.pending_len(), 2, "snapshot file, then log rewrite");
+}
+
+#[test]
+fn install_interrupted_between_its_steps_is_repaired_on_crash() {
+    // The node's crash point `snapshot-written`: the new snapshot is durable,
+    // the log still holds the suffix the install was dropping.
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, (1..=6).map(|i| entry(1, i)).collect(), 1))
+        .unwrap();
+    disk.start_fsync();
+    disk.finish_fsync().unwrap();
+    disk.enqueue(PendingWrite::InstallSnapshot {
+        snapshot: snapshot(4, 2),
+        seq: IoSeq(2),
+    })
+    .unwrap();
+    disk.crash(1).unwrap();
+    let restored = disk.durable().restore();
+    assert_eq!(restored.snapshot.as_ref().map(|s| s.last_index), Some(4));
+    assert!(restored.entries.is_empty(), "{:?}", restored.entries);
+    // The repair is on the image: a new append continues the snapshot.
+    disk.enqueue(append(None, vec![entry(2, 5)], 1)).unwrap();
+    disk.start_fsync();
+    disk.finish_fsync().unwrap();
+    assert_eq!(disk.durable().restore().entries, vec![entry(2, 5)]);
+}
+
+#[test]
+fn compaction_interrupted_between_its_steps_keeps_the_suffix() {
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, (1..=5).map(|i| entry(1, i)).collect(), 1))
+        .unwrap();
+    disk.enqueue(PendingWrite::Compact {
+        snapshot: snapshot(3, 1),
+    })
+    .unwrap();
+    disk.crash(2).unwrap();
+    // The covered records are still in the "file", skipped on restore.
+    assert_eq!(disk.durable().log.len(), 5);
+    let restored = disk.durable().restore();
+    assert_eq!(
+        restored.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![4, 5]
+    );
+}
+
+#[test]
+fn recovery_reports_a_log_that_breaks_term_continuity() {
+    let mut disk = Disk::new();
+    disk.enqueue(append(None, vec![entry(3, 1), entry(2, 2)], 1))
+        .unwrap();
+    assert!(matches!(
+        disk.crash(1),
+        Err(StorageError::Discontinuous { index: 2, .. })
+    ));
 }
