@@ -232,6 +232,10 @@ fn main() {
     if args.get(1).map(String::as_str) == Some(netlab::DELAY_WORKER_ARG) {
         std::process::exit(netlab::delay_worker_main(&args[2..]));
     }
+    // Hidden helper: the live probe beside every run (issue 10).
+    if args.get(1).map(String::as_str) == Some(netlab::LIVE_PROBE_ARG) {
+        std::process::exit(netlab::live_probe_main(&args[2..]));
+    }
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Doctor => commands::doctor(),

@@ -20,6 +20,15 @@ use sim::{Mode, SimOptions, judge, run};
 
 const MAX_SEEDS: u64 = 1_000;
 
+/// What every mode that lets two primaries coexist must be caught breaking.
+const TWO_PRIMARIES_BREAK: &[&str] = &[
+    "election_safety",
+    "no_lost_writes",
+    "linearizability",
+    "log_agreement",
+    "minority_never_acknowledges",
+];
+
 fn assert_breaks(mode: Mode, expected: &[&str]) {
     let mut missing: Vec<&str> = expected.to_vec();
     let mut found = Vec::new();
@@ -48,44 +57,17 @@ fn assert_breaks(mode: Mode, expected: &[&str]) {
 
 #[test]
 fn timeout_failover_breaks_election_safety_and_loses_writes() {
-    assert_breaks(
-        Mode::TimeoutFailover,
-        &[
-            "election_safety",
-            "no_lost_writes",
-            "linearizability",
-            "log_agreement",
-            "minority_never_acknowledges",
-        ],
-    );
+    assert_breaks(Mode::TimeoutFailover, TWO_PRIMARIES_BREAK);
 }
 
 #[test]
 fn unenforced_quorum_breaks_election_safety_and_loses_writes() {
-    assert_breaks(
-        Mode::UnenforcedQuorum,
-        &[
-            "election_safety",
-            "no_lost_writes",
-            "linearizability",
-            "log_agreement",
-            "minority_never_acknowledges",
-        ],
-    );
+    assert_breaks(Mode::UnenforcedQuorum, TWO_PRIMARIES_BREAK);
 }
 
 #[test]
 fn one_way_quorum_breaks_election_safety_and_loses_writes() {
-    assert_breaks(
-        Mode::OneWayQuorum,
-        &[
-            "election_safety",
-            "no_lost_writes",
-            "linearizability",
-            "log_agreement",
-            "minority_never_acknowledges",
-        ],
-    );
+    assert_breaks(Mode::OneWayQuorum, TWO_PRIMARIES_BREAK);
 }
 
 #[test]

@@ -229,6 +229,7 @@ fn apply_step(lab: &mut Lab, args: &FaultArgs) -> ExitStatus {
         start_ns: 0,
         end_ns: None,
         leader_before: None,
+        achieved: None,
     };
     let started = if step.kind() == FaultKind::Restart {
         resolved

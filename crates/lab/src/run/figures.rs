@@ -189,6 +189,7 @@ mod tests {
             start_ns: start_ms * MS,
             end_ns: end_ms.map(|end| end * MS),
             leader_before: Some(("us-east".into(), 2)),
+            achieved: None,
         }
     }
 

@@ -52,6 +52,10 @@ pub struct FaultRecord {
     /// The leader and its term just before the fault fired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_before: Option<(String, u64)>,
+    /// Network faults: what each directed link was asked to do and what the
+    /// live probes measured (see `run::achieved`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub achieved: Option<super::achieved::FaultAchieved>,
 }
 
 /// Timestamps that frame the run (reference clock).
@@ -514,6 +518,7 @@ mod tests {
             start_ns: 10,
             end_ns: Some(20),
             leader_before,
+            achieved: None,
         }
     }
 
@@ -583,6 +588,7 @@ mod tests {
             start_ns: 10 * s,
             end_ns: Some(20 * s),
             leader_before: Some(("n1".into(), 1)),
+            achieved: None,
         };
         let frame = RunFrame {
             workload_start_ns: 5 * s,

@@ -15,6 +15,7 @@
 //! HTTP API), [`runner`] (the impure orchestration), [`judge`] (checker input and
 //! verdicts), [`figures`] (failover figures), [`results`] + [`report`] +
 //! [`progress`] (output).
+pub mod achieved;
 pub mod duration;
 pub mod figures;
 pub mod judge;
@@ -149,6 +150,8 @@ pub fn run_scenario_outcome(options: &RunOptions) -> anyhow::Result<(ExitStatus,
         check_config: Default::default(),
         lab_up_ms: 0.0,
         lab_down_ms: 0.0,
+        unachieved: Vec::new(),
+        probe_cost: None,
     };
     match runner::execute(&setup) {
         Ok(execution) => {
@@ -159,6 +162,13 @@ pub fn run_scenario_outcome(options: &RunOptions) -> anyhow::Result<(ExitStatus,
             results.skipped_reason = execution.skipped;
             results.lab_up_ms = execution.lab_up_ms;
             results.lab_down_ms = execution.lab_down_ms;
+            results.probe_cost = execution.probe_cost;
+            achieved::measure::measure_run(
+                &mut results.faults,
+                &run_dir.join("probes"),
+                &results.nodes,
+                execution.frame.healed_ns,
+            );
             let homes = workload::place_clients(&scenario.workload, &loaded.catalog);
             results.check_config = judge::check_config(
                 scenario,
@@ -213,6 +223,11 @@ fn finish(
         // the checks saw is not the whole run.
         judgement.report.verdict = judgement.report.verdict.merge(checker::Verdict::Unknown);
     }
+    // A fault that was not achieved tested another story: never valid.
+    results.unachieved = achieved::judge_run(&mut results.faults, results.probe_cost.as_ref());
+    if !results.unachieved.is_empty() {
+        judgement.report.verdict = judgement.report.verdict.merge(checker::Verdict::Unknown);
+    }
     results.checks = judgement.report.results.clone();
     results.skipped_checks = judgement.skipped_checks;
     results.counts = results::count(history);
@@ -229,8 +244,8 @@ fn finish(
         results.verdict = judgement.report.verdict.name().into();
         status = ExitStatus::of_verdict(judgement.report.verdict);
         if let Some(expect) = &results.expect {
-            let met =
-                judge::meets_expectation(expect, &judgement.report, &results.premise_failures);
+            let premises = [results.premise_failures.clone(), results.unachieved.clone()].concat();
+            let met = judge::meets_expectation(expect, &judgement.report, &premises);
             results.expectation_met = Some(met.is_ok());
             results.expectation_detail = Some(match met {
                 Ok(()) => format!(
@@ -315,6 +330,16 @@ pub fn check_run_dir(dir: &Path) -> anyhow::Result<ExitStatus> {
     }
     let history = History::load(&dir.join("history.jsonl")).map_err(|e| anyhow::anyhow!("{e}"))?;
     let events = load_run_events(dir)?;
+    // The probe records are the stored measurements: measure them again
+    // (finish re-judges every fault against its tolerance).
+    if let Some(frame) = results.frame {
+        achieved::measure::measure_run(
+            &mut results.faults,
+            &dir.join("probes"),
+            &results.nodes,
+            frame.healed_ns,
+        );
+    }
     eprintln!(
         "splitlab check {}: {} history records, {} node events",
         dir.display(),
@@ -367,6 +392,8 @@ mod tests {
             check_config: Default::default(),
             lab_up_ms: 0.0,
             lab_down_ms: 0.0,
+            unachieved: Vec::new(),
+            probe_cost: None,
         }
     }
 

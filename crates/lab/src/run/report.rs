@@ -490,6 +490,12 @@ th {{ background: #fafafa; }} .valid {{ color: #2e7d32; font-weight: 600; }} .in
         );
     }
     html.push_str("</table><p class=muted>Times are milliseconds after the fault started, on the host's CLOCK_MONOTONIC that every namespace and node shares; each fault's figures use only what happened before its end, the next fault or the end of the workload.</p>");
+    html.push_str(&super::achieved::html::section(
+        &results.faults,
+        &results.nodes,
+        results.frame.map_or(0, |frame| frame.workload_start_ns),
+        results.probe_cost.as_ref(),
+    ));
 
     html.push_str(
         "<h2>Operations</h2><table><tr><th>function</th><th>ok</th><th>fail</th><th>info</th></tr>",

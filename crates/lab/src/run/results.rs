@@ -187,6 +187,13 @@ pub struct Results {
     pub lab_up_ms: f64,
     /// Lab teardown time.
     pub lab_down_ms: f64,
+    /// One reason per network fault the live probes found not achieved
+    /// (the verdict is then unknown).
+    #[serde(default)]
+    pub unachieved: Vec<String>,
+    /// What the live probes cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_cost: Option<super::achieved::ProbeCost>,
 }
 
 /// The terminal summary.
@@ -268,6 +275,25 @@ pub fn summary(results: &Results, run_dir: &str) -> String {
             );
         }
     }
+    let achieved = super::achieved::console_lines(&results.faults);
+    if !achieved.is_empty() {
+        line(&mut out, "faults, achieved vs asked (live probes):".into());
+        for text in achieved {
+            line(&mut out, text);
+        }
+    }
+    if let Some(cost) = &results.probe_cost {
+        line(
+            &mut out,
+            format!(
+                "live probes: {} processes, {:.2} s CPU over {:.0} s ({:.1} % of one core)",
+                cost.processes,
+                cost.cpu_s,
+                cost.wall_s,
+                cost.cpu_pct_of_one_core()
+            ),
+        );
+    }
     line(&mut out, "checks:".into());
     for check in &results.checks {
         if check.is_not_applicable() {
@@ -294,6 +320,9 @@ pub fn summary(results: &Results, run_dir: &str) -> String {
     }
     for failure in &results.client_failures {
         line(&mut out, format!("CLIENT FAILED: {failure}"));
+    }
+    for failure in &results.unachieved {
+        line(&mut out, format!("FAULT NOT ACHIEVED: {failure}"));
     }
     if let Some(reason) = &results.skipped_reason {
         line(&mut out, format!("SKIPPED: {reason}"));

@@ -8,9 +8,11 @@
 //! `ip route` and `nft list ruleset` before and after, and checks that no
 //! namespace of its run is left.
 //!
-//! Layout: [`support`] (fixtures), [`links`] (network faults, measured),
+//! Layout: [`support`] (fixtures), [`achieved`] (faults measured by the live
+//! probes during a run), [`links`] (network faults, measured),
 //! [`processes`] (process faults), [`cleanup`] (crash, clean, cancel, Ctrl-C).
 
+mod achieved;
 mod cleanup;
 mod links;
 mod processes;

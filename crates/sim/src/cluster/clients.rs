@@ -77,15 +77,7 @@ impl Cluster {
         if self.nodes[index].replica.is_none() {
             // Connection refused: the request reached no replica.
             self.in_flight.remove(&attempt);
-            let at = self.now + self.client_latency();
-            self.schedule(
-                at,
-                Ev::OutcomeArrives {
-                    attempt,
-                    node,
-                    outcome: Outcome::Refused,
-                },
-            );
+            self.return_outcome(attempt, node, Outcome::Refused);
             return;
         }
         if self.nodes[index].incarnation != incarnation {
@@ -120,13 +112,19 @@ impl Cluster {
             self.violation(text);
             return;
         }
+        self.return_outcome(id, node, Outcome::Reply(reply));
+    }
+
+    /// Schedules an attempt's outcome at its client, one client-link latency
+    /// from now.
+    pub(super) fn return_outcome(&mut self, attempt: u64, node: NodeId, outcome: Outcome) {
         let at = self.now + self.client_latency();
         self.schedule(
             at,
             Ev::OutcomeArrives {
-                attempt: id,
+                attempt,
                 node,
-                outcome: Outcome::Reply(reply),
+                outcome,
             },
         );
     }

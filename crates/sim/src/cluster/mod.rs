@@ -26,7 +26,7 @@ use consensus::{ClientRequest, Config, Input, IoSeq, Message, NodeId, Replica, T
 use faults::Grudge;
 
 use crate::clock::NodeClock;
-use crate::net::{Channel, CopyKind, Network};
+use crate::net::{Channel, Network};
 use crate::rng::SimRng;
 use crate::schedule::{EpisodeKind, Fault, Timing};
 use crate::storage::Disk;
@@ -42,6 +42,8 @@ mod options;
 mod partition;
 mod setup;
 mod transport;
+
+use transport::Delivery;
 
 pub use options::{DriverBug, RunOutput, RunStats, Script, SimOptions};
 pub use setup::{base_config, timing};
@@ -63,15 +65,7 @@ enum Ev {
         node: usize,
         epoch: u64,
     },
-    Deliver {
-        from: NodeId,
-        to: NodeId,
-        channel: Channel,
-        generation: u64,
-        term: Term,
-        message: Message,
-        copy: CopyKind,
-    },
+    Deliver(Delivery),
     Fsync {
         node: usize,
         incarnation: u64,
@@ -247,15 +241,7 @@ impl Cluster {
     fn handle(&mut self, event: Ev) {
         match event {
             Ev::Tick { node, epoch } => self.tick(node, epoch),
-            Ev::Deliver {
-                from,
-                to,
-                channel,
-                generation,
-                term,
-                message,
-                copy,
-            } => self.deliver(from, to, channel, generation, term, message, copy),
+            Ev::Deliver(delivery) => self.deliver(delivery),
             Ev::Fsync { node, incarnation } => self.fsync_done(node, incarnation),
             Ev::Fault(fault) => self.apply_fault(fault),
             Ev::ClientWake { client } => self.drive_workload(|w, now| w.wake(client, now)),

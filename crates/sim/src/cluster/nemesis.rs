@@ -2,7 +2,7 @@
 //! then partitions, link faults, crashes, pauses, clock and disk faults.
 use consensus::{Input, NodeId, Role, Term};
 
-use super::{Cluster, Ev, Phase};
+use super::{Cluster, Phase};
 use crate::schedule::{Fault, Target};
 use crate::workload::Outcome;
 
@@ -182,15 +182,7 @@ impl Cluster {
             .collect();
         for attempt in lost {
             self.in_flight.remove(&attempt);
-            let at = self.now + self.client_latency();
-            self.schedule(
-                at,
-                Ev::OutcomeArrives {
-                    attempt,
-                    node: id,
-                    outcome: Outcome::Reset,
-                },
-            );
+            self.return_outcome(attempt, id, Outcome::Reset);
         }
     }
 

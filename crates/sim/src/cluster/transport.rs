@@ -7,6 +7,19 @@ use super::{BACKLOG_LIMIT, Cluster, Ev};
 use crate::net::{Channel, CopyKind, SendOutcome};
 use crate::trace::describe;
 
+/// One copy of a message in flight, due at the receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Delivery {
+    from: NodeId,
+    to: NodeId,
+    channel: Channel,
+    /// The connection generation it was sent on (a reset stream drops it).
+    generation: u64,
+    term: Term,
+    message: Message,
+    copy: CopyKind,
+}
+
 impl Cluster {
     pub(super) fn transmit(
         &mut self,
@@ -61,7 +74,7 @@ impl Cluster {
                     }
                     self.schedule(
                         flight.deliver_at,
-                        Ev::Deliver {
+                        Ev::Deliver(Delivery {
                             from,
                             to,
                             channel,
@@ -69,24 +82,23 @@ impl Cluster {
                             term,
                             message: message.clone(),
                             copy: flight.copy,
-                        },
+                        }),
                     );
                 }
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn deliver(
-        &mut self,
-        from: NodeId,
-        to: NodeId,
-        channel: Channel,
-        generation: u64,
-        term: Term,
-        message: Message,
-        copy: CopyKind,
-    ) {
+    pub(super) fn deliver(&mut self, delivery: Delivery) {
+        let Delivery {
+            from,
+            to,
+            channel,
+            generation,
+            term,
+            message,
+            copy,
+        } = delivery;
         let index = (to - 1) as usize;
         if self.nodes[index].replica.is_none() {
             self.stats.lost += 1;

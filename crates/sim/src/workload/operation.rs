@@ -198,7 +198,16 @@ impl Workload {
                     op.with_node(node)
                 })
             }
-            (OpFn::Write | OpFn::Delete, ClientResponse::Written { token, .. }) => {
+            // A write, a delete and a CAS that applied all leave the key
+            // holding the value this operation carried.
+            (OpFn::Write | OpFn::Delete, ClientResponse::Written { token, .. })
+            | (
+                OpFn::Cas,
+                ClientResponse::Written {
+                    token,
+                    applied: true,
+                },
+            ) => {
                 let written = self.clients[client]
                     .current
                     .as_ref()
@@ -208,26 +217,21 @@ impl Workload {
                     op.with_node(node).with_token(token.term, token.index)
                 })
             }
-            (OpFn::Cas, ClientResponse::Written { token, applied }) => {
-                if applied {
-                    let written = self.clients[client]
-                        .current
-                        .as_ref()
-                        .and_then(|c| c.invoke.value.clone());
-                    self.clients[client].seen.insert(key, written);
-                    self.complete(client, now, OpKind::Ok, |op| {
-                        op.with_node(node).with_token(token.term, token.index)
-                    })
-                } else {
-                    // The comparison failed: the value did not change. We no
-                    // longer know the current value.
-                    self.clients[client].seen.remove(&key);
-                    self.complete(client, now, OpKind::Fail, |op| {
-                        op.with_node(node)
-                            .with_token(token.term, token.index)
-                            .with_error("cas_mismatch")
-                    })
-                }
+            (
+                OpFn::Cas,
+                ClientResponse::Written {
+                    token,
+                    applied: false,
+                },
+            ) => {
+                // The comparison failed: the value did not change. We no
+                // longer know the current value.
+                self.clients[client].seen.remove(&key);
+                self.complete(client, now, OpKind::Fail, |op| {
+                    op.with_node(node)
+                        .with_token(token.term, token.index)
+                        .with_error("cas_mismatch")
+                })
             }
             (OpFn::Append, ClientResponse::Written { token, .. }) => {
                 // The list grew by one element; its whole value is unknown.

@@ -27,6 +27,8 @@ use self::endgame::LabGuard;
 use self::observer::Observer;
 use self::spawn::ClientShared;
 use self::timeline::Window;
+use super::achieved::ProbeCost;
+use super::achieved::live::LiveMeasure;
 use super::judge::{FaultRecord, RunFrame};
 use super::nemesis;
 use super::progress::Progress;
@@ -55,6 +57,8 @@ pub struct Execution {
     pub lab_up_ms: f64,
     /// Lab teardown duration (ms).
     pub lab_down_ms: f64,
+    /// What the live probes cost (`None`: they never started).
+    pub probe_cost: Option<ProbeCost>,
 }
 
 /// Paths and settings the runner needs besides the scenario.
@@ -145,8 +149,18 @@ fn drive(
             client_failures: Vec::new(),
             lab_up_ms: 0.0,
             lab_down_ms: 0.0,
+            probe_cost: None,
         });
     }
+    // The live probes measure every fault; they run (and are stopped when
+    // `probes` drops) before the nodes start.
+    let probes_started = mono_ns();
+    let mut probes = lab.start_live_probes(
+        &setup.run_dir.join("probes"),
+        netlab::liveprobe::DEFAULT_INTERVAL,
+    )?;
+    let mut live = LiveMeasure::default();
+    let lab = guard.lab();
     spawn::start_nodes(setup, lab)?;
     let client_addrs: Vec<(String, SocketAddr)> = node_names
         .iter()
@@ -180,7 +194,7 @@ fn drive(
     };
     let clients = spawn::start_clients(setup, guard.lab(), &client_addrs, &shared, window.end_ns)?;
     let timeline =
-        timeline::run_timeline(setup, guard, &observer, &window, &shared.counters, progress);
+        timeline::run_timeline(setup, guard, &observer, &window, &shared.counters, progress, &mut live);
     shared.stop.store(true, Ordering::Relaxed);
     let mut client_failures = Vec::new();
     for (process, handle) in clients.into_iter().enumerate() {
@@ -200,6 +214,9 @@ fn drive(
 
     // Heal everything: network faults, paused and killed processes.
     progress.note("healing ...");
+    for fault in faults.iter_mut().filter(|fault| fault.end_ns.is_none()) {
+        live.on_end(guard.lab(), fault.step, fault);
+    }
     nemesis.heal_everything(guard.lab())?;
     let healed_ns = mono_ns();
     for fault in &mut faults {
@@ -249,7 +266,21 @@ fn drive(
         client_failures,
         lab_up_ms: 0.0,
         lab_down_ms: 0.0,
+        probe_cost: Some(ProbeCost {
+            processes: node_names.len(),
+            cpu_s: probes.cpu_ticks() as f64 / clock_ticks_per_second(),
+            wall_s: (mono_ns() - probes_started) as f64 / 1e9,
+            exited: probes.exited(),
+        }),
     })
+}
+
+/// `sysconf(_SC_CLK_TCK)`: the unit of /proc/<pid>/stat CPU times.
+fn clock_ticks_per_second() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100.0, |ticks| ticks as f64)
 }
 
 /// The text of a thread's panic payload.

@@ -11,6 +11,7 @@ use netlab::NetlabError;
 use super::RunSetup;
 use super::endgame::LabGuard;
 use super::observer::{Observer, term_of};
+use crate::run::achieved::live::LiveMeasure;
 use crate::run::judge::FaultRecord;
 use crate::run::nemesis::{Nemesis, Resolved};
 use crate::run::progress::Progress;
@@ -89,6 +90,7 @@ pub(super) fn run_timeline(
     window: &Window,
     counters: &Counters,
     progress: &Progress,
+    live: &mut LiveMeasure,
 ) -> anyhow::Result<TimelineOutcome> {
     let scenario = &setup.loaded.scenario;
     let mut nemesis = Nemesis::new(setup.topology.node_names(), setup.seed);
@@ -158,9 +160,19 @@ pub(super) fn run_timeline(
                     start_ns: mono_ns(),
                     end_ns: None,
                     leader_before,
+                    achieved: None,
                 };
                 progress.event(&format!("+{:.1}s {description}", since_start(mono_ns())));
+                if matches!(step.fault, StepFault::Heal) {
+                    // A heal step ends every open fault: read their counters first.
+                    for open in records.iter_mut().filter(|r| r.end_ns.is_none()) {
+                        live.on_end(lab, open.step, open);
+                    }
+                }
                 let result = nemesis.start(lab, index, step, &resolved, &mut record);
+                if result.is_ok() {
+                    live.on_start(lab, index, step, &resolved, &mut record);
+                }
                 // The fault is in force once netlab has applied it in every
                 // namespace: writes a minority acknowledged before that were
                 // legitimate, so the window starts here.
@@ -175,6 +187,10 @@ pub(super) fn run_timeline(
             TimelineEntry::End(_) => {
                 // The fault starts lifting as soon as the first namespace is
                 // healed, so its window ends before the removal is applied.
+                // Counters first: the rules are still in force while they are read.
+                if let Some(record) = record_of.get(&index).map(|&i| &mut records[i]) {
+                    live.on_end(lab, index, record);
+                }
                 let lifting_ns = mono_ns();
                 let result = nemesis.end(lab, index, step);
                 if let Some(record) = record_of.get(&index).map(|&i| &mut records[i]) {
