@@ -160,6 +160,15 @@ impl Config {
         self.members.len() / 2 + 1
     }
 
+    /// Every member but this node.
+    pub(crate) fn peers(&self) -> Vec<NodeId> {
+        self.members
+            .iter()
+            .copied()
+            .filter(|id| *id != self.id)
+            .collect()
+    }
+
     /// The lease length `L = ET_min / rho - margin` (nanoseconds).
     pub fn lease_ns(&self) -> u64 {
         let bound = (self.election_timeout_min_ns as f64 / self.clock_drift_bound) as u64;

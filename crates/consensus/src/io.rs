@@ -4,9 +4,11 @@
 //! commit quorum).
 use std::collections::VecDeque;
 
-use wire::Index;
+use wire::{Entry, Index};
 
+use crate::action::Action;
 use crate::input::IoSeq;
+use crate::log::Log;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IoTracker {
@@ -45,6 +47,25 @@ impl IoTracker {
         let seq = self.issue();
         self.pending_log.push_back((seq.0, last_index));
         seq
+    }
+
+    /// Appends `entries` to `log` (whose truncation to `truncate_after`, if
+    /// any, is already done) and returns the write that makes both durable.
+    pub(crate) fn append(
+        &mut self,
+        log: &mut Log,
+        truncate_after: Option<Index>,
+        entries: Vec<Entry>,
+    ) -> Action {
+        for entry in &entries {
+            log.append(entry.clone());
+        }
+        let seq = self.issue_log(truncate_after, log.last_index());
+        Action::AppendLog {
+            truncate_after,
+            entries,
+            seq,
+        }
     }
 
     /// Records that the driver made everything up to `upto` durable.

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use seeded::Fnv1a;
 use wire::{Entry, Index, KvOp, LIST_SEPARATOR, Payload, Snapshot, Term, Token};
 
+use crate::ConfigError;
+
 /// The outcome of a command, remembered per client for exactly-once replies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CommandResult {
@@ -174,6 +176,18 @@ impl Kv {
             last_index: self.applied_index,
             last_term: self.applied_term,
             data,
+        }
+    }
+
+    /// The state a replica starts from: the restored snapshot's, or empty.
+    /// A snapshot that does not decode makes the recovered state invalid.
+    pub(crate) fn recover(snapshot: Option<&Snapshot>) -> Result<Kv, ConfigError> {
+        match snapshot {
+            Some(snapshot) => Kv::restore(snapshot).map_err(|error| ConfigError::Invalid {
+                field: "restored.snapshot",
+                reason: error.0.to_owned(),
+            }),
+            None => Ok(Kv::new()),
         }
     }
 

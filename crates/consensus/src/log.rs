@@ -2,7 +2,27 @@
 //! snapshot, plus that snapshot's boundary. The durable copy lives with the
 //! driver; every mutation here is paired with an `AppendLog`,
 //! `InstallSnapshot` or `CompactLog` action issued by the caller.
-use wire::{Entry, Index, Snapshot, Term};
+use wire::{Entry, Index, Message, Snapshot, Term};
+
+/// A follower's answer to an append that left its log matching the leader's
+/// up to `match_index`.
+pub(crate) fn append_accepted(match_index: Index) -> Message {
+    Message::AppendResponse {
+        success: true,
+        match_index,
+        conflict_index: 0,
+    }
+}
+
+/// A follower's refusal of an append, hinting where the leader should resume
+/// (never below index 1).
+pub(crate) fn append_rejected(conflict_index: Index) -> Message {
+    Message::AppendResponse {
+        success: false,
+        match_index: 0,
+        conflict_index: conflict_index.max(1),
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Log {

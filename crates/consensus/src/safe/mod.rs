@@ -77,20 +77,9 @@ impl SafeReplica {
         seed: u64,
         now: u64,
     ) -> Result<Self, ConfigError> {
-        let kv = match &restored.snapshot {
-            Some(snapshot) => Kv::restore(snapshot).map_err(|error| ConfigError::Invalid {
-                field: "restored.snapshot",
-                reason: error.0.to_owned(),
-            })?,
-            None => Kv::new(),
-        };
+        let kv = Kv::recover(restored.snapshot.as_ref())?;
         let log = Log::restore(restored.snapshot, restored.entries);
-        let peers: Vec<NodeId> = config
-            .members
-            .iter()
-            .copied()
-            .filter(|id| *id != config.id)
-            .collect();
+        let peers = config.peers();
         let liveness = peers
             .iter()
             .map(|peer| (*peer, PeerLiveness::default()))

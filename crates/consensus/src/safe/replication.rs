@@ -5,6 +5,7 @@ use wire::{Entry, Index, Message, NodeId, Payload, Term, Token};
 use super::SafeReplica;
 use crate::action::{Action, ClientReply, ClientResponse, Transport};
 use crate::event::Event;
+use crate::log::{append_accepted, append_rejected};
 use crate::quorum;
 use crate::status::Role;
 
@@ -16,13 +17,8 @@ const MAX_INFLIGHT_APPENDS: usize = 4;
 impl SafeReplica {
     /// Appends an entry of our own term to the local log (leader only).
     pub(super) fn append_local(&mut self, entry: Entry) {
-        self.log.append(entry.clone());
-        let seq = self.io.issue_log(None, self.log.last_index());
-        self.out.push(Action::AppendLog {
-            truncate_after: None,
-            entries: vec![entry],
-            seq,
-        });
+        let write = self.io.append(&mut self.log, None, vec![entry]);
+        self.out.push(write);
     }
 
     /// Sends every follower what it is missing. On a heartbeat tick, also
@@ -178,15 +174,8 @@ impl SafeReplica {
             self.emit(Event::Truncated { after });
         }
         if !new_entries.is_empty() {
-            for entry in &new_entries {
-                self.log.append(entry.clone());
-            }
-            let seq = self.io.issue_log(truncate_after, self.log.last_index());
-            self.out.push(Action::AppendLog {
-                truncate_after,
-                entries: new_entries,
-                seq,
-            });
+            let write = self.io.append(&mut self.log, truncate_after, new_entries);
+            self.out.push(write);
         }
         self.follower_matched = self.follower_matched.max(match_index);
         let learned = leader_commit.min(match_index);
@@ -196,21 +185,16 @@ impl SafeReplica {
         }
         // Persist-before-send: the ack claims these entries are durable here.
         let after = self.io.after_all();
-        let message = Message::AppendResponse {
-            success: true,
-            match_index,
-            conflict_index: 0,
-        };
-        self.send(from, message, Transport::Stream, after);
+        self.send(from, append_accepted(match_index), Transport::Stream, after);
     }
 
     fn reject_append(&mut self, from: NodeId, conflict_index: Index) {
-        let message = Message::AppendResponse {
-            success: false,
-            match_index: 0,
-            conflict_index: conflict_index.max(1),
-        };
-        self.send(from, message, Transport::Stream, None);
+        self.send(
+            from,
+            append_rejected(conflict_index),
+            Transport::Stream,
+            None,
+        );
     }
 
     pub(super) fn on_append_response(

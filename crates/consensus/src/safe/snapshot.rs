@@ -28,12 +28,8 @@ impl SafeReplica {
             );
             self.out.push(Action::InstallSnapshot { snapshot, seq });
             if let Some(after) = truncate {
-                let seq = self.io.issue_log(Some(after), self.log.last_index());
-                self.out.push(Action::AppendLog {
-                    truncate_after: Some(after),
-                    entries: Vec::new(),
-                    seq,
-                });
+                let write = self.io.append(&mut self.log, Some(after), Vec::new());
+                self.out.push(write);
                 self.emit(Event::Truncated { after });
             }
             self.kv = kv;

@@ -59,13 +59,7 @@ impl NaiveReplica {
         seed: u64,
         now: u64,
     ) -> Result<Self, ConfigError> {
-        let mut kv = match &restored.snapshot {
-            Some(snapshot) => Kv::restore(snapshot).map_err(|error| ConfigError::Invalid {
-                field: "restored.snapshot",
-                reason: error.0.to_owned(),
-            })?,
-            None => Kv::new(),
-        };
+        let mut kv = Kv::recover(restored.snapshot.as_ref())?;
         let log = Log::restore(restored.snapshot, restored.entries);
         // Naive: everything on disk counts as applied.
         for index in log.first_index()..=log.last_index() {
@@ -73,12 +67,7 @@ impl NaiveReplica {
                 kv.apply(entry);
             }
         }
-        let peers = config
-            .members
-            .iter()
-            .copied()
-            .filter(|id| *id != config.id)
-            .collect();
+        let peers = config.peers();
         let mut replica = NaiveReplica {
             policy,
             peers,

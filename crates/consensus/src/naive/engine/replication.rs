@@ -8,6 +8,7 @@ use crate::config::ReadMode;
 use crate::event::{Event, StepDownReason};
 use crate::input::{ClientRequest, IoSeq, RequestId};
 use crate::kv::Kv;
+use crate::log::{append_accepted, append_rejected};
 use crate::status::Role;
 
 impl NaiveReplica {
@@ -18,13 +19,8 @@ impl NaiveReplica {
             payload,
         };
         let index = entry.index;
-        self.log.append(entry.clone());
-        let seq = self.io.issue_log(None, index);
-        self.out.push(Action::AppendLog {
-            truncate_after: None,
-            entries: vec![entry],
-            seq,
-        });
+        let write = self.io.append(&mut self.log, None, vec![entry]);
+        self.out.push(write);
         index
     }
 
@@ -115,33 +111,21 @@ impl NaiveReplica {
             }
         }
         if !fresh.is_empty() {
-            for entry in &fresh {
-                self.log.append(entry.clone());
-            }
-            let seq = self.io.issue_log(truncate_after, self.log.last_index());
-            self.out.push(Action::AppendLog {
-                truncate_after,
-                entries: fresh,
-                seq,
-            });
+            let write = self.io.append(&mut self.log, truncate_after, fresh);
+            self.out.push(write);
         }
         self.apply_up_to(self.log.last_index());
         let after = self.io.after_all();
-        let message = Message::AppendResponse {
-            success: true,
-            match_index,
-            conflict_index: 0,
-        };
-        self.send(from, message, Transport::Stream, after);
+        self.send(from, append_accepted(match_index), Transport::Stream, after);
     }
 
     pub(super) fn reject_append(&mut self, from: NodeId, conflict_index: Index) {
-        let message = Message::AppendResponse {
-            success: false,
-            match_index: 0,
-            conflict_index: conflict_index.max(1),
-        };
-        self.send(from, message, Transport::Stream, None);
+        self.send(
+            from,
+            append_rejected(conflict_index),
+            Transport::Stream,
+            None,
+        );
     }
 
     /// Replays the log up to `upto` from scratch after a truncation below the
