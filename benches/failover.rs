@@ -125,8 +125,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut results = Results::new();
     for size in SIZES {
-        let mut lab = BenchLab::up(size, &env.work_dir.join(format!("mesh-{size}")), true)
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let mut lab = env.lab(size);
         for profile in PROFILES {
             bench_cluster(
                 &mut c,
@@ -151,13 +150,9 @@ fn main() {
     println!(
         "{}",
         render(
-            &format!(
-                "failover: leader isolated, splitnode vs etcd (same heartbeat/election, PreVote on){}",
-                if env.test_mode {
-                    " [--test: one failover each, figures meaningless]"
-                } else {
-                    ""
-                }
+            &env.heading(
+                "failover: leader isolated, splitnode vs etcd (same heartbeat/election, PreVote on)",
+                "one failover each, figures meaningless"
             ),
             &table(&results)
         )

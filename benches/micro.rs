@@ -5,7 +5,7 @@ use consensus::{Action, ClientRequest, Config, Input, Mode, Replica, Restored, R
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::VecDeque;
 use std::hint::black_box;
-use wire::{Entry, Frame, Header, KvOp, Message, NodeId, PROTOCOL_VERSION, Payload, Term};
+use wire::{Entry, Frame, Header, KvOp, Message, NodeId, PROTOCOL_VERSION, Payload};
 
 fn append_frame(entries: usize, value_len: usize) -> Frame {
     let entries = (1..=entries as u64)
@@ -22,6 +22,16 @@ fn append_frame(entries: usize, value_len: usize) -> Frame {
             },
         })
         .collect();
+    frame_1_to_2(Message::Append {
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries,
+        leader_commit: 0,
+    })
+}
+
+/// `message` as node 1 sends it to node 2 in term 7.
+fn frame_1_to_2(message: Message) -> Frame {
     Frame {
         header: Header {
             version: PROTOCOL_VERSION,
@@ -30,12 +40,7 @@ fn append_frame(entries: usize, value_len: usize) -> Frame {
             to: 2,
             term: 7,
         },
-        message: Message::Append {
-            prev_log_index: 0,
-            prev_log_term: 0,
-            entries,
-            leader_commit: 0,
-        },
+        message,
     }
 }
 
@@ -44,19 +49,10 @@ fn codec(c: &mut Criterion) {
     for (name, frame) in [
         (
             "heartbeat",
-            Frame {
-                header: Header {
-                    version: PROTOCOL_VERSION,
-                    cluster: 1,
-                    from: 1,
-                    to: 2,
-                    term: 7,
-                },
-                message: Message::Heartbeat {
-                    seq: 99,
-                    commit: 1234,
-                },
-            },
+            frame_1_to_2(Message::Heartbeat {
+                seq: 99,
+                commit: 1234,
+            }),
         ),
         ("append_1x100B", append_frame(1, 100)),
         ("append_64x100B", append_frame(64, 100)),
@@ -85,7 +81,8 @@ fn codec(c: &mut Criterion) {
 struct InstantCluster {
     now: u64,
     replicas: Vec<Replica>,
-    queue: VecDeque<(NodeId, NodeId, Term, Message)>,
+    /// Messages in flight, as the input their receiver will step.
+    queue: VecDeque<(NodeId, Input)>,
     replies: usize,
 }
 
@@ -118,7 +115,14 @@ impl InstantCluster {
                 | Action::InstallSnapshot { seq, .. } => persisted = Some(seq),
                 Action::Send {
                     to, term, message, ..
-                } => self.queue.push_back((id, to, term, message)),
+                } => self.queue.push_back((
+                    to,
+                    Input::Message {
+                        from: id,
+                        term,
+                        message,
+                    },
+                )),
                 Action::Reply { .. } => self.replies += 1,
                 Action::CompactLog { .. } | Action::Event(_) => {}
             }
@@ -129,15 +133,8 @@ impl InstantCluster {
     }
 
     fn deliver(&mut self) {
-        while let Some((from, to, term, message)) = self.queue.pop_front() {
-            self.step(
-                to,
-                Input::Message {
-                    from,
-                    term,
-                    message,
-                },
-            );
+        while let Some((to, input)) = self.queue.pop_front() {
+            self.step(to, input);
         }
     }
 

@@ -200,8 +200,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut results = Results::new();
     for size in SIZES {
-        let mut lab = BenchLab::up(size, &env.work_dir.join(format!("mesh-{size}")), true)
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let mut lab = env.lab(size);
         bench_cluster(
             &mut c,
             &mut lab,
@@ -242,13 +241,9 @@ fn main() {
     println!(
         "{}",
         render(
-            &format!(
-                "quorum_write: splitnode vs etcd (profile fast: heartbeat 50 ms, election 250 ms, PreVote){}",
-                if env.test_mode {
-                    " [--test: single writes, figures meaningless]"
-                } else {
-                    ""
-                }
+            &env.heading(
+                "quorum_write: splitnode vs etcd (profile fast: heartbeat 50 ms, election 250 ms, PreVote)",
+                "single writes, figures meaningless"
             ),
             &table(&results)
         )

@@ -2,6 +2,7 @@
 //! check, binaries, a scratch directory, and criterion's `--test` mode.
 #![allow(dead_code)] // each bench uses a different subset
 
+use bench::cluster::BenchLab;
 use bench::system::{Binaries, find_etcd};
 use client::find_splitnode;
 use std::path::PathBuf;
@@ -15,6 +16,25 @@ pub struct Env {
     pub work_dir: PathBuf,
     /// `cargo bench -- --test`: run every bench once with tiny counts.
     pub test_mode: bool,
+}
+
+impl Env {
+    /// Brings up a lab of `size` nodes in its own folder of the scratch
+    /// directory; panics (failing the bench) when it cannot.
+    pub fn lab(&self, size: usize) -> BenchLab {
+        BenchLab::up(size, &self.work_dir.join(format!("mesh-{size}")), true)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// The heading of the results table, marked under `--test` (where
+    /// `test_note` says why the figures mean nothing).
+    pub fn heading(&self, title: &str, test_note: &str) -> String {
+        if self.test_mode {
+            format!("{title} [--test: {test_note}]")
+        } else {
+            title.to_owned()
+        }
+    }
 }
 
 impl Drop for Env {
