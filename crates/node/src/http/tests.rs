@@ -19,6 +19,21 @@ fn routed(text: &str) -> Result<Route, HttpError> {
     route(&request)
 }
 
+/// Asserts that each request is refused by the parser with its status.
+fn assert_parse_refuses(cases: &[(&str, u16)]) {
+    for (text, status) in cases {
+        assert_eq!(parse(text).unwrap_err().status, *status, "{text:?}");
+    }
+}
+
+/// Asserts that each complete request is refused, by the parser or the
+/// router, with its status.
+fn assert_route_refuses(cases: &[(&str, u16)]) {
+    for (text, status) in cases {
+        assert_eq!(routed(text).unwrap_err().status, *status, "{text:?}");
+    }
+}
+
 #[test]
 fn parses_a_put_with_body_and_session() {
     let text = "PUT /kv/a%20b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nX-Client-Id: 7\r\nX-Request-Seq: 2\r\n\r\nvalGET";
@@ -144,18 +159,11 @@ fn read_modes_and_other_routes() {
         routed("GET /metrics HTTP/1.1\r\n\r\n").unwrap(),
         Route::Metrics
     );
-    assert_eq!(
-        routed("POST /status HTTP/1.1\r\n\r\n").unwrap_err().status,
-        405
-    );
-    assert_eq!(
-        routed("GET /nope HTTP/1.1\r\n\r\n").unwrap_err().status,
-        404
-    );
-    assert_eq!(
-        routed("PATCH /kv/k HTTP/1.1\r\n\r\n").unwrap_err().status,
-        405
-    );
+    assert_route_refuses(&[
+        ("POST /status HTTP/1.1\r\n\r\n", 405),
+        ("GET /nope HTTP/1.1\r\n\r\n", 404),
+        ("PATCH /kv/k HTTP/1.1\r\n\r\n", 405),
+    ]);
     assert_eq!(
         routed("DELETE /kv/k HTTP/1.1\r\n\r\n").unwrap(),
         Route::Write {
@@ -168,49 +176,23 @@ fn read_modes_and_other_routes() {
 
 #[test]
 fn malformed_and_oversized_requests_are_refused() {
-    assert_eq!(parse("\x01\x02garbage\r\n\r\n").unwrap_err().status, 400);
-    assert_eq!(
-        parse("PUT /kv/a HTTP/1.1\r\nContent-Length: 65\r\n\r\n")
-            .unwrap_err()
-            .status,
-        413
-    );
-    assert_eq!(
-        parse("PUT /kv/a HTTP/1.1\r\nContent-Length: x\r\n\r\n")
-            .unwrap_err()
-            .status,
-        400
-    );
-    assert_eq!(
-        parse("PUT /kv/a HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")
-            .unwrap_err()
-            .status,
-        400
-    );
     let long = format!("GET /kv/{} HTTP/1.1\r\n", "a".repeat(2000));
-    assert_eq!(parse(&long).unwrap_err().status, 431);
     let many: String = (0..40).map(|n| format!("H{n}: v\r\n")).collect();
-    assert_eq!(
-        parse(&format!("GET /status HTTP/1.1\r\n{many}\r\n"))
-            .unwrap_err()
-            .status,
-        431
-    );
-    assert_eq!(
-        routed("GET /kv/%zz HTTP/1.1\r\n\r\n").unwrap_err().status,
-        400
-    );
-    assert_eq!(
-        routed("GET /kv/%ff HTTP/1.1\r\n\r\n").unwrap_err().status,
-        400
-    );
-    assert_eq!(routed("GET /kv/ HTTP/1.1\r\n\r\n").unwrap_err().status, 400);
-    assert_eq!(
-        routed("PUT /kv/a HTTP/1.1\r\nX-Client-Id: 1\r\n\r\n")
-            .unwrap_err()
-            .status,
-        400
-    );
+    let many = format!("GET /status HTTP/1.1\r\n{many}\r\n");
+    assert_parse_refuses(&[
+        ("\x01\x02garbage\r\n\r\n", 400),
+        ("PUT /kv/a HTTP/1.1\r\nContent-Length: 65\r\n\r\n", 413),
+        ("PUT /kv/a HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
+        ("PUT /kv/a HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        (&long, 431),
+        (&many, 431),
+    ]);
+    assert_route_refuses(&[
+        ("GET /kv/%zz HTTP/1.1\r\n\r\n", 400),
+        ("GET /kv/%ff HTTP/1.1\r\n\r\n", 400),
+        ("GET /kv/ HTTP/1.1\r\n\r\n", 400),
+        ("PUT /kv/a HTTP/1.1\r\nX-Client-Id: 1\r\n\r\n", 400),
+    ]);
     let invalid_utf8 = b"PUT /kv/a HTTP/1.1\r\nContent-Length: 1\r\n\r\n\xff";
     let (request, _) = parse_request(invalid_utf8, LIMITS).unwrap().unwrap();
     assert_eq!(route(&request).unwrap_err().status, 400);
@@ -281,16 +263,14 @@ fn bad_chunked_bodies_are_refused() {
     // Chunk framing without end is bounded too.
     let endless_trailer = format!("0\r\nX: {}", "a".repeat(1200));
     assert_eq!(status(&endless_trailer), 413);
-    assert_eq!(
-        parse("PUT /kv/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n")
-            .unwrap_err()
-            .status,
-        400
-    );
-    assert_eq!(
-        parse("PUT /kv/k HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
-            .unwrap_err()
-            .status,
-        400
-    );
+    assert_parse_refuses(&[
+        (
+            "PUT /kv/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            400,
+        ),
+        (
+            "PUT /kv/k HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            400,
+        ),
+    ]);
 }
