@@ -5,20 +5,26 @@
 //! - [`ops`]: client operations and their Jepsen outcomes.
 //! - [`mod@status`]: `/status` documents, leader agreement, waiting for a leader.
 //! - [`prometheus`]: reading samples out of `/metrics` text.
+//! - [`etcd`]: etcd's v3 HTTP/JSON gateway (operations, member status).
+//! - [`protocol`]: the protocols the lab speaks, one dispatch point.
 //! - [`command`]: the typed `splitnode` command line (argv and environment,
 //!   log level included).
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod command;
+pub mod etcd;
 pub mod http;
 pub mod ops;
 pub mod prometheus;
+pub mod protocol;
 pub mod status;
+pub mod system;
 
 pub use command::{LOG_ENV, Peer, SplitnodeCommand, find_splitnode, log_env};
 pub use http::{HttpConn, Response, Transport, request};
 pub use ops::{Outcome, Request, execute, interpret};
 pub use prometheus::sample;
+pub use protocol::Protocol;
 pub use status::{
     LeaderView, NodeStatus, WaitError, agreed_leader, newest_leader, parse_status, poll_statuses,
     status, wait_for_agreed_leader,

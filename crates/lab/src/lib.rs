@@ -18,6 +18,8 @@ pub mod adhoc;
 pub mod batch;
 pub mod builtin;
 pub mod commands;
+pub mod compare;
 pub mod exit;
 pub mod junit;
 pub mod run;
+pub mod system;

@@ -129,6 +129,10 @@ enum Command {
         /// and before the built-in ones.
         #[arg(long)]
         topologies: Option<PathBuf>,
+        /// Run on this system instead of each scenario's `[nodes] system`
+        /// (a description in lab/systems/, e.g. etcd).
+        #[arg(long)]
+        system: Option<String>,
         /// Write a JUnit XML report (one testcase per scenario).
         #[arg(long)]
         junit: Option<PathBuf>,
@@ -143,6 +147,26 @@ enum Command {
     Check {
         /// Run directory.
         run_dir: PathBuf,
+    },
+    /// Run one scenario on several systems and print one side-by-side table.
+    Compare {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Systems to run it on, comma-separated (descriptions in lab/systems/).
+        #[arg(long, value_delimiter = ',', default_value = "splitnode,etcd")]
+        systems: Vec<String>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Parent directory of run directories (default runs/).
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// Path of the splitnode binary.
+        #[arg(long)]
+        splitnode: Option<PathBuf>,
+        /// Where to write the table (default `RUNS/compare-SCENARIO.md`).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Benchmarks of real clusters (splitnode next to etcd).
     Bench {
@@ -290,6 +314,7 @@ fn main() {
             runs_dir,
             splitnode,
             topologies,
+            system,
             junit,
             json,
             strict,
@@ -301,12 +326,34 @@ fn main() {
                 runs_dir,
                 splitnode,
                 topologies,
+                system,
             },
             junit,
             json,
             strict,
         ),
         Command::Check { run_dir } => report(check_run_dir(&run_dir)),
+        Command::Compare {
+            scenario,
+            systems,
+            seed,
+            runs_dir,
+            splitnode,
+            out,
+        } => match commands::preflight() {
+            Err(status) => status,
+            Ok(_) => report(lab::compare::compare(&lab::compare::CompareOptions {
+                run: RunOptions {
+                    scenario,
+                    seed,
+                    runs_dir,
+                    splitnode,
+                    ..RunOptions::default()
+                },
+                systems,
+                out,
+            })),
+        },
         Command::Bench {
             command:
                 BenchCommand::Sweep {

@@ -21,6 +21,7 @@ pub mod figures;
 pub mod judge;
 pub mod load;
 pub mod nemesis;
+pub mod observer_leadership;
 pub mod progress;
 pub mod report;
 pub mod results;
@@ -51,6 +52,9 @@ pub struct RunOptions {
     /// Where named topologies are looked up after the scenario's own
     /// directories and before the built-in ones (`--topologies DIR`).
     pub topologies: Option<PathBuf>,
+    /// Runs the scenario on this system instead of its `[nodes] system`
+    /// (`--system etcd`: a description in `lab/systems/`).
+    pub system: Option<String>,
 }
 
 /// `(YYYYmmdd-HHMMSS, RFC 3339)` of the current UTC time.
@@ -80,6 +84,7 @@ pub fn run_scenario_outcome(options: &RunOptions) -> anyhow::Result<(ExitStatus,
     let (loaded, topology) =
         load::load_scenario_with(&options.scenario, options.topologies.as_deref())?;
     let scenario = &loaded.scenario;
+    let system = crate::system::resolve(&loaded, options.system.as_deref())?;
     let seed = options.seed.unwrap_or(scenario.seed);
     let (stamp, started_at) = utc_now();
     let runs = options
@@ -97,17 +102,19 @@ pub fn run_scenario_outcome(options: &RunOptions) -> anyhow::Result<(ExitStatus,
     let run_dir = std::fs::canonicalize(&run_dir).unwrap_or(run_dir);
     std::fs::write(run_dir.join("scenario.toml"), &loaded.text)?;
     std::fs::write(run_dir.join("topology.toml"), topology.to_toml())?;
+    std::fs::write(run_dir.join("system.toml"), &system.text)?;
     let splitnode = options.splitnode.clone().unwrap_or_else(default_splitnode);
-    if !splitnode.exists() {
+    if system.is_splitnode() && !splitnode.exists() {
         anyhow::bail!(
             "splitnode not found at {} (build it: cargo build --release -p node, or pass its path)",
             splitnode.display()
         );
     }
     eprintln!(
-        "splitlab run {} — {}\n  mode {}, topology {}, seed {seed}, run dir {}",
+        "splitlab run {} — {}\n  system {}, mode {}, topology {}, seed {seed}, run dir {}",
         scenario.name,
         scenario.description,
+        system.name(),
         scenario.nodes.mode.name(),
         topology.name,
         run_dir.display()
@@ -120,6 +127,7 @@ pub fn run_scenario_outcome(options: &RunOptions) -> anyhow::Result<(ExitStatus,
         seed,
         run_dir: &run_dir,
         splitnode: &splitnode,
+        system: &system,
         cancel,
     };
     let mut results = Results {
@@ -152,6 +160,9 @@ pub fn run_scenario_outcome(options: &RunOptions) -> anyhow::Result<(ExitStatus,
         lab_down_ms: 0.0,
         unachieved: Vec::new(),
         probe_cost: None,
+        system: system.name().to_string(),
+        not_applicable: system.not_applicable(),
+        leader_overlaps: Vec::new(),
     };
     match runner::execute(&setup) {
         Ok(execution) => {
@@ -218,6 +229,7 @@ fn finish(
         &results.check_config,
         &skip,
     );
+    crate::system::mark_not_applicable(&mut judgement.report, &results.not_applicable);
     if !results.client_failures.is_empty() {
         // Operations of a failed client are missing from the history: what
         // the checks saw is not the whole run.
@@ -234,6 +246,7 @@ fn finish(
     results.latency = results::latency_of_ok(history);
     let end = results.frame.map_or(0, |frame| frame.workload_end_ns);
     results.failover = figures::failover_figures(&results.faults, events, history, end);
+    results.leader_overlaps = observer_leadership::leader_overlaps(events, end);
     let status;
     if results.skipped_reason.is_some() {
         // A fault this machine cannot apply makes the run inconclusive,
@@ -298,7 +311,13 @@ fn load_run_events(dir: &Path) -> anyhow::Result<Vec<NodeEvent>> {
     if nodes.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&nodes)?
             .flatten()
-            .map(|entry| entry.path().join("events.jsonl"))
+            .flat_map(|entry| {
+                // Native event logs, or what the lab observed (etcd).
+                [
+                    entry.path().join("events.jsonl"),
+                    entry.path().join("observed.jsonl"),
+                ]
+            })
             .filter(|path| path.exists())
             .collect();
         entries.sort();
@@ -394,6 +413,9 @@ mod tests {
             lab_down_ms: 0.0,
             unachieved: Vec::new(),
             probe_cost: None,
+            system: "splitnode".into(),
+            not_applicable: Default::default(),
+            leader_overlaps: Vec::new(),
         }
     }
 

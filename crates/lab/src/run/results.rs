@@ -194,6 +194,21 @@ pub struct Results {
     /// What the live probes cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_cost: Option<super::achieved::ProbeCost>,
+    /// The system under test (`lab/systems/<name>.toml`).
+    #[serde(default = "default_system")]
+    pub system: String,
+    /// Checks the system cannot be judged on (needs internals it does not
+    /// expose), with why: reported `not_applicable` by name.
+    #[serde(default)]
+    pub not_applicable: std::collections::BTreeMap<String, String>,
+    /// Old leaders that still claimed leadership after their successor was
+    /// elected (from native or observed leadership events).
+    #[serde(default)]
+    pub leader_overlaps: Vec<super::observer_leadership::LeaderOverlap>,
+}
+
+fn default_system() -> String {
+    "splitnode".into()
 }
 
 /// The terminal summary.

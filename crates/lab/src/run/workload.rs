@@ -192,6 +192,8 @@ pub struct ClientPlan {
     pub generator: Generator,
     /// Stop issuing new operations at this monotonic time.
     pub end_ns: u64,
+    /// The system's client protocol (splitnode's HTTP API, etcd's gateway).
+    pub protocol: client::Protocol,
 }
 
 /// Counters shared with the progress display.
@@ -254,7 +256,7 @@ pub fn run_client(
         if history.send(invoke.clone()).is_err() {
             return recorder_gone();
         }
-        let outcome = client::execute(addr, &request, plan.process, seq, plan.timeout);
+        let outcome = (plan.protocol).execute(addr, &request, plan.process, seq, plan.timeout);
         let done = completion_op(&invoke, &outcome, mono_ns());
         let counter = match done.kind {
             OpKind::Ok => &counters.ok,

@@ -31,6 +31,7 @@ use super::achieved::ProbeCost;
 use super::achieved::live::LiveMeasure;
 use super::judge::{FaultRecord, RunFrame};
 use super::nemesis;
+use super::observer_leadership::LeadershipWatch;
 use super::progress::Progress;
 use super::scenario::{LoadedScenario, Timing};
 use super::workload::Counters;
@@ -73,6 +74,9 @@ pub struct RunSetup<'a> {
     pub run_dir: &'a Path,
     /// The `splitnode` binary.
     pub splitnode: &'a Path,
+    /// The system under test (how members start, the client protocol,
+    /// where leadership comes from).
+    pub system: &'a crate::system::System,
     /// Set by Ctrl-C / SIGTERM; the runner then stops and tears down.
     pub cancel: Arc<AtomicBool>,
 }
@@ -167,13 +171,25 @@ fn drive(
         .map(|node| {
             (
                 node.clone(),
-                lab.client_addr(node).expect("every node has an address"),
+                crate::system::client_addr(setup.system, lab, node)
+                    .expect("every node has an address"),
             )
         })
         .collect();
-    let observer = Observer {
-        control: lab.netns_thread(&Target::Control)?,
-        nodes: client_addrs.clone(),
+    let observer = Observer::new(
+        lab.netns_thread(&Target::Control)?,
+        client_addrs.clone(),
+        setup.system.protocol(),
+    );
+    // Systems without an event log are watched from the control namespace
+    // for the whole run (stopped before teardown, below).
+    let watch = if setup.system.observed() {
+        Some(LeadershipWatch::start(
+            &lab.netns_of(&Target::Control)?,
+            &client_addrs,
+        )?)
+    } else {
+        None
     };
     let leader = elect(setup, guard, &observer, timing, progress)?;
     progress.note(&format!(
@@ -239,10 +255,13 @@ fn drive(
     let history = recorder
         .join()
         .map_err(|_| anyhow::anyhow!("history recorder panicked"))??;
-    let events = endgame::final_state(&observer);
+    let mut events = endgame::final_state(&observer);
     checker::save_events(&setup.run_dir.join("final_state.jsonl"), &events)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     drop(observer);
+    if let Some(watch) = watch {
+        events.append(&mut watch.finish(&setup.run_dir.join("nodes"))?);
+    }
 
     let (ok, fail, info) = counters.snapshot();
     progress.finish(&format!(

@@ -1,30 +1,55 @@
 //! Watching the cluster from the control namespace (linked to every node,
 //! never faulted): `/status` polls, waiting for a leader and for the cluster
 //! to settle, steering leadership before the workload, and final reads.
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use client::{NodeStatus, Outcome, Request, mono_ns};
+use client::{NodeStatus, Outcome, Protocol, Request, mono_ns};
 use netlab::{Fault, Lab, NetnsThread};
 
 use crate::run::progress::Progress;
 use crate::run::scenario::Timing;
 use crate::run::targets::ClusterView;
 
-/// Polls every node's `/status` from the control namespace, in parallel.
+/// Polls every node's status from the control namespace, in parallel,
+/// in the system's client protocol.
 pub(super) struct Observer {
     pub(super) control: NetnsThread,
     /// Every node with its client address, in topology order.
     pub(super) nodes: Vec<(String, SocketAddr)>,
+    /// How the nodes are asked.
+    protocol: Protocol,
+    /// etcd member ids seen so far, by node (a leader that stops
+    /// answering is still named).
+    member_ids: Arc<Mutex<BTreeMap<u64, String>>>,
 }
 
 impl Observer {
+    /// An observer asking `nodes` through `control` in `protocol`.
+    pub(super) fn new(
+        control: NetnsThread,
+        nodes: Vec<(String, SocketAddr)>,
+        protocol: Protocol,
+    ) -> Observer {
+        Observer {
+            control,
+            nodes,
+            protocol,
+            member_ids: Arc::default(),
+        }
+    }
+
     /// What every node that answers within 300 ms says about itself.
     pub(super) fn statuses(&self) -> Vec<NodeStatus> {
-        let nodes = self.nodes.clone();
+        let (nodes, protocol, ids) = (self.nodes.clone(), self.protocol, self.member_ids.clone());
         self.control
-            .run(move || client::poll_statuses(&nodes, Duration::from_millis(300)))
+            .run(move || {
+                let mut ids = ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                protocol.poll_statuses(&nodes, Duration::from_millis(300), &mut ids)
+            })
             .unwrap_or_default()
     }
 
@@ -107,11 +132,18 @@ impl Observer {
         leader
     }
 
-    /// One linearizable read through the control namespace.
+    /// One linearizable read through the control namespace (etcd: never
+    /// serializable, whatever the workload's reads are).
     pub(super) fn read(&self, addr: SocketAddr, key: &str, timeout: Duration) -> Outcome {
         let request = Request::Read { key: key.into() };
+        let protocol = match self.protocol {
+            Protocol::EtcdV3 { .. } => Protocol::EtcdV3 {
+                reads: client::etcd::ReadConsistency::Linearizable,
+            },
+            other => other,
+        };
         self.control
-            .run(move || client::execute(addr, &request, 0, 0, timeout))
+            .run(move || protocol.execute(addr, &request, 0, 0, timeout))
             .unwrap_or(Outcome::Info {
                 error: "control namespace thread stopped".into(),
             })

@@ -84,12 +84,43 @@ fn node_spec(setup: &RunSetup<'_>, lab: &Lab, node: &str) -> anyhow::Result<Proc
     Ok(spec)
 }
 
+/// One member of a system started from its description's template.
+fn member_spec(setup: &RunSetup<'_>, lab: &Lab, node: &str) -> anyhow::Result<ProcessSpec> {
+    let timing = setup.loaded.scenario.nodes.timing();
+    let ms = |d: crate::run::duration::Dur| d.as_nanos() / 1_000_000;
+    let dir = node_dir(setup.run_dir, node);
+    std::fs::create_dir_all(&dir)?;
+    let members = (setup.topology.node_names().into_iter())
+        .map(|name| {
+            let addr = lab.node_addr(&name);
+            addr.map(|addr| (name.clone(), std::net::IpAddr::from(addr)))
+                .ok_or_else(|| anyhow::anyhow!("netlab has no address for node {name}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let member = crate::system::MemberContext {
+        name: node.to_string(),
+        cluster: setup.loaded.scenario.name.clone(),
+        data_dir: dir.join("data"),
+        heartbeat_ms: ms(timing.heartbeat),
+        election_timeout_ms: (
+            ms(timing.election_timeout_min),
+            ms(timing.election_timeout_max),
+        ),
+        members,
+    };
+    crate::system::member_spec(setup.system, &member, &dir)
+}
+
 /// Starts every node and writes `pids` (one "node pid" per line) into the
 /// run directory.
 pub(super) fn start_nodes(setup: &RunSetup<'_>, lab: &mut Lab) -> anyhow::Result<()> {
     let mut pids = Vec::new();
     for node in setup.topology.node_names() {
-        let spec = node_spec(setup, lab, &node)?;
+        let spec = if setup.system.is_splitnode() {
+            node_spec(setup, lab, &node)?
+        } else {
+            member_spec(setup, lab, &node)?
+        };
         pids.push(format!("{node} {}", lab.spawn(&node, spec)?));
     }
     std::fs::write(setup.run_dir.join("pids"), pids.join("\n") + "\n")?;
@@ -163,6 +194,7 @@ pub(super) fn start_clients(
                 setup.seed,
             ),
             end_ns,
+            protocol: setup.system.protocol(),
         };
         let (tx, stop, counters) = (
             shared.history.clone(),

@@ -144,6 +144,13 @@ pub struct NodeSettings {
     /// The nodes' log filter (tracing env-filter syntax, e.g. `"info"` or
     /// `"warn,node=debug"`); absent = `warn`.
     pub log: Option<String>,
+    /// The system under test: a description in `lab/systems/` (absent:
+    /// `splitnode`); `splitlab run --system` overrides it.
+    pub system: Option<Spanned<String>>,
+    /// The system's options (`[nodes.options]`, e.g. `pre-vote = "true"`),
+    /// checked against its description.
+    #[serde(default)]
+    pub options: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 fn default_mode() -> Mode {
@@ -181,6 +188,8 @@ impl Default for NodeSettings {
             prefer_leader: None,
             overrides: BTreeMap::new(),
             log: None,
+            system: None,
+            options: BTreeMap::new(),
         }
     }
 }

@@ -1,0 +1,341 @@
+//! Observed leadership, for systems that write no event log (etcd): every
+//! member's status (leader id, raft term, raft index) polled from the
+//! control namespace every [`INTERVAL`], kept as raw samples
+//! (`nodes/<node>/observed-status.jsonl`, each marked `"observed": true`)
+//! and turned into the checker's leadership events
+//! (`nodes/<node>/observed.jsonl`): became leader, stepped down, election
+//! started. Plus the figure no node reports: how long an old leader still
+//! claimed leadership after its successor was elected.
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use checker::{EventKind, NodeEvent, StepDownReason};
+use client::etcd::{MemberStatus, member_status};
+use client::mono_ns;
+use serde::{Deserialize, Serialize};
+
+/// How often each member is asked (the bound: ≤ 20 ms).
+pub const INTERVAL: Duration = Duration::from_millis(20);
+
+/// A poll that takes longer than this counts as no answer.
+const POLL_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// One answered status poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Midpoint of the request on the host's monotonic clock.
+    pub mono_ns: u64,
+    /// The member's id.
+    pub member_id: u64,
+    /// The leader it knows of (0: none).
+    pub leader: u64,
+    /// Its raft term.
+    pub term: u64,
+    /// Its raft index.
+    pub index: u64,
+    /// Always true: this was observed from outside, not logged by the node.
+    pub observed: bool,
+}
+
+type Poller = JoinHandle<std::io::Result<Vec<Sample>>>;
+
+/// The running pollers (one thread per member, in the control namespace).
+pub struct LeadershipWatch {
+    stop: Arc<AtomicBool>,
+    pollers: Vec<(String, Poller)>,
+}
+
+impl LeadershipWatch {
+    /// Starts polling every member from `control_netns`.
+    ///
+    /// # Errors
+    /// A poller thread could not be spawned.
+    pub fn start(control_netns: &str, members: &[(String, SocketAddr)]) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut pollers = Vec::new();
+        for (node, addr) in members {
+            let (netns, addr, stop) = (control_netns.to_string(), *addr, stop.clone());
+            let poller = std::thread::Builder::new()
+                .name(format!("observe-{node}"))
+                .spawn(move || netlab::netns::in_netns(&netns, move || poll(addr, &stop)))?;
+            pollers.push((node.clone(), poller));
+        }
+        Ok(LeadershipWatch { stop, pollers })
+    }
+
+    /// Stops polling; writes each member's samples and observed events
+    /// under `nodes_dir/<node>/`; returns every observed event.
+    ///
+    /// # Errors
+    /// A poller could not enter the namespace, or a file write failed.
+    pub fn finish(mut self, nodes_dir: &Path) -> anyhow::Result<Vec<NodeEvent>> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut samples = BTreeMap::new();
+        for (node, poller) in std::mem::take(&mut self.pollers) {
+            let taken = poller
+                .join()
+                .map_err(|_| anyhow::anyhow!("observer of {node} panicked"))??;
+            samples.insert(node, taken);
+        }
+        let events = events_from_samples(&samples);
+        for (node, taken) in &samples {
+            let dir = nodes_dir.join(node);
+            std::fs::create_dir_all(&dir)?;
+            let mut lines = String::new();
+            for sample in taken {
+                lines.push_str(&serde_json::to_string(sample)?);
+                lines.push('\n');
+            }
+            std::fs::write(dir.join("observed-status.jsonl"), lines)?;
+            let mine: Vec<NodeEvent> = events.iter().filter(|e| &e.node == node).cloned().collect();
+            checker::save_events(&dir.join("observed.jsonl"), &mine)
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+        }
+        Ok(events)
+    }
+}
+
+impl Drop for LeadershipWatch {
+    /// A run that fails before [`LeadershipWatch::finish`] still stops the
+    /// pollers (their namespace is about to go).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Polls one member until `stop`, one request every [`INTERVAL`].
+fn poll(addr: SocketAddr, stop: &AtomicBool) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut next = mono_ns();
+    while !stop.load(Ordering::Relaxed) {
+        let sent = mono_ns();
+        if let Some(status) = member_status(addr, POLL_TIMEOUT) {
+            samples.push(sample(sent / 2 + mono_ns() / 2, status));
+        }
+        next += INTERVAL.as_nanos() as u64;
+        let now = mono_ns();
+        if next > now {
+            std::thread::sleep(Duration::from_nanos(next - now));
+        } else {
+            next = now;
+        }
+    }
+    samples
+}
+
+fn sample(mono_ns: u64, status: MemberStatus) -> Sample {
+    Sample {
+        mono_ns,
+        member_id: status.member_id,
+        leader: status.leader,
+        term: status.raft_term,
+        index: status.raft_index,
+        observed: true,
+    }
+}
+
+/// Leadership events from each member's samples, merged in time order:
+/// `became_leader` when a member first reports itself leader in a term,
+/// `stepped_down` when a leader stops doing so (a higher term:
+/// `higher_term`; the same term: `quorum_lost`, etcd's CheckQuorum),
+/// `election_started` when its term rises while it knows no leader or
+/// leads (a follower that learns the new term from the winner's heartbeat
+/// did not campaign). Several term steps between two polls show as one.
+pub fn events_from_samples(samples: &BTreeMap<String, Vec<Sample>>) -> Vec<NodeEvent> {
+    let mut events = Vec::new();
+    for (node, taken) in samples {
+        let mut previous: Option<Sample> = None;
+        for sample in taken {
+            let leads = sample.leader != 0 && sample.leader == sample.member_id;
+            let event = |term, kind| NodeEvent {
+                node: node.clone(),
+                mono_ns: sample.mono_ns,
+                local_ns: sample.mono_ns,
+                term,
+                kind,
+            };
+            let (was_leader, old_term) = previous.map_or((false, 0), |p| {
+                (p.leader != 0 && p.leader == p.member_id, p.term)
+            });
+            if was_leader && (!leads || sample.term != old_term) {
+                let reason = if sample.term > old_term {
+                    StepDownReason::HigherTerm
+                } else {
+                    StepDownReason::QuorumLost
+                };
+                events.push(event(old_term, EventKind::SteppedDown { reason }));
+            }
+            if previous.is_some() && sample.term > old_term && (sample.leader == 0 || leads) {
+                events.push(event(sample.term, EventKind::ElectionStarted));
+            }
+            if leads && (!was_leader || sample.term != old_term) {
+                events.push(event(sample.term, EventKind::BecameLeader));
+            }
+            previous = Some(*sample);
+        }
+    }
+    events.sort_by_key(|event| event.mono_ns);
+    events
+}
+
+/// An old leader that still claimed leadership when its successor was
+/// elected, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderOverlap {
+    /// The old leader.
+    pub old: String,
+    /// Its term.
+    pub old_term: u64,
+    /// The successor.
+    pub new: String,
+    /// The successor's term.
+    pub new_term: u64,
+    /// When the successor became leader.
+    pub elected_ns: u64,
+    /// When the old leader stopped claiming (`None`: not seen to).
+    pub old_stepped_down_ns: Option<u64>,
+}
+
+impl LeaderOverlap {
+    /// The overlap in ms (`None` when the old leader was not seen to stop).
+    pub fn overlap_ms(&self) -> Option<f64> {
+        self.old_stepped_down_ns
+            .map(|end| end.saturating_sub(self.elected_ns) as f64 / 1e6)
+    }
+}
+
+/// Every successor election during which an older leader still claimed
+/// leadership, from `became_leader` / `stepped_down` events (native or
+/// observed alike). `until_ns`: the end of the window looked at.
+pub fn leader_overlaps(events: &[NodeEvent], until_ns: u64) -> Vec<LeaderOverlap> {
+    // Open claims: node -> (term, since).
+    let mut claims: BTreeMap<String, u64> = BTreeMap::new();
+    let mut overlaps: Vec<LeaderOverlap> = Vec::new();
+    for event in events.iter().filter(|e| e.mono_ns <= until_ns) {
+        match event.kind {
+            EventKind::BecameLeader => {
+                for (old, old_term) in &claims {
+                    if old != &event.node && *old_term < event.term {
+                        overlaps.push(LeaderOverlap {
+                            old: old.clone(),
+                            old_term: *old_term,
+                            new: event.node.clone(),
+                            new_term: event.term,
+                            elected_ns: event.mono_ns,
+                            old_stepped_down_ns: None,
+                        });
+                    }
+                }
+                claims.insert(event.node.clone(), event.term);
+            }
+            EventKind::SteppedDown { .. } | EventKind::Started
+                if claims.remove(&event.node).is_some() =>
+            {
+                for overlap in overlaps
+                    .iter_mut()
+                    .filter(|o| o.old == event.node && o.old_stepped_down_ns.is_none())
+                {
+                    overlap.old_stepped_down_ns = Some(event.mono_ns);
+                }
+            }
+            _ => {}
+        }
+    }
+    overlaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64, id: u64, leader: u64, term: u64) -> Sample {
+        Sample {
+            mono_ns: ms * 1_000_000,
+            member_id: id,
+            leader,
+            term,
+            index: 0,
+            observed: true,
+        }
+    }
+
+    fn names(events: &[NodeEvent]) -> Vec<(String, &'static str, u64, u64)> {
+        events
+            .iter()
+            .map(|e| (e.node.clone(), e.kind.name(), e.term, e.mono_ns / 1_000_000))
+            .collect()
+    }
+
+    #[test]
+    fn samples_become_leadership_events() {
+        let samples = BTreeMap::from([
+            // n1 leads term 2, is cut off and keeps claiming until 300 ms,
+            // then steps down by CheckQuorum in the same term.
+            (
+                "n1".to_string(),
+                vec![at(0, 1, 1, 2), at(100, 1, 1, 2), at(300, 1, 0, 2)],
+            ),
+            // n2 follows, campaigns (term 3, no leader), wins at 200 ms.
+            (
+                "n2".to_string(),
+                vec![at(0, 2, 1, 2), at(150, 2, 0, 3), at(200, 2, 2, 3)],
+            ),
+            // n3 learns the new term from the winner: no campaign.
+            ("n3".to_string(), vec![at(0, 3, 1, 2), at(210, 3, 2, 3)]),
+        ]);
+        let events = events_from_samples(&samples);
+        let s = |n: &str, k, t, ms| (n.to_string(), k, t, ms);
+        assert_eq!(
+            names(&events),
+            vec![
+                s("n1", "became_leader", 2, 0),
+                s("n2", "election_started", 3, 150),
+                s("n2", "became_leader", 3, 200),
+                s("n1", "stepped_down", 2, 300),
+            ]
+        );
+        assert!(matches!(
+            events.last().unwrap().kind,
+            EventKind::SteppedDown {
+                reason: StepDownReason::QuorumLost
+            }
+        ));
+        let overlaps = leader_overlaps(&events, u64::MAX);
+        assert_eq!(overlaps.len(), 1);
+        assert_eq!(
+            (overlaps[0].old.as_str(), overlaps[0].new.as_str()),
+            ("n1", "n2")
+        );
+        assert_eq!(overlaps[0].overlap_ms(), Some(100.0));
+    }
+
+    #[test]
+    fn a_higher_term_step_down_and_an_unseen_one() {
+        let samples = BTreeMap::from([
+            ("n1".to_string(), vec![at(0, 1, 1, 2), at(50, 1, 2, 3)]),
+            ("n2".to_string(), vec![at(0, 2, 1, 2), at(40, 2, 2, 3)]),
+        ]);
+        let events = events_from_samples(&samples);
+        let down = events
+            .iter()
+            .find(|e| e.kind.name() == "stepped_down")
+            .unwrap();
+        assert!(matches!(
+            down.kind,
+            EventKind::SteppedDown {
+                reason: StepDownReason::HigherTerm
+            }
+        ));
+        assert_eq!(
+            leader_overlaps(&events, u64::MAX)[0].overlap_ms(),
+            Some(10.0)
+        );
+        // Cut before the old leader's step-down: not seen to step down.
+        assert_eq!(leader_overlaps(&events, 45_000_000)[0].overlap_ms(), None);
+    }
+}
