@@ -177,19 +177,9 @@ fn table(results: &Results) -> Vec<Row> {
             ));
         }
     }
-    let growth = |system| {
-        let p = |size| figure(system, size, "sequential", p50);
-        p(7).zip(p(3)).map(|(seven, three)| seven / three)
-    };
-    rows.push(
-        Row::new(
-            "sequential p50 growth 3 -> 7 nodes",
-            "x",
-            growth(System::Splitnode),
-            growth(System::Etcd),
-        )
-        .goal(Goal::AtMost(1.2)),
-    );
+    rows.push(Row::p50_growth_3_to_7("sequential p50", |system, size| {
+        figure(system, size, "sequential", p50)
+    }));
     rows
 }
 

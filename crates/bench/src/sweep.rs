@@ -160,72 +160,40 @@ fn find(points: &[SweepPoint], system: System, size: usize) -> Option<&SweepPoin
 
 /// The comparison table of a sweep.
 pub fn sweep_rows(points: &[SweepPoint], sizes: &[usize], profile: Profile) -> Vec<Row> {
-    let value = |system, size, pick: &dyn Fn(&SweepPoint) -> Option<u64>| {
-        find(points, system, size).and_then(pick).map(ms)
+    // One figure in ms at one size, splitnode next to etcd.
+    let ms_row = |figure: &str, size: usize, pick: &dyn Fn(&SweepPoint) -> Option<u64>| {
+        let value = |system| find(points, system, size).and_then(pick).map(ms);
+        Row::new(
+            format!("{figure}, {size} nodes"),
+            "ms",
+            value(System::Splitnode),
+            value(System::Etcd),
+        )
     };
     let mut rows = Vec::new();
     for &size in sizes {
-        let p50 = |p: &SweepPoint| Some(p.write.p50_ns);
-        let p99 = |p: &SweepPoint| Some(p.write.p99_ns);
         rows.push(
-            Row::new(
-                format!("write p50, {size} nodes"),
-                "ms",
-                value(System::Splitnode, size, &p50),
-                value(System::Etcd, size, &p50),
-            )
-            .goal(Goal::RatioAtMost(0.5)),
+            ms_row("write p50", size, &|p| Some(p.write.p50_ns)).goal(Goal::RatioAtMost(0.5)),
         );
-        rows.push(Row::new(
-            format!("write p99, {size} nodes"),
-            "ms",
-            value(System::Splitnode, size, &p99),
-            value(System::Etcd, size, &p99),
-        ));
+        rows.push(ms_row("write p99", size, &|p| Some(p.write.p99_ns)));
     }
     for &size in sizes.iter().filter(|&&s| s >= 3) {
-        let median = |p: &SweepPoint| p.failover.map(|s| s.p50_ns);
-        let p99 = |p: &SweepPoint| p.failover.map(|s| s.p99_ns);
-        let down = |p: &SweepPoint| p.step_down.map(|s| s.p50_ns);
         rows.push(
-            Row::new(
-                format!("failover median, {size} nodes"),
-                "ms",
-                value(System::Splitnode, size, &median),
-                value(System::Etcd, size, &median),
-            )
-            .goal(Goal::RatioAtMost(0.75)),
+            ms_row("failover median", size, &|p| p.failover.map(|s| s.p50_ns))
+                .goal(Goal::RatioAtMost(0.75)),
         );
         rows.push(
-            Row::new(
-                format!("failover p99, {size} nodes"),
-                "ms",
-                value(System::Splitnode, size, &p99),
-                value(System::Etcd, size, &p99),
-            )
-            .goal(Goal::AtMost(2.0 * profile.election_ms() as f64)),
+            ms_row("failover p99", size, &|p| p.failover.map(|s| s.p99_ns))
+                .goal(Goal::AtMost(2.0 * profile.election_ms() as f64)),
         );
-        rows.push(Row::new(
-            format!("old leader steps down (median), {size} nodes"),
-            "ms",
-            value(System::Splitnode, size, &down),
-            value(System::Etcd, size, &down),
-        ));
+        rows.push(ms_row("old leader steps down (median)", size, &|p| {
+            p.step_down.map(|s| s.p50_ns)
+        }));
     }
-    let growth = |system| {
-        let p50 = |size| find(points, system, size).map(|p| p.write.p50_ns as f64);
-        p50(7).zip(p50(3)).map(|(seven, three)| seven / three)
-    };
     if sizes.contains(&3) && sizes.contains(&7) {
-        rows.push(
-            Row::new(
-                "write p50 growth 3 -> 7 nodes",
-                "x",
-                growth(System::Splitnode),
-                growth(System::Etcd),
-            )
-            .goal(Goal::AtMost(1.2)),
-        );
+        rows.push(Row::p50_growth_3_to_7("write p50", |system, size| {
+            find(points, system, size).map(|p| p.write.p50_ns as f64)
+        }));
     }
     rows
 }

@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use crate::system::System;
+
 /// What a figure should achieve.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Goal {
@@ -74,6 +76,24 @@ impl Row {
     pub fn goal(mut self, goal: Goal) -> Row {
         self.goal = Some(goal);
         self
+    }
+
+    /// How much a p50 grows from 3 to 7 nodes, per system, against the
+    /// issue's target (at most 1.2x). `p50` gives one system's figure at one
+    /// size, in any unit.
+    pub fn p50_growth_3_to_7(figure: &str, p50: impl Fn(System, usize) -> Option<f64>) -> Row {
+        let growth = |system| {
+            p50(system, 7)
+                .zip(p50(system, 3))
+                .map(|(seven, three)| seven / three)
+        };
+        Row::new(
+            format!("{figure} growth 3 -> 7 nodes"),
+            "x",
+            growth(System::Splitnode),
+            growth(System::Etcd),
+        )
+        .goal(Goal::AtMost(1.2))
     }
 }
 
