@@ -6,8 +6,9 @@
 //! processes are killed and its namespaces deleted.
 
 use crate::netns::run_in_netns;
-use crate::system::{ETCD_CLIENT_PORT, ETCD_PEER_PORT, Profile, System, fsync_metric, view};
+use crate::system::{Profile, System, etcd_description, fsync_metric, view};
 use anyhow::{Context, anyhow};
+use client::system::MemberContext;
 use client::{HttpConn, LeaderView, Peer, SplitnodeCommand, WaitError};
 use netlab::grudge::isolate_one;
 use netlab::{Fault, Lab, LabOptions, NetlabError, Planes, ProcessSignal, ProcessSpec, Topology};
@@ -91,7 +92,8 @@ impl BenchLab {
             System::Splitnode => lab.client_addr(node),
             System::Etcd => lab
                 .node_addr(node)
-                .map(|a| SocketAddr::from((a, ETCD_CLIENT_PORT))),
+                .zip(etcd_description().client_port())
+                .map(|(addr, port)| SocketAddr::from((addr, port))),
         }
         .unwrap_or_else(|| panic!("no node {node} in this lab"))
     }
@@ -133,29 +135,20 @@ impl BenchLab {
                 spec
             }
             System::Etcd => {
-                let addr = |n: &str| lab.node_addr(n).expect("planned node");
-                let members: Vec<String> = self
-                    .nodes
-                    .iter()
-                    .map(|n| format!("{n}=http://{}:{ETCD_PEER_PORT}", addr(n)))
-                    .collect();
-                let me = addr(node);
-                let args = vec![
-                    format!("--name={node}"),
-                    format!("--data-dir={}", data.display()),
-                    format!("--listen-peer-urls=http://{me}:{ETCD_PEER_PORT}"),
-                    format!("--initial-advertise-peer-urls=http://{me}:{ETCD_PEER_PORT}"),
-                    format!("--listen-client-urls=http://{me}:{ETCD_CLIENT_PORT}"),
-                    format!("--advertise-client-urls=http://{me}:{ETCD_CLIENT_PORT}"),
-                    format!("--initial-cluster={}", members.join(",")),
-                    "--initial-cluster-state=new".into(),
-                    "--initial-cluster-token=splitlab-bench".into(),
-                    format!("--heartbeat-interval={}", profile.heartbeat_ms()),
-                    format!("--election-timeout={}", profile.election_ms()),
-                    "--pre-vote=true".into(),
-                    "--logger=zap".into(),
-                    "--log-level=warn".into(),
-                ];
+                // The lab's etcd description renders the command line.
+                let member = MemberContext {
+                    name: node.to_string(),
+                    cluster: "bench".into(),
+                    data_dir: data,
+                    heartbeat_ms: profile.heartbeat_ms(),
+                    election_timeout_ms: (profile.election_ms(), 2 * profile.election_ms()),
+                    members: (self.nodes.iter())
+                        .map(|n| (n.clone(), lab.node_addr(n).expect("planned node").into()))
+                        .collect(),
+                };
+                let args = etcd_description()
+                    .member_args(&member)
+                    .expect("the built-in etcd template renders");
                 ProcessSpec::new(binary, args)
             }
         };

@@ -10,10 +10,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// etcd's client port (gRPC and its HTTP/JSON gateway).
-pub const ETCD_CLIENT_PORT: u16 = 2379;
-/// etcd's peer port.
-pub const ETCD_PEER_PORT: u16 = 2380;
+/// etcd as the lab describes it (`lab/systems/etcd.toml`, built in), with
+/// the benches' setting: PreVote on, like splitnode. The benches start etcd
+/// through this description, as `splitlab run` does (one launcher).
+pub fn etcd_description() -> client::system::System {
+    let mut etcd = client::system::System::builtin("etcd")
+        .expect("the built-in etcd description parses (a unit test holds it)");
+    etcd.set_option("pre-vote", "true")
+        .expect("the etcd description has a pre-vote option");
+    etcd
+}
 
 /// The system under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,17 +102,13 @@ pub struct Binaries {
     pub etcd: Option<PathBuf>,
 }
 
-/// Finds `etcd`: `$SPLITLAB_ETCD`, then `$PATH`, then `/usr/bin/etcd`.
+/// Finds `etcd` as its description says (`$SPLITLAB_ETCD`, then `$PATH`,
+/// then `/usr/bin/etcd`).
 pub fn find_etcd() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("SPLITLAB_ETCD") {
-        return Some(PathBuf::from(path)).filter(|p| p.is_file());
-    }
-    let from_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("etcd"))
-            .find(|p| p.is_file())
-    });
-    from_path.or_else(|| Some(PathBuf::from("/usr/bin/etcd")).filter(|p| p.is_file()))
+    etcd_description()
+        .binary()
+        .ok()
+        .filter(|path| path.is_file())
 }
 
 /// Parses `node`'s leadership view out of a status answer.
@@ -287,6 +289,14 @@ mod tests {
             Some(42.0)
         );
         assert_eq!(client::sample(text, fsync_metric(System::Etcd)), Some(7.0));
+    }
+
+    #[test]
+    fn the_bench_etcd_is_the_lab_description_with_pre_vote() {
+        let etcd = etcd_description();
+        assert_eq!(etcd.name(), "etcd");
+        assert_eq!(etcd.options["pre-vote"], "true");
+        assert_eq!(etcd.client_port(), Some(2379));
     }
 
     #[test]
