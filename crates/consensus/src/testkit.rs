@@ -170,6 +170,19 @@ impl Cluster {
             .collect()
     }
 
+    /// A cluster of `size` nodes that has elected its one leader.
+    pub(crate) fn elected(size: u64, mode: Mode) -> (Cluster, NodeId) {
+        let mut cluster = Cluster::new(size, mode);
+        let leader = cluster.elect();
+        (cluster, leader)
+    }
+
+    /// The node after `id` in id order, wrapping round: a follower when
+    /// `id` leads.
+    pub(crate) fn next_after(&self, id: NodeId) -> NodeId {
+        id % self.nodes.len() as u64 + 1
+    }
+
     pub(crate) fn elect(&mut self) -> NodeId {
         for _ in 0..100 {
             self.run_for(100 * MS);

@@ -51,9 +51,8 @@ fn timeout_failover_promotes_on_both_sides_and_loses_writes() {
 
 #[test]
 fn timeout_failover_promotes_an_isolated_follower_without_asking() {
-    let mut cluster = Cluster::new(3, Mode::TimeoutFailover);
-    let leader = cluster.elect();
-    let loner = (leader % 3) + 1;
+    let (mut cluster, leader) = Cluster::elected(3, Mode::TimeoutFailover);
+    let loner = cluster.next_after(leader);
     cluster.isolate(loner);
     cluster.run_for(1_000 * MS);
     assert_eq!(cluster.nodes[&loner].status().role, Role::Leader);
@@ -83,8 +82,7 @@ fn unenforced_quorum_logs_quorum_loss_but_still_acknowledges() {
 
 #[test]
 fn one_way_quorum_refuses_in_a_symmetric_minority() {
-    let mut cluster = Cluster::new(3, Mode::OneWayQuorum);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(3, Mode::OneWayQuorum);
     cluster.isolate(leader);
     cluster.run_for(1_000 * MS);
     assert_ne!(cluster.nodes[&leader].status().role, Role::Leader);
@@ -99,9 +97,8 @@ fn one_way_quorum_refuses_in_a_symmetric_minority() {
 
 #[test]
 fn one_way_quorum_asymmetric_link_yields_two_primaries() {
-    let mut cluster = Cluster::new(3, Mode::OneWayQuorum);
-    let primary = cluster.elect();
-    let deaf = (primary % 3) + 1;
+    let (mut cluster, primary) = Cluster::elected(3, Mode::OneWayQuorum);
+    let deaf = cluster.next_after(primary);
     // The primary's messages no longer reach `deaf`; everything else works.
     cluster.cut.insert((primary, deaf));
     cluster.run_for(1_500 * MS);
@@ -159,9 +156,8 @@ fn no_fencing_elects_by_vote_but_never_fences_the_old_primary() {
 
 #[test]
 fn no_fencing_follower_accepts_an_older_generation() {
-    let mut cluster = Cluster::new(3, Mode::NoFencing);
-    let leader = cluster.elect();
-    let follower = (leader % 3) + 1;
+    let (mut cluster, leader) = Cluster::elected(3, Mode::NoFencing);
+    let follower = cluster.next_after(leader);
     let term = cluster.nodes[&follower].status().term;
     let append = wire::Message::Append {
         prev_log_index: 0,

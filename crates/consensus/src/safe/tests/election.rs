@@ -2,8 +2,7 @@ use super::*;
 
 #[test]
 fn three_nodes_elect_one_leader_and_converge() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
     let first = cluster.request(leader, put(1, 1, "a", "1"));
     let second = cluster.request(leader, put(1, 2, "a", "2"));
     assert!(written(cluster.replies.get(&first)) < written(cluster.replies.get(&second)));
@@ -131,13 +130,12 @@ fn stale_term_is_rejected_and_answered_with_our_term() {
 
 #[test]
 fn higher_term_makes_a_leader_step_down_first() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
     let term = cluster.nodes[&leader].status().term;
     cluster.step(
         leader,
         Input::Message {
-            from: (leader % 3) + 1,
+            from: cluster.next_after(leader),
             term: term + 5,
             message: Message::StaleTerm,
         },
@@ -153,8 +151,7 @@ fn higher_term_makes_a_leader_step_down_first() {
 
 #[test]
 fn two_node_cluster_needs_both_nodes() {
-    let mut cluster = Cluster::new(2, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(2, Mode::Safe);
     let other = 3 - leader;
     cluster.crash(other);
     let id = cluster.request(leader, put(1, 1, "k", "v"));
@@ -171,9 +168,8 @@ fn two_node_cluster_needs_both_nodes() {
 
 #[test]
 fn pre_vote_keeps_an_isolated_node_from_inflating_terms() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
-    let loner = (leader % 3) + 1;
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
+    let loner = cluster.next_after(leader);
     let term = cluster.nodes[&loner].status().term;
     cluster.isolate(loner);
     cluster.run_for(3_000 * MS);

@@ -2,8 +2,7 @@ use super::*;
 
 #[test]
 fn lease_extends_to_send_time_not_ack_time() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
+    let (cluster, leader) = Cluster::elected(3, Mode::Safe);
     let lease = Config::fast(1, vec![1, 2, 3], 7, Mode::Safe).lease_ns();
     // Every LeaseExtended must be the send time of a round plus L, and the
     // lease must be strictly shorter than a full L from the moment of ack.
@@ -74,8 +73,7 @@ fn lease_extends_to_send_time_not_ack_time() {
 
 #[test]
 fn one_way_link_does_not_count_toward_quorum() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
     let mut others = (1..=3).filter(|id| *id != leader);
     let (hears_only, dead) = (others.next().unwrap(), others.next().unwrap());
     cluster.crash(dead);

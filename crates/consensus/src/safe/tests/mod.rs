@@ -90,8 +90,7 @@ pub(super) fn sends(
 
 #[test]
 fn single_node_elects_itself_and_commits_after_persist() {
-    let mut cluster = Cluster::new(1, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(1, Mode::Safe);
     assert_eq!(leader, 1);
     let id = cluster.request(1, put(1, 1, "k", "v"));
     let token = written(cluster.replies.get(&id));
@@ -150,8 +149,7 @@ fn single_node_write_waits_for_fsync() {
 
 #[test]
 fn follower_rejects_writes_with_leader_hint() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
     let other = (1..=3).find(|id| *id != leader).unwrap();
     let id = cluster.request(other, put(1, 1, "k", "v"));
     assert_eq!(
@@ -164,8 +162,7 @@ fn follower_rejects_writes_with_leader_hint() {
 
 #[test]
 fn retried_request_is_applied_exactly_once() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
     let first = cluster.request(leader, put(4, 1, "k", "a"));
     let _other = cluster.request(leader, put(5, 1, "k", "b"));
     let retry = cluster.request(leader, put(4, 1, "k", "a"));
@@ -181,9 +178,8 @@ fn retried_request_is_applied_exactly_once() {
 
 #[test]
 fn duplicate_in_flight_request_shares_one_entry() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
-    let follower = (leader % 3) + 1;
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
+    let follower = cluster.next_after(leader);
     cluster.cut.insert((leader, follower));
     let third = 6 - leader - follower;
     cluster.cut.insert((leader, third));
@@ -201,8 +197,7 @@ fn duplicate_in_flight_request_shares_one_entry() {
 
 #[test]
 fn linearizable_read_needs_a_quorum_round_after_arrival() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
     let _ = cluster.request(leader, put(1, 1, "k", "v"));
     cluster.isolate(leader);
     let id = cluster.request(leader, read("k", ReadMode::Linearizable));
@@ -216,7 +211,7 @@ fn linearizable_read_needs_a_quorum_round_after_arrival() {
         cluster.replies.get(&id),
         Some(ClientReply::Ok(ClientResponse::Value { value: Some(value), .. })) if value == "v"
     ));
-    let stale = cluster.request((leader % 3) + 1, read("k", ReadMode::Stale));
+    let stale = cluster.request(cluster.next_after(leader), read("k", ReadMode::Stale));
     assert!(matches!(
         cluster.replies.get(&stale),
         Some(ClientReply::Ok(_))
@@ -274,8 +269,7 @@ fn config_validation_table() {
 
 #[test]
 fn lease_read_in_a_minority_is_refused_after_the_lease() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
     let lease_read = read("k", ReadMode::Lease);
     let served = cluster.request(leader, lease_read.clone());
     assert!(matches!(
@@ -328,9 +322,8 @@ fn quorum_loss_and_regain_are_reported_while_leading() {
 
 #[test]
 fn peer_liveness_events_follow_the_link() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
-    let peer = (leader % 3) + 1;
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
+    let peer = cluster.next_after(leader);
     assert!(
         cluster
             .events_of(leader)

@@ -56,7 +56,7 @@ fn committed_entries_are_never_truncated() {
 fn lagging_follower_catches_up_by_snapshot() {
     let mut cluster = Cluster::with_config(3, Mode::Safe, |config| config.snapshot_threshold = 5);
     let leader = cluster.elect();
-    let lagging = (leader % 3) + 1;
+    let lagging = cluster.next_after(leader);
     cluster.crash(lagging);
     for seq in 1..=20 {
         let id = cluster.request(leader, put(1, seq, "k", &seq.to_string()));
@@ -89,8 +89,7 @@ fn lagging_follower_catches_up_by_snapshot() {
 
 #[test]
 fn restart_keeps_votes_and_log() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
     let id = cluster.request(leader, put(1, 1, "k", "v"));
     let token = written(cluster.replies.get(&id));
     for node in 1..=3 {
@@ -110,9 +109,8 @@ fn restart_keeps_votes_and_log() {
 
 #[test]
 fn unanswered_appends_are_resent_with_backoff_not_every_heartbeat() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
-    let deaf = (leader % 3) + 1;
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
+    let deaf = cluster.next_after(leader);
     // The follower hears nothing from the leader; the leader stays healthy
     // through the third node.
     cluster.cut.insert((leader, deaf));
@@ -130,9 +128,8 @@ fn unanswered_appends_are_resent_with_backoff_not_every_heartbeat() {
 
 #[test]
 fn in_flight_appends_per_follower_are_capped_and_later_batched() {
-    let mut cluster = Cluster::new(3, Mode::Safe);
-    let leader = cluster.elect();
-    let slow = (leader % 3) + 1;
+    let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
+    let slow = cluster.next_after(leader);
     // Messages to `slow` vanish, so none of its appends is ever answered.
     cluster.cut.insert((leader, slow));
     let before = cluster.appends_sent_to(leader, slow);
