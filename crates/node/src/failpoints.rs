@@ -1,7 +1,7 @@
 //! Crash points for the crash-recovery tests: with the `failpoints` cargo
 //! feature, `FAILPOINTS="<point>=return"` (the `fail` crate's syntax, e.g.
 //! `3*off->return` for the fourth hit) makes the process exit on the spot.
-//! Without the feature [`crash_point!`] compiles to nothing.
+//! Without the feature `crash_point!` compiles to nothing.
 //!
 //! Points, in the order a write meets them:
 //!

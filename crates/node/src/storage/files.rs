@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use super::StorageError;
+use crate::failpoints::crash_point;
 
 pub(super) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
     move |source| StorageError::Io {
@@ -29,6 +30,7 @@ pub(super) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(
     file.write_all(bytes).map_err(io_error(&tmp))?;
     file.sync_all().map_err(io_error(&tmp))?;
     drop(file);
+    crash_point!("atomic-temp-written");
     fs::rename(&tmp, &target).map_err(io_error(&target))?;
     sync_dir(dir)
 }

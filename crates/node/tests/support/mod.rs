@@ -132,6 +132,11 @@ impl Node {
     }
 
     pub fn start(&mut self, extra: &[&str]) {
+        self.start_with_env(extra, &[]);
+    }
+
+    /// Starts the node with extra environment variables (e.g. `FAILPOINTS`).
+    pub fn start_with_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         assert!(self.child.is_none(), "{} already running", self.name);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -142,12 +147,21 @@ impl Node {
             .args(&self.args)
             .args(extra)
             .envs([client::log_env("info")])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn splitnode");
         self.child = Some(child);
+    }
+
+    /// The exit code if the process has exited (it is then no longer
+    /// running); `None` while it runs.
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status.code())
     }
 
     pub fn status(&self) -> Option<Value> {

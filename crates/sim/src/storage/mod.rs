@@ -391,7 +391,10 @@ impl DurableImage {
             if entry.term < previous.1 {
                 return Err(StorageError::Discontinuous {
                     index: entry.index,
-                    reason: format!("has term {} below the term {} before it", entry.term, previous.1),
+                    reason: format!(
+                        "has term {} below the term {} before it",
+                        entry.term, previous.1
+                    ),
                 });
             }
             previous = (entry.index, entry.term);
@@ -511,7 +514,8 @@ impl Disk {
         } = &step
         {
             let extends = self.durable.term_at(snapshot.last_index) == Some(snapshot.last_term);
-            if !extends && let Some(Step::LogRewrite { drop_suffix, .. }) = self.pending.front_mut() {
+            if !extends && let Some(Step::LogRewrite { drop_suffix, .. }) = self.pending.front_mut()
+            {
                 *drop_suffix = true;
             }
         }
