@@ -22,6 +22,18 @@ cargo build --release -q -p sim -p node -p lab --bins
 step "unit and integration tests (privileged lab tests included)"
 cargo test --workspace -q -- --test-threads=1
 
+step "netem backend inside User-Mode Linux: the fault set against the run's tolerances (~1 min)"
+# This machine's kernel has no netem; scripts/netem-uml.sh boots one (installs
+# Debian's user-mode-linux package when missing) and runs the fault-set test in it.
+if [ "$(id -u)" = 0 ]; then
+  scripts/netem-uml.sh
+elif [ "${CI:-}" = true ]; then
+  echo "netem-uml needs root (CI=true: failing instead of skipping)" >&2
+  exit 1
+else
+  echo "SKIPPED: netem-uml needs root"
+fi
+
 step "simulator: a fixed seed set per mode"
 fuzz=target/release/fuzz
 # scripts/fuzz-gate.sh judges each run: the safe run must pass with no seed

@@ -373,6 +373,15 @@ pub fn run_doctor() -> Vec<Check> {
             "rate limits via tbf",
             "rate limits unavailable: kernel needs CONFIG_NET_SCH_TBF",
         ));
+        // Which backend each fault kind gets here (what runs will report).
+        for (kind, backend) in crate::backend::backend_summary(&caps) {
+            checks.push(Check {
+                name: kind,
+                ok: !backend.starts_with("unsupported"),
+                basic: false,
+                detail: format!("served by {backend}"),
+            });
+        }
     }
     let (freezer, detail) = cgroup_freezer();
     checks.push(Check {

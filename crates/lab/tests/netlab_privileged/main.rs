@@ -10,12 +10,17 @@
 //!
 //! Layout: [`support`] (fixtures), [`achieved`] (faults measured by the live
 //! probes during a run), [`links`] (network faults, measured),
-//! [`processes`] (process faults), [`cleanup`] (crash, clean, cancel, Ctrl-C).
+//! [`processes`] (process faults), [`cleanup`] (crash, clean, cancel, Ctrl-C),
+//! [`one_way`] (the two one-way shapes on live TCP streams), [`watched`] (delay
+//! worker health, held packets vs partitions, signals to dead processes),
+//! [`fault_set`] (the fault set measured against the run's tolerances; also
+//! run inside User-Mode Linux by `scripts/netem-uml.sh`).
 
 mod achieved;
 mod cleanup;
+mod fault_set;
 mod links;
+mod one_way;
 mod processes;
 mod support;
-mod one_way;
 mod watched;

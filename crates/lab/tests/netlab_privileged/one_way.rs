@@ -28,8 +28,10 @@ impl Stream {
     pub(crate) fn open(lab: &Lab, from: &str, to: &str) -> Stream {
         let addr = lab.peer_addr(to).unwrap();
         let listener: TcpListener = lab.tcp_listen(&Target::Node(to.into()), addr).unwrap();
+        // 3 s: right after a netem cut heals, the neighbour entry may need
+        // ARP again (netem dropped ARP too), and UML's syscalls are slow.
         let mut writer: TcpStream = lab
-            .tcp_connect(&Target::Node(from.into()), addr, Duration::from_secs(1))
+            .tcp_connect(&Target::Node(from.into()), addr, Duration::from_secs(3))
             .unwrap();
         let (mut reader, _) = listener.accept().unwrap();
         reader
