@@ -41,41 +41,30 @@ impl Workload {
         };
         let c = &mut self.clients[client];
         let consensus_client = c.process + 1;
+        let write = |op| ClientRequest::Write {
+            client: consensus_client,
+            seq: c.next_seq,
+            op,
+        };
         let request = match f {
             OpFn::Read => ClientRequest::Read {
                 key: key.clone(),
                 mode: c.read_mode,
             },
-            OpFn::Write => ClientRequest::Write {
-                client: consensus_client,
-                seq: c.next_seq,
-                op: KvOp::Put {
-                    key: key.clone(),
-                    value: value.clone().expect("a write has a value"),
-                },
-            },
-            OpFn::Cas => ClientRequest::Write {
-                client: consensus_client,
-                seq: c.next_seq,
-                op: KvOp::Cas {
-                    key: key.clone(),
-                    expected: expected.clone(),
-                    value: value.clone().expect("a cas has a value"),
-                },
-            },
-            OpFn::Delete => ClientRequest::Write {
-                client: consensus_client,
-                seq: c.next_seq,
-                op: KvOp::Delete { key: key.clone() },
-            },
-            OpFn::Append => ClientRequest::Write {
-                client: consensus_client,
-                seq: c.next_seq,
-                op: KvOp::Append {
-                    key: key.clone(),
-                    element: value.clone().expect("an append has an element"),
-                },
-            },
+            OpFn::Write => write(KvOp::Put {
+                key: key.clone(),
+                value: value.clone().expect("a write has a value"),
+            }),
+            OpFn::Cas => write(KvOp::Cas {
+                key: key.clone(),
+                expected: expected.clone(),
+                value: value.clone().expect("a cas has a value"),
+            }),
+            OpFn::Delete => write(KvOp::Delete { key: key.clone() }),
+            OpFn::Append => write(KvOp::Append {
+                key: key.clone(),
+                element: value.clone().expect("an append has an element"),
+            }),
         };
         if f.is_mutation() {
             c.next_seq += 1;
@@ -148,6 +137,15 @@ impl Workload {
             Outcome::Reply(ClientReply::Ok(response)) => {
                 self.clients[client].leader_guess = node;
                 self.ok(client, f, node_name, response, now)
+            }
+            Outcome::Reply(ClientReply::Rejected(Rejection::NotLeader { .. }))
+                if self.clients[client].stays_home =>
+            {
+                // A home-bound client does not fail over: the refusal is its
+                // answer (the minority failed fast).
+                self.complete(client, now, OpKind::Fail, |op| {
+                    op.with_node(node_name).with_error("not_leader")
+                })
             }
             Outcome::Reply(ClientReply::Rejected(Rejection::NotLeader { leader })) => {
                 if let Some(leader) = leader {
@@ -269,7 +267,9 @@ impl Workload {
                 op.with_node(name).with_error(error)
             });
         }
+        let stays_home = self.clients[client].stays_home;
         let next = match hint {
+            _ if stays_home => tried,
             Some(leader) if leader != tried => leader,
             _ => {
                 let position = nodes.iter().position(|n| *n == tried).unwrap_or(0);
