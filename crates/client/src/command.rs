@@ -59,6 +59,10 @@ pub struct SplitnodeCommand {
     pub test_clock_offset_ms: Option<i64>,
     /// Test hook: rate of the node's local clock.
     pub test_clock_rate: Option<f64>,
+    /// Cluster key file: the node MACs its peer frames and refuses unkeyed ones.
+    pub cluster_key_file: Option<PathBuf>,
+    /// Bearer token file: the node's client API answers 401 without the token.
+    pub client_token_file: Option<PathBuf>,
     /// Further flags, passed last.
     pub extra: Vec<String>,
 }
@@ -90,6 +94,8 @@ impl SplitnodeCommand {
             bootstrap: false,
             test_clock_offset_ms: None,
             test_clock_rate: None,
+            cluster_key_file: None,
+            client_token_file: None,
             extra: Vec::new(),
         }
     }
@@ -124,6 +130,9 @@ impl SplitnodeCommand {
             "client-timeout-ms",
             self.client_timeout_ms.map(|ms| ms.to_string()),
         );
+        let path = |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string());
+        flag("cluster-key-file", path(&self.cluster_key_file));
+        flag("client-token-file", path(&self.client_token_file));
         if self.bootstrap {
             args.push("--bootstrap".into());
         }

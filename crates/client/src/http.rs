@@ -11,6 +11,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -79,6 +80,27 @@ pub struct HttpConn {
     buffer: Vec<u8>,
     timeout: Duration,
     close_each: bool,
+    /// Sent as `Authorization: Bearer <token>` when set.
+    bearer: Option<Arc<str>>,
+}
+
+/// The bearer token every new [`HttpConn`] starts with (see [`set_default_bearer`]).
+static DEFAULT_BEARER: RwLock<Option<Arc<str>>> = RwLock::new(None);
+
+/// Sets the bearer token that every [`HttpConn`] created afterwards sends
+/// (`None`: none). A lab or bench run talks to one cluster with one token,
+/// so it is set once instead of being threaded through every poller.
+pub fn set_default_bearer(token: Option<&str>) {
+    *DEFAULT_BEARER
+        .write()
+        .unwrap_or_else(|poison| poison.into_inner()) = token.map(Arc::from);
+}
+
+fn default_bearer() -> Option<Arc<str>> {
+    DEFAULT_BEARER
+        .read()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .clone()
 }
 
 impl HttpConn {
@@ -90,7 +112,14 @@ impl HttpConn {
             buffer: Vec::with_capacity(4096),
             timeout: DEFAULT_TIMEOUT,
             close_each: false,
+            bearer: default_bearer(),
         }
+    }
+
+    /// This connection sends `Authorization: Bearer <token>` (`None`: nothing).
+    pub fn with_bearer(mut self, token: Option<&str>) -> HttpConn {
+        self.bearer = token.map(Arc::from);
+        self
     }
 
     /// Connects now (within `timeout`, also the default per-request timeout).
@@ -195,6 +224,9 @@ impl HttpConn {
         }
         if self.close_each {
             head.push_str("Connection: close\r\n");
+        }
+        if let Some(token) = &self.bearer {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
@@ -399,7 +431,7 @@ mod tests {
             }
             String::from_utf8(seen).unwrap()
         });
-        let mut conn = HttpConn::new(addr);
+        let mut conn = HttpConn::new(addr).with_bearer(Some("t0ken-for-this-test"));
         let first = conn
             .request("PUT", "/kv/a", b"1", &[("X-Client-Id", "7".into())])
             .unwrap();
@@ -408,6 +440,11 @@ mod tests {
         assert_eq!((second.status, second.body.as_str()), (503, "b"));
         let seen = server.join().unwrap();
         assert!(seen.contains("X-Client-Id: 7\r\n"), "{seen}");
+        assert_eq!(
+            seen.matches("Authorization: Bearer t0ken-for-this-test\r\n")
+                .count(),
+            2
+        );
         assert_eq!(seen.matches("HTTP/1.1\r\n").count(), 2);
         // Nothing listens on the server's port any more: a definite connect failure.
         let refused = request(

@@ -21,7 +21,7 @@ pub mod status;
 pub mod system;
 
 pub use command::{LOG_ENV, Peer, SplitnodeCommand, find_splitnode, log_env};
-pub use http::{HttpConn, Response, Transport, request};
+pub use http::{HttpConn, Response, Transport, request, set_default_bearer};
 pub use ops::{Outcome, Request, execute, interpret};
 pub use prometheus::sample;
 pub use protocol::Protocol;

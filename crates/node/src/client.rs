@@ -118,7 +118,19 @@ async fn serve_connection(mut stream: TcpStream, api: &ClientApi) {
                 deadline = None;
                 api.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
                 let keep_alive = request.keep_alive;
+                let authorized = api.config.client_token.as_ref().is_none_or(|token| {
+                    token.admits(request.authorization.as_deref().map(str::as_bytes))
+                });
                 let (status, content_type, body) = match http::route(&request) {
+                    _ if !authorized => {
+                        api.metrics
+                            .http_unauthorized
+                            .fetch_add(1, Ordering::Relaxed);
+                        json_answer(
+                            401,
+                            &json!({"error": "unauthorized", "reason": "send Authorization: Bearer <token>"}),
+                        )
+                    }
                     Ok(route) => handle(api, route).await,
                     Err(error) => {
                         api.metrics

@@ -371,7 +371,9 @@ impl Driver {
             },
             message,
         };
-        let bytes = wire::encode_to_vec(&frame);
+        // Keyed (MAC trailer, version 2) when a cluster key is configured.
+        let mut bytes = Vec::new();
+        wire::encode_keyed(&frame, self.config.cluster_key.as_ref(), &mut bytes);
         match transport {
             Transport::Datagram => {
                 if bytes.len() > self.config.limits.max_datagram_bytes

@@ -11,6 +11,7 @@
 //! storage/      meta / log / snapshot files: record codec, file primitives, recovery
 //! failpoints.rs crash points for the crash-recovery tests (`failpoints` feature only)
 //! transport.rs  UDP datagrams, TCP inbound (limits, deadlines) and outbound (reconnect)
+//! peer_auth.rs  cluster key: keyed frames, sender address checks
 //! client.rs     HTTP API handlers → driver over mpsc, oneshot back
 //! http/         HTTP/1.1 parsing (Content-Length or chunked bodies), routing, responses (pure)
 //! events.rs     events.jsonl in the checker's NodeEvent format
@@ -49,6 +50,7 @@ mod events;
 pub mod failpoints;
 mod http;
 mod metrics;
+mod peer_auth;
 mod storage;
 mod transport;
 
@@ -57,6 +59,7 @@ use crate::config::{NodeConfig, StartMode};
 use crate::driver::{Driver, StatusView};
 use crate::events::EventLog;
 use crate::metrics::Metrics;
+use crate::peer_auth::PeerAuth;
 use crate::storage::Storage;
 use crate::transport::FrameFilter;
 
@@ -194,6 +197,7 @@ pub async fn run(
             .iter()
             .map(|peer| peer.id)
             .collect::<BTreeSet<_>>(),
+        auth: Arc::new(PeerAuth::new(&config)),
     };
     let (peer_tx, peer_rx) = mpsc::channel(PEER_QUEUE);
     let (client_tx, client_rx) = mpsc::channel(CLIENT_QUEUE);
@@ -222,11 +226,22 @@ pub async fn run(
         stall,
     ));
     let mut peer_queues = BTreeMap::new();
+    // With a cluster key, outbound peer streams leave from our (specific)
+    // peer address: peers check that a sender's frames come from its address.
+    let outbound_source = Some(config.listen_peer.ip()).filter(|ip| {
+        config.cluster_key.is_some()
+            && !ip.is_unspecified()
+            && config
+                .peers
+                .iter()
+                .all(|peer| peer.addr.is_ipv4() == ip.is_ipv4())
+    });
     for peer in &config.peers {
         let (queue_tx, queue_rx) = mpsc::channel(config.limits.peer_queue_frames);
         peer_queues.insert(peer.id, queue_tx);
         tasks.spawn(transport::run_outbound(
             peer.addr,
+            outbound_source,
             queue_rx,
             metrics.clone(),
             config.limits.clone(),

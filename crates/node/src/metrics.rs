@@ -30,10 +30,20 @@ pub(crate) enum RejectReason {
     Overload,
     /// Too many inbound connections.
     ConnectionLimit,
+    /// An unkeyed frame at a node with a cluster key.
+    MacMissing,
+    /// A keyed frame whose MAC does not match our cluster key (forged, wrong key).
+    MacInvalid,
+    /// A keyed frame at a node without a cluster key.
+    MacUnexpected,
+    /// From an address that is no member's (cluster key configured).
+    SourceAddress,
+    /// From one member's address but claiming another member's id.
+    SenderMismatch,
 }
 
 impl RejectReason {
-    pub(crate) const ALL: [RejectReason; 12] = [
+    pub(crate) const ALL: [RejectReason; 17] = [
         RejectReason::Magic,
         RejectReason::Version,
         RejectReason::Checksum,
@@ -46,6 +56,11 @@ impl RejectReason {
         RejectReason::ReadTimeout,
         RejectReason::Overload,
         RejectReason::ConnectionLimit,
+        RejectReason::MacMissing,
+        RejectReason::MacInvalid,
+        RejectReason::MacUnexpected,
+        RejectReason::SourceAddress,
+        RejectReason::SenderMismatch,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -62,6 +77,11 @@ impl RejectReason {
             RejectReason::ReadTimeout => "read_timeout",
             RejectReason::Overload => "overload",
             RejectReason::ConnectionLimit => "connection_limit",
+            RejectReason::MacMissing => "mac_missing",
+            RejectReason::MacInvalid => "mac_invalid",
+            RejectReason::MacUnexpected => "mac_unexpected",
+            RejectReason::SourceAddress => "source_address",
+            RejectReason::SenderMismatch => "sender_mismatch",
         }
     }
 
@@ -79,6 +99,9 @@ impl RejectReason {
             wire::DecodeError::UnsupportedVersion(_) => RejectReason::Version,
             wire::DecodeError::BadMagic => RejectReason::Magic,
             wire::DecodeError::BadChecksum => RejectReason::Checksum,
+            wire::DecodeError::MissingMac => RejectReason::MacMissing,
+            wire::DecodeError::BadMac => RejectReason::MacInvalid,
+            wire::DecodeError::UnexpectedMac => RejectReason::MacUnexpected,
             _ => RejectReason::Malformed,
         }
     }
@@ -137,10 +160,11 @@ const LATENCY_BUCKETS: [f64; 14] = [
 
 #[derive(Default)]
 pub(crate) struct Metrics {
-    frames_rejected: [[AtomicU64; 12]; 2],
+    frames_rejected: [[AtomicU64; RejectReason::ALL.len()]; 2],
     frames_accepted: [AtomicU64; 2],
     sends_dropped: [AtomicU64; 4],
     pub http_bad_requests: AtomicU64,
+    pub http_unauthorized: AtomicU64,
     pub http_requests: AtomicU64,
     pub leadership_changes: AtomicU64,
     pub became_leader: AtomicU64,
@@ -266,7 +290,7 @@ impl Metrics {
             "Last log index.",
             gauges.last_index.to_string(),
         );
-        let counters: [(&str, &str, &AtomicU64); 19] = [
+        let counters: [(&str, &str, &AtomicU64); 20] = [
             (
                 "splitnode_leadership_changes_total",
                 "Times a new leader became known to this node.",
@@ -332,6 +356,11 @@ impl Metrics {
                 "splitnode_http_bad_requests_total",
                 "Malformed, oversized or timed-out HTTP requests (answered 4xx).",
                 &self.http_bad_requests,
+            ),
+            (
+                "splitnode_http_unauthorized_total",
+                "HTTP requests refused with 401 (missing or wrong bearer token).",
+                &self.http_unauthorized,
             ),
             (
                 "splitnode_votes_withheld_total",

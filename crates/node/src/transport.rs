@@ -14,8 +14,10 @@
 //!   connection.
 //!
 //! Every rejected frame is counted in [`Metrics`] by transport and reason.
+//! With a cluster key, [`PeerAuth`] first checks the claimed sender against
+//! the source address, then the frame's MAC.
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -28,6 +30,7 @@ use wire::{DecodeError, Frame, Header, Message, NodeId, Term};
 
 use crate::config::Limits;
 use crate::metrics::{Metrics, RejectReason, SendDrop, Via};
+use crate::peer_auth::PeerAuth;
 
 /// A peer message that passed every header check, on its way to the driver.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +46,8 @@ pub(crate) struct FrameFilter {
     pub cluster: u64,
     pub me: NodeId,
     pub peers: BTreeSet<NodeId>,
+    /// The cluster key and the members' addresses.
+    pub auth: Arc<PeerAuth>,
 }
 
 impl FrameFilter {
@@ -59,20 +64,28 @@ impl FrameFilter {
         Ok(())
     }
 
-    /// Decodes one datagram: exactly one frame, nothing after it.
-    pub(crate) fn datagram(&self, bytes: &[u8], max: usize) -> Result<Inbound, RejectReason> {
+    /// Decodes one datagram from `source`: exactly one frame, nothing after it.
+    pub(crate) fn datagram(
+        &self,
+        bytes: &[u8],
+        max: usize,
+        source: IpAddr,
+    ) -> Result<Inbound, RejectReason> {
         if bytes.len() > max {
             return Err(RejectReason::Oversized);
         }
-        let (frame, used) =
-            wire::decode(bytes, max).map_err(|error| RejectReason::from_decode(&error))?;
+        self.auth.check_source(bytes, source)?;
+        let (frame, used) = self
+            .auth
+            .decode(bytes, max)
+            .map_err(|error| RejectReason::from_decode(&error))?;
         if used != bytes.len() {
             return Err(RejectReason::Malformed);
         }
         self.accept(frame)
     }
 
-    fn accept(&self, frame: Frame) -> Result<Inbound, RejectReason> {
+    pub(crate) fn accept(&self, frame: Frame) -> Result<Inbound, RejectReason> {
         self.check(&frame.header)?;
         Ok(Inbound {
             from: frame.header.from,
@@ -88,13 +101,25 @@ impl FrameFilter {
 pub(crate) struct FrameReader {
     buffer: Vec<u8>,
     max_frame: usize,
+    auth: Arc<PeerAuth>,
+    /// The connection's peer address, checked against each frame's sender.
+    source: IpAddr,
 }
 
 impl FrameReader {
+    /// An unkeyed reader (tests).
+    #[cfg(test)]
     pub(crate) fn new(max_frame: usize) -> FrameReader {
+        FrameReader::with_auth(max_frame, Arc::default(), IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// A reader for one connection from `source`.
+    pub(crate) fn with_auth(max_frame: usize, auth: Arc<PeerAuth>, source: IpAddr) -> FrameReader {
         FrameReader {
             buffer: Vec::new(),
             max_frame,
+            auth,
+            source,
         }
     }
 
@@ -112,7 +137,8 @@ impl FrameReader {
         if self.buffer.is_empty() {
             return Ok(None);
         }
-        match wire::decode(&self.buffer, self.max_frame) {
+        self.auth.check_source(&self.buffer, self.source)?;
+        match self.auth.decode(&self.buffer, self.max_frame) {
             Ok((frame, used)) => {
                 self.buffer.drain(..used);
                 Ok(Some(frame))
@@ -135,8 +161,8 @@ pub(crate) async fn run_udp_receiver(
     // as such instead of being silently cut by the kernel.
     let mut buffer = vec![0u8; max_datagram + 1];
     loop {
-        let received = match socket.recv_from(&mut buffer).await {
-            Ok((len, _from)) => len,
+        let (received, source) = match socket.recv_from(&mut buffer).await {
+            Ok((len, from)) => (len, from.ip()),
             Err(error) => {
                 // ICMP errors from an earlier send (ECONNREFUSED) surface
                 // here on Linux; they are not fatal for the socket.
@@ -146,7 +172,7 @@ pub(crate) async fn run_udp_receiver(
                 continue;
             }
         };
-        match filter.datagram(&buffer[..received], max_datagram) {
+        match filter.datagram(&buffer[..received], max_datagram, source) {
             Ok(inbound) => match to_driver.try_send(inbound) {
                 Ok(()) => metrics.accept(Via::Udp),
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -219,11 +245,11 @@ pub(crate) async fn run_tcp_listener(
     let slots = Arc::new(Semaphore::new(limits.max_inbound_connections));
     let mut backoff = Duration::from_millis(1);
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => {
+        let (stream, source) = match listener.accept().await {
+            Ok((stream, from)) => {
                 backoff = Duration::from_millis(1);
                 stall.apply(&stream);
-                stream
+                (stream, from.ip())
             }
             Err(error) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -243,7 +269,7 @@ pub(crate) async fn run_tcp_listener(
         let metrics = metrics.clone();
         let limits = limits.clone();
         tokio::spawn(async move {
-            serve_inbound(stream, filter, to_driver, &metrics, &limits).await;
+            serve_inbound(stream, source, filter, to_driver, &metrics, &limits).await;
             drop(permit);
         });
     }
@@ -253,12 +279,13 @@ pub(crate) async fn run_tcp_listener(
 /// something invalid.
 pub(crate) async fn serve_inbound(
     mut stream: TcpStream,
+    source: IpAddr,
     filter: FrameFilter,
     to_driver: mpsc::Sender<Inbound>,
     metrics: &Metrics,
     limits: &Limits,
 ) {
-    let mut reader = FrameReader::new(limits.max_frame_bytes);
+    let mut reader = FrameReader::with_auth(limits.max_frame_bytes, filter.auth.clone(), source);
     let mut chunk = vec![0u8; 64 * 1024];
     let idle = Duration::from_millis(limits.peer_idle_timeout_ms);
     let frame_deadline = Duration::from_millis(limits.frame_read_timeout_ms);
@@ -319,12 +346,28 @@ pub(crate) async fn serve_inbound(
     }
 }
 
+/// Connects to `addr` from our own peer address when it is a specific one,
+/// so the peer sees the address it knows us by (its cluster-key source
+/// check compares them); otherwise the kernel picks the source.
+async fn connect_from(local: Option<IpAddr>, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = match local {
+        IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(addr).await
+}
+
 /// Keeps one outbound connection to `addr` and writes every queued frame to
 /// it. A frame whose write fails or misses its deadline is dropped (the
 /// replica retransmits); the connection is then re-established with
 /// exponential backoff.
 pub(crate) async fn run_outbound(
     addr: SocketAddr,
+    local: Option<IpAddr>,
     mut frames: mpsc::Receiver<Vec<u8>>,
     metrics: Arc<Metrics>,
     limits: Limits,
@@ -337,7 +380,7 @@ pub(crate) async fn run_outbound(
     let mut backoff = backoff_min;
     let mut batch = Vec::new();
     loop {
-        let stream = match timeout(connect_deadline, TcpStream::connect(addr)).await {
+        let stream = match timeout(connect_deadline, connect_from(local, addr)).await {
             Ok(Ok(stream)) => stream,
             _ => {
                 // While the peer is unreachable, frames wait in the bounded
@@ -393,11 +436,14 @@ pub(crate) async fn run_outbound(
 mod tests {
     use super::*;
 
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     fn filter() -> FrameFilter {
         FrameFilter {
             cluster: 7,
             me: 1,
             peers: [2, 3].into_iter().collect(),
+            auth: Arc::default(),
         }
     }
 
@@ -417,21 +463,21 @@ mod tests {
     #[test]
     fn header_checks_reject_by_reason() {
         let filter = filter();
-        assert!(filter.datagram(&frame(7, 2, 1), 1400).is_ok());
+        assert!(filter.datagram(&frame(7, 2, 1), 1400, LOCAL).is_ok());
         assert_eq!(
-            filter.datagram(&frame(8, 2, 1), 1400),
+            filter.datagram(&frame(8, 2, 1), 1400, LOCAL),
             Err(RejectReason::Cluster)
         );
         assert_eq!(
-            filter.datagram(&frame(7, 9, 1), 1400),
+            filter.datagram(&frame(7, 9, 1), 1400, LOCAL),
             Err(RejectReason::UnknownSender)
         );
         assert_eq!(
-            filter.datagram(&frame(7, 1, 1), 1400),
+            filter.datagram(&frame(7, 1, 1), 1400, LOCAL),
             Err(RejectReason::UnknownSender)
         );
         assert_eq!(
-            filter.datagram(&frame(7, 2, 3), 1400),
+            filter.datagram(&frame(7, 2, 3), 1400, LOCAL),
             Err(RejectReason::Misaddressed)
         );
     }
@@ -440,24 +486,36 @@ mod tests {
     fn bad_datagrams_are_classified() {
         let filter = filter();
         let good = frame(7, 2, 1);
-        assert_eq!(filter.datagram(b"garbage!", 1400), Err(RejectReason::Magic));
         assert_eq!(
-            filter.datagram(&good[..good.len() - 3], 1400),
+            filter.datagram(b"garbage!", 1400, LOCAL),
+            Err(RejectReason::Magic)
+        );
+        assert_eq!(
+            filter.datagram(&good[..good.len() - 3], 1400, LOCAL),
             Err(RejectReason::Truncated)
         );
         let mut flipped = good.clone();
         flipped[20] ^= 1;
-        assert_eq!(filter.datagram(&flipped, 1400), Err(RejectReason::Checksum));
+        assert_eq!(
+            filter.datagram(&flipped, 1400, LOCAL),
+            Err(RejectReason::Checksum)
+        );
         let mut two = good.clone();
         two.extend_from_slice(&good);
-        assert_eq!(filter.datagram(&two, 1400), Err(RejectReason::Malformed));
         assert_eq!(
-            filter.datagram(&good, good.len() - 1),
+            filter.datagram(&two, 1400, LOCAL),
+            Err(RejectReason::Malformed)
+        );
+        assert_eq!(
+            filter.datagram(&good, good.len() - 1, LOCAL),
             Err(RejectReason::Oversized)
         );
         let mut version = good.clone();
         version[2] = 99;
-        assert_eq!(filter.datagram(&version, 1400), Err(RejectReason::Version));
+        assert_eq!(
+            filter.datagram(&version, 1400, LOCAL),
+            Err(RejectReason::Version)
+        );
     }
 
     #[test]
@@ -506,7 +564,7 @@ mod tests {
                 }
                 proptest::prop_assert!(reader.buffer.len() <= 256 + piece);
             }
-            let _ = filter().datagram(&bytes, 256);
+            let _ = filter().datagram(&bytes, 256, LOCAL);
         }
 
         /// Random bodies behind a valid prefix and a *correct* checksum reach
@@ -526,7 +584,7 @@ mod tests {
             let mut reader = FrameReader::new(4096);
             reader.push(&bytes);
             let _ = reader.next_frame();
-            let _ = filter().datagram(&bytes, 4096);
+            let _ = filter().datagram(&bytes, 4096, LOCAL);
         }
 
         /// Valid frames with one corrupted byte are rejected, never accepted
@@ -537,7 +595,7 @@ mod tests {
             let mut bad = good.clone();
             let position = position % bad.len();
             bad[position] ^= flip;
-            proptest::prop_assert!(filter().datagram(&bad, 1400).is_err());
+            proptest::prop_assert!(filter().datagram(&bad, 1400, LOCAL).is_err());
         }
     }
 }

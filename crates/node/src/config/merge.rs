@@ -10,6 +10,7 @@ use super::error::{ConfigError, Origin, field_error};
 use super::model::{Limits, NodeConfig, PeerConfig, Profile, StartMode, TestClock, Timing};
 use super::name_to_id;
 use super::raw::{FileConfig, FileLimits, FileTestClock, FileTiming, Flags};
+use super::secrets;
 
 fn parse_name_addr(field: &str, text: &str) -> Result<(String, SocketAddr), ConfigError> {
     let (name, addr) = text
@@ -188,6 +189,15 @@ pub(super) fn merge(
         (false, false) => StartMode::Existing,
     };
 
+    let cluster_key = match pick(&flags.cluster_key_file, &file.cluster_key_file) {
+        Some((path, in_file)) => Some(secrets::cluster_key(&origin, &path, in_file)?),
+        None => None,
+    };
+    let client_token = match pick(&flags.client_token_file, &file.client_token_file) {
+        Some((path, in_file)) => Some(secrets::client_token(&origin, &path, in_file)?),
+        None => None,
+    };
+
     Ok(NodeConfig {
         name,
         id,
@@ -203,6 +213,8 @@ pub(super) fn merge(
         limits,
         start,
         test_clock,
+        cluster_key,
+        client_token,
     })
 }
 

@@ -12,11 +12,14 @@ mod error;
 mod merge;
 mod model;
 mod raw;
+mod secrets;
 #[cfg(test)]
 mod tests;
 
 pub use error::ConfigError;
-pub use model::{Limits, NodeConfig, PeerConfig, Profile, StartMode, TestClock, Timing};
+pub use model::{
+    ClientToken, Limits, NodeConfig, PeerConfig, Profile, StartMode, TestClock, Timing,
+};
 pub use raw::{FileConfig, FileLimits, FileTestClock, FileTiming, Flags, parse_file};
 
 /// 64-bit FNV-1a of a name ([`seeded::fnv1a`]). Used for node ids and the

@@ -195,6 +195,39 @@ pub struct NodeConfig {
     pub start: StartMode,
     /// Test-only clock skew and drift.
     pub test_clock: TestClock,
+    /// The cluster key: with it every peer frame is keyed (MACed) and only
+    /// keyed frames from the member's own address are accepted.
+    pub cluster_key: Option<wire::ClusterKey>,
+    /// The bearer token every client API request must carry.
+    pub client_token: Option<ClientToken>,
+}
+
+/// The client API's bearer token (never printed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientToken(pub(super) String);
+
+impl ClientToken {
+    /// Whether an `Authorization` header value is `Bearer <this token>`
+    /// (the token compared in constant time).
+    pub fn admits(&self, authorization: Option<&[u8]>) -> bool {
+        let Some(given) = authorization.and_then(|value| value.strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        let expected = self.0.as_bytes();
+        // Length is not secret; the bytes are compared without an early exit.
+        given.len() == expected.len()
+            && given
+                .iter()
+                .zip(expected)
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+}
+
+impl std::fmt::Debug for ClientToken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ClientToken(..)")
+    }
 }
 
 impl NodeConfig {

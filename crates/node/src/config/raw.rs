@@ -33,6 +33,11 @@ pub struct FileConfig {
     pub bootstrap: Option<bool>,
     /// This node lost its state: rejoin from an empty data directory.
     pub join_empty: Option<bool>,
+    /// File holding the cluster key secret: peer frames are MACed with it
+    /// and frames without a valid MAC are refused (see `wire::ClusterKey`).
+    pub cluster_key_file: Option<PathBuf>,
+    /// File holding the bearer token the client API requires.
+    pub client_token_file: Option<PathBuf>,
     /// `name = "host:port"` for every other voter.
     #[serde(default)]
     pub peers: BTreeMap<String, SocketAddr>,
@@ -191,6 +196,13 @@ pub struct Flags {
     /// This node lost its state: rejoin an existing cluster from an empty data directory.
     #[arg(long)]
     pub join_empty: bool,
+    /// Cluster key file (>= 16 bytes of secret): every peer frame carries a
+    /// MAC under it and frames without a valid one are refused.
+    #[arg(long, value_name = "PATH")]
+    pub cluster_key_file: Option<PathBuf>,
+    /// Bearer token file: client API requests must send `Authorization: Bearer <token>`.
+    #[arg(long, value_name = "PATH")]
+    pub client_token_file: Option<PathBuf>,
     /// Timing flags (`--heartbeat-ms`, …).
     #[command(flatten)]
     pub timing: FileTiming,

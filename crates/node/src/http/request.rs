@@ -14,6 +14,8 @@ pub(crate) struct Request {
     pub client_id: Option<u64>,
     pub request_seq: Option<u64>,
     pub keep_alive: bool,
+    /// The `Authorization` header's value, checked against the bearer token.
+    pub authorization: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -80,6 +82,7 @@ pub(crate) fn parse_request(
     let mut chunked = false;
     let mut client_id = None;
     let mut request_seq = None;
+    let mut authorization = None;
     for header in parsed.headers.iter() {
         let value = std::str::from_utf8(header.value)
             .map_err(|_| HttpError::bad(format!("header {} is not UTF-8", header.name)))?
@@ -121,6 +124,7 @@ pub(crate) fn parse_request(
                     HttpError::bad("X-Request-Seq must be an unsigned 64-bit integer")
                 })?);
             }
+            "authorization" => authorization = Some(value.to_owned()),
             _ => {}
         }
     }
@@ -158,6 +162,7 @@ pub(crate) fn parse_request(
             client_id,
             request_seq,
             keep_alive,
+            authorization,
             body,
         },
         head_len + used,

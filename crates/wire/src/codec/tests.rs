@@ -195,8 +195,13 @@ fn rejections_table() {
         ),
         (
             "future version",
-            patched(valid.clone(), 2, &[2]),
-            DecodeError::UnsupportedVersion(2),
+            patched(valid.clone(), 2, &[3]),
+            DecodeError::UnsupportedVersion(3),
+        ),
+        (
+            "keyed frame without a key",
+            patched(valid.clone(), 2, &[KEYED_VERSION]),
+            DecodeError::UnexpectedMac,
         ),
         (
             "length beyond max_frame",
