@@ -22,6 +22,11 @@ cargo build --release -q -p sim -p node -p lab --bins
 step "unit and integration tests (privileged lab tests included)"
 cargo test --workspace -q -- --test-threads=1
 
+step "crash points: splitnode killed at every durable step, restarted, nothing acknowledged lost"
+# The `failpoints` feature compiles the crash points in (off by default);
+# crates/node/tests/crash_points.rs arms each one in turn.
+cargo test -p node --features failpoints -q --test crash_points
+
 step "netem backend inside User-Mode Linux: the fault set against the run's tolerances (~1 min)"
 # This machine's kernel has no netem; scripts/netem-uml.sh boots one (installs
 # Debian's user-mode-linux package when missing) and runs the fault-set test in it.

@@ -9,6 +9,9 @@ use clap::Parser;
 use node::config::{self, Flags};
 
 fn main() -> ExitCode {
+    // Test builds only: arm the crash points named in FAILPOINTS.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = node::failpoints::setup();
     let flags = Flags::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
