@@ -239,6 +239,9 @@ pub struct MemberStatus {
     pub raft_index: u64,
     /// Its applied index (`raftAppliedIndex`; 0 when not reported).
     pub applied_index: u64,
+    /// Its MVCC store revision (`header.revision`): one step per applied
+    /// write, so members that applied the same writes agree on it.
+    pub revision: u64,
 }
 
 /// The gateway encodes 64-bit numbers as strings and omits zero values.
@@ -257,6 +260,7 @@ pub fn parse_member_status(body: &Value) -> Option<MemberStatus> {
         raft_term: number(body.get("raftTerm")),
         raft_index: number(body.get("raftIndex")),
         applied_index: number(body.get("raftAppliedIndex")),
+        revision: number(body.get("header").and_then(|h| h.get("revision"))),
     })
 }
 
@@ -299,7 +303,9 @@ pub fn node_statuses(
             }),
             commit_index: status.raft_index,
             applied_index: status.applied_index,
-            state_hash: 0,
+            // The gateway has no hash of the key-value state (HashKV is
+            // gRPC only); the store revision stands in for it.
+            state_hash: status.revision,
         })
         .collect()
 }
@@ -342,7 +348,8 @@ mod tests {
                 leader: 77,
                 raft_term: 3,
                 raft_index: 12,
-                applied_index: 12
+                applied_index: 12,
+                revision: 5
             }
         );
         let lost = parse_member_status(&json!({"header": {"member_id": "9"}})).unwrap();
@@ -358,6 +365,7 @@ mod tests {
             raft_term: term,
             raft_index: 0,
             applied_index: 0,
+            revision: 0,
         };
         let mut ids = Default::default();
         let first = node_statuses(

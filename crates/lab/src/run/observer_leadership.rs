@@ -140,7 +140,7 @@ fn sample(mono_ns: u64, status: MemberStatus) -> Sample {
 }
 
 /// Leadership events from each member's samples, merged in time order:
-/// `became_leader` when a member first reports itself leader in a term,
+/// `started` at the first answer (watching began), `became_leader` when a member first reports itself leader in a term,
 /// `stepped_down` when a leader stops doing so (a higher term:
 /// `higher_term`; the same term: `quorum_lost`, etcd's CheckQuorum),
 /// `election_started` when its term rises while it knows no leader or
@@ -162,6 +162,11 @@ pub fn events_from_samples(samples: &BTreeMap<String, Vec<Sample>>) -> Vec<NodeE
             let (was_leader, old_term) = previous.map_or((false, 0), |p| {
                 (p.leader != 0 && p.leader == p.member_id, p.term)
             });
+            if previous.is_none() {
+                // Evidence that the member was watched from here on (a
+                // member that never changes role still has an event log).
+                events.push(event(sample.term, EventKind::Started));
+            }
             if was_leader && (!leads || sample.term != old_term) {
                 let reason = if sample.term > old_term {
                     StepDownReason::HigherTerm
@@ -289,6 +294,11 @@ mod tests {
             ("n3".to_string(), vec![at(0, 3, 1, 2), at(210, 3, 2, 3)]),
         ]);
         let events = events_from_samples(&samples);
+        let started = events.iter().filter(|e| e.kind == EventKind::Started);
+        assert_eq!(started.count(), 3, "one per member, at its first answer");
+        let events: Vec<NodeEvent> = (events.into_iter())
+            .filter(|e| e.kind != EventKind::Started)
+            .collect();
         let s = |n: &str, k, t, ms| (n.to_string(), k, t, ms);
         assert_eq!(
             names(&events),
