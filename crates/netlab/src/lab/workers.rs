@@ -151,19 +151,18 @@ impl Lab {
     /// healthy). Call it while faults are in force: a dead worker drops the
     /// packets of its queues (fail-closed), so its delay fault is not
     /// achieved. Retiring workers (draining after a swap) are not checked.
-    pub fn delay_worker_problems(&mut self) -> Vec<WorkerProblem> {
+    pub fn delay_worker_problems(&self) -> Vec<WorkerProblem> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let mut problems = Vec::new();
-        for (node, worker) in &mut self.workers {
-            let exited = match &mut worker.child {
-                Some(child) => match child.try_wait() {
-                    Ok(Some(status)) => Some(format!("exited ({status})")),
-                    Ok(None) => None,
-                    Err(e) => Some(format!("cannot be waited for: {e}")),
-                },
-                None => (!worker.record.is_alive()).then(|| "exited".to_string()),
+        for (node, worker) in &self.workers {
+            // By /proc, not `try_wait`: callers hold the lab shared. An
+            // unreaped child of ours is a zombie ('Z').
+            let exited = match process::process_state(worker.record.pid) {
+                None | Some('Z' | 'X') => Some("exited (see its log)".to_string()),
+                Some(_) if !worker.record.is_alive() => Some("exited (pid reused)".to_string()),
+                Some(_) => None,
             };
             let what = exited.or_else(|| {
                 let path = worker.stats.as_ref()?;

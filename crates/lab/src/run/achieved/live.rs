@@ -20,6 +20,33 @@ const BULK_LINKS: usize = 2;
 /// A bulk transfer in flight: its `from->to` link and the thread measuring it.
 type Transfer = (String, JoinHandle<std::io::Result<f64>>);
 
+/// Which backend serves a network step here (the netlab fault the nemesis
+/// applies for it, up to the resolved links, which do not change the backend).
+fn backend_of_step(step: &Step, lab: &Lab) -> String {
+    let planes = planes(step.plane());
+    let grudge = netlab::Grudge::default();
+    let fault = match &step.fault {
+        StepFault::Partition { kind, .. } => {
+            if kind.is_some_and(crate::run::scenario::PartitionKind::is_data_only) {
+                netlab::Fault::DataPartition { grudge, planes }
+            } else {
+                netlab::Fault::Partition { grudge, planes }
+            }
+        }
+        StepFault::Shape { effect, .. } => netlab::Fault::Shape {
+            links: Vec::new(),
+            planes,
+            shape: crate::run::nemesis::shape_of(effect),
+        },
+        StepFault::LinkDown { .. } | StepFault::Flap { .. } => netlab::Fault::LinkDown {
+            a: String::new(),
+            b: String::new(),
+        },
+        _ => return String::new(),
+    };
+    netlab::backend::backend_of(&fault, lab.capabilities())
+}
+
 /// Per-run state of the live measurement: bulk transfers in flight.
 #[derive(Default)]
 pub struct LiveMeasure {
@@ -87,6 +114,7 @@ impl LiveMeasure {
         }
         record.achieved = Some(FaultAchieved {
             asked,
+            backend: backend_of_step(step, lab),
             ..FaultAchieved::default()
         });
     }
@@ -100,6 +128,13 @@ impl LiveMeasure {
         if let Ok(counters) = lab.kernel_counters() {
             achieved.counters = counters;
         }
+        // A dead or stalled delay worker drops its links' packets: whatever
+        // the probes saw, the fault in force was not the one asked for.
+        achieved.worker_problems = lab
+            .delay_worker_problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         for (link, handle) in self.bulk.remove(&index).unwrap_or_default() {
             match handle.join() {
                 Ok(Ok(kbit)) => {

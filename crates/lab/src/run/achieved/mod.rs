@@ -136,6 +136,14 @@ pub struct FaultAchieved {
     /// One line per cell outside its tolerance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub misses: Vec<String>,
+    /// The kernel backend that served the fault on this machine
+    /// (`netlab::backend::backend_of`: "netem", "nft drop at the receiver", ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub backend: String,
+    /// Delay workers that had exited or stalled when the fault ended (their
+    /// links dropped everything, fail-closed): the fault was not achieved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worker_problems: Vec<String>,
 }
 
 /// The asked links of a partition: every cut link of the grudge.
@@ -246,6 +254,12 @@ pub fn judge_run(
             continue;
         };
         tolerance::judge(achieved);
+        for problem in &achieved.worker_problems {
+            reasons.push(format!("fault #{} not achieved: {problem}", fault.step + 1));
+        }
+        if !achieved.worker_problems.is_empty() {
+            achieved.ok = false;
+        }
         if let Some(first) = achieved.misses.first() {
             let more = achieved.misses.len() - 1;
             reasons.push(format!(
@@ -273,8 +287,13 @@ pub fn console_lines(faults: &[crate::run::judge::FaultRecord]) -> Vec<String> {
             } else {
                 "NOT ACHIEVED"
             };
+            let backend = if achieved.backend.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", achieved.backend)
+            };
             Some(format!(
-                "  #{} {}: {head}: {}",
+                "  #{} {}: {head}{backend}: {}",
                 fault.step + 1,
                 fault.description,
                 achieved.summary

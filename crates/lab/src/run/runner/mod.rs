@@ -99,6 +99,8 @@ pub fn execute(setup: &RunSetup<'_>) -> anyhow::Result<Execution> {
         setup.topology,
         &LabOptions {
             cancel: Some(setup.cancel.clone()),
+            // Delay-worker logs and heartbeats outlive the lab.
+            log_dir: Some(setup.run_dir.join("netlab")),
             ..LabOptions::default()
         },
     )?;
@@ -209,8 +211,15 @@ fn drive(
         counters: Arc::new(Counters::default()),
     };
     let clients = spawn::start_clients(setup, guard.lab(), &client_addrs, &shared, window.end_ns)?;
-    let timeline =
-        timeline::run_timeline(setup, guard, &observer, &window, &shared.counters, progress, &mut live);
+    let timeline = timeline::run_timeline(
+        setup,
+        guard,
+        &observer,
+        &window,
+        &shared.counters,
+        progress,
+        &mut live,
+    );
     shared.stop.store(true, Ordering::Relaxed);
     let mut client_failures = Vec::new();
     for (process, handle) in clients.into_iter().enumerate() {
