@@ -11,6 +11,7 @@
 //! storage/      meta / log / snapshot files: record codec, file primitives, recovery
 //! failpoints.rs crash points for the crash-recovery tests (`failpoints` feature only)
 //! transport.rs  UDP datagrams, TCP inbound (limits, deadlines) and outbound (reconnect)
+//! transport_socket.rs  peer stream keepalive and TCP_USER_TIMEOUT (stalled streams reconnect)
 //! peer_auth.rs  cluster key: keyed frames, sender address checks
 //! client.rs     HTTP API handlers → driver over mpsc, oneshot back
 //! http/         HTTP/1.1 parsing (Content-Length or chunked bodies), routing, responses (pure)
@@ -53,6 +54,7 @@ mod metrics;
 mod peer_auth;
 mod storage;
 mod transport;
+mod transport_socket;
 
 use crate::clock::NodeClock;
 use crate::config::{NodeConfig, StartMode};

@@ -31,6 +31,7 @@ use wire::{DecodeError, Frame, Header, Message, NodeId, Term};
 use crate::config::Limits;
 use crate::metrics::{Metrics, RejectReason, SendDrop, Via};
 use crate::peer_auth::PeerAuth;
+pub(crate) use crate::transport_socket::StallLimits;
 
 /// A peer message that passed every header check, on its way to the driver.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,51 +185,6 @@ pub(crate) async fn run_udp_receiver(
                 metrics.reject(Via::Udp, reason);
                 tracing::debug!(reason = reason.name(), "udp datagram rejected");
             }
-        }
-    }
-}
-
-/// How soon a peer stream that stopped making progress is torn down: a
-/// one-way fault can leave a connection "established" while the data sits
-/// unacknowledged, and TCP's own retransmission backoff would then hold the
-/// stream for many seconds after the heal. With `TCP_USER_TIMEOUT` the
-/// kernel drops the connection once sent data stays unacknowledged (or
-/// keepalive probes stay unanswered) for `user_timeout`, and the outbound
-/// task reconnects at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct StallLimits {
-    /// Unacknowledged data (or probes) for this long kill the connection.
-    pub user_timeout: Duration,
-    /// Idle time before the first keepalive probe, and between probes.
-    pub keepalive: Duration,
-}
-
-impl StallLimits {
-    /// About one election timeout: a stream that has not delivered for that
-    /// long is as good as a partition, and a fresh connection after the heal
-    /// resumes replication at once instead of after TCP's backoff.
-    pub(crate) fn for_election_timeout(election_timeout_max: Duration) -> StallLimits {
-        StallLimits {
-            user_timeout: election_timeout_max,
-            // Keepalive timing has whole-second granularity in the kernel.
-            keepalive: Duration::from_secs(1),
-        }
-    }
-
-    /// Applies keepalive and `TCP_USER_TIMEOUT` to a peer stream. Failures
-    /// are logged, not fatal: the stream still works, only slower to notice
-    /// a stall.
-    fn apply(&self, stream: &TcpStream) {
-        let socket = socket2::SockRef::from(stream);
-        let keepalive = socket2::TcpKeepalive::new()
-            .with_time(self.keepalive)
-            .with_interval(self.keepalive)
-            .with_retries(3);
-        let result = socket
-            .set_tcp_keepalive(&keepalive)
-            .and_then(|()| socket.set_tcp_user_timeout(Some(self.user_timeout)));
-        if let Err(error) = result {
-            tracing::warn!(%error, "peer socket: keepalive/TCP_USER_TIMEOUT not set");
         }
     }
 }
