@@ -246,7 +246,11 @@ fn finish(
     results.latency = results::latency_of_ok(history);
     let end = results.frame.map_or(0, |frame| frame.workload_end_ns);
     results.failover = figures::failover_figures(&results.faults, events, history, end);
-    results.leader_overlaps = observer_leadership::leader_overlaps(events, end);
+    let kills: Vec<(String, u64)> = (results.faults.iter())
+        .filter(|fault| fault.kind == scenario::FaultKind::Kill)
+        .flat_map(|fault| fault.targets.iter().map(|node| (node.clone(), fault.start_ns)))
+        .collect();
+    results.leader_overlaps = observer_leadership::leader_overlaps(events, &kills, end);
     let status;
     if results.skipped_reason.is_some() {
         // A fault this machine cannot apply makes the run inconclusive,

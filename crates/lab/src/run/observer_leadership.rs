@@ -147,42 +147,78 @@ fn sample(mono_ns: u64, status: MemberStatus) -> Sample {
 /// leads (a follower that learns the new term from the winner's heartbeat
 /// did not campaign). Several term steps between two polls show as one.
 pub fn events_from_samples(samples: &BTreeMap<String, Vec<Sample>>) -> Vec<NodeEvent> {
+    /// What is known of one member so far.
+    #[derive(Default)]
+    struct Member {
+        seen: bool,
+        last_term: u64,
+        /// The term it leads, once its claim is established.
+        claim: Option<u64>,
+        /// First sample of a claim whose term was still stale.
+        pending_since: Option<u64>,
+    }
+    let mut merged: Vec<(&String, &Sample)> = (samples.iter())
+        .flat_map(|(node, taken)| taken.iter().map(move |sample| (node, sample)))
+        .collect();
+    merged.sort_by_key(|(_, sample)| sample.mono_ns);
+    let mut members: BTreeMap<&String, Member> = BTreeMap::new();
+    // term -> the member whose leadership of it was observed first.
+    let mut taken: BTreeMap<u64, &String> = BTreeMap::new();
     let mut events = Vec::new();
-    for (node, taken) in samples {
-        let mut previous: Option<Sample> = None;
-        for sample in taken {
-            let leads = sample.leader != 0 && sample.leader == sample.member_id;
-            let event = |term, kind| NodeEvent {
-                node: node.clone(),
-                mono_ns: sample.mono_ns,
-                local_ns: sample.mono_ns,
-                term,
-                kind,
-            };
-            let (was_leader, old_term) = previous.map_or((false, 0), |p| {
-                (p.leader != 0 && p.leader == p.member_id, p.term)
-            });
-            if previous.is_none() {
-                // Evidence that the member was watched from here on (a
-                // member that never changes role still has an event log).
-                events.push(event(sample.term, EventKind::Started));
-            }
-            if was_leader && (!leads || sample.term != old_term) {
-                let reason = if sample.term > old_term {
-                    StepDownReason::HigherTerm
-                } else {
-                    StepDownReason::QuorumLost
-                };
-                events.push(event(old_term, EventKind::SteppedDown { reason }));
-            }
-            if previous.is_some() && sample.term > old_term && (sample.leader == 0 || leads) {
-                events.push(event(sample.term, EventKind::ElectionStarted));
-            }
-            if leads && (!was_leader || sample.term != old_term) {
-                events.push(event(sample.term, EventKind::BecameLeader));
-            }
-            previous = Some(*sample);
+    for (node, sample) in merged {
+        let member = members.entry(node).or_default();
+        let event = |at, term, kind| NodeEvent {
+            node: node.clone(),
+            mono_ns: at,
+            local_ns: at,
+            term,
+            kind,
+        };
+        let at = sample.mono_ns;
+        let leads = sample.leader != 0 && sample.leader == sample.member_id;
+        if !member.seen {
+            // Evidence that the member was watched from here on (a member
+            // that never changes role still has an event log).
+            events.push(event(at, sample.term, EventKind::Started));
         }
+        if let Some(term) = member.claim
+            && (!leads || sample.term > term)
+        {
+            let reason = if sample.term > term {
+                StepDownReason::HigherTerm
+            } else {
+                StepDownReason::QuorumLost
+            };
+            events.push(event(at, term, EventKind::SteppedDown { reason }));
+            member.claim = None;
+        }
+        if member.seen && sample.term > member.last_term && (sample.leader == 0 || leads) {
+            // A claim seen before its term caught up started no later.
+            let since = member.pending_since.unwrap_or(at);
+            events.push(event(since, sample.term, EventKind::ElectionStarted));
+        }
+        if leads && member.claim.is_none() {
+            // etcd can report itself leader before its reported term
+            // catches up (the term follows applied entries): a term another
+            // member was already seen leading is stale, so the claim waits
+            // for the real term and is dated from its first sample.
+            match taken.get(&sample.term) {
+                Some(other) if *other != node => {
+                    member.pending_since.get_or_insert(at);
+                }
+                _ => {
+                    let since = member.pending_since.take().unwrap_or(at);
+                    events.push(event(since, sample.term, EventKind::BecameLeader));
+                    taken.insert(sample.term, node);
+                    member.claim = Some(sample.term);
+                }
+            }
+        }
+        if !leads {
+            member.pending_since = None;
+        }
+        member.seen = true;
+        member.last_term = sample.term;
     }
     events.sort_by_key(|event| event.mono_ns);
     events
@@ -216,12 +252,29 @@ impl LeaderOverlap {
 
 /// Every successor election during which an older leader still claimed
 /// leadership, from `became_leader` / `stepped_down` events (native or
-/// observed alike). `until_ns`: the end of the window looked at.
-pub fn leader_overlaps(events: &[NodeEvent], until_ns: u64) -> Vec<LeaderOverlap> {
+/// observed alike); a killed process claims nothing from its kill on
+/// (`kills`: node and time). `until_ns`: the end of the window looked at.
+pub fn leader_overlaps(
+    events: &[NodeEvent],
+    kills: &[(String, u64)],
+    until_ns: u64,
+) -> Vec<LeaderOverlap> {
+    let mut events: Vec<NodeEvent> = events.to_vec();
+    for (node, at) in kills {
+        events.push(NodeEvent {
+            node: node.clone(),
+            mono_ns: *at,
+            local_ns: *at,
+            term: 0,
+            kind: EventKind::Started,
+        });
+    }
+    events.sort_by_key(|event| event.mono_ns);
     // Open claims: node -> (term, since).
     let mut claims: BTreeMap<String, u64> = BTreeMap::new();
     let mut overlaps: Vec<LeaderOverlap> = Vec::new();
     for event in events.iter().filter(|e| e.mono_ns <= until_ns) {
+        // A kill is marked as `started` (term 0): it ends any claim.
         match event.kind {
             EventKind::BecameLeader => {
                 for (old, old_term) in &claims {
@@ -315,13 +368,40 @@ mod tests {
                 reason: StepDownReason::QuorumLost
             }
         ));
-        let overlaps = leader_overlaps(&events, u64::MAX);
+        let overlaps = leader_overlaps(&events, &[], u64::MAX);
         assert_eq!(overlaps.len(), 1);
         assert_eq!(
             (overlaps[0].old.as_str(), overlaps[0].new.as_str()),
             ("n1", "n2")
         );
         assert_eq!(overlaps[0].overlap_ms(), Some(100.0));
+    }
+
+    #[test]
+    fn a_claim_with_a_stale_term_waits_for_the_real_term() {
+        let samples = BTreeMap::from([
+            ("n1".to_string(), vec![at(0, 1, 1, 2), at(100, 1, 2, 2)]),
+            // n2 reports itself leader at 90 ms while its term still says
+            // 2 (n1's term), then 23 at 110 ms.
+            (
+                "n2".to_string(),
+                vec![at(0, 2, 1, 2), at(90, 2, 2, 2), at(110, 2, 2, 23)],
+            ),
+        ]);
+        let events: Vec<NodeEvent> = events_from_samples(&samples)
+            .into_iter()
+            .filter(|e| e.kind != EventKind::Started)
+            .collect();
+        let s = |n: &str, k, t, ms| (n.to_string(), k, t, ms);
+        assert_eq!(
+            names(&events),
+            vec![
+                s("n1", "became_leader", 2, 0),
+                s("n2", "election_started", 23, 90),
+                s("n2", "became_leader", 23, 90),
+                s("n1", "stepped_down", 2, 100),
+            ]
+        );
     }
 
     #[test]
@@ -342,10 +422,16 @@ mod tests {
             }
         ));
         assert_eq!(
-            leader_overlaps(&events, u64::MAX)[0].overlap_ms(),
+            leader_overlaps(&events, &[], u64::MAX)[0].overlap_ms(),
             Some(10.0)
         );
+        // Killed at 42 ms: its claim ends there.
+        let killed = leader_overlaps(&events, &[("n1".into(), 42_000_000)], u64::MAX);
+        assert_eq!(killed[0].overlap_ms(), Some(2.0));
         // Cut before the old leader's step-down: not seen to step down.
-        assert_eq!(leader_overlaps(&events, 45_000_000)[0].overlap_ms(), None);
+        assert_eq!(
+            leader_overlaps(&events, &[], 45_000_000)[0].overlap_ms(),
+            None
+        );
     }
 }
