@@ -248,12 +248,19 @@ fn finish(
     results.failover = figures::failover_figures(&results.faults, events, history, end);
     let kills: Vec<(String, u64)> = (results.faults.iter())
         .filter(|fault| fault.kind == scenario::FaultKind::Kill)
-        .flat_map(|fault| fault.targets.iter().map(|node| (node.clone(), fault.start_ns)))
+        .flat_map(|fault| {
+            fault
+                .targets
+                .iter()
+                .map(|node| (node.clone(), fault.start_ns))
+        })
         .collect();
     results.leader_overlaps = observer_leadership::leader_overlaps(events, &kills, end);
     // Leadership steered before the workload is set-up, not a finding.
     let start = results.frame.map_or(0, |frame| frame.workload_start_ns);
-    results.leader_overlaps.retain(|overlap| overlap.elected_ns >= start);
+    results
+        .leader_overlaps
+        .retain(|overlap| overlap.elected_ns >= start);
     let status;
     if results.skipped_reason.is_some() {
         // A fault this machine cannot apply makes the run inconclusive,
