@@ -386,7 +386,7 @@ impl Lab {
         &self.helper_exe
     }
 
-    /// Where helper logs and heartbeats go (see [`LabOptions::log_dir`]).
+    /// Where helper logs and heartbeats go (the `log_dir` field of [`LabOptions`]).
     pub fn log_dir(&self) -> &std::path::Path {
         &self.log_dir
     }

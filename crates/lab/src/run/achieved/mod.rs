@@ -144,7 +144,16 @@ pub struct FaultAchieved {
     /// links dropped everything, fail-closed): the fault was not achieved.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub worker_problems: Vec<String>,
+    /// Pause faults, measured like a network fault: per stopped node, ms
+    /// from SIGSTOP until its `/status` stopped answering (`None`: it still
+    /// answered [`PAUSE_WITHIN_MS`] later, so the pause was not achieved).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub paused: BTreeMap<String, Option<f64>>,
 }
+
+/// How long a paused node may keep answering `/status` (a SIGSTOP lands at
+/// once; an answer already in flight, or one poll's 300 ms timeout, fits).
+pub const PAUSE_WITHIN_MS: f64 = 1000.0;
 
 /// The asked links of a partition: every cut link of the grudge.
 pub fn asked_partition(grudge: &Grudge, planes: Planes) -> Vec<LinkAsk> {
@@ -259,6 +268,23 @@ pub fn judge_run(
         }
         if !achieved.worker_problems.is_empty() {
             achieved.ok = false;
+        }
+        if !achieved.paused.is_empty() {
+            let mut parts = Vec::new();
+            for (node, ms) in &achieved.paused {
+                match ms {
+                    Some(ms) => parts.push(format!("{node} silent after {ms:.0} ms")),
+                    None => {
+                        achieved.ok = false;
+                        parts.push(format!("{node} still answering"));
+                        reasons.push(format!(
+                            "fault #{} not achieved: {node} still answered /status {PAUSE_WITHIN_MS:.0} ms after SIGSTOP",
+                            fault.step + 1
+                        ));
+                    }
+                }
+            }
+            achieved.summary = format!("/status: {}", parts.join(", "));
         }
         if let Some(first) = achieved.misses.first() {
             let more = achieved.misses.len() - 1;

@@ -53,6 +53,35 @@ impl Observer {
             .unwrap_or_default()
     }
 
+    /// For each of `nodes`: ms until it stopped answering `/status`, polled
+    /// until every one is silent or `within_ms` passed (`None`: it still
+    /// answered). Measures a pause like a network fault.
+    pub(super) fn stopped_answering(
+        &self,
+        nodes: &[String],
+        within_ms: f64,
+    ) -> BTreeMap<String, Option<f64>> {
+        let started = mono_ns();
+        let elapsed_ms = || (mono_ns() - started) as f64 / 1e6;
+        let mut silent: BTreeMap<String, Option<f64>> =
+            nodes.iter().map(|node| (node.clone(), None)).collect();
+        while elapsed_ms() <= within_ms && silent.values().any(Option::is_none) {
+            let answering: Vec<String> = self
+                .statuses()
+                .into_iter()
+                .map(|status| status.node)
+                .collect();
+            let now = elapsed_ms();
+            for (node, at) in silent.iter_mut() {
+                if at.is_none() && !answering.contains(node) {
+                    *at = Some(now);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        silent
+    }
+
     /// The leader with the highest term, as seen right now.
     pub(super) fn view(&self) -> (ClusterView, Vec<NodeStatus>) {
         let statuses = self.statuses();

@@ -177,6 +177,20 @@ pub(super) fn run_timeline(
                 // namespace: writes a minority acknowledged before that were
                 // legitimate, so the window starts here.
                 record.start_ns = mono_ns();
+                if result.is_ok()
+                    && let StepFault::Pause { .. } = step.fault
+                {
+                    // Measured like a network fault: the node must stop
+                    // answering its status.
+                    record.achieved = Some(crate::run::achieved::FaultAchieved {
+                        backend: "SIGSTOP (checked: process state T)".into(),
+                        paused: observer.stopped_answering(
+                            &resolved.targets,
+                            crate::run::achieved::PAUSE_WITHIN_MS,
+                        ),
+                        ..Default::default()
+                    });
+                }
                 if matches!(step.fault, StepFault::Restart { .. } | StepFault::Heal) {
                     record.end_ns = Some(record.start_ns);
                 }
