@@ -140,7 +140,7 @@ fn single_node_from_toml_serves_and_stops_gracefully() {
     }
     assert!(
         node.stderr_log()
-            .contains("truncated a torn or corrupt tail"),
+            .contains("dropped an incomplete last record"),
         "{}",
         node.stderr_log()
     );
