@@ -90,6 +90,19 @@ impl Judgement {
             .collect()
     }
 
+    /// Evidence for every check that could not decide, at most `lines`
+    /// lines each.
+    pub fn describe_undecided(&self, lines: usize) -> String {
+        let mut text = String::new();
+        for result in self.report.results.iter().filter(|r| r.is_unknown()) {
+            text.push_str(&format!("  {} is UNKNOWN:\n", result.name));
+            for line in result.details.iter().take(lines) {
+                text.push_str(&format!("    {line}\n"));
+            }
+        }
+        text
+    }
+
     /// Evidence for every broken invariant, at most `lines` lines each.
     pub fn describe(&self, lines: usize) -> String {
         let mut text = String::new();

@@ -40,6 +40,27 @@ fn a_safe_run_with_undecided_seeds_fails() {
 }
 
 #[test]
+fn only_a_bounded_share_of_unjudgeable_minority_windows_passes() {
+    // minority_never_acknowledges on at most 4 % of the seeds: a flapping
+    // link's one-flap window with every minority client still waiting.
+    let few = CLEAN.replace(
+        "undecided=0 undecided_checks=none",
+        "undecided=12 undecided_checks=minority_never_acknowledges:12",
+    );
+    assert!(gate("safe", 0, &few));
+    let many = CLEAN.replace(
+        "undecided=0 undecided_checks=none",
+        "undecided=13 undecided_checks=minority_never_acknowledges:13",
+    );
+    assert!(!gate("safe", 0, &many));
+    let other = CLEAN.replace(
+        "undecided=0 undecided_checks=none",
+        "undecided=2 undecided_checks=minority_never_acknowledges:1,progress:1",
+    );
+    assert!(!gate("safe", 0, &other));
+}
+
+#[test]
 fn a_safe_run_with_a_violation_or_a_harness_panic_fails() {
     assert!(!gate("safe", 1, CLEAN));
     assert!(!gate("safe", 3, CLEAN));

@@ -317,6 +317,19 @@ fn main() -> ExitCode {
                         }
                         let undecided_checks = judgement.undecided();
                         if !undecided_checks.is_empty() {
+                            if undecided == 0 {
+                                // The first undecided seed says why, so an
+                                // undecided gate failure can be read.
+                                println!(
+                                    "UNDECIDED seed={} mode={} nodes={} checks={}",
+                                    result.seed,
+                                    result.options.mode.name(),
+                                    result.options.nodes,
+                                    undecided_checks.join(",")
+                                );
+                                print!("{}", judgement.describe_undecided(args.detail_lines));
+                                println!("REPRODUCE WITH: {reproduce}");
+                            }
                             undecided += 1;
                         }
                         for name in undecided_checks {

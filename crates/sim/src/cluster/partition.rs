@@ -108,6 +108,12 @@ impl Cluster {
             .collect();
         for minority in closed {
             let start = self.open_minorities.remove(&minority).expect("listed");
+            if start == self.now {
+                // Two network changes at the same instant (a heal and the
+                // next partition): the state between them never lasted, so
+                // it left no window for anything to happen in.
+                continue;
+            }
             self.partitions.push(PartitionWindow {
                 start_ns: start,
                 end_ns: self.now,

@@ -3,8 +3,11 @@
 //! Each client runs one operation at a time (read, write, cas or delete on a
 //! small key set). Some clients are pinned to one node — so both sides of a
 //! partition keep receiving requests — and the rest float, following the
-//! leader. Within one operation a client follows `NotLeader` hints (the
-//! request id stays the same, so a retry can never apply twice). Client
+//! leader. Within one operation a pinned or floating client follows
+//! `NotLeader` hints (the request id stays the same, so a retry can never
+//! apply twice). Home-bound clients never leave their node, like the lab's
+//! `route = "home"`: every node, and so every partition's minority, keeps
+//! receiving writes for as long as the partition lasts. Client
 //! links are never cut: a client sits on its node's side of any partition,
 //! as the lab's clients sit in their region's namespace.
 //!
@@ -75,12 +78,19 @@ pub struct WorkloadOptions {
     pub pinned: usize,
     /// Clients that follow the leader.
     pub floating: usize,
+    /// Clients bound to one node each (node `i % n`) that never follow a
+    /// hint elsewhere: a `NotLeader` answer ends their operation as `fail`.
+    pub home_bound: usize,
     /// Use lease reads for every other client (otherwise ReadIndex).
     pub lease_reads: bool,
     /// Shortest pause between two operations of a client.
     pub think_min_ns: u64,
     /// Longest pause between two operations of a client.
     pub think_max_ns: u64,
+    /// Longest pause between two writes of a home-bound client (shortest:
+    /// a tenth of it): short enough that a minority that lasts only one
+    /// flap of a flapping link still receives writes.
+    pub home_think_max_ns: u64,
     /// An operation with no answer by then is `info`.
     pub op_timeout_ns: u64,
     /// Attempts per operation before it fails (following hints).
@@ -98,9 +108,11 @@ impl WorkloadOptions {
             keys: 4,
             pinned: nodes,
             floating: 2,
+            home_bound: nodes,
             lease_reads: true,
             think_min_ns: 20 * MS,
             think_max_ns: 120 * MS,
+            home_think_max_ns: 20 * MS,
             op_timeout_ns: 1_000 * MS,
             max_attempts: 6,
             latency_min_ns: 50_000,
@@ -124,6 +136,8 @@ struct Current {
 struct Client {
     process: u64,
     home: Option<NodeId>,
+    /// Never leaves `home` (the lab's `route = "home"`).
+    stays_home: bool,
     read_mode: ReadMode,
     leader_guess: NodeId,
     next_seq: u64,
@@ -182,8 +196,14 @@ impl Workload {
     pub fn new(nodes: Vec<NodeId>, options: WorkloadOptions, rng: SimRng) -> Workload {
         let keys = (0..options.keys).map(|k| format!("k{k}")).collect();
         let mut clients = Vec::new();
-        for index in 0..options.pinned + options.floating {
-            let home = (index < options.pinned).then(|| nodes[index % nodes.len()]);
+        let roaming = options.pinned + options.floating;
+        for index in 0..roaming + options.home_bound {
+            let stays_home = index >= roaming;
+            let home = if stays_home {
+                Some(nodes[(index - roaming) % nodes.len()])
+            } else {
+                (index < options.pinned).then(|| nodes[index % nodes.len()])
+            };
             let read_mode = if options.lease_reads && index % 2 == 1 {
                 ReadMode::Lease
             } else {
@@ -192,6 +212,7 @@ impl Workload {
             clients.push(Client {
                 process: index as u64,
                 home,
+                stays_home,
                 read_mode,
                 leader_guess: home.unwrap_or(nodes[index % nodes.len()]),
                 next_seq: 1,
@@ -253,7 +274,7 @@ impl Workload {
         (0..self.clients.len())
             .map(|client| Command::Wake {
                 client,
-                delay: self.think(),
+                delay: self.think(client),
             })
             .collect()
     }
@@ -278,6 +299,7 @@ impl Workload {
         self.clients.push(Client {
             process,
             home: None,
+            stays_home: false,
             read_mode: ReadMode::Linearizable,
             leader_guess,
             next_seq: 1,
@@ -303,9 +325,15 @@ impl Workload {
                 .any(|c| c.final_keys.is_some() && c.current.is_some())
     }
 
-    pub(super) fn think(&mut self) -> u64 {
-        self.rng
-            .range(self.options.think_min_ns, self.options.think_max_ns)
+    /// How long `client` waits before its next operation.
+    pub(super) fn think(&mut self, client: usize) -> u64 {
+        if self.clients[client].stays_home {
+            let max = self.options.home_think_max_ns;
+            self.rng.range(max / 10, max)
+        } else {
+            self.rng
+                .range(self.options.think_min_ns, self.options.think_max_ns)
+        }
     }
 
     pub(super) fn latency(&mut self) -> u64 {

@@ -28,8 +28,14 @@ impl Workload {
             (OpFn::Read, key, None, None)
         } else {
             let key = self.rng.pick(&self.keys).clone();
-            let f = [OpFn::Read, OpFn::Write, OpFn::Cas, OpFn::Delete]
-                [self.rng.weighted(&[40, 30, 20, 10])];
+            // Home-bound clients only write: they are there so that every
+            // partition's minority receives writes to judge.
+            let weights = if self.clients[client].stays_home {
+                [0, 50, 30, 20]
+            } else {
+                [40, 30, 20, 10]
+            };
+            let f = [OpFn::Read, OpFn::Write, OpFn::Cas, OpFn::Delete][self.rng.weighted(&weights)];
             match f {
                 OpFn::Read | OpFn::Delete => (f, key, None, None),
                 OpFn::Write | OpFn::Append => (f, key, Some(self.fresh_value()), None),
@@ -113,7 +119,15 @@ impl Workload {
         if !matches {
             return Vec::new();
         }
-        self.complete(client, now, OpKind::Info, |op| op.with_error("timeout"))
+        // The node of the last attempt: the one that left it unanswered.
+        let node = self.clients[client]
+            .current
+            .as_ref()
+            .map(|current| format!("n{}", current.node))
+            .expect("an operation is running");
+        self.complete(client, now, OpKind::Info, |op| {
+            op.with_node(node).with_error("timeout")
+        })
     }
 
     /// The outcome of `attempt` reached its client.
@@ -327,7 +341,7 @@ impl Workload {
         let delay = if self.clients[client].final_keys.is_some() {
             if kind == OpKind::Ok { 0 } else { 100 * MS }
         } else {
-            self.think()
+            self.think(client)
         };
         vec![Command::Wake { client, delay }]
     }

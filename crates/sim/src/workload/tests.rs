@@ -233,3 +233,56 @@ fn final_reads_visit_every_key_and_retry() {
     assert!(w.final_reads_done());
     assert_eq!(reads, 2 * w.keys().len());
 }
+
+#[test]
+fn home_bound_clients_only_write_and_never_leave_their_node() {
+    let mut w = workload();
+    // Clients 0..3 pinned, 3 floating, 4..7 home-bound to n1, n2, n3.
+    let home_bound = 4;
+    let (attempt, node, request) = send(&w.wake(home_bound, 0));
+    assert_eq!(node, 1);
+    assert!(
+        matches!(request, ClientRequest::Write { .. }),
+        "{request:?}"
+    );
+    // A hint elsewhere ends the operation: the minority's refusal is the
+    // answer the fail-fast check judges, so the client does not fail over.
+    let done = w.outcome(
+        attempt,
+        node,
+        Outcome::Reply(ClientReply::Rejected(Rejection::NotLeader {
+            leader: Some(3),
+        })),
+        10,
+    );
+    assert!(matches!(done[0], Command::Wake { client: 4, .. }));
+    let last = w.history().ops.last().unwrap();
+    assert_eq!(
+        (last.kind, last.node.as_deref(), last.error.as_deref()),
+        (OpKind::Fail, Some("n1"), Some("not_leader"))
+    );
+    // A refused connection is retried at home, never at another node.
+    let (attempt, node, request) = send(&w.wake(home_bound, 20));
+    let retry = w.outcome(attempt, node, Outcome::Refused, 30);
+    assert_eq!(send(&retry).1, 1);
+    assert_eq!(send(&retry).2, request, "same request id");
+}
+
+#[test]
+fn a_timed_out_write_names_the_node_it_was_sent_to() {
+    let mut w = workload();
+    let commands = w.wake(4, 0);
+    let serial = commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Timeout { serial, .. } => Some(*serial),
+            _ => None,
+        })
+        .expect("a timeout");
+    w.timeout(4, serial, 1_000);
+    let last = w.history().ops.last().unwrap();
+    assert_eq!(
+        (last.kind, last.node.as_deref()),
+        (OpKind::Info, Some("n1"))
+    );
+}
