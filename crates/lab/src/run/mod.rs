@@ -325,19 +325,16 @@ fn load_run_events(dir: &Path) -> anyhow::Result<Vec<NodeEvent>> {
     if nodes.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&nodes)?
             .flatten()
-            .flat_map(|entry| {
-                // Native event logs, or what the lab observed (etcd).
-                [
-                    entry.path().join("events.jsonl"),
-                    entry.path().join("observed.jsonl"),
-                ]
-            })
+            .map(|entry| entry.path().join("events.jsonl"))
             .filter(|path| path.exists())
             .collect();
         entries.sort();
         for path in entries {
             events.extend(checker::load_events(&path).map_err(|e| anyhow::anyhow!("{e}"))?);
         }
+        // What the lab observed (etcd): derived again from the raw samples,
+        // so a re-check uses the current derivation.
+        events.extend(observer_leadership::load_observed(&nodes)?);
     }
     let final_state = dir.join("final_state.jsonl");
     if final_state.exists() {

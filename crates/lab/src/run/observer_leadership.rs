@@ -108,6 +108,29 @@ impl Drop for LeadershipWatch {
     }
 }
 
+/// The observed events of a stored run, derived again from every
+/// member's `observed-status.jsonl` under `nodes_dir` (none: empty).
+///
+/// # Errors
+/// An unreadable or malformed samples file.
+pub fn load_observed(nodes_dir: &Path) -> anyhow::Result<Vec<NodeEvent>> {
+    let mut samples = BTreeMap::new();
+    for entry in std::fs::read_dir(nodes_dir)?.flatten() {
+        let path = entry.path().join("observed-status.jsonl");
+        if !path.exists() {
+            continue;
+        }
+        let node = entry.file_name().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path)?;
+        let taken = (text.lines().filter(|line| !line.trim().is_empty()))
+            .map(serde_json::from_str::<Sample>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+        samples.insert(node, taken);
+    }
+    Ok(events_from_samples(&samples))
+}
+
 /// Polls one member until `stop`, one request every [`INTERVAL`].
 fn poll(addr: SocketAddr, stop: &AtomicBool) -> Vec<Sample> {
     let mut samples = Vec::new();
@@ -375,6 +398,27 @@ mod tests {
             ("n1", "n2")
         );
         assert_eq!(overlaps[0].overlap_ms(), Some(100.0));
+    }
+
+    #[test]
+    fn a_stored_run_is_derived_again_from_its_samples() {
+        let nodes = std::env::temp_dir().join(format!("observed-{}", mono_ns()));
+        for (node, id) in [("n1", 1), ("n2", 2)] {
+            std::fs::create_dir_all(nodes.join(node)).unwrap();
+            let lines: Vec<String> = [at(0, id, 1, 2), at(50, id, 1, 2)]
+                .iter()
+                .map(|sample| serde_json::to_string(sample).unwrap())
+                .collect();
+            std::fs::write(
+                nodes.join(node).join("observed-status.jsonl"),
+                lines.join("\n"),
+            )
+            .unwrap();
+        }
+        let events = load_observed(&nodes).unwrap();
+        let _ = std::fs::remove_dir_all(&nodes);
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+        assert_eq!(kinds, ["started", "became_leader", "started"]);
     }
 
     #[test]
