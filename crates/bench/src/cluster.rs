@@ -26,6 +26,8 @@ pub struct BenchLab {
     work_dir: PathBuf,
     remove_work_dir: bool,
     running: Option<(System, Profile)>,
+    /// Cluster key file for splitnode clusters started from now on.
+    cluster_key: Option<PathBuf>,
 }
 
 impl BenchLab {
@@ -55,6 +57,7 @@ impl BenchLab {
             work_dir: work_dir.to_path_buf(),
             remove_work_dir,
             running: None,
+            cluster_key: None,
         })
     }
 
@@ -64,6 +67,12 @@ impl BenchLab {
 
     fn lab_ref(&self) -> &Lab {
         self.lab.as_ref().expect("the lab is up until drop")
+    }
+
+    /// Starts the next splitnode clusters with this cluster key file (peer
+    /// frames MACed) or, with `None`, unkeyed. Takes effect at [`BenchLab::start`].
+    pub fn set_cluster_key(&mut self, key_file: Option<PathBuf>) {
+        self.cluster_key = key_file;
     }
 
     /// Node names, `n1..nN`.
@@ -123,6 +132,7 @@ impl BenchLab {
                 );
                 command.profile = Some(profile.name().into());
                 command.bootstrap = true;
+                command.cluster_key_file = self.cluster_key.clone();
                 command.peers = (self.nodes.iter().filter(|n| *n != node))
                     .map(|other| Peer {
                         name: other.clone(),

@@ -168,6 +168,29 @@ impl SplitnodeCommand {
     }
 }
 
+/// Makes sure a cluster key file exists at `path`: if none is there, writes
+/// 32 random bytes from the OS as hex (owner-only, created exclusively). The
+/// lab gives every run its own key this way; restarts reuse it.
+///
+/// # Errors
+/// No randomness, or the file cannot be created or written.
+pub fn ensure_cluster_key(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.exists() {
+        return Ok(());
+    }
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|error| std::io::Error::other(error.to_string()))?;
+    let hex: String = secret.iter().map(|byte| format!("{byte:02x}")).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{hex}")
+}
+
 /// The environment entry that sets a node's log filter, for callers that
 /// start splitnode with hand-made arguments (e.g. `--config FILE`).
 pub fn log_env(level: &str) -> (OsString, OsString) {

@@ -20,7 +20,7 @@ pub mod protocol;
 pub mod status;
 pub mod system;
 
-pub use command::{LOG_ENV, Peer, SplitnodeCommand, find_splitnode, log_env};
+pub use command::{LOG_ENV, Peer, SplitnodeCommand, ensure_cluster_key, find_splitnode, log_env};
 pub use http::{HttpConn, Response, Transport, request, set_default_bearer};
 pub use ops::{Outcome, Request, execute, interpret};
 pub use prometheus::sample;

@@ -91,6 +91,10 @@ pub fn start_system(
             "info",
         );
         command.bootstrap = true;
+        // Like `splitlab run`: peers authenticate with a fresh key.
+        let key = data_root.join("cluster.key");
+        client::ensure_cluster_key(&key)?;
+        command.cluster_key_file = Some(key);
         for peer in nodes.iter().filter(|peer| *peer != node) {
             let (peer_addr, client_addr) = addrs(peer)?;
             command.peers.push(Peer {

@@ -77,11 +77,23 @@ fn node_spec(setup: &RunSetup<'_>, lab: &Lab, node: &str) -> anyhow::Result<Proc
     }
     command.test_clock_offset_ms = overrides.clock_offset_ms;
     command.test_clock_rate = overrides.clock_rate;
+    if settings.cluster_key {
+        command.cluster_key_file = Some(cluster_key_file(setup.run_dir)?);
+    }
     let mut spec = ProcessSpec::new(&command.binary, command.args());
     spec.stdout = Some(dir.join("splitnode.log"));
     spec.stderr = Some(dir.join("splitnode.log"));
     spec.env.extend(command.env());
     Ok(spec)
+}
+
+/// The run's cluster key file (`cluster.key` in the run directory): a
+/// fresh random key per run, shared by every node, restarts included.
+pub(super) fn cluster_key_file(run_dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = run_dir.join("cluster.key");
+    client::ensure_cluster_key(&path)
+        .map_err(|error| anyhow::anyhow!("cluster key {}: {error}", path.display()))?;
+    Ok(path)
 }
 
 /// One member of a system started from its description's template.

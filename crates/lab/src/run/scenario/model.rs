@@ -151,6 +151,15 @@ pub struct NodeSettings {
     /// checked against its description.
     #[serde(default)]
     pub options: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    /// Start the nodes with a freshly generated cluster key (peer frames
+    /// MACed, strangers refused); `false` only to show what a rogue sender
+    /// does to an unauthenticated cluster.
+    #[serde(default = "default_cluster_key")]
+    pub cluster_key: bool,
+}
+
+fn default_cluster_key() -> bool {
+    true
 }
 
 fn default_mode() -> Mode {
@@ -190,6 +199,7 @@ impl Default for NodeSettings {
             log: None,
             system: None,
             options: BTreeMap::new(),
+            cluster_key: true,
         }
     }
 }
