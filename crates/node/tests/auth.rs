@@ -269,3 +269,43 @@ fn the_client_api_requires_the_bearer_token_when_configured() {
         200
     );
 }
+
+/// The contrast (a museum piece at node level): without a key, one forged
+/// heartbeat claiming a member's id and a huge term, from any address,
+/// deposes the leader and inflates every term it reaches.
+#[test]
+fn without_a_key_one_forged_frame_deposes_the_leader() {
+    let cluster = Cluster::start(
+        "auth-unkeyed",
+        ClusterOptions {
+            size: 3,
+            net: 34,
+            mode: "safe",
+            extra: Vec::new(),
+        },
+    );
+    let leader = cluster.wait_for_leader(ELECTION);
+    let target = &cluster.nodes[leader];
+    let member = &cluster.nodes[(leader + 1) % 3];
+    let frame = Frame {
+        header: Header {
+            version: wire::PROTOCOL_VERSION,
+            cluster: name_to_id("it-auth-unkeyed"),
+            from: name_to_id(&member.name),
+            to: name_to_id(&target.name),
+            term: 1_000_000,
+        },
+        message: Message::Heartbeat { seq: 1, commit: 0 },
+    };
+    udp_from(
+        "127.0.34.99",
+        target.peer_addr,
+        &wire::encode_to_vec(&frame),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        term(target) >= 1_000_000,
+        "the forged term was not adopted: {}",
+        target.status().unwrap()
+    );
+}
