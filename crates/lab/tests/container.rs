@@ -1,4 +1,4 @@
-//! splitlab in what a container is made of. Three tests:
+//! splitlab in what a container is made of. Four tests:
 //!
 //! - a scenario run inside a fresh `unshare` sandbox (new network, mount,
 //!   PID, UTS and IPC namespaces, a private /run, loopback up): the verdict
@@ -10,7 +10,9 @@
 //!   nothing created;
 //! - the interactive lab: `up --system splitnode`, `fault partition
 //!   --grudge isolate --targets leader`, a write through `exec`, `heal`,
-//!   `down`.
+//!   `down`; and `up --system etcd`: a leader found through etcd's status,
+//!   `fault restart`, `fault --targets leader` resolved by asking etcd,
+//!   `heal`, `down`.
 //!
 //! They need root, the lab's tools and unshare; without them they skip with
 //! a reason, under `CI=true` they fail instead.
@@ -383,6 +385,82 @@ fn by_hand_up_fault_exec_heal_down() {
             .unwrap();
         if cut.status.success() {
             return Err(format!("the isolated leader reached {ip}:{port}"));
+        }
+        let heal = splitlab_ok(&["heal", "--run", &run]);
+        if !heal.contains("healed") {
+            return Err(heal);
+        }
+        Ok(())
+    };
+    let result = sequence();
+    let down = Command::new(splitlab())
+        .args(["down", "--run", &run])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    result.unwrap();
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
+    assert!(netlab::netns::list_netns(&format!("sl-{run}-")).is_empty());
+}
+
+/// etcd, where the lab's description looks for it (`$SPLITLAB_ETCD`, then
+/// `etcd` on PATH or /usr/bin/etcd).
+fn etcd() -> Option<PathBuf> {
+    client::system::System::builtin("etcd")?.binary().ok()
+}
+
+#[test]
+fn by_hand_up_system_etcd_finds_a_leader_and_goes_down() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !ready(false) {
+        return;
+    }
+    if etcd().is_none() {
+        let reason = "container test needs: etcd (apt-get install etcd-server, or SPLITLAB_ETCD)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{reason} (CI=true: failing instead of skipping)");
+        }
+        eprintln!("SKIPPED: {reason}");
+        return;
+    }
+    let dir = temp_dir("adhoc-etcd");
+    let run = format!("{:04x}", (std::process::id() + 1) % 0xffff);
+    let up = splitlab_ok(&[
+        "up",
+        "mesh-3",
+        "--run",
+        &run,
+        "--system",
+        "etcd",
+        "--runs-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let sequence = || -> Result<(), String> {
+        let addrs = client_addrs(&up);
+        if !up.contains("etcd cluster of 3 started") || !up.contains("leader: n") {
+            return Err(format!("no etcd cluster with a leader: {up}"));
+        }
+        if addrs.len() != 3 || !addrs.iter().all(|(_, addr)| addr.ends_with(":2379")) {
+            return Err(format!("expected three etcd client addresses: {up}"));
+        }
+        // `fault restart` starts a member again from its recorded spec.
+        let restart = splitlab_ok(&["fault", "restart", "--targets", "n1", "--run", &run]);
+        if !restart.contains("restart") {
+            return Err(restart);
+        }
+        // The role is resolved by asking the members in etcd's protocol.
+        let fault = splitlab_ok(&[
+            "fault",
+            "partition",
+            "--grudge",
+            "isolate",
+            "--targets",
+            "leader",
+            "--run",
+            &run,
+        ]);
+        if !fault.contains("(targets: n") {
+            return Err(format!("the leader was not resolved: {fault}"));
         }
         let heal = splitlab_ok(&["heal", "--run", &run]);
         if !heal.contains("healed") {

@@ -1,7 +1,7 @@
 //! The interactive lab in the scenarios' language: `splitlab fault` reads
 //! its command line as one timeline step (same parser, same validation,
 //! same role resolution and the same nemesis as a scenario), `heal` lifts
-//! everything, `up --system splitnode` starts a cluster, `exec` runs a
+//! everything, `up --system splitnode|etcd` starts a cluster, `exec` runs a
 //! command inside a node's namespace.
 use std::net::SocketAddr;
 use std::path::Path;
@@ -29,7 +29,7 @@ macro_rules! say {
 mod system;
 
 pub use self::system::{System, start_system};
-use self::system::{load_specs, restart_node};
+use self::system::{load_specs, restart_node, started_system};
 
 /// `splitlab fault KIND [VALUE] --targets ...`: one timeline step, written
 /// on the command line with the keys of a `[[timeline]]` table.
@@ -157,24 +157,38 @@ pub fn step_of(args: &FaultArgs, topology: &Topology) -> Result<Step, String> {
         .ok_or_else(|| "no step".to_string())
 }
 
-/// Every node with its client address.
+/// Every node with its client address (the started system's client port;
+/// splitnode's when `up` started none).
 pub(super) fn client_addrs(lab: &Lab) -> Vec<(String, SocketAddr)> {
+    let system = started_system(lab);
     lab.topology()
         .node_names()
         .into_iter()
-        .filter_map(|node| lab.client_addr(&node).map(|addr| (node, addr)))
+        .filter_map(|node| {
+            let addr = match &system {
+                Some(system) => crate::system::client_addr(system, lab, &node),
+                None => lab.client_addr(&node),
+            };
+            addr.map(|addr| (node, addr))
+        })
         .collect()
 }
 
-/// What the nodes say right now, asked from the control namespace.
+/// What the nodes say right now, asked from the control namespace in the
+/// started system's protocol.
 pub(super) fn cluster_view(lab: &Lab) -> ClusterView {
     let nodes = client_addrs(lab);
+    let protocol =
+        started_system(lab).map_or(client::Protocol::Splitnode, |system| system.protocol());
     let statuses = lab
         .netns_thread(&Target::Control)
         .ok()
         .and_then(|control| {
             control
-                .run(move || client::poll_statuses(&nodes, Duration::from_millis(300)))
+                .run(move || {
+                    let mut member_ids = std::collections::BTreeMap::new();
+                    protocol.poll_statuses(&nodes, Duration::from_millis(300), &mut member_ids)
+                })
                 .ok()
         })
         .unwrap_or_default();
