@@ -399,12 +399,19 @@ pub fn meets_expectation(
     };
     match expect.verdict {
         ExpectedVerdict::Valid if report.verdict == Verdict::Valid => Ok(()),
-        ExpectedVerdict::Valid => Err(format!(
-            "expected valid, got {} (failed: {}{})",
-            report.verdict,
-            report.invalid_checks().join(", "),
-            unknown()
-        )),
+        ExpectedVerdict::Valid => {
+            let failed = report.invalid_checks();
+            let failed = if failed.is_empty() {
+                "none".to_string()
+            } else {
+                failed.join(", ")
+            };
+            Err(format!(
+                "expected valid, got {} (failed: {failed}{})",
+                report.verdict,
+                unknown()
+            ))
+        }
         ExpectedVerdict::Invalid => {
             let failed = report.invalid_checks();
             let missing: Vec<&String> = expect
@@ -554,6 +561,52 @@ mod tests {
             failures[0].contains("aims at the leader's role"),
             "{failures:?}"
         );
+    }
+
+    #[test]
+    fn a_museum_run_whose_minority_only_hangs_does_not_meet_its_expectation() {
+        use checker::{Op, OpFn, OpKind};
+        let s = 1_000_000_000u64;
+        let write = |process: u64, node: &str, at: u64, kind: OpKind| {
+            vec![
+                Op::new(process, OpKind::Invoke, OpFn::Write, "k0", at)
+                    .with_value(format!("v{at}"))
+                    .with_node(node),
+                Op::new(process, kind, OpFn::Write, "k0", at + s / 2)
+                    .with_value(format!("v{at}"))
+                    .with_node(node),
+            ]
+        };
+        // n1 is cut off from 10 s to 20 s: its client's writes hang (info),
+        // none is acknowledged; the majority keeps writing.
+        let mut ops = Vec::new();
+        ops.extend(write(0, "n1", 15 * s, OpKind::Info));
+        ops.extend(write(1, "n2", 15 * s, OpKind::Ok));
+        let history = History::new(ops);
+        let config = CheckConfig {
+            partitions: vec![PartitionWindow {
+                start_ns: 10 * s,
+                end_ns: 20 * s,
+                minority: vec!["n1".into()],
+            }],
+            minority_reject_bound_ns: Some(2 * s),
+            ..CheckConfig::default()
+        };
+        let judgement = judge(&history, &[], &config, &[]);
+        let report = &judgement.report;
+        let verdict = |name: &str| report.result(name).unwrap().verdict;
+        assert_eq!(
+            verdict(checks::minority_never_acknowledges::NAME),
+            Verdict::Valid
+        );
+        assert_eq!(verdict(checks::minority_fails_fast::NAME), Verdict::Invalid);
+        let museum = Expectation {
+            verdict: ExpectedVerdict::Invalid,
+            broken: vec![checks::minority_never_acknowledges::NAME.into()],
+            safe_twin: None,
+        };
+        let error = meets_expectation(&museum, report, &[]).unwrap_err();
+        assert!(error.contains("not for the expected reason"), "{error}");
     }
 
     #[test]
