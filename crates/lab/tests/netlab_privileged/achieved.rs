@@ -31,11 +31,14 @@ skip = ["progress"]
 "#;
 
 /// The namespace of `node` in the (only) lab that is up, once it exists.
-fn node_netns(node: &str, deadline: Instant) -> Option<String> {
+/// The namespace of `node` in a lab that appeared after `before` was
+/// listed: a namespace left by another lab (or another test) is never taken
+/// for this run's.
+fn node_netns(node: &str, before: &[String], deadline: Instant) -> Option<String> {
     while Instant::now() < deadline {
         if let Some(name) = netlab::netns::list_netns("sl-")
             .into_iter()
-            .find(|name| name.ends_with(&format!("-{node}")))
+            .find(|name| name.ends_with(&format!("-{node}")) && !before.contains(name))
         {
             return Some(name);
         }
@@ -67,6 +70,7 @@ fn t101_rules_flushed_mid_fault_make_the_run_unknown_naming_the_leaking_link() {
     let scenario = dir.join("flush.toml");
     std::fs::write(&scenario, SCENARIO).unwrap();
     let runs: PathBuf = dir.join("runs");
+    let before = netlab::netns::list_netns("sl-");
     let run = Command::new(splitlab())
         .arg("run")
         .arg(&scenario)
@@ -79,7 +83,7 @@ fn t101_rules_flushed_mid_fault_make_the_run_unknown_naming_the_leaking_link() {
         .spawn()
         .expect("start splitlab run");
     let deadline = Instant::now() + Duration::from_secs(60);
-    let ns = node_netns("n2", deadline).expect("the run's n2 namespace appears");
+    let ns = node_netns("n2", &before, deadline).expect("the run's n2 namespace appears");
     // Wait until the partition's drop rules are in n2, let them work for a
     // second, then remove them by hand.
     while !nft_in(&ns, &["list", "ruleset"]).contains("partition n1") {
