@@ -116,15 +116,8 @@ enum Command {
         /// Scenario files or directories (default: the built-in
         /// us-east-isolated scenario).
         scenarios: Vec<PathBuf>,
-        /// Override the scenarios' seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Parent directory of run directories (default runs/).
-        #[arg(long)]
-        runs_dir: Option<PathBuf>,
-        /// Path of the splitnode binary.
-        #[arg(long)]
-        splitnode: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
         /// Look up named topologies here after the scenario's directories
         /// and before the built-in ones.
         #[arg(long)]
@@ -155,15 +148,8 @@ enum Command {
         /// Systems to run it on, comma-separated (descriptions in lab/systems/).
         #[arg(long, value_delimiter = ',', default_value = "splitnode,etcd")]
         systems: Vec<String>,
-        /// Override the scenario's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Parent directory of run directories (default runs/).
-        #[arg(long)]
-        runs_dir: Option<PathBuf>,
-        /// Path of the splitnode binary.
-        #[arg(long)]
-        splitnode: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
         /// Where to write the table (default `RUNS/compare-SCENARIO.md`).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -250,6 +236,21 @@ enum BenchCommand {
     },
 }
 
+/// Where a scenario run puts its results and what it starts: shared by
+/// `run` and `compare`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Override the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Parent directory of run directories (default runs/).
+    #[arg(long)]
+    runs_dir: Option<PathBuf>,
+    /// Path of the splitnode binary.
+    #[arg(long)]
+    splitnode: Option<PathBuf>,
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // Hidden helper: the NFQUEUE delay worker runs as this same executable.
@@ -310,9 +311,12 @@ fn main() {
         }
         Command::Run {
             scenarios,
-            seed,
-            runs_dir,
-            splitnode,
+            run:
+                RunArgs {
+                    seed,
+                    runs_dir,
+                    splitnode,
+                },
             topologies,
             system,
             junit,
@@ -336,9 +340,12 @@ fn main() {
         Command::Compare {
             scenario,
             systems,
-            seed,
-            runs_dir,
-            splitnode,
+            run:
+                RunArgs {
+                    seed,
+                    runs_dir,
+                    splitnode,
+                },
             out,
         } => match commands::preflight() {
             Err(status) => status,
