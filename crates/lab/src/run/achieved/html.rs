@@ -86,6 +86,17 @@ fn matrix(achieved: &FaultAchieved, nodes: &[String]) -> String {
     html
 }
 
+/// Which kernel mechanism served the fault, so a reader can tell a netem
+/// figure from an nft/NFQUEUE fallback one (empty: recorded before backends
+/// were recorded).
+fn backend_note(backend: &str) -> String {
+    if backend.is_empty() {
+        String::new()
+    } else {
+        format!(" <span class=muted>[served by {}]</span>", escape(backend))
+    }
+}
+
 /// The section: one block per measured fault, then the probes' cost.
 pub fn section(
     faults: &[FaultRecord],
@@ -111,7 +122,7 @@ pub fn section(
     for (fault, achieved) in measured {
         let _ = write!(
             html,
-            "<h3>#{} {} <span class=muted>(+{:.1} s … +{})</span></h3><p><b>{}</b>: {}</p>",
+            "<h3>#{} {} <span class=muted>(+{:.1} s … +{})</span></h3><p><b>{}</b>{}: {}</p>",
             fault.step + 1,
             escape(&fault.description),
             secs(fault.start_ns),
@@ -123,6 +134,7 @@ pub fn section(
             } else {
                 "NOT ACHIEVED"
             },
+            backend_note(&achieved.backend),
             escape(&achieved.summary)
         );
         for miss in &achieved.misses {
@@ -141,4 +153,61 @@ pub fn section(
         );
     }
     html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::scenario::FaultKind;
+
+    fn record(achieved: FaultAchieved) -> FaultRecord {
+        FaultRecord {
+            step: 1,
+            kind: FaultKind::Partition,
+            description: "isolate <leader>".into(),
+            targets: vec!["n1".into()],
+            grudge: None,
+            all_planes: true,
+            start_ns: 2_000_000_000,
+            end_ns: Some(7_000_000_000),
+            leader_before: None,
+            achieved: Some(achieved),
+        }
+    }
+
+    #[test]
+    fn each_fault_names_its_backend_and_verdict() {
+        let achieved = FaultAchieved {
+            ok: false,
+            summary: "1/2 directed links cut".into(),
+            misses: vec!["n1→n2 replication delivered 41 %, asked 0 %".into()],
+            backend: "nft drop at the receiver".into(),
+            ..FaultAchieved::default()
+        };
+        let html = section(
+            &[record(achieved)],
+            &["n1".into(), "n2".into()],
+            1_000_000_000,
+            None,
+        );
+        assert!(html.contains("<h3>#2 isolate &lt;leader&gt;"), "{html}");
+        assert!(html.contains("(+1.0 s … +6.0 s)"), "{html}");
+        assert!(html.contains("<b>NOT ACHIEVED</b> <span class=muted>[served by nft drop at the receiver]</span>: 1/2 directed links cut"), "{html}");
+        assert!(html.contains("n1→n2 replication delivered 41 %"), "{html}");
+    }
+
+    #[test]
+    fn no_backend_recorded_shows_none_and_unmeasured_faults_no_section() {
+        let achieved = FaultAchieved {
+            ok: true,
+            summary: "2/2 directed links cut".into(),
+            ..FaultAchieved::default()
+        };
+        let html = section(&[record(achieved)], &[], 0, None);
+        assert!(html.contains("<b>achieved</b>: 2/2"), "{html}");
+        assert!(!html.contains("served by"), "{html}");
+        let mut unmeasured = record(FaultAchieved::default());
+        unmeasured.achieved = None;
+        assert_eq!(section(&[unmeasured], &[], 0, None), "");
+    }
 }
