@@ -338,17 +338,46 @@ mod tests {
         "3f9a".parse().unwrap()
     }
 
+    /// The configs of `topo` in `state` on `caps` (run 3f9a, every queue
+    /// numbered from the default base).
+    fn render_mesh(
+        topo: &Topology,
+        state: &NetState,
+        caps: &Capabilities,
+    ) -> Result<BTreeMap<String, NsConfig>, Unsupported> {
+        render(&run(), topo, state, caps, &BTreeMap::new())
+    }
+
+    /// `shape` on the link n1 → n2, on `planes`.
+    fn shape_n1_n2(planes: Planes, shape: LinkShaping) -> Fault {
+        Fault::Shape {
+            links: vec![("n1".into(), "n2".into())],
+            planes,
+            shape,
+        }
+    }
+
+    /// The one-way cut n1 -/-> n2 on `planes`.
+    fn cut_n1_n2(planes: Planes) -> Fault {
+        Fault::Partition {
+            grudge: grudge::one_way(&["n1".into()], &["n2".into()]),
+            planes,
+        }
+    }
+
+    /// An added delay of `ms` and nothing else.
+    fn delay(ms: f64) -> LinkShaping {
+        LinkShaping {
+            delay_ms: Some(ms),
+            ..LinkShaping::default()
+        }
+    }
+
     #[test]
     fn nothing_active_renders_empty_configs() {
         let topo = Topology::full_mesh(3);
-        let configs = render(
-            &run(),
-            &topo,
-            &NetState::default(),
-            &Capabilities::without_netem(),
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        let configs =
+            render_mesh(&topo, &NetState::default(), &Capabilities::without_netem()).unwrap();
         assert_eq!(configs.len(), 3);
         for config in configs.values() {
             assert!(!config.nft_active);
@@ -365,14 +394,7 @@ mod tests {
             grudge: grudge::complete(&[names[..2].to_vec(), names[2..].to_vec()]),
             planes: Planes::All,
         });
-        let configs = render(
-            &run(),
-            &topo,
-            &state,
-            &Capabilities::without_netem(),
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        let configs = render_mesh(&topo, &state, &Capabilities::without_netem()).unwrap();
         let n1 = &configs["n1"].nft;
         assert!(n1.contains("ip saddr 10.77.0.3 counter drop"), "{n1}");
         assert!(n1.contains("ip saddr 10.77.0.5 counter drop"), "{n1}");
@@ -388,16 +410,14 @@ mod tests {
     fn delay_goes_to_nfqueue_at_the_receiver_without_netem() {
         let topo = Topology::full_mesh(2);
         let mut state = NetState::default();
-        state.apply(&Fault::Shape {
-            links: vec![("n1".into(), "n2".into())],
-            planes: Planes::All,
-            shape: LinkShaping {
-                delay_ms: Some(50.0),
+        state.apply(&shape_n1_n2(
+            Planes::All,
+            LinkShaping {
                 jitter_ms: Some(5.0),
                 rate_kbit: Some(1000),
-                ..LinkShaping::default()
+                ..delay(50.0)
             },
-        });
+        ));
         let configs = render(
             &run(),
             &topo,
@@ -441,19 +461,8 @@ mod tests {
             loss_pct: Some(30.0),
             ..LinkShaping::default()
         };
-        state.apply(&Fault::Shape {
-            links: vec![("n1".into(), "n2".into())],
-            planes: Planes::All,
-            shape,
-        });
-        let configs = render(
-            &run(),
-            &topo,
-            &state,
-            &Capabilities::all(),
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        state.apply(&shape_n1_n2(Planes::All, shape));
+        let configs = render_mesh(&topo, &state, &Capabilities::all()).unwrap();
         assert_eq!(
             configs["n1"].qdiscs,
             vec![Qdisc::Netem {
@@ -468,30 +477,9 @@ mod tests {
     fn plane_entries_exempt_their_packets_from_the_all_queue() {
         let topo = Topology::full_mesh(2);
         let mut state = NetState::default();
-        state.apply(&Fault::Shape {
-            links: vec![("n1".into(), "n2".into())],
-            planes: Planes::All,
-            shape: LinkShaping {
-                delay_ms: Some(20.0),
-                ..LinkShaping::default()
-            },
-        });
-        state.apply(&Fault::Shape {
-            links: vec![("n1".into(), "n2".into())],
-            planes: Planes::Client,
-            shape: LinkShaping {
-                delay_ms: Some(0.0),
-                ..LinkShaping::default()
-            },
-        });
-        let configs = render(
-            &run(),
-            &topo,
-            &state,
-            &Capabilities::without_netem(),
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        state.apply(&shape_n1_n2(Planes::All, delay(20.0)));
+        state.apply(&shape_n1_n2(Planes::Client, delay(0.0)));
+        let configs = render_mesh(&topo, &state, &Capabilities::without_netem()).unwrap();
         let ipt = &configs["n2"].iptables;
         let client = ipt.find("--dport 7000 -j ACCEPT").expect(ipt);
         let all = ipt.find("-s 10.77.0.1/32 -j NFQUEUE").expect(ipt);
@@ -506,19 +494,9 @@ mod tests {
             ..Capabilities::all()
         };
         let mut state = NetState::default();
-        state.apply(&Fault::Shape {
-            links: vec![("n1".into(), "n2".into())],
-            planes: Planes::All,
-            shape: LinkShaping {
-                delay_ms: Some(50.0),
-                ..LinkShaping::default()
-            },
-        });
-        state.apply(&Fault::Partition {
-            grudge: grudge::one_way(&["n1".into()], &["n2".into()]),
-            planes: Planes::All,
-        });
-        let configs = render(&run(), &topo, &state, &caps, &BTreeMap::new()).unwrap();
+        state.apply(&shape_n1_n2(Planes::All, delay(50.0)));
+        state.apply(&cut_n1_n2(Planes::All));
+        let configs = render_mesh(&topo, &state, &caps).unwrap();
         assert_eq!(
             configs["n1"].qdiscs,
             vec![Qdisc::Netem {
@@ -530,11 +508,8 @@ mod tests {
             }]
         );
         assert!(!configs["n2"].nft_active);
-        state.apply(&Fault::Partition {
-            grudge: grudge::one_way(&["n1".into()], &["n2".into()]),
-            planes: Planes::Heartbeat,
-        });
-        let err = render(&run(), &topo, &state, &caps, &BTreeMap::new()).unwrap_err();
+        state.apply(&cut_n1_n2(Planes::Heartbeat));
+        let err = render_mesh(&topo, &state, &caps).unwrap_err();
         assert!(err.to_string().contains("CONFIG_NF_TABLES_IPV4"), "{err}");
     }
 
@@ -542,19 +517,12 @@ mod tests {
     fn missing_backends_are_named() {
         let topo = Topology::full_mesh(2);
         let mut state = NetState::default();
-        state.apply(&Fault::Shape {
-            links: vec![("n1".into(), "n2".into())],
-            planes: Planes::All,
-            shape: LinkShaping {
-                delay_ms: Some(50.0),
-                ..LinkShaping::default()
-            },
-        });
+        state.apply(&shape_n1_n2(Planes::All, delay(50.0)));
         let caps = Capabilities {
             nfqueue: false,
             ..Capabilities::without_netem()
         };
-        let err = render(&run(), &topo, &state, &caps, &BTreeMap::new()).unwrap_err();
+        let err = render_mesh(&topo, &state, &caps).unwrap_err();
         assert!(err.to_string().contains("CONFIG_NET_SCH_NETEM"), "{err}");
         assert!(err.to_string().contains("NFQUEUE"), "{err}");
     }
