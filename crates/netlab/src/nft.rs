@@ -79,6 +79,38 @@ pub fn plane_matches(planes: Planes, ports: Ports) -> Vec<String> {
     }
 }
 
+/// One rule per match of `planes` for the packets `addr` selects
+/// (`ip saddr …`), each ending in `verdict`.
+fn plane_rules(script: &mut String, addr: &str, planes: Planes, ports: Ports, verdict: &str) {
+    for m in plane_matches(planes, ports) {
+        let _ = writeln!(script, "\t\t{} {verdict}", join(&[addr, &m]));
+    }
+}
+
+/// Opens the base chain hooked at `hook` (`input`, `output`), ahead of the
+/// default filter priority, accepting what no rule drops.
+fn open_base_chain(script: &mut String, hook: &str) {
+    let _ = writeln!(script, "\tchain {hook} {{");
+    let _ = writeln!(
+        script,
+        "\t\ttype filter hook {hook} priority -10; policy accept;"
+    );
+}
+
+/// Sends the packets `addr` selects on `planes` to `chain`, and opens that
+/// chain in `chains` (the caller writes its rules and closes it).
+fn open_chain(
+    script: &mut String,
+    chains: &mut String,
+    addr: &str,
+    planes: Planes,
+    ports: Ports,
+    chain: &str,
+) {
+    plane_rules(script, addr, planes, ports, &format!("jump {chain}"));
+    let _ = writeln!(chains, "\tchain {chain} {{");
+}
+
 fn join(parts: &[&str]) -> String {
     parts
         .iter()
@@ -102,32 +134,18 @@ pub fn render_table(
     }
     let mut chains = String::new();
     let _ = writeln!(script, "table ip {table} {{");
-    let _ = writeln!(script, "\tchain input {{");
-    let _ = writeln!(
-        script,
-        "\t\ttype filter hook input priority -10; policy accept;"
-    );
+    open_base_chain(&mut script, "input");
     for rule in input {
         match rule {
             InputRule::Drop { from, name, planes } => {
-                for m in plane_matches(*planes, ports) {
-                    let _ = writeln!(
-                        script,
-                        "\t\t{} counter drop comment \"partition {name} {planes}\"",
-                        join(&[&format!("ip saddr {from}"), &m])
-                    );
-                }
+                let saddr = format!("ip saddr {from}");
+                let verdict = format!("counter drop comment \"partition {name} {planes}\"");
+                plane_rules(&mut script, &saddr, *planes, ports, &verdict);
             }
             InputRule::DropData { from, name, planes } => {
                 let chain = format!("data_{}_{}", chain_safe(name), planes.label());
-                for m in plane_matches(*planes, ports) {
-                    let _ = writeln!(
-                        script,
-                        "\t\t{} jump {chain}",
-                        join(&[&format!("ip saddr {from}"), &m])
-                    );
-                }
-                let _ = writeln!(chains, "\tchain {chain} {{");
+                let saddr = format!("ip saddr {from}");
+                open_chain(&mut script, &mut chains, &saddr, *planes, ports, &chain);
                 let comment = format!("data-only partition {name} {planes}");
                 let _ = writeln!(
                     chains,
@@ -145,14 +163,8 @@ pub fn render_table(
                 loss_pct,
             } => {
                 let chain = format!("in_{}_{}", chain_safe(name), planes.label());
-                for m in plane_matches(*planes, ports) {
-                    let _ = writeln!(
-                        script,
-                        "\t\t{} jump {chain}",
-                        join(&[&format!("ip saddr {from}"), &m])
-                    );
-                }
-                let _ = writeln!(chains, "\tchain {chain} {{");
+                let saddr = format!("ip saddr {from}");
+                open_chain(&mut script, &mut chains, &saddr, *planes, ports, &chain);
                 let bp = basis_points(*loss_pct);
                 if bp > 0 {
                     let _ = writeln!(
@@ -165,21 +177,11 @@ pub fn render_table(
         }
     }
     let _ = writeln!(script, "\t}}");
-    let _ = writeln!(script, "\tchain output {{");
-    let _ = writeln!(
-        script,
-        "\t\ttype filter hook output priority -10; policy accept;"
-    );
+    open_base_chain(&mut script, "output");
     for rule in output {
         let chain = format!("out_{}_{}", chain_safe(&rule.name), rule.planes.label());
-        for m in plane_matches(rule.planes, ports) {
-            let _ = writeln!(
-                script,
-                "\t\t{} jump {chain}",
-                join(&[&format!("ip daddr {}", rule.to), &m])
-            );
-        }
-        let _ = writeln!(chains, "\tchain {chain} {{");
+        let daddr = format!("ip daddr {}", rule.to);
+        open_chain(&mut script, &mut chains, &daddr, rule.planes, ports, &chain);
         let dup = basis_points(rule.duplicate_pct);
         if dup > 0 {
             let _ = writeln!(

@@ -26,20 +26,17 @@ pub fn format_table(results: &[LinkMeasurement]) -> String {
         "tcp delay"
     );
     for m in results {
-        let req_udp = if m.requested.down {
-            "down"
-        } else if m.requested.udp_cut {
-            "cut"
-        } else {
-            "reach"
+        // What was asked of one plane: the link down, that plane cut, or
+        // reachable.
+        let requested = |cut: bool| match (m.requested.down, cut) {
+            (true, _) => "down",
+            (false, true) => "cut",
+            (false, false) => "reach",
         };
-        let req_tcp = if m.requested.down {
-            "down"
-        } else if m.requested.tcp_cut {
-            "cut"
-        } else {
-            "reach"
-        };
+        let (req_udp, req_tcp) = (
+            requested(m.requested.udp_cut),
+            requested(m.requested.tcp_cut),
+        );
         let _ = writeln!(
             out,
             "{:<22} {:>9} {:>9} {:>10.1} {:>10.1} {:>10.2} {:>10} | {:>7} {:>10} {:>10}",

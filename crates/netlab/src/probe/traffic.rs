@@ -36,6 +36,31 @@ pub(super) fn decode(buf: &[u8]) -> Option<(usize, u32, u64)> {
     Some((from, seq, sent))
 }
 
+/// The sender, sequence number and one-way delay (ms) of `message`,
+/// stamped on `epoch`'s clock and arriving now; `None` if it does not decode.
+fn arrival(message: &[u8], epoch: Instant) -> Option<(usize, u32, f64)> {
+    let now = epoch.elapsed().as_nanos() as u64;
+    let (from, seq, sent) = decode(message)?;
+    Some((from, seq, now.saturating_sub(sent) as f64 / 1e6))
+}
+
+fn record(arrivals: &Arrivals, link: (usize, usize), seq: u32, delay_ms: f64) {
+    arrivals
+        .lock()
+        .unwrap()
+        .entry(link)
+        .or_default()
+        .push((seq, delay_ms));
+}
+
+/// A read that timed out or was interrupted: nothing yet, try again.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
 pub(super) fn udp_receiver(
     me: usize,
     socket: UdpSocket,
@@ -45,34 +70,18 @@ pub(super) fn udp_receiver(
 ) {
     let mut buf = [0u8; 64];
     while !stop.load(Ordering::SeqCst) {
-        match socket.recv_from(&mut buf) {
-            Ok((n, _)) => {
-                let now = epoch.elapsed().as_nanos() as u64;
-                if let Some((from, seq, sent)) = decode(&buf[..n]) {
-                    let delay_ms = now.saturating_sub(sent) as f64 / 1e6;
-                    // A corrupted first byte turns the sender index into
-                    // 0xab______: keep it, flagged by a negative delay.
-                    let (from, delay_ms) = if from >> 24 == CORRUPT_MARK {
-                        (from & 0x00ff_ffff, -1.0)
-                    } else {
-                        (from, delay_ms)
-                    };
-                    arrivals
-                        .lock()
-                        .unwrap()
-                        .entry((from, me))
-                        .or_default()
-                        .push((seq, delay_ms));
-                }
+        // Any error (a read timeout, a signal, an ICMP error) just means
+        // nothing arrived this time.
+        if let Ok((n, _)) = socket.recv_from(&mut buf)
+            && let Some((from, seq, delay_ms)) = arrival(&buf[..n], epoch)
+        {
+            // A corrupted first byte turns the sender index into
+            // 0xab______: keep it, flagged by a negative delay.
+            if from >> 24 == CORRUPT_MARK {
+                record(arrivals, (from & 0x00ff_ffff, me), seq, -1.0);
+            } else {
+                record(arrivals, (from, me), seq, delay_ms);
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(_) => {}
         }
     }
 }
@@ -105,25 +114,12 @@ pub(super) fn tcp_receiver(
                                     filled += n;
                                     if filled == MESSAGE {
                                         filled = 0;
-                                        let now = epoch.elapsed().as_nanos() as u64;
-                                        if let Some((from, seq, sent)) = decode(&buf) {
-                                            let delay_ms = now.saturating_sub(sent) as f64 / 1e6;
-                                            arrivals
-                                                .lock()
-                                                .unwrap()
-                                                .entry((from, me))
-                                                .or_default()
-                                                .push((seq, delay_ms));
+                                        if let Some((from, seq, delay_ms)) = arrival(&buf, epoch) {
+                                            record(&arrivals, (from, me), seq, delay_ms);
                                         }
                                     }
                                 }
-                                Err(e)
-                                    if matches!(
-                                        e.kind(),
-                                        io::ErrorKind::WouldBlock
-                                            | io::ErrorKind::TimedOut
-                                            | io::ErrorKind::Interrupted
-                                    ) => {}
+                                Err(e) if is_transient(&e) => {}
                                 Err(_) => break,
                             }
                         }
