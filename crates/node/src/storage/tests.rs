@@ -9,7 +9,7 @@ use wire::{Entry, Index, KvOp, Payload, Snapshot};
 
 use super::*;
 
-pub(crate) struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
     pub(crate) fn new(tag: &str) -> TempDir {
@@ -45,8 +45,43 @@ fn put(term: Term, index: Index, key: &str) -> Entry {
     }
 }
 
+/// `put(term, i, key)` for every index `1..=last`.
+fn puts(term: Term, last: Index, key: &str) -> Vec<Entry> {
+    (1..=last).map(|index| put(term, index, key)).collect()
+}
+
 fn open(dir: &TempDir) -> (Storage, Restored, RecoveryReport) {
     Storage::open(&dir.0, "n1 c1", true).expect("open")
+}
+
+/// Appends `entries` (after truncating to `truncate`, if given) and syncs.
+fn append_synced(storage: &mut Storage, truncate: Option<Index>, entries: &[Entry]) {
+    storage.append(truncate, entries).unwrap();
+    storage.sync().unwrap();
+}
+
+/// A fresh directory `tag` whose log holds `entries`, still open.
+fn logged(tag: &str, entries: &[Entry]) -> (TempDir, Storage) {
+    let dir = TempDir::new(tag);
+    let (mut storage, _, _) = open(&dir);
+    append_synced(&mut storage, None, entries);
+    (dir, storage)
+}
+
+/// Puts `snapshot` in place as an install does before it rewrites the log
+/// (the state a crash between the two steps leaves).
+fn write_snapshot_file(dir: &TempDir, snapshot: &Snapshot) {
+    let mut record = Vec::new();
+    frame_record(&encode_snapshot(snapshot), &mut record);
+    write_atomically(&dir.0, SNAPSHOT_FILE, &record).unwrap();
+}
+
+fn index_terms(restored: &Restored) -> Vec<(Index, Term)> {
+    restored.entries.iter().map(|e| (e.index, e.term)).collect()
+}
+
+fn indexes(restored: &Restored) -> Vec<Index> {
+    restored.entries.iter().map(|e| e.index).collect()
 }
 
 #[test]
@@ -107,24 +142,17 @@ fn entries_and_meta_survive_reopen() {
 
 #[test]
 fn suffix_truncation_rewrites_the_tail() {
-    let dir = TempDir::new("truncate");
-    let (mut storage, _, _) = open(&dir);
-    let first: Vec<Entry> = (1..=5).map(|index| put(1, index, "k")).collect();
-    storage.append(None, &first).unwrap();
-    storage.sync().unwrap();
-    storage
-        .append(Some(2), &[put(2, 3, "x"), put(2, 4, "y")])
-        .unwrap();
-    storage.sync().unwrap();
+    let first = puts(1, 5, "k");
+    let (dir, mut storage) = logged("truncate", &first);
+    append_synced(&mut storage, Some(2), &[put(2, 3, "x"), put(2, 4, "y")]);
     // Truncation to a point beyond the end is a no-op.
     storage.append(Some(10), &[]).unwrap();
     drop(storage);
     let (mut storage, restored, _) = open(&dir);
-    let terms: Vec<(Index, Term)> = restored.entries.iter().map(|e| (e.index, e.term)).collect();
+    let terms: Vec<(Index, Term)> = index_terms(&restored);
     assert_eq!(terms, vec![(1, 1), (2, 1), (3, 2), (4, 2)]);
     // Truncate everything.
-    storage.append(Some(0), &[put(5, 1, "z")]).unwrap();
-    storage.sync().unwrap();
+    append_synced(&mut storage, Some(0), &[put(5, 1, "z")]);
     drop(storage);
     let (_, restored, _) = open(&dir);
     assert_eq!(restored.entries, vec![put(5, 1, "z")]);
@@ -132,15 +160,9 @@ fn suffix_truncation_rewrites_the_tail() {
 
 #[test]
 fn torn_log_tail_is_truncated_at_every_cut_point() {
-    let dir = TempDir::new("torn");
-    let (mut storage, _, _) = open(&dir);
-    storage
-        .append(None, &[put(1, 1, "a"), put(1, 2, "b")])
-        .unwrap();
-    storage.sync().unwrap();
+    let (dir, mut storage) = logged("torn", &[put(1, 1, "a"), put(1, 2, "b")]);
     let good_len = storage.log_bytes();
-    storage.append(None, &[put(1, 3, "c")]).unwrap();
-    storage.sync().unwrap();
+    append_synced(&mut storage, None, &[put(1, 3, "c")]);
     let full_len = storage.log_bytes();
     drop(storage);
     let log_path = dir.0.join(LOG_FILE);
@@ -157,12 +179,7 @@ fn torn_log_tail_is_truncated_at_every_cut_point() {
 
 #[test]
 fn corrupt_tail_byte_is_detected_by_the_checksum() {
-    let dir = TempDir::new("corrupt");
-    let (mut storage, _, _) = open(&dir);
-    storage
-        .append(None, &[put(1, 1, "a"), put(1, 2, "b")])
-        .unwrap();
-    storage.sync().unwrap();
+    let (dir, storage) = logged("corrupt", &[put(1, 1, "a"), put(1, 2, "b")]);
     drop(storage);
     let log_path = dir.0.join(LOG_FILE);
     let mut bytes = fs::read(&log_path).unwrap();
@@ -173,8 +190,7 @@ fn corrupt_tail_byte_is_detected_by_the_checksum() {
     assert_eq!(restored.entries, vec![put(1, 1, "a")]);
     assert!(report.torn_log_bytes > 0);
     // Appending after the repair continues the log cleanly.
-    storage.append(None, &[put(1, 2, "again")]).unwrap();
-    storage.sync().unwrap();
+    append_synced(&mut storage, None, &[put(1, 2, "again")]);
     drop(storage);
     let (_, restored, _) = open(&dir);
     assert_eq!(restored.entries.len(), 2);
@@ -216,41 +232,31 @@ fn meta_file_is_compacted() {
 
 #[test]
 fn snapshot_drops_covered_entries() {
-    let dir = TempDir::new("snapshot");
-    let (mut storage, _, _) = open(&dir);
-    let entries: Vec<Entry> = (1..=10).map(|index| put(1, index, "k")).collect();
-    storage.append(None, &entries).unwrap();
-    storage.sync().unwrap();
+    let entries = puts(1, 10, "k");
+    let (dir, mut storage) = logged("snapshot", &entries);
     let snapshot = Snapshot {
         last_index: 7,
         last_term: 1,
         data: b"state".to_vec(),
     };
     storage.compact(&snapshot).unwrap();
-    storage.append(None, &[put(2, 11, "n")]).unwrap();
-    storage.sync().unwrap();
+    append_synced(&mut storage, None, &[put(2, 11, "n")]);
     drop(storage);
     let (mut storage, restored, _) = open(&dir);
     assert_eq!(restored.snapshot, Some(snapshot));
-    let indexes: Vec<Index> = restored.entries.iter().map(|e| e.index).collect();
+    let indexes: Vec<Index> = indexes(&restored);
     assert_eq!(indexes, vec![8, 9, 10, 11]);
     // Truncation still finds the right offsets after the rewrite.
-    storage.append(Some(9), &[put(3, 10, "t")]).unwrap();
-    storage.sync().unwrap();
+    append_synced(&mut storage, Some(9), &[put(3, 10, "t")]);
     drop(storage);
     let (_, restored, _) = open(&dir);
-    let tail: Vec<(Index, Term)> = restored.entries.iter().map(|e| (e.index, e.term)).collect();
+    let tail: Vec<(Index, Term)> = index_terms(&restored);
     assert_eq!(tail, vec![(8, 1), (9, 1), (10, 3)]);
 }
 
 #[test]
 fn installed_snapshot_beyond_the_log_empties_it() {
-    let dir = TempDir::new("install");
-    let (mut storage, _, _) = open(&dir);
-    storage
-        .append(None, &[put(1, 1, "a"), put(1, 2, "b")])
-        .unwrap();
-    storage.sync().unwrap();
+    let (dir, mut storage) = logged("install", &[put(1, 1, "a"), put(1, 2, "b")]);
     let snapshot = Snapshot {
         last_index: 50,
         last_term: 4,
@@ -258,8 +264,7 @@ fn installed_snapshot_beyond_the_log_empties_it() {
     };
     storage.install_snapshot(&snapshot).unwrap();
     assert_eq!(storage.last_index(), 50);
-    storage.append(None, &[put(4, 51, "c")]).unwrap();
-    storage.sync().unwrap();
+    append_synced(&mut storage, None, &[put(4, 51, "c")]);
     drop(storage);
     let (_, restored, _) = open(&dir);
     assert_eq!(restored.last_index(), 51);
@@ -270,25 +275,19 @@ fn installed_snapshot_beyond_the_log_empties_it() {
 fn stale_records_before_a_snapshot_are_skipped() {
     // Simulates a crash after the snapshot rename but before the log
     // rewrite: the log still starts at index 1.
-    let dir = TempDir::new("stale");
-    let (mut storage, _, _) = open(&dir);
-    let entries: Vec<Entry> = (1..=4).map(|index| put(1, index, "k")).collect();
-    storage.append(None, &entries).unwrap();
-    storage.sync().unwrap();
+    let entries = puts(1, 4, "k");
+    let (dir, storage) = logged("stale", &entries);
     drop(storage);
-    let mut record = Vec::new();
-    frame_record(
-        &encode_snapshot(&Snapshot {
+    write_snapshot_file(
+        &dir,
+        &Snapshot {
             last_index: 2,
             last_term: 1,
             data: vec![],
-        }),
-        &mut record,
+        },
     );
-    write_atomically(&dir.0, SNAPSHOT_FILE, &record).unwrap();
     let (_, restored, report) = open(&dir);
-    let indexes: Vec<Index> = restored.entries.iter().map(|e| e.index).collect();
-    assert_eq!(indexes, vec![3, 4]);
+    assert_eq!(indexes(&restored), vec![3, 4]);
     assert_eq!(report.torn_log_bytes, 0);
 }
 
@@ -310,11 +309,8 @@ fn expect_corrupt(dir: &TempDir) -> String {
 
 #[test]
 fn flipped_bit_mid_log_refuses_to_start() {
-    let dir = TempDir::new("bitflip");
-    let (mut storage, _, _) = open(&dir);
-    let entries: Vec<Entry> = (1..=5).map(|index| put(1, index, "k")).collect();
-    storage.append(None, &entries).unwrap();
-    storage.sync().unwrap();
+    let entries = puts(1, 5, "k");
+    let (dir, storage) = logged("bitflip", &entries);
     let third = storage.log_records[2].offset;
     drop(storage);
     let log_path = dir.0.join(LOG_FILE);
@@ -356,10 +352,7 @@ fn flipped_bit_in_an_earlier_meta_record_refuses_to_start() {
 
 #[test]
 fn zero_filled_tail_is_a_torn_tail() {
-    let dir = TempDir::new("zeros");
-    let (mut storage, _, _) = open(&dir);
-    storage.append(None, &[put(1, 1, "a")]).unwrap();
-    storage.sync().unwrap();
+    let (dir, storage) = logged("zeros", &[put(1, 1, "a")]);
     let good = storage.log_bytes();
     drop(storage);
     let log_path = dir.0.join(LOG_FILE);
@@ -374,11 +367,8 @@ fn zero_filled_tail_is_a_torn_tail() {
 
 #[test]
 fn install_over_a_conflicting_suffix_drops_it() {
-    let dir = TempDir::new("install-conflict");
-    let (mut storage, _, _) = open(&dir);
-    let stale: Vec<Entry> = (1..=6).map(|index| put(1, index, "old")).collect();
-    storage.append(None, &stale).unwrap();
-    storage.sync().unwrap();
+    let stale = puts(1, 6, "old");
+    let (dir, mut storage) = logged("install-conflict", &stale);
     // The leader's index 4 has term 2: our 4..=6 do not extend it.
     storage.install_snapshot(&snapshot_at(4, 2)).unwrap();
     assert_eq!(storage.last_index(), 4);
@@ -391,11 +381,8 @@ fn install_over_a_conflicting_suffix_drops_it() {
 
 #[test]
 fn install_over_a_matching_suffix_keeps_it() {
-    let dir = TempDir::new("install-match");
-    let (mut storage, _, _) = open(&dir);
-    let entries: Vec<Entry> = (1..=6).map(|index| put(2, index, "k")).collect();
-    storage.append(None, &entries).unwrap();
-    storage.sync().unwrap();
+    let entries = puts(2, 6, "k");
+    let (dir, mut storage) = logged("install-match", &entries);
     storage.install_snapshot(&snapshot_at(4, 2)).unwrap();
     drop(storage);
     let (_, restored, _) = open(&dir);
@@ -406,21 +393,15 @@ fn install_over_a_matching_suffix_keeps_it() {
 fn install_interrupted_before_the_log_rewrite_is_repaired() {
     // The crash point between the two durable steps: the new snapshot is in
     // place, the log still holds the suffix the install was dropping.
-    let dir = TempDir::new("install-crash");
-    let (mut storage, _, _) = open(&dir);
-    let stale: Vec<Entry> = (1..=6).map(|index| put(1, index, "old")).collect();
-    storage.append(None, &stale).unwrap();
-    storage.sync().unwrap();
+    let stale = puts(1, 6, "old");
+    let (dir, storage) = logged("install-crash", &stale);
     drop(storage);
-    let mut record = Vec::new();
-    frame_record(&encode_snapshot(&snapshot_at(4, 2)), &mut record);
-    write_atomically(&dir.0, SNAPSHOT_FILE, &record).unwrap();
+    write_snapshot_file(&dir, &snapshot_at(4, 2));
     let (mut storage, restored, report) = open(&dir);
     assert!(restored.entries.is_empty(), "{:?}", restored.entries);
     assert_eq!(report.conflicting_entries, 2);
     // The repair is durable and appending continues the snapshot.
-    storage.append(None, &[put(2, 5, "new")]).unwrap();
-    storage.sync().unwrap();
+    append_synced(&mut storage, None, &[put(2, 5, "new")]);
     drop(storage);
     let (_, restored, report) = open(&dir);
     assert_eq!(restored.entries, vec![put(2, 5, "new")]);
@@ -430,12 +411,7 @@ fn install_interrupted_before_the_log_rewrite_is_repaired() {
 #[test]
 fn a_log_that_breaks_continuity_is_refused() {
     // Terms going down.
-    let dir = TempDir::new("terms");
-    let (mut storage, _, _) = open(&dir);
-    storage
-        .append(None, &[put(3, 1, "a"), put(2, 2, "b")])
-        .unwrap();
-    storage.sync().unwrap();
+    let (dir, storage) = logged("terms", &[put(3, 1, "a"), put(2, 2, "b")]);
     drop(storage);
     let message = expect_corrupt(&dir);
     assert!(
@@ -444,17 +420,11 @@ fn a_log_that_breaks_continuity_is_refused() {
     );
 
     // A suffix whose first entry is older than the snapshot's term.
-    let dir = TempDir::new("snapterm");
-    let (mut storage, _, _) = open(&dir);
-    storage.append(None, &[put(1, 1, "a")]).unwrap();
-    storage.sync().unwrap();
+    let (dir, mut storage) = logged("snapterm", &[put(1, 1, "a")]);
     storage.compact(&snapshot_at(1, 1)).unwrap();
-    storage.append(None, &[put(1, 2, "b")]).unwrap();
-    storage.sync().unwrap();
+    append_synced(&mut storage, None, &[put(1, 2, "b")]);
     drop(storage);
-    let mut record = Vec::new();
-    frame_record(&encode_snapshot(&snapshot_at(1, 5)), &mut record);
-    write_atomically(&dir.0, SNAPSHOT_FILE, &record).unwrap();
+    write_snapshot_file(&dir, &snapshot_at(1, 5));
     let message = expect_corrupt(&dir);
     assert!(message.contains("lower than the term 5"), "{message}");
 
@@ -462,8 +432,7 @@ fn a_log_that_breaks_continuity_is_refused() {
     let dir = TempDir::new("gap");
     let (mut storage, _, _) = open(&dir);
     storage.append(None, &[put(1, 1, "a")]).unwrap();
-    storage.append(None, &[put(1, 3, "c")]).unwrap();
-    storage.sync().unwrap();
+    append_synced(&mut storage, None, &[put(1, 3, "c")]);
     drop(storage);
     let message = expect_corrupt(&dir);
     assert!(
