@@ -26,41 +26,38 @@ pub fn probe_capabilities(netns: &str) -> Capabilities {
         let table = format!("*mangle\n:PREROUTING ACCEPT [0:0]\n{rules}COMMIT\n");
         run_in(netns, "iptables-restore", &[], &table).is_ok()
     };
-    let qdisc = |args: &[&str]| {
-        let mut add: Vec<String> = ["qdisc", "add", "dev", "lo", "root"]
+    // `tc qdisc VERB dev lo root ARGS...`
+    let tc_root = |verb: &str, args: &[&str]| {
+        let args: Vec<String> = ["qdisc", verb, "dev", "lo", "root"]
             .iter()
+            .chain(args)
             .map(|s| s.to_string())
             .collect();
-        add.extend(args.iter().map(|s| s.to_string()));
-        let ok = run_in(netns, "tc", &add, "").is_ok();
+        run_in(netns, "tc", &args, "").is_ok()
+    };
+    let qdisc = |args: &[&str]| {
+        let ok = tc_root("add", args);
         if ok {
-            let del: Vec<String> = ["qdisc", "del", "dev", "lo", "root"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            let _ = run_in(netns, "tc", &del, "");
+            let _ = tc_root("del", &[]);
         }
         ok
     };
     std::thread::scope(|scope| {
-        let numgen = scope.spawn(|| {
-            nft(
+        let [numgen, dup, mangle] = [
+            (
                 "sl_probe_numgen",
                 "chain c { type filter hook input priority 0; policy accept; numgen random mod 100 < 1 drop; }",
-            )
-        });
-        let dup = scope.spawn(|| {
-            nft(
+            ),
+            (
                 "sl_probe_dup",
                 "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 dup to 127.0.0.9; }",
-            )
-        });
-        let mangle = scope.spawn(|| {
-            nft(
+            ),
+            (
                 "sl_probe_mangle",
                 "chain c { type filter hook output priority 0; policy accept; ip daddr 127.0.0.9 @ih,0,8 set 0xab; }",
-            )
-        });
+            ),
+        ]
+        .map(|(table, body)| scope.spawn(move || nft(table, body)));
         let nfqueue = scope.spawn(|| {
             restore(
                 "-A PREROUTING -s 127.0.0.9/32 -p udp -m udp --dport 9 -j NFQUEUE --queue-num 9\n",
@@ -383,6 +380,29 @@ pub fn run_doctor() -> Vec<Check> {
             });
         }
     }
+    let disk_full = if privileged {
+        crate::disk::probe_disk_full(&crate::journal::state_dir(), &run.netns_prefix())
+    } else {
+        Err("not attempted: privileges are missing (see above)".into())
+    };
+    checks.push(Check {
+        name: "disk-full",
+        ok: disk_full.is_ok(),
+        basic: false,
+        detail: disk_full.unwrap_or_else(|why| why),
+    });
+    let block = crate::disk::block_faults_unavailable();
+    checks.push(Check {
+        name: "fsync-error, disk-slow",
+        ok: block.is_none(),
+        basic: false,
+        detail: block.map_or_else(
+            || "device-mapper available".into(),
+            |why| {
+                format!("unavailable (scenarios with them are skipped): this machine lacks {why}")
+            },
+        ),
+    });
     let (freezer, detail) = cgroup_freezer();
     checks.push(Check {
         name: "cgroup freezer",
