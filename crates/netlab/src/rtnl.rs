@@ -191,11 +191,13 @@ impl Worker {
         Ok(handle)
     }
 
-    fn index(&mut self, netns: &str, ifname: &str) -> io::Result<u32> {
+    /// The index of `ifname` in `netns`, with the handle for that namespace.
+    fn link(&mut self, netns: &str, ifname: &str) -> io::Result<(u32, Handle)> {
         let handle = self.handle(netns)?;
         let name = ifname.to_string();
+        let lookup = handle.clone();
         let found = self.runtime.block_on(async move {
-            handle
+            lookup
                 .link()
                 .get()
                 .match_name(name)
@@ -204,7 +206,7 @@ impl Worker {
                 .await
         });
         match found {
-            Ok(Some(link)) => Ok(link.header.index),
+            Ok(Some(link)) => Ok((link.header.index, handle)),
             Ok(None) => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no interface {ifname} in {netns}"),
@@ -214,8 +216,7 @@ impl Worker {
     }
 
     fn set_link(&mut self, netns: &str, ifname: &str, up: bool) -> io::Result<()> {
-        let index = self.index(netns, ifname)?;
-        let handle = self.handle(netns)?;
+        let (index, handle) = self.link(netns, ifname)?;
         let builder = LinkUnspec::new_with_index(index);
         let message = if up { builder.up() } else { builder.down() }.build();
         self.runtime
@@ -232,8 +233,7 @@ impl Worker {
                 ifname,
                 addr,
             } => {
-                let index = self.index(netns, ifname)?;
-                let handle = self.handle(netns)?;
+                let (index, handle) = self.link(netns, ifname)?;
                 let addr = IpAddr::V4(*addr);
                 self.runtime
                     .block_on(async move { handle.address().add(index, addr, 32).execute().await })
@@ -269,8 +269,7 @@ impl Worker {
                 ifname,
                 src,
             } => {
-                let index = self.index(netns, ifname)?;
-                let handle = self.handle(netns)?;
+                let (index, handle) = self.link(netns, ifname)?;
                 let message = RouteMessageBuilder::<Ipv4Addr>::new()
                     .destination_prefix(*dest, 32)
                     .output_interface(index)

@@ -223,6 +223,19 @@ impl LinkShaping {
         self.duplicate_pct.unwrap_or(0.0) > 0.0 || self.corrupt_pct.unwrap_or(0.0) > 0.0
     }
 
+    /// The percentage knobs that are set (above zero), by their netem names,
+    /// in netem's argument order.
+    pub(crate) fn percentages(&self) -> impl Iterator<Item = (&'static str, f64)> {
+        [
+            ("loss", self.loss_pct),
+            ("duplicate", self.duplicate_pct),
+            ("corrupt", self.corrupt_pct),
+            ("reorder", self.reorder_pct),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.filter(|v| *v > 0.0)?)))
+    }
+
     /// A compact human description, e.g. `delay 50ms±5ms loss 30%`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -232,15 +245,9 @@ impl LinkShaping {
                 None => parts.push(format!("delay {d}ms")),
             }
         }
-        let mut pct = |name: &str, v: Option<f64>| {
-            if let Some(v) = v.filter(|v| *v > 0.0) {
-                parts.push(format!("{name} {v}%"));
-            }
-        };
-        pct("loss", self.loss_pct);
-        pct("duplicate", self.duplicate_pct);
-        pct("corrupt", self.corrupt_pct);
-        pct("reorder", self.reorder_pct);
+        for (name, v) in self.percentages() {
+            parts.push(format!("{name} {v}%"));
+        }
         if let Some(r) = self.rate_kbit {
             parts.push(format!("rate {r}kbit"));
         }

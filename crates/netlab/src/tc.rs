@@ -63,16 +63,10 @@ pub fn netem_args(shape: &LinkShaping) -> Vec<String> {
             args.push(format!("{j}ms"));
         }
     }
-    let mut pct = |name: &str, value: Option<f64>| {
-        if let Some(v) = value.filter(|v| *v > 0.0) {
-            args.push(name.into());
-            args.push(format!("{v}%"));
-        }
-    };
-    pct("loss", shape.loss_pct);
-    pct("duplicate", shape.duplicate_pct);
-    pct("corrupt", shape.corrupt_pct);
-    pct("reorder", shape.reorder_pct);
+    for (name, v) in shape.percentages() {
+        args.push(name.into());
+        args.push(format!("{v}%"));
+    }
     if let Some(rate) = shape.rate_kbit {
         args.push("rate".into());
         args.push(format!("{rate}kbit"));
