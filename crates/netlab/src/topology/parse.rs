@@ -191,19 +191,24 @@ fn build(
         })
     };
 
+    // The two ends of a link or a shape, refused (at the second) when they
+    // are the same node.
+    let ends = |a: &Spanned<String>, b: &Spanned<String>, self_link: &dyn Fn(&str) -> String| {
+        let (ia, ib) = (resolve(a)?, resolve(b)?);
+        if ia == ib {
+            return Err(source.error(Some(b.span()), self_link(a.get_ref())));
+        }
+        Ok((ia, ib))
+    };
+
     let links = match &raw.link {
         None => all_pairs(nodes.len()),
         Some(raw_links) => {
             let mut seen = BTreeMap::new();
             for link in raw_links {
-                let a = resolve(&link.a)?;
-                let b = resolve(&link.b)?;
-                if a == b {
-                    return Err(source.error(
-                        Some(link.b.span()),
-                        format!("self-link: {:?} is linked to itself", link.a.get_ref()),
-                    ));
-                }
+                let (a, b) = ends(&link.a, &link.b, &|a| {
+                    format!("self-link: {a:?} is linked to itself")
+                })?;
                 let key = (a.min(b), a.max(b));
                 if seen.insert(key, ()).is_some() {
                     return Err(source.error(
@@ -223,14 +228,9 @@ fn build(
     let mut shaped: BTreeMap<(usize, usize), ()> = BTreeMap::new();
     for spanned in &raw.shape {
         let entry = spanned.get_ref();
-        let from = resolve(&entry.from)?;
-        let to = resolve(&entry.to)?;
-        if from == to {
-            return Err(source.error(
-                Some(entry.to.span()),
-                format!("self-link: shape from {:?} to itself", entry.from.get_ref()),
-            ));
-        }
+        let (from, to) = ends(&entry.from, &entry.to, &|a| {
+            format!("self-link: shape from {a:?} to itself")
+        })?;
         let key = (from.min(to), from.max(to));
         if links.binary_search(&key).is_err() {
             return Err(source.error(
