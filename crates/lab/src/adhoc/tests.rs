@@ -14,40 +14,42 @@ fn args(kind: &str) -> FaultArgs {
     }
 }
 
+/// `splitlab fault KIND [VALUE] --KEY VALUE...` (keys: grudge, targets,
+/// jitter, for) read as a step of mesh-3.
+fn fault(kind: &str, value: Option<&str>, keys: &[(&str, &str)]) -> Result<Step, String> {
+    let mut args = FaultArgs {
+        value: value.map(String::from),
+        ..args(kind)
+    };
+    for (key, text) in keys {
+        let field = match *key {
+            "grudge" => &mut args.grudge,
+            "targets" => &mut args.targets,
+            "jitter" => &mut args.jitter,
+            "for" => &mut args.duration,
+            other => panic!("no flag --{other} in these tests"),
+        };
+        *field = Some(text.to_string());
+    }
+    step_of(&args, &mesh3())
+}
+
 #[test]
 fn the_command_line_reads_as_a_timeline_step() {
-    let step = step_of(
-        &FaultArgs {
-            grudge: Some("isolate".into()),
-            targets: Some("leader".into()),
-            ..args("partition")
-        },
-        &mesh3(),
-    )
-    .unwrap();
-    assert_eq!(step.describe(), "partition isolate leader");
-    let step = step_of(
-        &FaultArgs {
-            value: Some("30%".into()),
-            targets: Some("n1".into()),
-            ..args("loss")
-        },
-        &mesh3(),
-    )
-    .unwrap();
-    assert_eq!(step.describe(), "loss [n1] 30%");
-    let step = step_of(
-        &FaultArgs {
-            value: Some("50ms".into()),
-            jitter: Some("5ms".into()),
-            targets: Some("n1,n2".into()),
-            duration: Some("2s".into()),
-            ..args("delay")
-        },
-        &mesh3(),
-    )
-    .unwrap();
-    assert_eq!(step.describe(), "delay [n1, n2] 50ms±5ms for 2s");
+    let isolate = [("grudge", "isolate"), ("targets", "leader")];
+    let delay = [("jitter", "5ms"), ("targets", "n1,n2"), ("for", "2s")];
+    for (kind, value, keys, described) in [
+        ("partition", None, &isolate[..], "partition isolate leader"),
+        ("loss", Some("30%"), &[("targets", "n1")], "loss [n1] 30%"),
+        (
+            "delay",
+            Some("50ms"),
+            &delay,
+            "delay [n1, n2] 50ms±5ms for 2s",
+        ),
+    ] {
+        assert_eq!(fault(kind, value, keys).unwrap().describe(), described);
+    }
     assert_eq!(
         step_of(&args("heal"), &mesh3()).unwrap().kind(),
         FaultKind::Heal
@@ -56,44 +58,15 @@ fn the_command_line_reads_as_a_timeline_step() {
 
 #[test]
 fn the_command_line_gets_the_scenario_validation() {
-    let unknown_node = step_of(
-        &FaultArgs {
-            value: Some("30%".into()),
-            targets: Some("n9".into()),
-            ..args("loss")
-        },
-        &mesh3(),
-    )
-    .unwrap_err();
-    assert!(unknown_node.contains("n9"), "{unknown_node}");
-    let no_targets = step_of(
-        &FaultArgs {
-            value: Some("30%".into()),
-            ..args("loss")
-        },
-        &mesh3(),
-    )
-    .unwrap_err();
-    assert!(no_targets.contains("needs `targets`"), "{no_targets}");
-    let bad_kind = step_of(&args("explode"), &mesh3()).unwrap_err();
-    assert!(bad_kind.contains("partition"), "{bad_kind}");
-    let bad_percent = step_of(
-        &FaultArgs {
-            value: Some("lots".into()),
-            targets: Some("n1".into()),
-            ..args("loss")
-        },
-        &mesh3(),
-    )
-    .unwrap_err();
-    assert!(bad_percent.contains("percentage"), "{bad_percent}");
-    let pause_forever = step_of(
-        &FaultArgs {
-            targets: Some("n1".into()),
-            ..args("pause")
-        },
-        &mesh3(),
-    )
-    .unwrap_err();
-    assert!(pause_forever.contains("needs `for`"), "{pause_forever}");
+    let on = |node| [("targets", node)];
+    for (kind, value, keys, says) in [
+        ("loss", Some("30%"), &on("n9")[..], "n9"),
+        ("loss", Some("30%"), &[], "needs `targets`"),
+        ("explode", None, &[], "partition"),
+        ("loss", Some("lots"), &on("n1"), "percentage"),
+        ("pause", None, &on("n1"), "needs `for`"),
+    ] {
+        let error = fault(kind, value, keys).unwrap_err();
+        assert!(error.contains(says), "{kind} {value:?} {keys:?}: {error}");
+    }
 }
