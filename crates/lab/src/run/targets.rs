@@ -236,6 +236,20 @@ mod tests {
         }
     }
 
+    /// The `kind` partition of n1..n`n` aimed at `targets` (and `peers`),
+    /// seed 1.
+    fn grudge(kind: PartitionKind, n: usize, targets: &[&str], peers: Option<&[&str]>) -> Grudge {
+        let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let peers = peers.map(strings);
+        let (targets, mut rng) = (strings(targets), SeededRng::new(1));
+        partition_grudge(kind, &names(n), &targets, peers.as_deref(), None, &mut rng)
+    }
+
+    /// The nodes `role` stands for in `view`, seed 1.
+    fn resolve_role(role: Role, view: &ClusterView) -> Result<Vec<String>, TargetError> {
+        resolve(&Targets::Role(role), view, &mut SeededRng::new(1))
+    }
+
     fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|s| s.to_string()).collect()
     }
@@ -262,13 +276,8 @@ mod tests {
 
     #[test]
     fn three_node_minority_with_leader_is_the_leader_alone() {
-        let resolved = resolve(
-            &Targets::Role(Role::MinorityWithLeader),
-            &view(3, "n1"),
-            &mut SeededRng::new(1),
-        )
-        .unwrap();
-        assert_eq!(resolved, vec!["n1"]);
+        let resolved = resolve_role(Role::MinorityWithLeader, &view(3, "n1"));
+        assert_eq!(resolved, Ok(vec!["n1".to_string()]));
     }
 
     #[test]
@@ -277,31 +286,20 @@ mod tests {
             nodes: names(3),
             leader: None,
         };
-        let error = resolve(&Targets::Role(Role::Leader), &v, &mut SeededRng::new(1));
+        let error = resolve_role(Role::Leader, &v);
         assert_eq!(error, Err(TargetError::NoLeader("leader")));
-        assert!(resolve(&Targets::Role(Role::All), &v, &mut SeededRng::new(1)).is_ok());
+        assert!(resolve_role(Role::All, &v).is_ok());
     }
 
     #[test]
     fn single_node_cluster_has_no_followers() {
-        let error = resolve(
-            &Targets::Role(Role::Followers),
-            &view(1, "n1"),
-            &mut SeededRng::new(1),
-        );
+        let error = resolve_role(Role::Followers, &view(1, "n1"));
         assert!(matches!(error, Err(TargetError::Empty { .. })));
     }
 
     #[test]
     fn isolating_the_leader_cuts_both_directions() {
-        let grudge = partition_grudge(
-            PartitionKind::Isolate,
-            &names(3),
-            &["n1".into()],
-            None,
-            None,
-            &mut SeededRng::new(1),
-        );
+        let grudge = grudge(PartitionKind::Isolate, 3, &["n1"], None);
         assert_eq!(grudge.by_receiver()["n1"], set(&["n2", "n3"]));
         assert_eq!(grudge.by_receiver()["n2"], set(&["n1"]));
         assert_eq!(grudge.by_receiver()["n3"], set(&["n1"]));
@@ -316,24 +314,10 @@ mod tests {
 
     #[test]
     fn one_way_grudges_drop_only_one_direction() {
-        let cannot_receive = partition_grudge(
-            PartitionKind::OneWayIn,
-            &names(3),
-            &["n1".into()],
-            None,
-            None,
-            &mut SeededRng::new(1),
-        );
+        let cannot_receive = grudge(PartitionKind::OneWayIn, 3, &["n1"], None);
         assert_eq!(cannot_receive.by_receiver().len(), 1);
         assert_eq!(cannot_receive.by_receiver()["n1"], set(&["n2", "n3"]));
-        let cannot_send = partition_grudge(
-            PartitionKind::OneWayOut,
-            &names(3),
-            &["n1".into()],
-            None,
-            None,
-            &mut SeededRng::new(1),
-        );
+        let cannot_send = grudge(PartitionKind::OneWayOut, 3, &["n1"], None);
         assert_eq!(cannot_send.by_receiver().len(), 2);
         assert_eq!(cannot_send.by_receiver()["n2"], set(&["n1"]));
     }
@@ -341,14 +325,7 @@ mod tests {
     #[test]
     fn bridge_matches_jepsen() {
         // bridge([1..5]) == {1:{4,5},2:{4,5},4:{1,2},5:{1,2}}
-        let grudge = partition_grudge(
-            PartitionKind::Bridge,
-            &names(5),
-            &["n3".into()],
-            None,
-            None,
-            &mut SeededRng::new(1),
-        );
+        let grudge = grudge(PartitionKind::Bridge, 5, &["n3"], None);
         assert_eq!(grudge.by_receiver().len(), 4);
         assert_eq!(grudge.by_receiver()["n1"], set(&["n4", "n5"]));
         assert_eq!(grudge.by_receiver()["n2"], set(&["n4", "n5"]));
@@ -359,14 +336,7 @@ mod tests {
 
     #[test]
     fn partial_partition_cuts_one_link() {
-        let grudge = partition_grudge(
-            PartitionKind::Links,
-            &names(3),
-            &["n1".into()],
-            Some(&["n2".into()]),
-            None,
-            &mut SeededRng::new(1),
-        );
+        let grudge = grudge(PartitionKind::Links, 3, &["n1"], Some(&["n2"]));
         assert_eq!(grudge.by_receiver()["n1"], set(&["n2"]));
         assert_eq!(grudge.by_receiver()["n2"], set(&["n1"]));
         assert!(!grudge.by_receiver().contains_key("n3"));
