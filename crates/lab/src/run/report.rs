@@ -367,7 +367,7 @@ pub fn render(results: &Results, history: &[Op], events: &[NodeEvent]) -> String
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>splitlab: {name}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1240px; }}
-h1 {{ font-size: 22px; margin-bottom: 4px; }} h2 {{ font-size: 16px; margin-top: 28px; }}
+h1 {{ font-size: 22px; margin-bottom: 4px; }} h2 {{ font-size: 16px; margin-top: 28px; }} h3 {{ font-size: 14px; margin: 16px 0 4px; }}
 .verdict {{ display: inline-block; padding: 4px 12px; border-radius: 4px; color: #fff; font-weight: 700; background: {verdict_colour}; }}
 table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border-bottom: 1px solid #e5e5e5; padding: 4px 10px; text-align: left; vertical-align: top; }}
 th {{ background: #fafafa; }} .valid {{ color: #2e7d32; font-weight: 600; }} .invalid {{ color: #c62828; font-weight: 600; }} .unknown {{ color: #ef6c00; font-weight: 600; }}
