@@ -91,7 +91,21 @@ pub struct Config {
     pub snapshot_threshold: u64,
     /// Pending client requests beyond this are rejected (back-pressure).
     pub max_pending_requests: usize,
+    /// Largest snapshot chunk a leader sends, in bytes: a snapshot of any
+    /// size travels in chunks of this size, each in its own frame, so it
+    /// must sit well under the driver's frame limit.
+    pub snapshot_chunk_bytes: usize,
+    /// Client sessions kept for exactly-once writes; beyond it the least
+    /// recently applied client's session is evicted. Part of the replicated
+    /// state's rules: must be equal on every member. See
+    /// [`DEFAULT_MAX_SESSIONS`](crate::DEFAULT_MAX_SESSIONS) for the
+    /// de-duplication window it implies.
+    pub max_sessions: usize,
 }
+
+/// Default [`Config::snapshot_chunk_bytes`]: 1 MiB, a sixteenth of
+/// [`wire::DEFAULT_MAX_FRAME`].
+pub const DEFAULT_SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 
 /// Why [`Replica::new`](crate::Replica::new) refused a configuration or
 /// restored state. The message starts with the offending field.
@@ -151,6 +165,8 @@ impl Config {
             max_append_entries: 256,
             snapshot_threshold: 10_000,
             max_pending_requests: 10_000,
+            snapshot_chunk_bytes: DEFAULT_SNAPSHOT_CHUNK_BYTES,
+            max_sessions: crate::DEFAULT_MAX_SESSIONS,
         }
     }
 
@@ -247,6 +263,12 @@ impl Config {
         }
         if self.max_pending_requests == 0 {
             return invalid("max_pending_requests", "must be at least 1".into());
+        }
+        if self.snapshot_chunk_bytes == 0 {
+            return invalid("snapshot_chunk_bytes", "must be at least 1".into());
+        }
+        if self.max_sessions == 0 {
+            return invalid("max_sessions", "must be at least 1".into());
         }
         let mut warnings = Vec::new();
         if size.is_multiple_of(2) {

@@ -12,25 +12,15 @@ use seeded::Fnv1a;
 use wire::{Entry, Index, KvOp, LIST_SEPARATOR, Payload, Snapshot, Term, Token};
 
 use crate::ConfigError;
+pub(crate) use crate::sessions::CommandResult;
+use crate::sessions::{Session, Sessions};
 
-/// The outcome of a command, remembered per client for exactly-once replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CommandResult {
-    pub(crate) token: Token,
-    /// False only for a CAS whose comparison failed.
-    pub(crate) applied: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Session {
-    seq: u64,
-    result: CommandResult,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Kv {
     data: BTreeMap<String, String>,
-    sessions: BTreeMap<u64, Session>,
+    /// Exactly-once sessions, bounded (see `sessions.rs` for the eviction
+    /// order and the de-duplication window it implies).
+    sessions: Sessions,
     applied_index: Index,
     applied_term: Term,
     /// FNV-1a chain over every applied entry (starts at the offset basis).
@@ -42,8 +32,15 @@ pub(crate) struct Kv {
 pub(crate) struct CorruptSnapshot(pub(crate) &'static str);
 
 impl Kv {
-    pub(crate) fn new() -> Kv {
-        Kv::default()
+    /// An empty state whose session table holds at most `max_sessions`.
+    pub(crate) fn new(max_sessions: usize) -> Kv {
+        Kv {
+            data: BTreeMap::new(),
+            sessions: Sessions::new(max_sessions),
+            applied_index: 0,
+            applied_term: 0,
+            state_hash: Fnv1a::default(),
+        }
     }
 
     pub(crate) fn applied_index(&self) -> Index {
@@ -70,7 +67,7 @@ impl Kv {
         client: u64,
         seq: u64,
     ) -> Option<Result<CommandResult, ()>> {
-        let session = self.sessions.get(&client)?;
+        let session = self.sessions.get(client)?;
         match seq.cmp(&session.seq) {
             std::cmp::Ordering::Equal => Some(Ok(session.result)),
             std::cmp::Ordering::Less => Some(Err(())),
@@ -89,7 +86,7 @@ impl Kv {
             self.state_hash.write(b"noop");
             return None;
         };
-        if let Some(session) = self.sessions.get(client)
+        if let Some(session) = self.sessions.get(*client)
             && *seq <= session.seq
         {
             // A retry that reached the log twice: applied once, answered with
@@ -103,7 +100,8 @@ impl Kv {
         };
         let applied = self.apply_op(op);
         let result = CommandResult { token, applied };
-        self.sessions.insert(*client, Session { seq: *seq, result });
+        // Indexes only grow, so this entry's index is claimed by no one.
+        self.sessions.record(*client, Session { seq: *seq, result });
         Some(result)
     }
 
@@ -165,7 +163,7 @@ impl Kv {
             put_bytes(&mut data, value.as_bytes());
         }
         put_u64(&mut data, self.sessions.len() as u64);
-        for (client, session) in &self.sessions {
+        for (client, session) in self.sessions.iter() {
             put_u64(&mut data, *client);
             put_u64(&mut data, session.seq);
             put_u64(&mut data, session.result.token.term);
@@ -181,25 +179,33 @@ impl Kv {
 
     /// The state a replica starts from: the restored snapshot's, or empty.
     /// A snapshot that does not decode makes the recovered state invalid.
-    pub(crate) fn recover(snapshot: Option<&Snapshot>) -> Result<Kv, ConfigError> {
+    pub(crate) fn recover(
+        snapshot: Option<&Snapshot>,
+        max_sessions: usize,
+    ) -> Result<Kv, ConfigError> {
         match snapshot {
-            Some(snapshot) => Kv::restore(snapshot).map_err(|error| ConfigError::Invalid {
-                field: "restored.snapshot",
-                reason: error.0.to_owned(),
-            }),
-            None => Ok(Kv::new()),
+            Some(snapshot) => {
+                Kv::restore(snapshot, max_sessions).map_err(|error| ConfigError::Invalid {
+                    field: "restored.snapshot",
+                    reason: error.0.to_owned(),
+                })
+            }
+            None => Ok(Kv::new(max_sessions)),
         }
     }
 
     /// Rebuilds the state from a snapshot produced by [`Kv::snapshot`].
-    pub(crate) fn restore(snapshot: &Snapshot) -> Result<Kv, CorruptSnapshot> {
+    /// Sessions are listed in client order; their eviction order comes from
+    /// each one's token index, so the restored table evicts exactly as the
+    /// snapshotted one would have.
+    pub(crate) fn restore(snapshot: &Snapshot, max_sessions: usize) -> Result<Kv, CorruptSnapshot> {
         let mut reader = Reader(&snapshot.data);
         let state_hash = reader.u64()?;
         let mut kv = Kv {
             state_hash: Fnv1a::resume(state_hash),
             applied_index: snapshot.last_index,
             applied_term: snapshot.last_term,
-            ..Kv::default()
+            ..Kv::new(max_sessions)
         };
         for _ in 0..reader.u64()? {
             let key = reader.string()?;
@@ -219,7 +225,9 @@ impl Kv {
                 _ => return Err(CorruptSnapshot("session flag is neither 0 nor 1")),
             };
             let result = CommandResult { token, applied };
-            kv.sessions.insert(client, Session { seq, result });
+            if !kv.sessions.record(client, Session { seq, result }) {
+                return Err(CorruptSnapshot("two sessions claim the same last index"));
+            }
         }
         if !reader.0.is_empty() {
             return Err(CorruptSnapshot("trailing bytes"));
@@ -270,6 +278,8 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
+    const TEST_SESSIONS: usize = 64;
+
     fn command(index: Index, client: u64, seq: u64, op: KvOp) -> Entry {
         Entry {
             term: 1,
@@ -287,7 +297,7 @@ mod tests {
 
     #[test]
     fn operations_table() {
-        let mut kv = Kv::new();
+        let mut kv = Kv::new(TEST_SESSIONS);
         let cas = |expected: Option<&str>, value: &str| KvOp::Cas {
             key: "k".into(),
             expected: expected.map(Into::into),
@@ -312,7 +322,7 @@ mod tests {
 
     #[test]
     fn appends_build_a_list_and_a_retried_append_lands_once() {
-        let mut kv = Kv::new();
+        let mut kv = Kv::new(TEST_SESSIONS);
         let append = |element: &str| KvOp::Append {
             key: "list".into(),
             element: element.into(),
@@ -327,12 +337,12 @@ mod tests {
         replaced.apply(&command(5, 3, 1, put("list", "x"))).unwrap();
         replaced.apply(&command(6, 3, 2, append("3-2"))).unwrap();
         assert_eq!(replaced.get("list").as_deref(), Some("x 3-2"));
-        assert_eq!(Kv::restore(&kv.snapshot()), Ok(kv));
+        assert_eq!(Kv::restore(&kv.snapshot(), TEST_SESSIONS), Ok(kv));
     }
 
     #[test]
     fn duplicate_request_is_applied_once_and_answered_with_first_token() {
-        let mut kv = Kv::new();
+        let mut kv = Kv::new(TEST_SESSIONS);
         let first = kv.apply(&command(1, 7, 1, put("k", "a"))).unwrap();
         kv.apply(&command(2, 8, 1, put("k", "b"))).unwrap();
         // The retry of (7, 1) lands in the log again at index 3.
@@ -345,13 +355,51 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_outside_the_session_window_is_applied_again_and_restore_evicts_alike() {
+        let append = |element: &str| KvOp::Append {
+            key: "list".into(),
+            element: element.into(),
+        };
+        let mut kv = Kv::new(2);
+        kv.apply(&command(1, 1, 1, append("a")));
+        kv.apply(&command(2, 2, 1, append("b")));
+        kv.apply(&command(3, 1, 2, append("c"))); // client 1 is now the most recent
+        let mut restored = Kv::restore(&kv.snapshot(), 2).unwrap();
+        for state in [&mut kv, &mut restored] {
+            // A third client evicts the least recently applied one: client 2.
+            state.apply(&command(4, 3, 1, append("d")));
+            assert_eq!(state.session_result(2, 1), None);
+            assert!(state.session_result(1, 2).is_some());
+            // The retry of (2, 1) is outside the window: applied a second time.
+            let retry = state.apply(&command(5, 2, 1, append("b"))).unwrap();
+            assert_eq!(retry.token, Token { term: 1, index: 5 });
+            assert_eq!(state.get("list").as_deref(), Some("a b c d b"));
+        }
+        assert_eq!(kv, restored);
+    }
+
+    #[test]
+    fn a_snapshot_restored_under_a_smaller_bound_keeps_the_most_recent_sessions() {
+        let mut kv = Kv::new(8);
+        for client in 1..=5 {
+            kv.apply(&command(client, client, 1, put("k", "v")));
+        }
+        let mut restored = Kv::restore(&kv.snapshot(), 2).unwrap();
+        assert!(restored.session_result(5, 1).is_some());
+        assert!(restored.session_result(4, 1).is_some());
+        assert_eq!(restored.session_result(3, 1), None);
+        restored.apply(&command(6, 4, 2, put("k", "w")));
+        assert_eq!(restored.session_result(5, 1).map(|r| r.is_ok()), Some(true));
+    }
+
+    #[test]
     fn same_entries_give_same_hash_and_different_entries_differ() {
         let entries = [
             command(1, 1, 1, put("a", "1")),
             command(2, 1, 2, put("b", "2")),
         ];
-        let mut left = Kv::new();
-        let mut right = Kv::new();
+        let mut left = Kv::new(TEST_SESSIONS);
+        let mut right = Kv::new(TEST_SESSIONS);
         for entry in &entries {
             left.apply(entry);
             right.apply(entry);
@@ -364,18 +412,21 @@ mod tests {
 
     #[test]
     fn snapshot_round_trips_and_rejects_garbage() {
-        let mut kv = Kv::new();
+        let mut kv = Kv::new(TEST_SESSIONS);
         kv.apply(&command(1, 1, 1, put("a", "\u{e9}")));
         kv.apply(&command(2, 2, 5, put("b", "2")));
         let snapshot = kv.snapshot();
         assert_eq!(snapshot.last_index, 2);
-        assert_eq!(Kv::restore(&snapshot), Ok(kv));
+        assert_eq!(Kv::restore(&snapshot, TEST_SESSIONS), Ok(kv));
         for cut in 0..snapshot.data.len() {
             let truncated = Snapshot {
                 data: snapshot.data[..cut].to_vec(),
                 ..snapshot.clone()
             };
-            assert!(Kv::restore(&truncated).is_err(), "cut at {cut}");
+            assert!(
+                Kv::restore(&truncated, TEST_SESSIONS).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 }

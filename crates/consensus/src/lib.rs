@@ -84,14 +84,16 @@ mod naive;
 pub mod quorum;
 mod replica;
 mod safe;
+mod sessions;
 mod status;
 #[cfg(test)]
 mod testkit;
 
 pub use action::{Action, ClientReply, ClientResponse, Rejection, Transport};
-pub use config::{Config, ConfigError, Mode, ReadMode};
+pub use config::{Config, ConfigError, DEFAULT_SNAPSHOT_CHUNK_BYTES, Mode, ReadMode};
 pub use event::{Event, StepDownReason};
 pub use input::{ClientRequest, Input, IoSeq, RequestId, Restored};
 pub use replica::Replica;
+pub use sessions::DEFAULT_MAX_SESSIONS;
 pub use status::{PeerStatus, Role, Status};
 pub use wire::{Entry, Index, KvOp, Message, NodeId, Payload, Snapshot, Term, Token};

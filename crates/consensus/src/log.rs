@@ -2,6 +2,8 @@
 //! snapshot, plus that snapshot's boundary. The durable copy lives with the
 //! driver; every mutation here is paired with an `AppendLog`,
 //! `InstallSnapshot` or `CompactLog` action issued by the caller.
+use std::sync::Arc;
+
 use wire::{Entry, Index, Message, Snapshot, Term};
 
 /// A follower's answer to an append that left its log matching the leader's
@@ -31,8 +33,10 @@ pub(crate) struct Log {
     snapshot_term: Term,
     /// Entries `snapshot_index + 1 ..= last_index`, contiguous.
     entries: Vec<Entry>,
-    /// The latest snapshot, kept to ship to followers behind the log start.
-    snapshot: Option<Snapshot>,
+    /// The latest snapshot, kept to ship to followers behind the log start
+    /// (shared: a transfer in progress keeps its snapshot while the log
+    /// compacts further).
+    snapshot: Option<Arc<Snapshot>>,
 }
 
 impl Log {
@@ -46,7 +50,7 @@ impl Log {
             snapshot_index,
             snapshot_term,
             entries: Vec::with_capacity(entries.len()),
-            snapshot,
+            snapshot: snapshot.map(Arc::new),
         };
         for entry in entries {
             if entry.index <= log.snapshot_index {
@@ -64,7 +68,7 @@ impl Log {
         self.snapshot_index
     }
 
-    pub(crate) fn snapshot(&self) -> Option<&Snapshot> {
+    pub(crate) fn snapshot(&self) -> Option<&Arc<Snapshot>> {
         self.snapshot.as_ref()
     }
 
@@ -165,7 +169,7 @@ impl Log {
             self.snapshot_index = snapshot.last_index;
             self.snapshot_term = snapshot.last_term;
             self.entries.clear();
-            self.snapshot = Some(snapshot);
+            self.snapshot = Some(Arc::new(snapshot));
             true
         }
     }
@@ -176,7 +180,7 @@ impl Log {
         self.entries.drain(..drop.min(self.entries.len()));
         self.snapshot_index = snapshot.last_index;
         self.snapshot_term = snapshot.last_term;
-        self.snapshot = Some(snapshot);
+        self.snapshot = Some(Arc::new(snapshot));
     }
 }
 

@@ -12,6 +12,9 @@ use crate::{
 
 pub(crate) const MS: u64 = 1_000_000;
 
+/// Decides which messages a [`Cluster`] loses, beyond its link cuts.
+pub(crate) type LossFilter = Box<dyn Fn(NodeId, NodeId, &Message) -> bool>;
+
 pub(crate) struct Cluster {
     pub(crate) now: u64,
     pub(crate) nodes: BTreeMap<NodeId, Replica>,
@@ -20,11 +23,15 @@ pub(crate) struct Cluster {
     pub(crate) down: BTreeSet<NodeId>,
     /// Directed cuts: messages from `.0` to `.1` are dropped.
     pub(crate) cut: BTreeSet<(NodeId, NodeId)>,
+    /// Messages (from, to, message) for which this says true are dropped too.
+    pub(crate) lose: Option<LossFilter>,
     queue: VecDeque<(NodeId, NodeId, Term, Message)>,
     pub(crate) events: Vec<(NodeId, u64, Event)>,
     pub(crate) replies: BTreeMap<RequestId, ClientReply>,
     /// Appends carrying entries, per directed link.
     pub(crate) appends_sent: BTreeMap<(NodeId, NodeId), usize>,
+    /// Snapshot chunks, per directed link.
+    pub(crate) snapshot_chunks_sent: BTreeMap<(NodeId, NodeId), usize>,
     next_request: RequestId,
 }
 
@@ -42,10 +49,12 @@ impl Cluster {
             durable: BTreeMap::new(),
             down: BTreeSet::new(),
             cut: BTreeSet::new(),
+            lose: None,
             queue: VecDeque::new(),
             events: Vec::new(),
             replies: BTreeMap::new(),
             appends_sent: BTreeMap::new(),
+            snapshot_chunks_sent: BTreeMap::new(),
             next_request: 1,
         };
         for id in &members {
@@ -113,6 +122,9 @@ impl Cluster {
                     if matches!(&message, Message::Append { entries, .. } if !entries.is_empty()) {
                         *self.appends_sent.entry((id, to)).or_default() += 1;
                     }
+                    if matches!(&message, Message::InstallSnapshot { .. }) {
+                        *self.snapshot_chunks_sent.entry((id, to)).or_default() += 1;
+                    }
                     sends.push((id, to, term, message));
                 }
                 Action::Reply { id: request, reply } => {
@@ -133,7 +145,11 @@ impl Cluster {
         while let Some((from, to, term, message)) = self.queue.pop_front() {
             budget -= 1;
             assert!(budget > 0, "message storm");
-            if self.cut.contains(&(from, to)) || self.down.contains(&to) {
+            let lost = self
+                .lose
+                .as_ref()
+                .is_some_and(|lose| lose(from, to, &message));
+            if lost || self.cut.contains(&(from, to)) || self.down.contains(&to) {
                 continue;
             }
             self.step(

@@ -345,20 +345,26 @@ impl Driver {
             tracing::warn!(to, "replica addressed a non-member; dropped");
             return;
         };
-        if let Message::InstallSnapshot { snapshot } = &message {
-            let bytes = snapshot.data.len() as u64;
-            self.metrics.snapshots_sent.fetch_add(1, Ordering::Relaxed);
-            self.metrics
+        if let Message::InstallSnapshot { chunk } = &message {
+            // Every chunk (resent ones too) counts its bytes; a transfer
+            // counts as sent, and is logged, when its final chunk goes out.
+            let metrics = &self.metrics;
+            metrics.snapshot_chunks_sent.fetch_add(1, Ordering::Relaxed);
+            let bytes = chunk.data.len() as u64;
+            metrics
                 .snapshot_bytes_sent
                 .fetch_add(bytes, Ordering::Relaxed);
-            let kind = EventKind::SnapshotSent {
-                peer: peer.name.clone(),
-                last_index: snapshot.last_index,
-                bytes,
-            };
-            let stamp = self.now();
-            if let Err(error) = self.events.record(stamp, term, kind) {
-                tracing::warn!(%error, "event log: snapshot_sent not recorded");
+            if chunk.done {
+                metrics.snapshots_sent.fetch_add(1, Ordering::Relaxed);
+                let kind = EventKind::SnapshotSent {
+                    peer: peer.name.clone(),
+                    last_index: chunk.last_index,
+                    bytes: chunk.total_len,
+                };
+                let stamp = self.now();
+                if let Err(error) = self.events.record(stamp, term, kind) {
+                    tracing::warn!(%error, "event log: snapshot_sent not recorded");
+                }
             }
         }
         let frame = Frame {

@@ -180,6 +180,7 @@ pub(crate) struct Metrics {
     pub peer_connects: AtomicU64,
     pub votes_withheld: AtomicU64,
     pub snapshots_sent: AtomicU64,
+    pub snapshot_chunks_sent: AtomicU64,
     pub snapshot_bytes_sent: AtomicU64,
     pub snapshots_installed: AtomicU64,
     pub compactions: AtomicU64,
@@ -290,7 +291,7 @@ impl Metrics {
             "Last log index.",
             gauges.last_index.to_string(),
         );
-        let counters: [(&str, &str, &AtomicU64); 20] = [
+        let counters: [(&str, &str, &AtomicU64); 21] = [
             (
                 "splitnode_leadership_changes_total",
                 "Times a new leader became known to this node.",
@@ -369,12 +370,17 @@ impl Metrics {
             ),
             (
                 "splitnode_snapshots_sent_total",
-                "Snapshots sent to followers behind the log start.",
+                "Snapshot transfers whose final chunk went out to a follower behind the log start.",
                 &self.snapshots_sent,
             ),
             (
+                "splitnode_snapshot_chunks_sent_total",
+                "Snapshot chunks sent, resent ones included.",
+                &self.snapshot_chunks_sent,
+            ),
+            (
                 "splitnode_snapshot_bytes_sent_total",
-                "State bytes in the snapshots sent.",
+                "Snapshot bytes sent in chunks, resent ones included.",
                 &self.snapshot_bytes_sent,
             ),
             (

@@ -72,11 +72,14 @@ pub fn describe(message: &Message) -> String {
             };
             format!("Append prev={prev_log_index}@{prev_log_term} commit={leader_commit}{range}")
         }
-        Message::InstallSnapshot { snapshot } => format!(
-            "InstallSnapshot {}@{} ({} bytes)",
-            snapshot.last_index,
-            snapshot.last_term,
-            snapshot.data.len()
+        Message::InstallSnapshot { chunk } => format!(
+            "InstallSnapshot {}@{} bytes {}..{} of {}{}",
+            chunk.last_index,
+            chunk.last_term,
+            chunk.offset,
+            chunk.end(),
+            chunk.total_len,
+            if chunk.done { " done" } else { "" }
         ),
         other => format!("{other:?}"),
     }

@@ -16,7 +16,8 @@ pub use keyed::{ClusterKey, KEYED_VERSION, KeyError, MAC_LEN, MIN_SECRET_LEN, en
 /// speaks only this one; a keyed node only [`KEYED_VERSION`].
 pub const PROTOCOL_VERSION: u8 = 1;
 
-/// A sensible `max_frame` for drivers: 16 MiB (snapshots travel in one frame).
+/// A sensible `max_frame` for drivers: 16 MiB (snapshots travel in chunks
+/// far smaller than that, see [`crate::SnapshotChunk`]).
 pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
 
 /// The two magic bytes that start every frame.

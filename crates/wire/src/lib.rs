@@ -15,9 +15,11 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod chunk;
 mod codec;
 mod message;
 
+pub use chunk::{SnapshotChunk, snapshot_checksum};
 pub use codec::{
     ClusterKey, DEFAULT_MAX_FRAME, DecodeError, Frame, HEADER_LEN, Header, KEYED_VERSION, KeyError,
     MAC_LEN, MAGIC, MIN_FRAME_LEN, MIN_SECRET_LEN, PREFIX_LEN, PROTOCOL_VERSION, TRAILER_LEN,

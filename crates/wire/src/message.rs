@@ -5,6 +5,7 @@
 //! [`crate::Frame`] that carries the protocol version, cluster id, sender,
 //! receiver and the sender's term, so a receiver can reject a frame before it
 //! looks at the body.
+use crate::chunk::SnapshotChunk;
 
 /// A replica's identity. The node binary derives it from the node's name
 /// (see `node::config`); the simulator numbers replicas 1..=N.
@@ -95,7 +96,8 @@ pub struct Entry {
 }
 
 /// A snapshot of the state machine at `last_index`. `data` is opaque to the
-/// wire layer; the consensus crate encodes and decodes it.
+/// wire layer; the consensus crate encodes and decodes it. It travels as
+/// [`SnapshotChunk`]s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     /// Index of the last entry the snapshot covers.
@@ -155,16 +157,27 @@ pub enum Message {
         /// On failure, the index the leader should retry from.
         conflict_index: Index,
     },
-    /// Replaces a follower's state with a snapshot when the leader has
-    /// already compacted the entries the follower lacks.
+    /// One chunk of a snapshot, sent when the leader has already compacted
+    /// the entries the follower lacks. The follower stages chunks in order
+    /// and replaces its state only once the whole snapshot arrived and its
+    /// checksum holds.
     InstallSnapshot {
-        /// The leader's latest snapshot.
-        snapshot: Snapshot,
+        /// The chunk, naming the whole snapshot it belongs to.
+        chunk: SnapshotChunk,
     },
-    /// Answer to [`Message::InstallSnapshot`], sent once it is persisted.
+    /// Answer to every [`Message::InstallSnapshot`] chunk: how far the
+    /// follower got, so the leader sends the next chunk (or resumes where
+    /// the follower's staging stands, `0` after a restart).
     InstallSnapshotResponse {
-        /// The snapshot's last index, now the follower's match index.
+        /// The `last_index` of the snapshot the answered chunk belongs to.
         last_index: Index,
+        /// Bytes of that snapshot the follower holds staged: the offset of
+        /// the chunk it wants next.
+        next_offset: u64,
+        /// True once the follower holds state up to `last_index` durably
+        /// (installed now, or already there): `last_index` is then its match
+        /// index. Sent only after the install is persisted.
+        installed: bool,
     },
     /// UDP liveness round. `seq` increases by one per round per leader term;
     /// acks are matched to the round's send time by `seq`, never by arrival time.

@@ -183,6 +183,7 @@ impl SafeReplica {
 
     fn become_leader(&mut self) {
         self.role = Role::Leader;
+        self.incoming_snapshot = None;
         self.leader_id = Some(self.config.id);
         self.votes.clear();
         let mut leader = LeaderState::new(self.config.id, self.quorum(), self.now);

@@ -29,6 +29,8 @@ pub(super) struct Progress {
     pub(super) retransmit_after: u64,
     /// Appends with entries sent but not yet answered.
     pub(super) inflight: usize,
+    /// The snapshot being sent, while the peer is behind our log start.
+    pub(super) snapshot: Option<super::snapshot::SnapshotTransfer>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +96,7 @@ impl LeaderState {
             awaiting_since: None,
             retransmit_after,
             inflight: 0,
+            snapshot: None,
         };
         self.progress.insert(peer, progress);
     }

@@ -7,7 +7,7 @@
 //! - `election.rs` — timers, PreVote, votes, becoming leader or follower;
 //! - `heartbeat.rs` — heartbeat rounds, the lease, CheckQuorum, peer liveness;
 //! - `replication.rs` — appends, commit, apply;
-//! - `snapshot.rs` — log compaction and InstallSnapshot;
+//! - `snapshot.rs` — log compaction and chunked InstallSnapshot;
 //! - `client.rs` — client writes and the three kinds of read.
 mod client;
 mod election;
@@ -67,6 +67,8 @@ pub(crate) struct SafeReplica {
     votes: std::collections::BTreeSet<NodeId>,
     liveness: BTreeMap<NodeId, PeerLiveness>,
     leader: Option<heartbeat::LeaderState>,
+    /// Snapshot chunks staged from the current leader (memory only).
+    incoming_snapshot: Option<snapshot::IncomingSnapshot>,
     out: Vec<Action>,
 }
 
@@ -77,7 +79,7 @@ impl SafeReplica {
         seed: u64,
         now: u64,
     ) -> Result<Self, ConfigError> {
-        let kv = Kv::recover(restored.snapshot.as_ref())?;
+        let kv = Kv::recover(restored.snapshot.as_ref(), config.max_sessions)?;
         let log = Log::restore(restored.snapshot, restored.entries);
         let peers = config.peers();
         let liveness = peers
@@ -104,6 +106,7 @@ impl SafeReplica {
             votes: Default::default(),
             liveness,
             leader: None,
+            incoming_snapshot: None,
             out: Vec::new(),
             config,
         };
@@ -191,10 +194,12 @@ impl SafeReplica {
                 match_index,
                 conflict_index,
             } => self.on_append_response(from, success, match_index, conflict_index),
-            Message::InstallSnapshot { snapshot } => self.on_install_snapshot(from, snapshot),
-            Message::InstallSnapshotResponse { last_index } => {
-                self.on_install_snapshot_response(from, last_index)
-            }
+            Message::InstallSnapshot { chunk } => self.on_install_snapshot(from, chunk),
+            Message::InstallSnapshotResponse {
+                last_index,
+                next_offset,
+                installed,
+            } => self.on_install_snapshot_response(from, last_index, next_offset, installed),
             Message::Heartbeat { seq, commit } => self.on_heartbeat(from, seq, commit),
             Message::HeartbeatAck { seq } => self.on_heartbeat_ack(from, seq),
             // A higher term was handled above; an equal one carries no news.

@@ -2,7 +2,7 @@
 //! commit, applying to the KV state, local snapshots and InstallSnapshot.
 use wire::{Entry, Index, Message, NodeId, Payload, Term, Token};
 
-use super::SafeReplica;
+use super::{SafeReplica, snapshot};
 use crate::action::{Action, ClientReply, ClientResponse, Transport};
 use crate::event::Event;
 use crate::log::{append_accepted, append_rejected};
@@ -66,6 +66,9 @@ impl SafeReplica {
             progress.inflight = 0;
             progress.retransmit_after =
                 progress.retransmit_after.saturating_mul(2).min(max_backoff);
+            if let Some(transfer) = progress.snapshot.as_mut() {
+                transfer.resend();
+            }
         }
         let behind = progress.next_index <= last_index;
         let refresh_commit =
@@ -82,18 +85,14 @@ impl SafeReplica {
             return;
         }
         if progress.next_index <= self.log.snapshot_index() {
-            let Some(snapshot) = self.log.snapshot().cloned() else {
-                return;
-            };
-            progress.next_index = snapshot.last_index + 1;
-            self.send(
-                peer,
-                Message::InstallSnapshot { snapshot },
-                Transport::Stream,
-                None,
-            );
+            let max_len = self.config.snapshot_chunk_bytes;
+            if let Some(chunk) = snapshot::next_chunk(progress, &self.log, max_len) {
+                let message = Message::InstallSnapshot { chunk };
+                self.send(peer, message, Transport::Stream, None);
+            }
             return;
         }
+        progress.snapshot = None;
         let prev_log_index = progress.next_index - 1;
         let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
             return;

@@ -252,6 +252,12 @@ impl NodeConfig {
             max_append_entries: timing.max_append_entries,
             snapshot_threshold: timing.snapshot_threshold,
             max_pending_requests: timing.max_pending_requests,
+            // Chunks stay far below the frame limit (a frame adds a header,
+            // the chunk's own fields and a MAC).
+            snapshot_chunk_bytes: consensus::DEFAULT_SNAPSHOT_CHUNK_BYTES
+                .min(self.limits.max_frame_bytes / 4)
+                .max(1),
+            max_sessions: consensus::DEFAULT_MAX_SESSIONS,
         }
     }
 

@@ -18,9 +18,16 @@ pub fn timing() -> Timing {
     timing_of(&base_config(1, vec![1], Mode::Safe))
 }
 
-/// The timing profile of the simulated replicas (the `fast` profile).
+/// Snapshot chunk size in the simulator: tiny, so every snapshot transfer
+/// the fuzzer provokes spans many chunks (and faults land between them).
+const SIM_SNAPSHOT_CHUNK_BYTES: usize = 64;
+
+/// The timing profile of the simulated replicas (the `fast` profile), with
+/// 64-byte snapshot chunks.
 pub fn base_config(id: NodeId, members: Vec<NodeId>, mode: Mode) -> Config {
-    Config::fast(id, members, CLUSTER_ID, mode)
+    let mut config = Config::fast(id, members, CLUSTER_ID, mode);
+    config.snapshot_chunk_bytes = SIM_SNAPSHOT_CHUNK_BYTES;
+    config
 }
 
 fn timing_of(config: &Config) -> Timing {

@@ -1,20 +1,23 @@
 //! The body of a frame: tagged messages, entries and KV operations, and
 //! the bounds-checked [`Reader`] that parses them.
 use super::DecodeError;
-use crate::message::{Entry, KvOp, Message, Payload, Snapshot};
+use crate::chunk::SnapshotChunk;
+use crate::message::{Entry, KvOp, Message, Payload};
 
-// Message tags. Stable: they are part of protocol version 1.
+// Message tags. Stable: they are part of protocol version 1. Tags 7 and 8
+// carried whole snapshots in one frame; they are retired (a frame with one
+// is malformed) and snapshots travel in chunks under tags 12 and 13.
 const TAG_PRE_VOTE: u8 = 1;
 const TAG_PRE_VOTE_RESPONSE: u8 = 2;
 const TAG_VOTE: u8 = 3;
 const TAG_VOTE_RESPONSE: u8 = 4;
 const TAG_APPEND: u8 = 5;
 const TAG_APPEND_RESPONSE: u8 = 6;
-const TAG_INSTALL_SNAPSHOT: u8 = 7;
-const TAG_INSTALL_SNAPSHOT_RESPONSE: u8 = 8;
 const TAG_HEARTBEAT: u8 = 9;
 const TAG_HEARTBEAT_ACK: u8 = 10;
 const TAG_STALE_TERM: u8 = 11;
+const TAG_SNAPSHOT_CHUNK: u8 = 12;
+const TAG_SNAPSHOT_CHUNK_RESPONSE: u8 = 13;
 
 const PAYLOAD_NOOP: u8 = 0;
 const PAYLOAD_COMMAND: u8 = 1;
@@ -36,8 +39,8 @@ fn tag(message: &Message) -> u8 {
         Message::VoteResponse { .. } => TAG_VOTE_RESPONSE,
         Message::Append { .. } => TAG_APPEND,
         Message::AppendResponse { .. } => TAG_APPEND_RESPONSE,
-        Message::InstallSnapshot { .. } => TAG_INSTALL_SNAPSHOT,
-        Message::InstallSnapshotResponse { .. } => TAG_INSTALL_SNAPSHOT_RESPONSE,
+        Message::InstallSnapshot { .. } => TAG_SNAPSHOT_CHUNK,
+        Message::InstallSnapshotResponse { .. } => TAG_SNAPSHOT_CHUNK_RESPONSE,
         Message::Heartbeat { .. } => TAG_HEARTBEAT,
         Message::HeartbeatAck { .. } => TAG_HEARTBEAT_ACK,
         Message::StaleTerm => TAG_STALE_TERM,
@@ -84,12 +87,24 @@ pub(super) fn encode_message(message: &Message, out: &mut Vec<u8>) {
             put_u64(out, *match_index);
             put_u64(out, *conflict_index);
         }
-        Message::InstallSnapshot { snapshot } => {
-            put_u64(out, snapshot.last_index);
-            put_u64(out, snapshot.last_term);
-            put_bytes(out, &snapshot.data);
+        Message::InstallSnapshot { chunk } => {
+            put_u64(out, chunk.last_index);
+            put_u64(out, chunk.last_term);
+            put_u64(out, chunk.total_len);
+            out.extend_from_slice(&chunk.checksum.to_be_bytes());
+            put_u64(out, chunk.offset);
+            out.push(u8::from(chunk.done));
+            put_bytes(out, &chunk.data);
         }
-        Message::InstallSnapshotResponse { last_index } => put_u64(out, *last_index),
+        Message::InstallSnapshotResponse {
+            last_index,
+            next_offset,
+            installed,
+        } => {
+            put_u64(out, *last_index);
+            put_u64(out, *next_offset);
+            out.push(u8::from(*installed));
+        }
         Message::HeartbeatAck { seq } => put_u64(out, *seq),
         Message::Heartbeat { seq, commit } => {
             put_u64(out, *seq);
@@ -136,15 +151,13 @@ pub(super) fn decode_message(reader: &mut Reader<'_>) -> Result<Message, DecodeE
             match_index: reader.u64()?,
             conflict_index: reader.u64()?,
         },
-        TAG_INSTALL_SNAPSHOT => Message::InstallSnapshot {
-            snapshot: Snapshot {
-                last_index: reader.u64()?,
-                last_term: reader.u64()?,
-                data: reader.owned_bytes()?,
-            },
+        TAG_SNAPSHOT_CHUNK => Message::InstallSnapshot {
+            chunk: decode_chunk(reader)?,
         },
-        TAG_INSTALL_SNAPSHOT_RESPONSE => Message::InstallSnapshotResponse {
+        TAG_SNAPSHOT_CHUNK_RESPONSE => Message::InstallSnapshotResponse {
             last_index: reader.u64()?,
+            next_offset: reader.u64()?,
+            installed: reader.bool()?,
         },
         TAG_HEARTBEAT => Message::Heartbeat {
             seq: reader.u64()?,
@@ -155,6 +168,36 @@ pub(super) fn decode_message(reader: &mut Reader<'_>) -> Result<Message, DecodeE
         _ => return Err(DecodeError::Malformed("unknown message tag")),
     };
     Ok(message)
+}
+
+/// A chunk whose bytes fit inside the snapshot it names and whose `done`
+/// flag says exactly whether it ends it; anything else is malformed.
+fn decode_chunk(reader: &mut Reader<'_>) -> Result<SnapshotChunk, DecodeError> {
+    let last_index = reader.u64()?;
+    let last_term = reader.u64()?;
+    let total_len = reader.u64()?;
+    let checksum = reader.u32()?;
+    let offset = reader.u64()?;
+    let done = reader.bool()?;
+    let data = reader.owned_bytes()?;
+    let end = offset.checked_add(data.len() as u64);
+    match end {
+        Some(end) if end <= total_len && done == (end == total_len) => Ok(SnapshotChunk {
+            last_index,
+            last_term,
+            total_len,
+            checksum,
+            offset,
+            data,
+            done,
+        }),
+        Some(end) if end <= total_len => Err(DecodeError::Malformed(
+            "snapshot chunk's done flag disagrees with its end",
+        )),
+        _ => Err(DecodeError::Malformed(
+            "snapshot chunk runs past the snapshot's length",
+        )),
+    }
 }
 
 fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {

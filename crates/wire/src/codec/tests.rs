@@ -1,7 +1,8 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::message::{Entry, KvOp, Message, Payload, Snapshot};
+use crate::chunk::SnapshotChunk;
+use crate::message::{Entry, KvOp, Message, Payload};
 
 const MAX: usize = 1 << 20;
 
@@ -94,17 +95,30 @@ fn sample_messages() -> Vec<Message> {
             conflict_index: 0,
         },
         Message::InstallSnapshot {
-            snapshot: Snapshot {
-                last_index: 100,
-                last_term: 4,
-                data: vec![0, 1, 2, 255],
-            },
+            chunk: sample_chunk(),
         },
-        Message::InstallSnapshotResponse { last_index: 100 },
+        Message::InstallSnapshotResponse {
+            last_index: 100,
+            next_offset: 8,
+            installed: false,
+        },
         Message::Heartbeat { seq: 1, commit: 2 },
         Message::HeartbeatAck { seq: 1 },
         Message::StaleTerm,
     ]
+}
+
+/// The middle chunk of a 12-byte snapshot.
+fn sample_chunk() -> SnapshotChunk {
+    SnapshotChunk {
+        last_index: 100,
+        last_term: 4,
+        total_len: 12,
+        checksum: 0xDEAD_BEEF,
+        offset: 4,
+        data: vec![0, 1, 2, 255],
+        done: false,
+    }
 }
 
 #[test]
@@ -181,6 +195,12 @@ fn rejections_table() {
     // tag, 3 u64, count, term, index, payload tag, client, seq, op tag, key len
     let key_offset = tag_offset + 1 + 24 + 4 + 16 + 1 + 16 + 1 + 4;
     let count_offset = tag_offset + 1 + 24;
+    let chunk_bytes = encode_to_vec(&frame(Message::InstallSnapshot {
+        chunk: sample_chunk(),
+    }));
+    // tag, last_index, last_term, total_len, checksum, offset, done
+    let total_len_offset = tag_offset + 1 + 16;
+    let done_offset = total_len_offset + 8 + 4 + 8;
     let mut oversized_length = valid.clone();
     oversized_length[3..7].copy_from_slice(&u32::MAX.to_be_bytes());
     let mut short_length = valid.clone();
@@ -235,6 +255,26 @@ fn rejections_table() {
             "entry count larger than the frame",
             patched(put_bytes.clone(), count_offset, &u32::MAX.to_be_bytes()),
             DecodeError::Malformed("item count exceeds the frame"),
+        ),
+        (
+            "retired whole-snapshot tag",
+            patched(valid.clone(), tag_offset, &[7]),
+            DecodeError::Malformed("unknown message tag"),
+        ),
+        (
+            "snapshot chunk claims to end the snapshot early",
+            patched(chunk_bytes.clone(), done_offset, &[1]),
+            DecodeError::Malformed("snapshot chunk's done flag disagrees with its end"),
+        ),
+        (
+            "snapshot chunk ends at the snapshot's end without the done flag",
+            patched(chunk_bytes.clone(), total_len_offset, &8u64.to_be_bytes()),
+            DecodeError::Malformed("snapshot chunk's done flag disagrees with its end"),
+        ),
+        (
+            "snapshot chunk runs past the snapshot",
+            patched(chunk_bytes, total_len_offset, &7u64.to_be_bytes()),
+            DecodeError::Malformed("snapshot chunk runs past the snapshot's length"),
         ),
         (
             "string length larger than the frame",
@@ -361,18 +401,32 @@ fn message() -> impl Strategy<Value = Message> {
             }
         ),
         (
-            any::<u64>(),
-            any::<u64>(),
-            proptest::collection::vec(any::<u8>(), 0..40)
+            (any::<u64>(), any::<u64>(), any::<u32>()),
+            0u64..1000,
+            proptest::collection::vec(any::<u8>(), 0..40),
+            0u64..1000,
         )
-            .prop_map(|(last_index, last_term, data)| Message::InstallSnapshot {
-                snapshot: Snapshot {
-                    last_index,
-                    last_term,
-                    data,
-                },
+            .prop_map(|((last_index, last_term, checksum), offset, data, tail)| {
+                let end = offset + data.len() as u64;
+                Message::InstallSnapshot {
+                    chunk: SnapshotChunk {
+                        last_index,
+                        last_term,
+                        total_len: end + tail,
+                        checksum,
+                        offset,
+                        data,
+                        done: tail == 0,
+                    },
+                }
             }),
-        any::<u64>().prop_map(|last_index| Message::InstallSnapshotResponse { last_index }),
+        (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
+            |(last_index, next_offset, installed)| Message::InstallSnapshotResponse {
+                last_index,
+                next_offset,
+                installed,
+            }
+        ),
         (any::<u64>(), any::<u64>()).prop_map(|(seq, commit)| Message::Heartbeat { seq, commit }),
         any::<u64>().prop_map(|seq| Message::HeartbeatAck { seq }),
         Just(Message::StaleTerm),

@@ -59,7 +59,7 @@ impl NaiveReplica {
         seed: u64,
         now: u64,
     ) -> Result<Self, ConfigError> {
-        let mut kv = Kv::recover(restored.snapshot.as_ref())?;
+        let mut kv = Kv::recover(restored.snapshot.as_ref(), config.max_sessions)?;
         let log = Log::restore(restored.snapshot, restored.entries);
         // Naive: everything on disk counts as applied.
         for index in log.first_index()..=log.last_index() {

@@ -132,8 +132,9 @@ impl NaiveReplica {
     /// applied index (there is no snapshot in the naive engine's own writes).
     pub(super) fn rebuild_state(&mut self, upto: Index) {
         let mut kv = match self.log.snapshot() {
-            Some(snapshot) => Kv::restore(snapshot).unwrap_or_else(|_| Kv::new()),
-            None => Kv::new(),
+            Some(snapshot) => Kv::restore(snapshot, self.config.max_sessions)
+                .unwrap_or_else(|_| Kv::new(self.config.max_sessions)),
+            None => Kv::new(self.config.max_sessions),
         };
         for index in self.log.first_index()..=upto {
             if let Some(entry) = self.log.get(index) {

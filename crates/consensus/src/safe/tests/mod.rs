@@ -5,6 +5,7 @@
 mod election;
 mod lease;
 mod replication;
+mod snapshot;
 use wire::{Entry, Message, Payload, Token};
 
 use crate::testkit::{Cluster, MS, highest_seq, put, read};
