@@ -59,6 +59,21 @@ pub struct QuorumWindow {
     pub nodes: Vec<String>,
 }
 
+/// A heal that reconnected `rejoining` to `quorum`, which stayed fully
+/// connected through the fault (I17): until `end_ns` the leader the quorum
+/// had at `heal_ns` must keep leading and no higher term may start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejoinWindow {
+    /// When the fault was removed (reference clock, ns).
+    pub heal_ns: u64,
+    /// End of the time a disruption is attributed to the rejoin (exclusive).
+    pub end_ns: u64,
+    /// The quorum that stayed connected throughout the fault.
+    pub quorum: Vec<String>,
+    /// The nodes the heal reconnected.
+    pub rejoining: Vec<String>,
+}
+
 /// Limits for the linearizability search; exceeding one makes the affected
 /// key `Unknown` instead of exhausting time or memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +120,8 @@ pub struct CheckConfig {
     pub election_windows: Vec<ElectionWindow>,
     /// Windows with a connected quorum (I12).
     pub quorum_windows: Vec<QuorumWindow>,
+    /// Heals that reconnected nodes to a quorum with a leader (I17).
+    pub rejoin_windows: Vec<RejoinWindow>,
     /// I12: how long a quorum must have been connected before a write must
     /// have succeeded, typically `2·ET_max + T_live`.
     pub progress_grace_ns: u64,

@@ -148,6 +148,9 @@ pub fn check_all(input: &CheckInput<'_>) -> Report {
         guarded(checks::bounded_elections::NAME, || {
             checks::bounded_elections::check(events, &config.election_windows)
         }),
+        guarded(checks::rejoin_without_election::NAME, || {
+            checks::rejoin_without_election::check(events, &config.rejoin_windows)
+        }),
         on_ops(checks::progress::NAME, &|ops| {
             checks::progress::check_operations(
                 ops,
@@ -161,11 +164,12 @@ pub fn check_all(input: &CheckInput<'_>) -> Report {
 
 /// Checks that read the nodes' event logs: a node without a log leaves them
 /// without part of their evidence.
-const EVENT_LOG_CHECKS: [&str; 4] = [
+const EVENT_LOG_CHECKS: [&str; 5] = [
     checks::election_safety::NAME,
     checks::lease_exclusivity::NAME,
     checks::log_agreement::NAME,
     checks::bounded_elections::NAME,
+    checks::rejoin_without_election::NAME,
 ];
 
 /// A `valid` event-log check becomes `unknown` when a node of

@@ -55,7 +55,7 @@ fn a_healthy_run_is_valid_with_every_check_reported() {
         "{}",
         report.to_json_pretty()
     );
-    assert_eq!(report.results.len(), 10);
+    assert_eq!(report.results.len(), 11);
     assert!(report.invalid_checks().is_empty());
     // No quorum window configured: listed as not applicable, by name, and
     // not counted as valid.

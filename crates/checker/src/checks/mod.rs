@@ -10,3 +10,4 @@ pub mod minority_fails_fast;
 pub mod minority_never_acknowledges;
 pub mod no_lost_writes;
 pub mod progress;
+pub mod rejoin_without_election;

@@ -11,20 +11,9 @@ use netlab::{Lab, ProcessSpec};
 use crate::run::load::LoadError;
 use crate::run::scenario::{LoadedScenario, Mode, line_column};
 
-/// Every check name, so `[not_applicable]` cannot name one that does not
-/// exist (a typo would silently judge it).
-const CHECK_NAMES: [&str; 10] = [
-    checker::checks::bounded_elections::NAME,
-    checker::checks::convergence::NAME,
-    checker::checks::election_safety::NAME,
-    checker::checks::lease_exclusivity::NAME,
-    checker::checks::linearizability::NAME,
-    checker::checks::log_agreement::NAME,
-    checker::checks::minority_fails_fast::NAME,
-    checker::checks::minority_never_acknowledges::NAME,
-    checker::checks::no_lost_writes::NAME,
-    checker::checks::progress::NAME,
-];
+// Every check name, so `[not_applicable]` cannot name one that does not
+// exist (a typo would silently judge it).
+use crate::run::judge::CHECK_NAMES;
 
 fn at(file: &str, text: &str, offset: usize, message: impl std::fmt::Display) -> String {
     let (line, column) = line_column(text, offset);

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::scenario::{Expectation, ExpectedVerdict, FaultKind, Mode, Scenario, Timing};
 
 /// Every check the checker runs, by name (for `expect.broken` and `skip`).
-pub const CHECK_NAMES: [&str; 10] = [
+pub const CHECK_NAMES: [&str; 11] = [
     checks::election_safety::NAME,
     checks::lease_exclusivity::NAME,
     checks::no_lost_writes::NAME,
@@ -25,6 +25,7 @@ pub const CHECK_NAMES: [&str; 10] = [
     checks::minority_fails_fast::NAME,
     checks::bounded_elections::NAME,
     checks::progress::NAME,
+    checks::rejoin_without_election::NAME,
 ];
 
 /// One timeline step as it was actually executed.
@@ -215,6 +216,13 @@ pub fn check_config(
         .checks
         .progress_within
         .map_or(2 * et_max + live_bound, |bound| bound.as_nanos());
+    config.rejoin_windows = rejoin::rejoin_windows(
+        nodes,
+        faults,
+        frame,
+        config.progress_grace_ns,
+        2 * timing.minority_reject_bound().as_nanos(),
+    );
 
     let end_of = |fault: &FaultRecord| fault.end_ns.unwrap_or(frame.healed_ns);
     for fault in faults {
@@ -438,6 +446,8 @@ pub fn meets_expectation(
         }
     }
 }
+
+mod rejoin;
 
 #[cfg(test)]
 mod tests;
