@@ -100,46 +100,25 @@ fn a_keyed_cluster_refuses_forged_frames_by_reason_and_keeps_its_term() {
     let wrong = ClusterKey::from_secret(b"some other cluster's secret").unwrap();
     let name = "it-auth-forge";
     let to = target.peer_addr;
-    for _ in 0..3 {
+    // (source address, key, also over TCP).
+    let attacks = [
         // No MAC, from the member's own address.
-        udp_from(
-            &member_ip,
-            to,
-            &forged(name, &member.name, &target.name, None),
-        );
-        tcp_from(
-            &member_ip,
-            to,
-            &forged(name, &member.name, &target.name, None),
-        );
+        (member_ip.as_str(), None, true),
         // Another cluster's key, from the member's own address.
-        udp_from(
-            &member_ip,
-            to,
-            &forged(name, &member.name, &target.name, Some(&wrong)),
-        );
-        tcp_from(
-            &member_ip,
-            to,
-            &forged(name, &member.name, &target.name, Some(&wrong)),
-        );
+        (member_ip.as_str(), Some(&wrong), true),
         // A stranger's address.
-        udp_from(
-            "127.0.31.99",
-            to,
-            &forged(name, &member.name, &target.name, Some(&ours)),
-        );
+        ("127.0.31.99", Some(&ours), false),
         // The bystander's address claiming the member's id (even with the key).
-        udp_from(
-            &bystander_ip,
-            to,
-            &forged(name, &member.name, &target.name, Some(&ours)),
-        );
-        tcp_from(
-            &bystander_ip,
-            to,
-            &forged(name, &member.name, &target.name, Some(&ours)),
-        );
+        (bystander_ip.as_str(), Some(&ours), true),
+    ];
+    for _ in 0..3 {
+        for (ip, key, over_tcp) in attacks {
+            let bytes = forged(name, &member.name, &target.name, key);
+            udp_from(ip, to, &bytes);
+            if over_tcp {
+                tcp_from(ip, to, &bytes);
+            }
+        }
     }
     std::thread::sleep(Duration::from_millis(300));
 

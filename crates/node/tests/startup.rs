@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use support::{BIN, Cluster, ClusterOptions, TempDir};
 
-fn base_args(dir: &std::path::Path, net: u8) -> Vec<String> {
-    vec![
+/// A one-node cluster `solo` on 127.0.`net`.1 with its data under `dir`,
+/// then `extra`.
+fn solo_args(dir: &std::path::Path, net: u8, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
         "--id".into(),
         "n1".into(),
         "--cluster".into(),
@@ -19,14 +21,16 @@ fn base_args(dir: &std::path::Path, net: u8) -> Vec<String> {
         format!("127.0.{net}.1:7000"),
         "--data-dir".into(),
         dir.join("n1").display().to_string(),
-    ]
+    ];
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args
 }
 
 #[test]
 fn empty_data_dir_is_refused_without_an_explicit_flag() {
     let dir = TempDir::new("empty");
     let output = Command::new(BIN)
-        .args(base_args(&dir.0, 21))
+        .args(solo_args(&dir.0, 21, &[]))
         .output()
         .expect("run splitnode");
     assert_eq!(output.status.code(), Some(1));
@@ -41,8 +45,7 @@ fn empty_data_dir_is_refused_without_an_explicit_flag() {
 #[test]
 fn invalid_configuration_exits_2_naming_the_field() {
     let dir = TempDir::new("badconfig");
-    let mut args = base_args(&dir.0, 22);
-    args.extend(["--mode".into(), "yolo".into()]);
+    let args = solo_args(&dir.0, 22, &["--mode", "yolo"]);
     let output = Command::new(BIN).args(&args).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -149,17 +152,14 @@ fn single_node_from_toml_serves_and_stops_gracefully() {
 #[test]
 fn test_clock_hooks_skew_local_time_and_map_leases_back() {
     let dir = TempDir::new("skew");
-    let mut args = base_args(&dir.0, 24);
-    args.extend(
-        [
-            "--bootstrap",
-            "--test-clock-offset-ms",
-            "5000",
-            "--test-clock-rate",
-            "1.5",
-        ]
-        .map(String::from),
-    );
+    let flags = [
+        "--bootstrap",
+        "--test-clock-offset-ms",
+        "5000",
+        "--test-clock-rate",
+        "1.5",
+    ];
+    let args = solo_args(&dir.0, 24, &flags);
     let mut node = support::Node {
         name: "n1".into(),
         peer_addr: "127.0.24.1:7100".parse().unwrap(),
@@ -262,9 +262,10 @@ fn raw_exchange(addr: &str, request: &[u8]) -> Option<(u16, String)> {
 #[test]
 fn chunked_request_body_is_accepted_and_applied() {
     let dir = TempDir::new("chunked");
-    let mut args = base_args(&dir.0, 25);
-    args.extend(
-        [
+    let args = solo_args(
+        &dir.0,
+        25,
+        &[
             "--bootstrap",
             "--heartbeat-ms",
             "20",
@@ -272,8 +273,7 @@ fn chunked_request_body_is_accepted_and_applied() {
             "100",
             "--election-timeout-max-ms",
             "200",
-        ]
-        .map(String::from),
+        ],
     );
     let mut child = Command::new(BIN)
         .args(&args)

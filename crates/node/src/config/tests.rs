@@ -26,6 +26,23 @@ const BASE: &[&str] = &[
     "/tmp/x",
 ];
 
+/// The flags of [`BASE`] followed by `extra`.
+fn base_with(extra: &[&str]) -> Flags {
+    flags(&[BASE, extra].concat())
+}
+
+/// The error that loading [`BASE`] plus `extra` ends in.
+fn flag_error(extra: &[&str]) -> String {
+    load(&base_with(extra)).unwrap_err().to_string()
+}
+
+/// The error that loading `text` as `n1.toml` ends in.
+fn file_error(text: &str) -> String {
+    load_str("n1.toml", text, &Flags::default())
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn fnv1a_matches_reference_vectors() {
     assert_eq!(name_to_id(""), 0xcbf2_9ce4_8422_2325);
@@ -52,8 +69,7 @@ fn flags_produce_a_config_with_profile_defaults() {
 
 #[test]
 fn default_profile_and_overrides() {
-    let mut args = BASE.to_vec();
-    args.extend_from_slice(&[
+    let config = load(&base_with(&[
         "--profile",
         "default",
         "--election-timeout-max-ms",
@@ -65,8 +81,8 @@ fn default_profile_and_overrides() {
         "--test-clock-rate",
         "0.5",
         "--bootstrap",
-    ]);
-    let config = load(&flags(&args)).unwrap();
+    ]))
+    .unwrap();
     assert_eq!(config.timing.heartbeat_ms, 100);
     assert_eq!(config.timing.election_timeout_min_ms, 1000);
     assert_eq!(config.timing.election_timeout_max_ms, 3000);
@@ -79,50 +95,32 @@ fn default_profile_and_overrides() {
 #[test]
 fn every_mode_name_is_accepted() {
     for mode in Mode::ALL {
-        let mut args = BASE.to_vec();
-        args.extend_from_slice(&["--mode", mode.name()]);
-        assert_eq!(load(&flags(&args)).unwrap().mode, mode);
+        let config = load(&base_with(&["--mode", mode.name()])).unwrap();
+        assert_eq!(config.mode, mode);
     }
 }
 
 #[test]
 fn errors_name_the_field() {
-    let mut args = BASE.to_vec();
-    args.extend_from_slice(&["--mode", "yolo"]);
-    let error = load(&flags(&args)).unwrap_err().to_string();
-    assert!(error.starts_with("mode: unknown mode `yolo`"), "{error}");
-
-    let mut args = BASE.to_vec();
-    args.extend_from_slice(&["--election-timeout-min-ms", "40"]);
-    let error = load(&flags(&args)).unwrap_err().to_string();
-    assert!(
-        error.starts_with("timing.election_timeout_min_ms:"),
-        "{error}"
-    );
-
-    let mut args = BASE.to_vec();
-    args.extend_from_slice(&["--peer", "n1=127.0.0.9:1"]);
-    let error = load(&flags(&args)).unwrap_err().to_string();
-    assert!(error.starts_with("peers.n1:"), "{error}");
-
+    for (extra, starts) in [
+        (&["--mode", "yolo"][..], "mode: unknown mode `yolo`"),
+        (
+            &["--election-timeout-min-ms", "40"],
+            "timing.election_timeout_min_ms:",
+        ),
+        (&["--peer", "n1=127.0.0.9:1"], "peers.n1:"),
+        (&["--peer", "bad"], "peer:"),
+    ] {
+        let error = flag_error(extra);
+        assert!(error.starts_with(starts), "{error}");
+    }
     let error = load(&flags(&["--id", "n1"])).unwrap_err().to_string();
     assert!(error.starts_with("cluster: required"), "{error}");
-
-    let mut args = BASE.to_vec();
-    args.extend_from_slice(&["--peer", "bad"]);
-    assert!(
-        load(&flags(&args))
-            .unwrap_err()
-            .to_string()
-            .starts_with("peer:")
-    );
 }
 
 #[test]
 fn bootstrap_and_join_empty_conflict_on_the_command_line() {
-    let mut args = vec!["splitnode"];
-    args.extend_from_slice(BASE);
-    args.extend_from_slice(&["--bootstrap", "--join-empty"]);
+    let args = [&["splitnode"], BASE, &["--bootstrap", "--join-empty"]].concat();
     assert!(Flags::try_parse_from(args).is_err());
 }
 
@@ -189,37 +187,28 @@ fn toml_unknown_field_reports_line_and_column() {
 
 #[test]
 fn toml_bad_value_and_semantic_errors_carry_line_and_column() {
-    let text = TOML.replace("\"127.0.0.2:7100\"", "\"nowhere\"");
-    let error = load_str("n1.toml", &text, &Flags::default())
-        .unwrap_err()
-        .to_string();
-    assert!(error.starts_with("n1.toml:12:"), "{error}");
-
-    let text = TOML.replace("mode = \"safe\"", "mode = \"fast-and-loose\"");
-    let error = load_str("n1.toml", &text, &Flags::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.starts_with("n1.toml:7:1: mode: unknown mode"),
-        "{error}"
-    );
-
-    let text = TOML.replace("snapshot_threshold = 50", "election_timeout_max_ms = 100");
-    let error = load_str("n1.toml", &text, &Flags::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.starts_with("n1.toml:19:1: timing.election_timeout_max_ms:"),
-        "{error}"
-    );
+    for (from, to, starts) in [
+        ("\"127.0.0.2:7100\"", "\"nowhere\"", "n1.toml:12:"),
+        (
+            "mode = \"safe\"",
+            "mode = \"fast-and-loose\"",
+            "n1.toml:7:1: mode: unknown mode",
+        ),
+        (
+            "snapshot_threshold = 50",
+            "election_timeout_max_ms = 100",
+            "n1.toml:19:1: timing.election_timeout_max_ms:",
+        ),
+    ] {
+        let error = file_error(&TOML.replace(from, to));
+        assert!(error.starts_with(starts), "{error}");
+    }
 }
 
 #[test]
 fn hash_collisions_and_duplicates_are_rejected() {
     let text = TOML.replace("n3 = \"127.0.0.3:7100\"", "n1 = \"127.0.0.3:7100\"");
-    let error = load_str("n1.toml", &text, &Flags::default())
-        .unwrap_err()
-        .to_string();
+    let error = file_error(&text);
     assert!(error.contains("peers.n1"), "{error}");
 }
 
@@ -227,19 +216,31 @@ fn hash_collisions_and_duplicates_are_rejected() {
 fn key_positions_come_from_the_parser() {
     // A quoted key in a section: the error points at the key.
     let text = TOML.replace("n3 = \"127.0.0.3:7100\"", "  \"n1\" = \"127.0.0.3:7100\"");
-    let error = load_str("n1.toml", &text, &Flags::default())
-        .unwrap_err()
-        .to_string();
+    let error = file_error(&text);
     assert!(error.starts_with("n1.toml:13:3: peers.n1:"), "{error}");
 
     // A dotted key at top level.
     let text = TOML.replace("profile = \"fast\"", "timing.heartbeat_ms = 0");
     let text = text.replace("[timing]\nsnapshot_threshold = 50\n", "");
-    let error = load_str("n1.toml", &text, &Flags::default())
-        .unwrap_err()
-        .to_string();
+    let error = file_error(&text);
     assert!(
         error.starts_with("n1.toml:8:8: timing.heartbeat_ms: must be > 0"),
         "{error}"
     );
+}
+
+#[test]
+fn max_sessions_reaches_the_replica_and_zero_is_refused() {
+    let config = load(&flags(BASE)).unwrap();
+    assert_eq!(
+        config.consensus_config().max_sessions,
+        consensus::DEFAULT_MAX_SESSIONS
+    );
+    let mut args = BASE.to_vec();
+    args.extend_from_slice(&["--max-sessions", "7"]);
+    assert_eq!(load(&flags(&args)).unwrap().consensus_config().max_sessions, 7);
+    let mut args = BASE.to_vec();
+    args.extend_from_slice(&["--max-sessions", "0"]);
+    let error = load(&flags(&args)).unwrap_err().to_string();
+    assert!(error.starts_with("timing.max_sessions:"), "{error}");
 }
