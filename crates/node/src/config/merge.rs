@@ -255,6 +255,8 @@ fn merge_timing(
         pick(&flags.max_append_entries, &file.max_append_entries).unwrap_or((256, false));
     let (max_pending_requests, pending_in_file) =
         pick(&flags.max_pending_requests, &file.max_pending_requests).unwrap_or((10_000, false));
+    let (max_sessions, sessions_in_file) = pick(&flags.max_sessions, &file.max_sessions)
+        .unwrap_or((consensus::DEFAULT_MAX_SESSIONS, false));
 
     if heartbeat_ms == 0 {
         return Err(origin.error("timing.heartbeat_ms", heartbeat_in_file, "must be > 0"));
@@ -302,6 +304,9 @@ fn merge_timing(
             "must be > 0",
         ));
     }
+    if max_sessions == 0 {
+        return Err(origin.error("timing.max_sessions", sessions_in_file, "must be > 0"));
+    }
     Ok(Timing {
         heartbeat_ms,
         election_timeout_min_ms,
@@ -312,6 +317,7 @@ fn merge_timing(
         snapshot_threshold,
         max_append_entries,
         max_pending_requests,
+        max_sessions,
     })
 }
 

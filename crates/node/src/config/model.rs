@@ -107,6 +107,8 @@ pub struct Timing {
     pub max_append_entries: usize,
     /// Client requests in flight before `overloaded` is answered.
     pub max_pending_requests: usize,
+    /// Exactly-once sessions kept (`consensus::Config::max_sessions`).
+    pub max_sessions: usize,
 }
 
 /// I/O limits and deadlines (real milliseconds).
@@ -257,7 +259,7 @@ impl NodeConfig {
             snapshot_chunk_bytes: consensus::DEFAULT_SNAPSHOT_CHUNK_BYTES
                 .min(self.limits.max_frame_bytes / 4)
                 .max(1),
-            max_sessions: consensus::DEFAULT_MAX_SESSIONS,
+            max_sessions: timing.max_sessions,
         }
     }
 

@@ -86,6 +86,10 @@ pub struct FileTiming {
     /// Client requests in flight before `overloaded` (default 10000).
     #[arg(long = "max-pending-requests")]
     pub max_pending_requests: Option<usize>,
+    /// Exactly-once client sessions kept, least recently used evicted
+    /// (default 100000); must be equal on every member.
+    #[arg(long = "max-sessions")]
+    pub max_sessions: Option<usize>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, clap::Args)]
