@@ -283,20 +283,16 @@ pub fn aggregate(scenarios: Vec<ScenarioSummary>, strict: bool) -> BatchSummary 
 /// The summary table, then one line per failed or skipped row, then the
 /// totals.
 pub fn table(summary: &BatchSummary) -> String {
-    let width = summary
-        .scenarios
-        .iter()
-        .map(|row| row.scenario.len())
-        .max()
-        .unwrap_or(0)
-        .max("scenario".len());
-    let expected_width = summary
-        .scenarios
-        .iter()
-        .map(|row| row.expected.len())
-        .max()
-        .unwrap_or(0)
-        .max("expected".len());
+    // A column as wide as its header and its widest cell.
+    let column_width = |header: &str, cell: fn(&ScenarioSummary) -> &str| {
+        summary
+            .scenarios
+            .iter()
+            .map(|row| cell(row).len())
+            .fold(header.len(), usize::max)
+    };
+    let width = column_width("scenario", |row| &row.scenario);
+    let expected_width = column_width("expected", |row| &row.expected);
     let mut out = format!(
         "\n{:<width$}  {:<expected_width$}  {:<8}  {:<4}  {:>8}\n",
         "scenario", "expected", "verdict", "met", "duration"

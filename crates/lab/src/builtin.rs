@@ -11,24 +11,22 @@ pub struct BuiltinFile {
     pub text: &'static str,
 }
 
+/// The topology `lab/topologies/NAME.toml`, under its name.
+macro_rules! topology_file {
+    ($name:literal) => {
+        BuiltinFile {
+            name: $name,
+            text: include_str!(concat!("../../../lab/topologies/", $name, ".toml")),
+        }
+    };
+}
+
 /// Every topology in `lab/topologies/`, by name.
 pub const TOPOLOGIES: [BuiltinFile; 4] = [
-    BuiltinFile {
-        name: "mesh-3",
-        text: include_str!("../../../lab/topologies/mesh-3.toml"),
-    },
-    BuiltinFile {
-        name: "mesh-5",
-        text: include_str!("../../../lab/topologies/mesh-5.toml"),
-    },
-    BuiltinFile {
-        name: "mesh-7",
-        text: include_str!("../../../lab/topologies/mesh-7.toml"),
-    },
-    BuiltinFile {
-        name: "wan-3dc",
-        text: include_str!("../../../lab/topologies/wan-3dc.toml"),
-    },
+    topology_file!("mesh-3"),
+    topology_file!("mesh-5"),
+    topology_file!("mesh-7"),
+    topology_file!("wan-3dc"),
 ];
 
 /// The scenario `splitlab run` runs when given none: the motivating story.
