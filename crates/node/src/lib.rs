@@ -10,6 +10,7 @@
 //! driver.rs     the ONLY owner of the Replica; biased select!, group commit, persist-before-send
 //! storage/      meta / log / snapshot files: record codec, file primitives, recovery
 //! failpoints.rs crash points for the crash-recovery tests (`failpoints` feature only)
+//! forge.rs      `splitnode forge`: the lab's rogue sender of forged peer frames
 //! transport.rs  UDP datagrams, TCP inbound (limits, deadlines) and outbound (reconnect)
 //! transport_socket.rs  peer stream keepalive and TCP_USER_TIMEOUT (stalled streams reconnect)
 //! peer_auth.rs  cluster key: keyed frames, sender address checks
@@ -49,6 +50,7 @@ pub mod config;
 mod driver;
 mod events;
 pub mod failpoints;
+pub mod forge;
 mod http;
 mod metrics;
 mod peer_auth;
@@ -102,6 +104,27 @@ pub enum NodeError {
     #[error(transparent)]
     /// The driver failed (storage or event log during a batch).
     Driver(#[from] driver::DriverError),
+}
+
+/// The exit code of a fail-stop: a write or fsync to the data directory
+/// failed while the node ran (EX_IOERR of sysexits.h). Distinct from 1 (any
+/// other runtime failure) and 2 (invalid configuration), so a supervisor or
+/// the lab can tell "stopped because the disk failed" from a crash.
+pub const FAIL_STOP_EXIT_CODE: u8 = 74;
+
+impl NodeError {
+    /// Whether this is a fail-stop: storage or the event log failed to write
+    /// or fsync while running. What reached the disk is then unknown (after
+    /// a failed fsync the kernel may have dropped the dirty pages), so the
+    /// node stops instead of retrying or carrying on; recovery at the next
+    /// start drops an incomplete last record. A refusal at start-up (empty,
+    /// foreign or corrupt directory) is not a fail-stop.
+    pub fn is_fail_stop(&self) -> bool {
+        matches!(
+            self,
+            NodeError::Driver(driver::DriverError::Storage(_) | driver::DriverError::EventLog(_))
+        )
+    }
 }
 
 fn bind_error(what: &'static str, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> NodeError {

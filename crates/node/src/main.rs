@@ -1,7 +1,12 @@
 //! `splitnode`: flags / TOML → validated config → tokio runtime → `node::run`.
 //!
 //! Exit codes: 0 after a graceful stop (SIGTERM or SIGINT), 1 on a runtime
-//! failure (storage, bind, consensus config), 2 on an invalid configuration.
+//! failure (storage refused at start, bind, consensus config), 2 on an
+//! invalid configuration, 74 ([`node::FAIL_STOP_EXIT_CODE`]) on a fail-stop
+//! (a write or fsync to the data directory failed while running).
+//!
+//! `splitnode forge ...` is the lab's rogue sender (see `node::forge`), not
+//! a node.
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -12,6 +17,9 @@ fn main() -> ExitCode {
     // Test builds only: arm the crash points named in FAILPOINTS.
     #[cfg(feature = "failpoints")]
     let _failpoints = node::failpoints::setup();
+    if std::env::args().nth(1).as_deref() == Some("forge") {
+        return node::forge::main(std::env::args().skip(1));
+    }
     let flags = Flags::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -36,10 +44,21 @@ fn main() -> ExitCode {
     }
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("Error: {error:#}");
-            ExitCode::from(1)
-        }
+        Err(error) => match error.downcast_ref::<node::NodeError>() {
+            Some(stopped) if stopped.is_fail_stop() => {
+                tracing::error!(
+                    exit_code = node::FAIL_STOP_EXIT_CODE,
+                    "fail-stop: {stopped}; what reached the disk is unknown, so the node stops \
+                     instead of retrying; restart it once the disk is healthy (recovery drops an \
+                     incomplete last record and it catches up from the leader)"
+                );
+                ExitCode::from(node::FAIL_STOP_EXIT_CODE)
+            }
+            _ => {
+                eprintln!("Error: {error:#}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 

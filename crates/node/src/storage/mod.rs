@@ -41,6 +41,8 @@ mod record;
 mod recovery;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_errors;
 
 use crate::failpoints::crash_point;
 use files::{io_error, open_append, read_all, write_atomically};
