@@ -376,11 +376,15 @@ pub fn clean_command(run: Option<RunId>, force: bool) -> ExitStatus {
             for (ns, pid) in &report.unrecorded {
                 say!("warning: pid {pid} in {ns} was not recorded by any journal; not killed");
             }
+            for path in &report.disks {
+                say!("unmounted data disk {} (files kept)", path.display());
+            }
             say!(
-                "cleaned {} run(s): killed {} recorded process(es), deleted {} namespace(s)",
+                "cleaned {} run(s): killed {} recorded process(es), deleted {} namespace(s), unmounted {} data disk(s)",
                 report.runs.len(),
                 report.killed.len(),
-                report.namespaces.len()
+                report.namespaces.len(),
+                report.disks.len()
             );
             ExitStatus::Success
         }

@@ -27,6 +27,8 @@ pub struct CleanReport {
     /// killed (they keep their namespace alive until they exit); a journal-less
     /// namespace with processes inside is left in place.
     pub unrecorded: Vec<(String, u32)>,
+    /// Data disks (tmpfs mounts `sl-<run>-disk-<node>`) unmounted, files kept.
+    pub disks: Vec<std::path::PathBuf>,
 }
 
 /// Removes what crashed (or detached) runs left. With `only`, just that run.
@@ -56,6 +58,10 @@ pub fn clean(state_dir: &Path, only: Option<&RunId>, force: bool) -> std::io::Re
             continue;
         }
         kill_recorded(&journal.processes, &mut report.killed);
+        for record in &journal.disks {
+            crate::disk::unmount_keeping_files(&record.path, &record.source)?;
+            report.disks.push(record.path.clone());
+        }
         let mut names = journal.plan.namespaces.clone();
         for extra in netns::list_netns(&run.netns_prefix()) {
             if !names.contains(&extra) {
@@ -85,6 +91,22 @@ pub fn clean(state_dir: &Path, only: Option<&RunId>, force: bool) -> std::io::Re
             report
                 .unrecorded
                 .extend(inside.into_iter().map(|pid| (name.clone(), pid)));
+        }
+    }
+    // Data disks of runs without a journal here: unmount those whose run
+    // has no live process in its namespaces (as for namespaces above).
+    for (source, path) in crate::disk::lab_mounts() {
+        let Some(run) = run_of_netns(&source) else {
+            continue;
+        };
+        if handled.contains(&run) || only.is_some_and(|o| *o != run) {
+            continue;
+        }
+        let busy = (netns::list_netns(&run.netns_prefix()).iter())
+            .any(|name| !netns::pids_in_netns(name).is_empty());
+        if !busy {
+            crate::disk::unmount_keeping_files(&path, &source)?;
+            report.disks.push(path);
         }
     }
     Ok(report)

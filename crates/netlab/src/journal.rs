@@ -125,6 +125,9 @@ pub struct Journal {
     /// ranges so a new delay worker binds before the old one leaves).
     #[serde(default)]
     pub queue_bases: std::collections::BTreeMap<String, u16>,
+    /// Data disks mounted for nodes (see [`crate::disk`]).
+    #[serde(default)]
+    pub disks: Vec<crate::disk::DiskRecord>,
 }
 
 impl Journal {

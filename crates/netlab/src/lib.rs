@@ -17,6 +17,7 @@
 //!   nodes, processes, fault application and delay workers in its submodules.
 //! - [`nfqueue`]: the NFQUEUE delay worker (a helper process).
 //! - [`journal`], [`clean`]: on-disk run records and crash cleanup.
+//! - [`disk`]: per-node tmpfs data disks for disk faults (`disk-full`).
 //! - [`probe`]: measuring what each directed link actually does.
 //! - [`liveprobe`]: the probe process beside every run, and its records;
 //!   [`counters`]: the rules' and qdiscs' own counters, read back.
@@ -33,6 +34,7 @@ pub mod backend;
 pub mod caps;
 pub mod clean;
 pub mod counters;
+pub mod disk;
 pub mod doctor;
 pub mod error;
 pub mod fault;

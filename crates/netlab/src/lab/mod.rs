@@ -16,6 +16,7 @@
 //!    teardown, or the kernel keeps the veths until they close.
 
 mod apply;
+mod disks;
 mod processes;
 mod sockets;
 mod workers;
@@ -181,6 +182,7 @@ impl Lab {
             net: NetState::default(),
             processes: Vec::new(),
             queue_bases: BTreeMap::new(),
+            disks: Vec::new(),
         };
         // Journal first: a crash from here on is cleanable by record.
         journal
@@ -447,7 +449,8 @@ impl Lab {
         }
         // Our netlink sockets hold the namespaces: close them first.
         drop(self.rtnl.take());
-        let mut failure = None;
+        // Every process is gone: data disks can go, their files kept.
+        let mut failure = self.unmount_data_disks().err();
         let mut names = self.journal.plan.namespaces.clone();
         for extra in netns::list_netns(&self.journal.run.netns_prefix()) {
             if !names.contains(&extra) {
