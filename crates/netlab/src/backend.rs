@@ -74,60 +74,33 @@ pub fn backend_of(fault: &Fault, caps: &Capabilities) -> String {
 pub fn backend_summary(caps: &Capabilities) -> Vec<(&'static str, String)> {
     use crate::shaping::LinkShaping;
     let one = vec![("a".to_string(), "b".to_string())];
-    let shape = |shape: LinkShaping| Fault::Shape {
-        links: one.clone(),
-        planes: Planes::All,
-        shape,
+    // A whole-link shape with the one knob `set` turns.
+    let shape = |set: fn(&mut LinkShaping)| {
+        let mut shape = LinkShaping::default();
+        set(&mut shape);
+        Fault::Shape {
+            links: one.clone(),
+            planes: Planes::All,
+            shape,
+        }
     };
     let cut = |planes| Fault::Partition {
         grudge: faults::Grudge::default(),
         planes,
     };
+    let data_cut = Fault::DataPartition {
+        grudge: faults::Grudge::default(),
+        planes: Planes::All,
+    };
     let kinds: Vec<(&'static str, Fault)> = vec![
         ("cut (all planes)", cut(Planes::All)),
         ("cut (one plane)", cut(Planes::Heartbeat)),
-        (
-            "one-way data-only",
-            Fault::DataPartition {
-                grudge: faults::Grudge::default(),
-                planes: Planes::All,
-            },
-        ),
-        (
-            "loss",
-            shape(LinkShaping {
-                loss_pct: Some(20.0),
-                ..LinkShaping::default()
-            }),
-        ),
-        (
-            "delay/jitter/reorder",
-            shape(LinkShaping {
-                delay_ms: Some(50.0),
-                ..LinkShaping::default()
-            }),
-        ),
-        (
-            "duplicate",
-            shape(LinkShaping {
-                duplicate_pct: Some(10.0),
-                ..LinkShaping::default()
-            }),
-        ),
-        (
-            "corrupt",
-            shape(LinkShaping {
-                corrupt_pct: Some(1.0),
-                ..LinkShaping::default()
-            }),
-        ),
-        (
-            "rate",
-            shape(LinkShaping {
-                rate_kbit: Some(1000),
-                ..LinkShaping::default()
-            }),
-        ),
+        ("one-way data-only", data_cut),
+        ("loss", shape(|s| s.loss_pct = Some(20.0))),
+        ("delay/jitter/reorder", shape(|s| s.delay_ms = Some(50.0))),
+        ("duplicate", shape(|s| s.duplicate_pct = Some(10.0))),
+        ("corrupt", shape(|s| s.corrupt_pct = Some(1.0))),
+        ("rate", shape(|s| s.rate_kbit = Some(1000))),
     ];
     kinds
         .into_iter()
