@@ -284,7 +284,7 @@ fn apply_step(lab: &mut Lab, args: &FaultArgs) -> ExitStatus {
             .iter()
             .try_for_each(|node| restart_node(lab, node))
     } else {
-        nemesis.end(lab, 0, &step)
+        nemesis.end(lab, 0, &step, None)
     };
     match lifted {
         Ok(()) => {

@@ -5,6 +5,7 @@
 pub mod html;
 pub mod live;
 pub mod measure;
+pub mod node_faults;
 pub mod tolerance;
 
 use std::collections::BTreeMap;
@@ -149,6 +150,12 @@ pub struct FaultAchieved {
     /// answered [`PAUSE_WITHIN_MS`] later, so the pause was not achieved).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub paused: BTreeMap<String, Option<f64>>,
+    /// Disk faults: per node, the filled disk and how the node ended.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub disk: BTreeMap<String, node_faults::DiskMeasure>,
+    /// Forge faults: the members' rejected-frame counters and terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge: Option<node_faults::ForgeMeasure>,
 }
 
 /// How long a paused node may keep answering `/status` (a SIGSTOP lands at
@@ -263,6 +270,12 @@ pub fn judge_run(
             continue;
         };
         tolerance::judge(achieved);
+        if !achieved.disk.is_empty() || achieved.forge.is_some() {
+            for problem in node_faults::judge(achieved) {
+                reasons.push(format!("fault #{} not achieved: {problem}", fault.step + 1));
+            }
+            continue;
+        }
         for problem in &achieved.worker_problems {
             reasons.push(format!("fault #{} not achieved: {problem}", fault.step + 1));
         }

@@ -245,6 +245,15 @@ pub fn check_config(
                 });
             }
         }
+        if fault.kind == FaultKind::Forge {
+            // Forged frames cut nothing: the whole cluster stays connected,
+            // so writes must go on while the rogue sends (I12).
+            config.quorum_windows.push(QuorumWindow {
+                start_ns: fault.start_ns,
+                end_ns: end_of(fault),
+                nodes: nodes.to_vec(),
+            });
+        }
         if let Some(max) = scenario.checks.max_elections_per_minute {
             config.election_windows.push(ElectionWindow {
                 start_ns: fault.start_ns,

@@ -3,14 +3,18 @@
 //! paused and killed processes, flapping links, the seeded choices), so the
 //! runner hands it one timeline entry at a time and nothing else.
 //!
-//! `active` is the pure composition of overlapping network faults.
+//! `active` is the pure composition of overlapping network faults;
+//! `node_faults` fills data disks and runs the `forge` rogue.
 mod active;
+mod node_faults;
 
 use std::collections::BTreeMap;
 
 use netlab::{Fault, Lab, NetlabError};
 
 pub use self::active::{ActiveFaults, ActiveNet, links, pairs, planes, shape_of};
+pub use self::node_faults::ForgeSetup;
+use self::node_faults::{NodeFaults, block_fault_refusal};
 use super::judge::FaultRecord;
 use super::scenario::{FaultKind, LoadedScenario, PartitionKind, Step, StepFault};
 use super::targets::{self, ClusterView, SeededRng, TargetError};
@@ -38,6 +42,8 @@ pub struct Nemesis {
     killed: BTreeMap<usize, Vec<String>>,
     /// Step index → the node pairs a flap step toggles.
     flapping: BTreeMap<usize, Vec<(String, String)>>,
+    /// Filled data disks and forge rogues.
+    node_faults: NodeFaults,
 }
 
 impl Nemesis {
@@ -50,7 +56,13 @@ impl Nemesis {
             paused: BTreeMap::new(),
             killed: BTreeMap::new(),
             flapping: BTreeMap::new(),
+            node_faults: NodeFaults::default(),
         }
+    }
+
+    /// What `forge` steps need to start their rogue sender.
+    pub fn set_forge(&mut self, setup: ForgeSetup) {
+        self.node_faults.forge = Some(setup);
     }
 
     /// Resolves the step's role targets and peers against `view`.
@@ -149,14 +161,36 @@ impl Nemesis {
                 .iter()
                 .map(|node| Fault::Restart { node: node.clone() })
                 .collect(),
+            StepFault::Disk {
+                kind: FaultKind::DiskFull,
+                ..
+            } => return self.node_faults.fill(lab, index, targets, record),
+            StepFault::Disk { kind, .. } => return Err(block_fault_refusal(*kind, targets)),
+            StepFault::Forge { .. } => {
+                return self.node_faults.start_rogue(lab, index, nodes, targets);
+            }
         };
         faults.iter().try_for_each(|fault| lab.apply(fault))
     }
 
     /// Lifts step `index` when its `for` runs out, leaving every other
-    /// active fault in force.
-    pub fn end(&mut self, lab: &mut Lab, index: usize, step: &Step) -> Result<(), NetlabError> {
+    /// active fault in force. A disk fault's measurement (how each node
+    /// had ended) goes into `record`.
+    pub fn end(
+        &mut self,
+        lab: &mut Lab,
+        index: usize,
+        step: &Step,
+        record: Option<&mut FaultRecord>,
+    ) -> Result<(), NetlabError> {
         match step.kind() {
+            FaultKind::DiskFull | FaultKind::FsyncError | FaultKind::DiskSlow => {
+                self.node_faults.empty(lab, index, record)
+            }
+            FaultKind::Forge => {
+                self.node_faults.stop_rogues(Some(index));
+                Ok(())
+            }
             FaultKind::Kill => self
                 .killed
                 .remove(&index)
@@ -202,6 +236,7 @@ impl Nemesis {
     pub fn heal_everything(&mut self, lab: &mut Lab) -> Result<(), NetlabError> {
         lab.heal_all()?;
         self.active.clear();
+        self.node_faults.heal(lab)?;
         for node in std::mem::take(&mut self.paused).into_values().flatten() {
             lab.apply(&Fault::Cont { node })?;
         }
@@ -250,6 +285,13 @@ fn representative_faults(loaded: &LoadedScenario, nodes: &[String]) -> Vec<(Stri
 /// Preflight: the first timeline step this machine has no backend for,
 /// with the reason, so the run is skipped before anything starts.
 pub fn unsupported_step(lab: &Lab, loaded: &LoadedScenario, nodes: &[String]) -> Option<String> {
+    let block_fault = (loaded.scenario.timeline.iter().map(|step| step.get_ref()))
+        .find(|step| matches!(step.kind(), FaultKind::FsyncError | FaultKind::DiskSlow));
+    if let Some(step) = block_fault {
+        let targets = step.targets().map(|t| t.get_ref().to_string());
+        let refusal = block_fault_refusal(step.kind(), &Vec::from_iter(targets));
+        return Some(format!("step \"{}\": {refusal}", step.describe()));
+    }
     representative_faults(loaded, nodes)
         .into_iter()
         .find_map(|(description, fault)| match lab.check_supported(&[fault]) {

@@ -9,6 +9,7 @@
 //! final reads run on a thread in the control namespace (linked to every
 //! node, never faulted); one thread records the history.
 mod endgame;
+mod node_faults;
 mod observer;
 mod spawn;
 mod timeline;
@@ -138,7 +139,9 @@ fn drive(
     let lab = guard.lab();
     // Preflight: a fault this machine has no backend for makes the run
     // SKIPPED before anything starts, never a failure halfway.
-    if let Some(reason) = nemesis::unsupported_step(lab, setup.loaded, node_names) {
+    let unsupported = nemesis::unsupported_step(lab, setup.loaded, node_names)
+        .or_else(|| node_faults::unsupported_for_system(setup));
+    if let Some(reason) = unsupported {
         progress.note(&format!("SKIPPED: {reason}"));
         let now = mono_ns();
         return Ok(Execution {
@@ -167,6 +170,11 @@ fn drive(
     )?;
     let mut live = LiveMeasure::default();
     let lab = guard.lab();
+    if node_faults::needs_data_disks(scenario) {
+        for node in node_names {
+            node_faults::mount_data_disk(lab, node, &spawn::node_dir(setup.run_dir, node))?;
+        }
+    }
     spawn::start_nodes(setup, lab)?;
     let client_addrs: Vec<(String, SocketAddr)> = node_names
         .iter()

@@ -53,6 +53,9 @@ fn node_spec(setup: &RunSetup<'_>, lab: &Lab, node: &str) -> anyhow::Result<Proc
         &dir,
         log_level,
     );
+    if lab.has_data_disk(node) {
+        command.data_dir = dir.join("data"); // see node_faults::mount_data_disk
+    }
     command.mode = Some(overrides.mode.unwrap_or(settings.mode).name().into());
     command.profile = Some(settings.profile.name().into());
     command.heartbeat_ms = Some(ms(timing.heartbeat));

@@ -10,6 +10,7 @@ use netlab::NetlabError;
 
 use super::RunSetup;
 use super::endgame::LabGuard;
+use super::node_faults;
 use super::observer::{Observer, term_of};
 use crate::run::achieved::live::LiveMeasure;
 use crate::run::judge::FaultRecord;
@@ -94,6 +95,11 @@ pub(super) fn run_timeline(
 ) -> anyhow::Result<TimelineOutcome> {
     let scenario = &setup.loaded.scenario;
     let mut nemesis = Nemesis::new(setup.topology.node_names(), setup.seed);
+    nemesis.set_forge(crate::run::nemesis::ForgeSetup {
+        splitnode: setup.splitnode.to_path_buf(),
+        cluster: scenario.name.clone(),
+        log_dir: setup.run_dir.to_path_buf(),
+    });
     let mut records: Vec<FaultRecord> = Vec::new();
     let mut record_of: BTreeMap<usize, usize> = BTreeMap::new();
     let mut leader_label = String::from("?");
@@ -169,7 +175,18 @@ pub(super) fn run_timeline(
                         live.on_end(lab, open.step, open);
                     }
                 }
+                // A forge step is measured by the members' rejected-frame
+                // counters: read them before the rogue starts.
+                let forge_before = matches!(step.fault, StepFault::Forge { .. })
+                    .then(|| node_faults::forge_started(observer, &resolved.targets));
                 let result = nemesis.start(lab, index, step, &resolved, &mut record);
+                if let (Ok(()), Some(forge)) = (&result, forge_before) {
+                    record.achieved = Some(crate::run::achieved::FaultAchieved {
+                        backend: "splitnode forge in the control namespace".into(),
+                        forge: Some(forge),
+                        ..Default::default()
+                    });
+                }
                 if result.is_ok() {
                     live.on_start(lab, index, step, &resolved, &mut record);
                 }
@@ -205,8 +222,14 @@ pub(super) fn run_timeline(
                 if let Some(record) = record_of.get(&index).map(|&i| &mut records[i]) {
                     live.on_end(lab, index, record);
                 }
+                if let Some(record) = record_of.get(&index).map(|&i| &mut records[i])
+                    && let Some(forge) = record.achieved.as_mut().and_then(|a| a.forge.as_mut())
+                {
+                    node_faults::forge_ended(observer, &record.targets, forge);
+                }
                 let lifting_ns = mono_ns();
-                let result = nemesis.end(lab, index, step);
+                let record = record_of.get(&index).map(|&i| &mut records[i]);
+                let result = nemesis.end(lab, index, step, record);
                 if let Some(record) = record_of.get(&index).map(|&i| &mut records[i]) {
                     record.end_ns = Some(lifting_ns);
                     progress.event(&format!(

@@ -38,4 +38,6 @@ pub use step::{Effect, FaultKind, Links, PartitionKind, Plane, Role, Step, StepF
 pub use validate::validate;
 
 #[cfg(test)]
+mod node_fault_tests;
+#[cfg(test)]
 mod tests;

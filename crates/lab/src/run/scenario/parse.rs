@@ -172,10 +172,15 @@ pub(crate) fn type_step(raw: RawStep) -> Result<Step, Vec<String>> {
         kind,
         FaultKind::Loss | FaultKind::Duplicate | FaultKind::Corrupt | FaultKind::Reorder
     );
-    let is_process = matches!(
+    let is_disk = matches!(
         kind,
-        FaultKind::Kill | FaultKind::Pause | FaultKind::Restart
+        FaultKind::DiskFull | FaultKind::FsyncError | FaultKind::DiskSlow
     );
+    let is_process = is_disk
+        || matches!(
+            kind,
+            FaultKind::Kill | FaultKind::Pause | FaultKind::Restart | FaultKind::Forge
+        );
     disallow(
         kind != FaultKind::Partition && raw.grudge.is_some(),
         "grudge",
@@ -253,6 +258,16 @@ pub(crate) fn type_step(raw: RawStep) -> Result<Step, Vec<String>> {
     }
     if kind == FaultKind::Pause && raw.duration.is_none() {
         problems.push("timeline: fault \"pause\" needs `for` (when to SIGCONT)".into());
+    }
+    if is_disk && raw.duration.is_none() {
+        problems.push(format!(
+            "timeline: fault {:?} needs `for` (when the disk is healthy again and a node that \
+             fail-stopped is restarted)",
+            kind.name()
+        ));
+    }
+    if kind == FaultKind::Forge && raw.duration.is_none() {
+        problems.push("timeline: fault \"forge\" needs `for` (how long the rogue sends)".into());
     }
     if kind == FaultKind::Restart && raw.duration.is_some() {
         problems.push(
@@ -338,6 +353,15 @@ pub(crate) fn type_step(raw: RawStep) -> Result<Step, Vec<String>> {
         },
         FaultKind::Restart => StepFault::Restart {
             targets: need(targets, "targets")?,
+        },
+        FaultKind::DiskFull | FaultKind::FsyncError | FaultKind::DiskSlow => StepFault::Disk {
+            kind,
+            targets: need(targets, "targets")?,
+            duration: required(duration, kind, "for")?,
+        },
+        FaultKind::Forge => StepFault::Forge {
+            targets: need(targets, "targets")?,
+            duration: required(duration, kind, "for")?,
         },
         FaultKind::Loss
         | FaultKind::Duplicate

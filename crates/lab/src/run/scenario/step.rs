@@ -39,6 +39,18 @@ pub enum FaultKind {
     Pause,
     /// SIGKILL then immediately start again from the same data directory.
     Restart,
+    /// Fill the targets' data disks (ENOSPC) for `for`; then empty them and
+    /// restart the nodes that fail-stopped.
+    DiskFull,
+    /// Failing fsync on the targets' data disks (needs device-mapper; the
+    /// lab refuses it where the kernel has none).
+    FsyncError,
+    /// Slow fsync on the targets' data disks (needs device-mapper, like
+    /// `fsync-error`).
+    DiskSlow,
+    /// A rogue sender forges peer frames with a huge term to the targets
+    /// for `for`.
+    Forge,
 }
 
 impl FaultKind {
@@ -58,6 +70,10 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
             FaultKind::Restart => "restart",
+            FaultKind::DiskFull => "disk-full",
+            FaultKind::FsyncError => "fsync-error",
+            FaultKind::DiskSlow => "disk-slow",
+            FaultKind::Forge => "forge",
         }
     }
 }
@@ -369,6 +385,22 @@ pub enum StepFault {
         /// Which processes.
         targets: Spanned<Targets>,
     },
+    /// A fault of the targets' data disks.
+    Disk {
+        /// `DiskFull`, `FsyncError` or `DiskSlow`.
+        kind: FaultKind,
+        /// Whose disks.
+        targets: Spanned<Targets>,
+        /// When the disk is healthy again (and fail-stopped nodes restart).
+        duration: Dur,
+    },
+    /// Forged peer frames from a rogue sender.
+    Forge {
+        /// The members that receive forgeries.
+        targets: Spanned<Targets>,
+        /// How long the rogue sends.
+        duration: Dur,
+    },
 }
 
 /// One timeline step.
@@ -394,6 +426,8 @@ impl Step {
             StepFault::Kill { .. } => FaultKind::Kill,
             StepFault::Pause { .. } => FaultKind::Pause,
             StepFault::Restart { .. } => FaultKind::Restart,
+            StepFault::Disk { kind, .. } => *kind,
+            StepFault::Forge { .. } => FaultKind::Forge,
         }
     }
 
@@ -405,7 +439,10 @@ impl Step {
             | StepFault::Shape { duration, .. }
             | StepFault::LinkDown { duration, .. }
             | StepFault::Kill { duration, .. } => *duration,
-            StepFault::Flap { duration, .. } | StepFault::Pause { duration, .. } => Some(*duration),
+            StepFault::Flap { duration, .. }
+            | StepFault::Pause { duration, .. }
+            | StepFault::Disk { duration, .. }
+            | StepFault::Forge { duration, .. } => Some(*duration),
             StepFault::Heal | StepFault::Restart { .. } => None,
         }
     }
@@ -420,6 +457,8 @@ impl Step {
             | StepFault::Flap { links, .. } => Some(&links.targets),
             StepFault::Kill { targets, .. }
             | StepFault::Pause { targets, .. }
+            | StepFault::Disk { targets, .. }
+            | StepFault::Forge { targets, .. }
             | StepFault::Restart { targets } => Some(targets),
         }
     }

@@ -18,7 +18,7 @@ duration = "20s"
 clients = 2
 "#;
 
-fn load(extra: &str) -> Result<Scenario, Vec<ScenarioError>> {
+pub(super) fn load(extra: &str) -> Result<Scenario, Vec<ScenarioError>> {
     let text = format!("{BASE}{extra}");
     let scenario = parse(&text, Path::new("t.toml"))?;
     validate(&scenario, &catalog3(), &text, Path::new("t.toml"))?;

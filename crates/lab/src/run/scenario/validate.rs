@@ -254,6 +254,21 @@ fn validate_step(
             ),
         );
     }
+    if let StepFault::Disk { duration, .. } | StepFault::Forge { duration, .. } = &step.fault
+        && step.at.as_nanos() + duration.as_nanos() > scenario.duration.as_nanos()
+    {
+        problems.at(
+            span.clone(),
+            format!(
+                "timeline: a {:?} step must end before the workload does (at {} + for {} > \
+                 duration {}): its node is restarted and measured at the end",
+                step.kind().name(),
+                step.at,
+                duration,
+                scenario.duration
+            ),
+        );
+    }
     if let Some(targets) = step.targets() {
         check_nodes(targets, "targets", catalog, problems);
     }

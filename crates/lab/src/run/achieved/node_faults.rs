@@ -1,0 +1,195 @@
+//! Achieved versus asked for the faults that act on a node rather than a
+//! link: a full data disk (the filesystem reported no space left and the
+//! node fail-stopped with its exit code) and forged peer frames (they
+//! reached the members: rejected-frame counters rose, or a forged term was
+//! adopted). Pure: the runner and the nemesis take the readings.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::FaultAchieved;
+
+/// The exit code of a splitnode fail-stop (`node::FAIL_STOP_EXIT_CODE`;
+/// the lab does not link the node crate).
+pub const FAIL_STOP_EXIT_CODE: i32 = 74;
+
+/// The first term the `forge` rogue claims (`splitnode forge --term`); far
+/// above any term a run reaches, so a member at or past it adopted a forgery.
+pub const FORGED_TERM: u64 = 1_000_000;
+
+/// One node's data disk during a `disk-full` fault.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskMeasure {
+    /// Bytes the filler took.
+    pub filler_bytes: u64,
+    /// Bytes free right after filling (0 = full).
+    pub free_after_fill: u64,
+    /// How the node's process had ended when the fault ended: its exit
+    /// code, `None` while it still ran (it never failed a write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The process ended by a signal instead (its number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Bytes free after the filler was removed.
+    #[serde(default)]
+    pub free_after_heal: u64,
+    /// Whether the lab started the node again after the fault.
+    #[serde(default)]
+    pub restarted: bool,
+}
+
+/// What the members' `/metrics` said about a `forge` fault.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ForgeMeasure {
+    /// The first forged term (each round sends one higher).
+    pub forged_term: u64,
+    /// Sum of `splitnode_frames_rejected_total` over the targets when the
+    /// rogue started, per target.
+    pub rejected_before: BTreeMap<String, u64>,
+    /// The same when it stopped (targets that did not answer are absent).
+    pub rejected_after: BTreeMap<String, u64>,
+    /// Each target's term when the rogue stopped.
+    pub term_after: BTreeMap<String, u64>,
+}
+
+impl ForgeMeasure {
+    /// Frames the targets rejected while the rogue sent.
+    pub fn rejected(&self) -> u64 {
+        (self.rejected_after.iter())
+            .map(|(node, after)| {
+                after.saturating_sub(*self.rejected_before.get(node).unwrap_or(&0))
+            })
+            .sum()
+    }
+
+    /// Targets whose term reached the forged range (they adopted a forgery).
+    pub fn adopted(&self) -> Vec<String> {
+        (self.term_after.iter())
+            .filter(|(_, term)| **term >= self.forged_term)
+            .map(|(node, _)| node.clone())
+            .collect()
+    }
+}
+
+/// Judges a disk or forge measurement: sets `ok` and `summary`, and
+/// returns why the fault was not achieved (empty when it was).
+pub fn judge(achieved: &mut FaultAchieved) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if !achieved.disk.is_empty() {
+        let mut parts = Vec::new();
+        for (node, disk) in &achieved.disk {
+            if disk.free_after_fill > 0 {
+                reasons.push(format!(
+                    "{node}'s data disk still had {} bytes free after filling",
+                    disk.free_after_fill
+                ));
+            }
+            let ended = match (disk.exit_code, disk.signal) {
+                (Some(FAIL_STOP_EXIT_CODE), _) => format!("fail-stop (exit {FAIL_STOP_EXIT_CODE})"),
+                (Some(code), _) => {
+                    reasons.push(format!(
+                        "{node} exited with {code}, not the fail-stop code {FAIL_STOP_EXIT_CODE}"
+                    ));
+                    format!("exit {code}")
+                }
+                (None, Some(signal)) => {
+                    reasons.push(format!(
+                        "{node} was ended by signal {signal}, not a fail-stop"
+                    ));
+                    format!("signal {signal}")
+                }
+                (None, None) => {
+                    reasons.push(format!(
+                        "{node} was still running when the disk fault ended (it never failed a write)"
+                    ));
+                    "still running".into()
+                }
+            };
+            parts.push(format!(
+                "{node}: {} MiB filler, {} bytes free, {ended}{}",
+                disk.filler_bytes >> 20,
+                disk.free_after_fill,
+                if disk.restarted { ", restarted" } else { "" }
+            ));
+        }
+        achieved.summary = parts.join("; ");
+    }
+    if let Some(forge) = &achieved.forge {
+        let (rejected, adopted) = (forge.rejected(), forge.adopted());
+        if forge.rejected_after.is_empty() {
+            reasons.push("no target answered /metrics when the rogue stopped".into());
+        } else if rejected == 0 && adopted.is_empty() {
+            reasons.push(
+                "the forgeries left no trace: no frame rejected, no forged term adopted".into(),
+            );
+        }
+        achieved.summary = format!(
+            "{rejected} forged frames rejected; forged term adopted by {}",
+            if adopted.is_empty() {
+                "none".to_string()
+            } else {
+                adopted.join(", ")
+            }
+        );
+    }
+    achieved.ok = reasons.is_empty();
+    reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(exit_code: Option<i32>, free: u64) -> FaultAchieved {
+        let measure = DiskMeasure {
+            filler_bytes: 60 << 20,
+            free_after_fill: free,
+            exit_code,
+            restarted: exit_code.is_some(),
+            ..DiskMeasure::default()
+        };
+        FaultAchieved {
+            disk: BTreeMap::from([("n2".to_string(), measure)]),
+            ..FaultAchieved::default()
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_achieved_only_with_a_fail_stop() {
+        let mut full = disk(Some(FAIL_STOP_EXIT_CODE), 0);
+        assert!(judge(&mut full).is_empty() && full.ok, "{}", full.summary);
+        assert!(
+            full.summary.contains("fail-stop (exit 74)"),
+            "{}",
+            full.summary
+        );
+        let mut running = disk(None, 0);
+        let reasons = judge(&mut running);
+        assert!(
+            !running.ok && reasons[0].contains("still running"),
+            "{reasons:?}"
+        );
+        assert!(!judge(&mut disk(Some(1), 0)).is_empty());
+        assert!(!judge(&mut disk(Some(FAIL_STOP_EXIT_CODE), 4096)).is_empty());
+    }
+
+    #[test]
+    fn forgeries_are_achieved_when_rejected_or_adopted() {
+        let measure = |before: u64, after: u64, term: u64| FaultAchieved {
+            forge: Some(ForgeMeasure {
+                forged_term: 1_000_000,
+                rejected_before: BTreeMap::from([("n1".to_string(), before)]),
+                rejected_after: BTreeMap::from([("n1".to_string(), after)]),
+                term_after: BTreeMap::from([("n1".to_string(), term)]),
+            }),
+            ..FaultAchieved::default()
+        };
+        let mut rejected = measure(3, 900, 4);
+        assert!(judge(&mut rejected).is_empty());
+        assert!(rejected.summary.starts_with("897 forged frames rejected"));
+        assert!(judge(&mut measure(0, 0, 1_000_031)).is_empty());
+        let mut traceless = measure(5, 5, 4);
+        assert!(!judge(&mut traceless).is_empty() && !traceless.ok);
+    }
+}
