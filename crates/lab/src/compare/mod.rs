@@ -178,3 +178,6 @@ pub fn table(columns: &[(String, Results)]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
