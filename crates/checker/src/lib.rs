@@ -19,7 +19,8 @@
 //! `lease_exclusivity` (I3), `no_lost_writes` (I4), `linearizability` (I5),
 //! `minority_never_acknowledges` (I6 a), `minority_fails_fast` (I6 b),
 //! `log_agreement` (I8), `convergence`
-//! (I10), `bounded_elections` (I11), `progress` (I12). [`check_all`] runs
+//! (I10), `bounded_elections` (I11), `progress` (I12),
+//! `rejoin_without_election` (I17). [`check_all`] runs
 //! them all and merges the verdicts: `invalid` if any check found a
 //! violation, else `unknown` if any could not decide (budget exhausted,
 //! missing evidence, malformed input, a crashed check), else `valid`.
