@@ -17,61 +17,56 @@
 //! They need root, the lab's tools and unshare; without them they skip with
 //! a reason, under `CI=true` they fail instead.
 
+mod common;
+
+use common::{host, missing_root_and_tools, ready_or_skip, repo, serial_when, splitlab};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn splitlab() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_splitlab"))
-}
 
 /// The splitnode binary: `$SPLITNODE_BIN`, else beside splitlab, else the
 /// release build.
 fn splitnode() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::env::var_os("SPLITNODE_BIN")
         .map(PathBuf::from)
         .into_iter()
         .chain([
             splitlab().with_file_name("splitnode"),
-            repo.join("target/release/splitnode"),
+            repo().join("target/release/splitnode"),
         ])
         .find(|path| path.is_file())
 }
 
-/// Returns false (skip) when the machine cannot run the test; panics under CI.
-fn ready(needs_splitnode: bool) -> bool {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root".to_string());
-    }
-    for tool in ["ip", "nft", "tc", "unshare"] {
-        if netlab::tools::find_tool(tool).is_none() {
-            missing.push(format!("{tool} (run scripts/setup.sh)"));
-        }
-    }
-    if needs_splitnode && splitnode().is_none() {
-        missing.push("splitnode (cargo build -p node, or SPLITNODE_BIN)".into());
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!("container test needs: {}", missing.join(", "));
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{reason} (CI=true: failing instead of skipping)");
-    }
-    eprintln!("SKIPPED: {reason}");
-    false
+/// A test's hold on the machine: the serial lock, and a fresh scratch
+/// directory that goes when the test ends.
+struct Scratch {
+    dir: PathBuf,
+    _serial: MutexGuard<'static, ()>,
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The serial lock and a scratch directory named for `tag`, when the
+/// machine can run the test; `None`: skip (under `CI=true`, fail).
+fn ready(needs_splitnode: bool, tag: &str) -> Option<Scratch> {
+    let serial = serial_when(|| {
+        let mut missing = missing_root_and_tools(&["ip", "nft", "tc", "unshare"]);
+        if needs_splitnode && splitnode().is_none() {
+            missing.push("splitnode (cargo build -p node, or SPLITNODE_BIN)".into());
+        }
+        ready_or_skip("container test", &missing)
+    })?;
     let dir = std::env::temp_dir().join(format!("sl-container-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Some(Scratch {
+        dir,
+        _serial: serial,
+    })
 }
 
 fn text(output: &Output) -> String {
@@ -91,20 +86,13 @@ fn outer_lab_state() -> Vec<String> {
         .into_iter()
         .map(|ns| format!("netns {ns}"))
         .collect();
-    let run = |args: &[&str]| {
-        let out = Command::new(netlab::tools::find_tool(args[0]).unwrap())
-            .args(&args[1..])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    for line in run(&["ip", "-o", "link"]).lines() {
+    for line in host(&["ip", "-o", "link"]).lines() {
         let name = line.split(':').nth(1).unwrap_or("").trim();
         if name.starts_with("sl") {
             state.push(format!("link {name}"));
         }
     }
-    for line in run(&["nft", "list", "tables"]).lines() {
+    for line in host(&["nft", "list", "tables"]).lines() {
         state.push(format!("nft {line}"));
     }
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -118,35 +106,14 @@ fn outer_lab_state() -> Vec<String> {
     state
 }
 
-const SANDBOX_SCENARIO: &str = r#"# Written outside the repository: the topology is the built-in one.
-# Long enough on each side of the partition for every check to decide.
-name = "sandbox-smoke"
-description = "Isolate the leader of a 3-node mesh for 6s, inside a sandbox"
-seed = 15
-topology = "mesh-3"
-duration = "16s"
-expect = { verdict = "valid" }
-
-[workload]
-clients = 3
-rate = 15.0
-
-[[timeline]]
-at = "4s"
-for = "6s"
-fault = "partition"
-grudge = "isolate"
-targets = "leader"
-"#;
+const SANDBOX_SCENARIO: &str = include_str!("scenarios/sandbox-smoke.toml");
 
 #[test]
 fn a_scenario_runs_inside_a_fresh_sandbox_and_leaves_nothing_outside() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !ready(true) {
+    let Some(scratch) = ready(true, "sandbox") else {
         return;
-    }
-    let dir = temp_dir("sandbox");
-    let scenario = dir.join("sandbox-smoke.toml");
+    };
+    let scenario = scratch.dir.join("sandbox-smoke.toml");
     std::fs::write(&scenario, SANDBOX_SCENARIO).unwrap();
     // Kept after the test (target/tmp/sandbox-runs) so its report can be opened.
     let runs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-runs");
@@ -199,7 +166,6 @@ fn a_scenario_runs_inside_a_fresh_sandbox_and_leaves_nothing_outside() {
         "the sandboxed run leaked into the outer namespaces"
     );
     eprintln!("sandbox run report: {}", report.unwrap().display());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs `splitlab ARGS` under `wrapper` (e.g. unshare or setpriv).
@@ -215,12 +181,10 @@ fn wrapped(wrapper: &[&str], args: &[&str], cwd: &Path) -> Output {
 
 #[test]
 fn without_privileges_doctor_run_and_up_say_what_is_missing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !ready(false) {
+    let Some(scratch) = ready(false, "unprivileged") else {
         return;
-    }
-    let dir = temp_dir("unprivileged");
-    std::fs::write(dir.join("s.toml"), SANDBOX_SCENARIO).unwrap();
+    };
+    std::fs::write(scratch.dir.join("s.toml"), SANDBOX_SCENARIO).unwrap();
     let sandboxes: [(&[&str], &str); 2] = [
         // A user namespace: root inside, but it owns no mount namespace.
         (
@@ -241,7 +205,7 @@ fn without_privileges_doctor_run_and_up_say_what_is_missing() {
     ];
     for (wrapper, missing) in sandboxes {
         let before = outer_lab_state();
-        let doctor = wrapped(wrapper, &["doctor"], &dir);
+        let doctor = wrapped(wrapper, &["doctor"], &scratch.dir);
         let report = text(&doctor);
         assert_eq!(doctor.status.code(), Some(2), "{wrapper:?}: {report}");
         assert!(
@@ -254,7 +218,7 @@ fn without_privileges_doctor_run_and_up_say_what_is_missing() {
             &["run", "s.toml", "--runs-dir", "runs"][..],
             &["up", "mesh-3"][..],
         ] {
-            let output = wrapped(wrapper, args, &dir);
+            let output = wrapped(wrapper, args, &scratch.dir);
             let report = text(&output);
             assert_eq!(
                 output.status.code(),
@@ -267,10 +231,12 @@ fn without_privileges_doctor_run_and_up_say_what_is_missing() {
             );
             assert!(report.contains("--privileged"), "{report}");
         }
-        assert!(!dir.join("runs").exists(), "run created its run directory");
+        assert!(
+            !scratch.dir.join("runs").exists(),
+            "run created its run directory"
+        );
         assert_eq!(before, outer_lab_state(), "{wrapper:?} created lab state");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn splitlab_ok(args: &[&str]) -> String {
@@ -278,6 +244,72 @@ fn splitlab_ok(args: &[&str]) -> String {
     let report = text(&output);
     assert_eq!(output.status.code(), Some(0), "splitlab {args:?}: {report}");
     report
+}
+
+/// `splitlab up mesh-3 --system SYSTEM...` as a by-hand run (its id this
+/// process's plus `offset`, its runs under `dir`): the run id and what up
+/// printed.
+fn up_by_hand(offset: u32, dir: &Path, system: &[&str]) -> (String, String) {
+    let run = format!("{:04x}", (std::process::id() + offset) % 0xffff);
+    let up = splitlab_ok(
+        &[
+            &["up", "mesh-3", "--run", &run, "--system"][..],
+            system,
+            &["--runs-dir", dir.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    (run, up)
+}
+
+/// `splitlab fault partition --grudge isolate --targets leader` on `run`,
+/// asked again while no member reports itself leader (a restarted leader
+/// leaves the cluster leaderless until the next election), for up to 10 s.
+fn isolate_leader(run: &str) -> String {
+    let args = [
+        "fault",
+        "partition",
+        "--grudge",
+        "isolate",
+        "--targets",
+        "leader",
+        "--run",
+        run,
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let output = Command::new(splitlab()).args(args).output().unwrap();
+        let report = text(&output);
+        if output.status.code() == Some(0) {
+            return report;
+        }
+        assert!(
+            report.contains("no node reports itself leader") && Instant::now() < deadline,
+            "splitlab {args:?}: {report}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Runs the by-hand `sequence` on the lab `run`, then `splitlab heal`, then
+/// `splitlab down` whatever happened before; asserts the sequence and the
+/// heal succeeded, down exited cleanly and no namespace is left.
+fn heal_and_take_down(run: &str, sequence: impl FnOnce() -> Result<(), String>) {
+    let result = sequence().and_then(|()| {
+        let heal = splitlab_ok(&["heal", "--run", run]);
+        if heal.contains("healed") {
+            Ok(())
+        } else {
+            Err(heal)
+        }
+    });
+    let down = Command::new(splitlab())
+        .args(["down", "--run", run])
+        .output()
+        .unwrap();
+    result.unwrap();
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
+    assert!(netlab::netns::list_netns(&format!("sl-{run}-")).is_empty());
 }
 
 /// `(node, "ip:port")` of every `  n1   client http://10.77.0.1:7001` line.
@@ -292,40 +324,18 @@ fn client_addrs(up: &str) -> Vec<(String, String)> {
 
 #[test]
 fn by_hand_up_fault_exec_heal_down() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !ready(true) {
+    let Some(scratch) = ready(true, "adhoc") else {
         return;
-    }
-    let dir = temp_dir("adhoc");
-    let run = format!("{:04x}", std::process::id() % 0xffff);
+    };
     let splitnode = splitnode().unwrap();
-    let up = splitlab_ok(&[
-        "up",
-        "mesh-3",
-        "--run",
-        &run,
-        "--system",
-        "splitnode",
-        "--splitnode",
-        splitnode.to_str().unwrap(),
-        "--runs-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let system = ["splitnode", "--splitnode", splitnode.to_str().unwrap()];
+    let (run, up) = up_by_hand(0, &scratch.dir, &system);
     let sequence = || -> Result<(), String> {
         let addrs = client_addrs(&up);
         if addrs.len() != 3 || !up.contains("leader: n") {
             return Err(format!("no cluster with a leader: {up}"));
         }
-        let fault = splitlab_ok(&[
-            "fault",
-            "partition",
-            "--grudge",
-            "isolate",
-            "--targets",
-            "leader",
-            "--run",
-            &run,
-        ]);
+        let fault = isolate_leader(&run);
         let leader = fault
             .split("(targets: ")
             .nth(1)
@@ -386,21 +396,9 @@ fn by_hand_up_fault_exec_heal_down() {
         if cut.status.success() {
             return Err(format!("the isolated leader reached {ip}:{port}"));
         }
-        let heal = splitlab_ok(&["heal", "--run", &run]);
-        if !heal.contains("healed") {
-            return Err(heal);
-        }
         Ok(())
     };
-    let result = sequence();
-    let down = Command::new(splitlab())
-        .args(["down", "--run", &run])
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    result.unwrap();
-    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
-    assert!(netlab::netns::list_netns(&format!("sl-{run}-")).is_empty());
+    heal_and_take_down(&run, sequence);
 }
 
 /// etcd, where the lab's description looks for it (`$SPLITLAB_ETCD`, then
@@ -411,30 +409,18 @@ fn etcd() -> Option<PathBuf> {
 
 #[test]
 fn by_hand_up_system_etcd_finds_a_leader_and_goes_down() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !ready(false) {
+    let Some(scratch) = ready(false, "adhoc-etcd") else {
+        return;
+    };
+    let missing: Vec<String> = etcd()
+        .is_none()
+        .then(|| "etcd (apt-get install etcd-server, or SPLITLAB_ETCD)".to_string())
+        .into_iter()
+        .collect();
+    if !ready_or_skip("container test", &missing) {
         return;
     }
-    if etcd().is_none() {
-        let reason = "container test needs: etcd (apt-get install etcd-server, or SPLITLAB_ETCD)";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{reason} (CI=true: failing instead of skipping)");
-        }
-        eprintln!("SKIPPED: {reason}");
-        return;
-    }
-    let dir = temp_dir("adhoc-etcd");
-    let run = format!("{:04x}", (std::process::id() + 1) % 0xffff);
-    let up = splitlab_ok(&[
-        "up",
-        "mesh-3",
-        "--run",
-        &run,
-        "--system",
-        "etcd",
-        "--runs-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let (run, up) = up_by_hand(1, &scratch.dir, &["etcd"]);
     let sequence = || -> Result<(), String> {
         let addrs = client_addrs(&up);
         if !up.contains("etcd cluster of 3 started") || !up.contains("leader: n") {
@@ -449,32 +435,11 @@ fn by_hand_up_system_etcd_finds_a_leader_and_goes_down() {
             return Err(restart);
         }
         // The role is resolved by asking the members in etcd's protocol.
-        let fault = splitlab_ok(&[
-            "fault",
-            "partition",
-            "--grudge",
-            "isolate",
-            "--targets",
-            "leader",
-            "--run",
-            &run,
-        ]);
+        let fault = isolate_leader(&run);
         if !fault.contains("(targets: n") {
             return Err(format!("the leader was not resolved: {fault}"));
         }
-        let heal = splitlab_ok(&["heal", "--run", &run]);
-        if !heal.contains("healed") {
-            return Err(heal);
-        }
         Ok(())
     };
-    let result = sequence();
-    let down = Command::new(splitlab())
-        .args(["down", "--run", &run])
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    result.unwrap();
-    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
-    assert!(netlab::netns::list_netns(&format!("sl-{run}-")).is_empty());
+    heal_and_take_down(&run, sequence);
 }

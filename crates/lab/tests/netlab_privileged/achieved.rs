@@ -7,28 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SCENARIO: &str = r#"
-description = "n1 isolated; the test flushes n2's rules mid-fault"
-seed = 7
-topology = "mesh-3"
-duration = "14s"
-expect = { verdict = "valid" }
-
-[workload]
-clients = 1
-rate = 10.0
-
-[[timeline]]
-at = "3s"
-for = "8s"
-fault = "partition"
-grudge = "isolate"
-targets = "n1"
-
-[checks]
-# The one client may live in n1's namespace, cut off with it.
-skip = ["progress"]
-"#;
+const SCENARIO: &str = include_str!("../scenarios/flush-mid-fault.toml");
 
 /// The namespace of `node` in the (only) lab that is up, once it exists.
 /// The namespace of `node` in a lab that appeared after `before` was
@@ -54,10 +33,9 @@ fn nft_in(ns: &str, args: &[&str]) -> String {
 
 #[test]
 fn t101_rules_flushed_mid_fault_make_the_run_unknown_naming_the_leaking_link() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
+    let Some(_serial) = serial_privileged() else {
         return;
-    }
+    };
     let splitnode = splitlab().with_file_name("splitnode");
     if !splitnode.exists() {
         panic!(

@@ -5,23 +5,12 @@ use crate::support::*;
 use netlab::clean::clean;
 use netlab::journal::Journal;
 use netlab::{Lab, LabOptions, ProcessSpec, RunId};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
-/// Issue 4: SIGKILL the orchestrator (a real `splitlab up --hold` process)
-/// while a partition and a delay are active; `splitlab clean` then leaves
-/// nothing: no namespaces, links, nft tables, NFQUEUE consumers, processes;
-/// the host namespace is byte-identical. A second clean is a no-op.
-#[test]
-fn t60_sigkill_orchestrator_then_clean_leaves_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
-        return;
-    }
-    let before = host_snapshot();
-    let run = RunId::random();
-    let partition = r#"{"fault":"partition","grudge":{"n3":["n1"]}}"#;
-    let delay = r#"{"fault":"shape","links":[["n1","n2"],["n2","n1"]],"shape":{"delay_ms":20,"jitter_ms":2}}"#;
+/// Starts `splitlab up mesh-3 --hold --run RUN` with `faults` and waits
+/// until it holds; returns it with the rest of its standard output.
+fn up_holding(run: &RunId, faults: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
     let mut up = Command::new(splitlab())
         .args([
             "up",
@@ -30,7 +19,7 @@ fn t60_sigkill_orchestrator_then_clean_leaves_nothing() {
             "--run",
             run.as_str(),
         ])
-        .args(["--fault", partition, "--fault", delay])
+        .args(faults.iter().flat_map(|fault| ["--fault", fault]))
         .current_dir(repo())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -50,6 +39,22 @@ fn t60_sigkill_orchestrator_then_clean_leaves_nothing() {
         seen.iter().any(|l| l.starts_with("holding")),
         "up did not come up: {seen:?}"
     );
+    (up, lines)
+}
+
+/// Issue 4: SIGKILL the orchestrator (a real `splitlab up --hold` process)
+/// while a partition and a delay are active; `splitlab clean` then leaves
+/// nothing: no namespaces, links, nft tables, NFQUEUE consumers, processes;
+/// the host namespace is byte-identical. A second clean is a no-op.
+#[test]
+fn t60_sigkill_orchestrator_then_clean_leaves_nothing() {
+    let Some((_serial, before, run)) = privileged_run() else {
+        return;
+    };
+    let partition = r#"{"fault":"partition","grudge":{"n3":["n1"]}}"#;
+    let delay = r#"{"fault":"shape","links":[["n1","n2"],["n2","n1"]],"shape":{"delay_ms":20,"jitter_ms":2}}"#;
+    // The rest of its output stays open: up keeps writing to it.
+    let (mut up, _output) = up_holding(&run, &[partition, delay]);
     let state_dir = netlab::journal::state_dir();
     let journal = Journal::load(&state_dir, &run).unwrap();
     let workers: Vec<u32> = journal
@@ -103,14 +108,11 @@ fn t60_sigkill_orchestrator_then_clean_leaves_nothing() {
     for pid in &workers {
         assert!(!alive(*pid), "NFQUEUE consumer {pid} left");
     }
-    assert!(leftovers(&run).is_empty());
-    assert!(!Journal::dir(&state_dir, &run).exists());
-    let snapshot = host_snapshot();
     assert!(
-        !snapshot[0].contains(&format!("sl{run}")),
+        !host_snapshot()[0].contains(&format!("sl{run}")),
         "links left in the host"
     );
-    assert_eq!(snapshot, before, "host namespace changed");
+    assert_nothing_left(&run, &before);
     clean_run("cleaned 0 run(s): killed 0 recorded process(es), deleted 0 namespace(s)");
     let report = clean(&state_dir, Some(&run), false).unwrap();
     assert!(report.namespaces.is_empty() && report.killed.is_empty());
@@ -119,35 +121,11 @@ fn t60_sigkill_orchestrator_then_clean_leaves_nothing() {
 /// Ctrl-C (SIGINT) on `splitlab up --hold` tears everything down.
 #[test]
 fn t80_sigint_tears_down() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
+    let Some((_serial, before, run)) = privileged_run() else {
         return;
-    }
-    let before = host_snapshot();
-    let run = RunId::random();
+    };
     let delay = r#"{"fault":"shape","links":[["n1","n2"]],"shape":{"delay_ms":10}}"#;
-    let mut up = Command::new(splitlab())
-        .args([
-            "up",
-            "lab/topologies/mesh-3.toml",
-            "--hold",
-            "--run",
-            run.as_str(),
-            "--fault",
-            delay,
-        ])
-        .current_dir(repo())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
-    assert!(
-        lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|l| l.starts_with("holding")),
-        "up did not reach holding"
-    );
+    let (mut up, lines) = up_holding(&run, &[delay]);
     let journal = Journal::load(&netlab::journal::state_dir(), &run).unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(up.id() as i32),
@@ -161,12 +139,10 @@ fn t80_sigint_tears_down() {
         rest.iter().any(|l| l.starts_with("lab torn down")),
         "{rest:?}"
     );
-    assert!(leftovers(&run).is_empty());
     for record in &journal.processes {
         assert!(!alive(record.pid), "{record:?} left");
     }
-    assert!(!Journal::dir(&netlab::journal::state_dir(), &run).exists());
-    assert_eq!(host_snapshot(), before, "host namespace changed");
+    assert_nothing_left(&run, &before);
 }
 
 /// `clean` without a journal: an empty `sl-<run>-*` namespace is deleted by
@@ -174,10 +150,9 @@ fn t80_sigint_tears_down() {
 /// process is not killed: clean kills recorded PIDs only).
 #[test]
 fn t65_clean_by_prefix_kills_nothing_unrecorded() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
+    let Some(_serial) = serial_privileged() else {
         return;
-    }
+    };
     let run = RunId::random();
     let state_dir = netlab::journal::state_dir();
     let empty = format!("{}orphan", run.netns_prefix());
@@ -206,12 +181,9 @@ fn t65_clean_by_prefix_kills_nothing_unrecorded() {
 /// created: no namespace, no journal.
 #[test]
 fn t75_cancelled_bring_up_leaves_no_partial_state() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
+    let Some((_serial, before, run)) = privileged_run() else {
         return;
-    }
-    let before = host_snapshot();
-    let run = RunId::random();
+    };
     let options = LabOptions {
         run: Some(run.clone()),
         cancel: Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
@@ -227,18 +199,15 @@ fn t75_cancelled_bring_up_leaves_no_partial_state() {
             panic!("a cancelled bring-up must not succeed");
         }
     }
-    assert!(leftovers(&run).is_empty(), "{:?}", leftovers(&run));
-    assert!(!Journal::dir(&netlab::journal::state_dir(), &run).exists());
-    assert_eq!(host_snapshot(), before);
+    assert_nothing_left(&run, &before);
 }
 
 /// Bad input fails before any kernel change, with a distinct exit code.
 #[test]
 fn t70_invalid_input_creates_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
+    let Some(_serial) = serial_privileged() else {
         return;
-    }
+    };
     let before = netlab::netns::list_netns("sl-");
     let dir = std::env::temp_dir().join(format!("sl-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -248,33 +217,24 @@ fn t70_invalid_input_creates_nothing() {
         "[[node]]\nname = \"n1\"\n[[link]]\na = \"n1\"\nb = \"n9\"\n",
     )
     .unwrap();
-    let out = Command::new(splitlab())
-        .arg("up")
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(5));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Each fails with exit 5 (bad input); returns its standard error.
+    let refused = |args: &[&str]| {
+        let out = Command::new(splitlab())
+            .args(args)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(5), "{stderr}");
+        stderr
+    };
+    let stderr = refused(&["up", bad.to_str().unwrap()]);
     assert!(
         stderr.contains("bad.toml:5:5: unknown node \"n9\"; valid names: n1"),
         "{stderr}"
     );
-    let out = Command::new(splitlab())
-        .args([
-            "up",
-            "lab/topologies/mesh-3.toml",
-            "--fault",
-            r#"{"fault":"kill","node":"n7"}"#,
-        ])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let kill_unknown = r#"{"fault":"kill","node":"n7"}"#;
+    refused(&["up", "lab/topologies/mesh-3.toml", "--fault", kill_unknown]);
     assert_eq!(
         netlab::netns::list_netns("sl-"),
         before,

@@ -10,8 +10,8 @@ use crate::one_way::{Stream, streams_under};
 use crate::support::*;
 use lab::run::achieved::tolerance::{binomial_ok, delay_ok, rate_ok};
 use netlab::backend::backend_of;
-use netlab::probe::{LinkMeasurement, ProbeOptions, probe};
-use netlab::{Fault, Lab, LinkShaping, NetlabError, Planes, Target, Topology, grudge};
+use netlab::probe::LinkMeasurement;
+use netlab::{Fault, Lab, LinkShaping, NetlabError, Planes, Topology};
 use std::time::{Duration, Instant};
 
 /// One row of the table.
@@ -25,45 +25,22 @@ struct Row {
     ok: Option<bool>,
 }
 
-fn one_way() -> netlab::Grudge {
-    grudge::one_way(&["n1".into()], &["n2".into()])
-}
-
-fn shape(shape: LinkShaping) -> Fault {
-    Fault::Shape {
-        links: vec![("n1".into(), "n2".into())],
-        planes: Planes::All,
-        shape,
-    }
-}
-
-/// The netlab probe on n1 → n2 only, with enough datagrams for the
-/// binomial intervals to be tight.
-fn probe_n1_n2(lab: &Lab) -> LinkMeasurement {
-    let options = ProbeOptions {
-        udp_packets: 1000,
-        interval: Duration::from_millis(1),
-        tcp_messages: 10,
-        connect_timeout: Duration::from_millis(1500),
-        links: Some(vec![("n1".into(), "n2".into())]),
-    };
-    probe(lab, &options).expect("probe").remove(0)
+/// The netlab probe on n1 → n2, with enough datagrams for the binomial
+/// intervals to be tight.
+fn probe_tight(lab: &Lab) -> LinkMeasurement {
+    probe_n1_n2(
+        lab,
+        1000,
+        Duration::from_millis(1),
+        10,
+        Duration::from_millis(1500),
+    )
 }
 
 /// Datagrams n1 → n2 stamped with their send time; returns each arrival's
 /// one-way delay in ms (the namespaces share CLOCK_MONOTONIC).
 fn datagram_delays(lab: &Lab, count: u32) -> Vec<f64> {
-    let peer = lab.peer_addr("n2").unwrap();
-    let receiver = lab.udp_bind(&Target::Node("n2".into()), peer).unwrap();
-    receiver
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .unwrap();
-    let sender = lab
-        .udp_bind(
-            &Target::Node("n1".into()),
-            (lab.node_addr("n1").unwrap(), 0).into(),
-        )
-        .unwrap();
+    let (receiver, sender, peer) = udp_n1_to_n2(lab, Duration::from_millis(20));
     let epoch = Instant::now();
     let sending = std::thread::spawn(move || {
         for _ in 0..count {
@@ -110,6 +87,33 @@ fn apply_or_unsupported(
     }
 }
 
+const BINOMIAL: &str = "binomial 99% interval";
+
+/// Applies `shaping` on n1 → n2 on every plane, measures it with `measure`
+/// (what was achieved, and whether within `tolerance`), then unshapes.
+fn shaped_row(
+    lab: &mut Lab,
+    fault: &'static str,
+    asked: String,
+    tolerance: &'static str,
+    shaping: LinkShaping,
+    measure: impl FnOnce(&Lab) -> (String, bool),
+) -> Row {
+    let shape = shape_n1_n2(Planes::All, shaping);
+    lab.apply(&shape).unwrap();
+    let (achieved, ok) = measure(lab);
+    let backend = backend_of(&shape, lab.capabilities());
+    lab.apply(&Fault::Unshape).unwrap();
+    Row {
+        fault,
+        asked,
+        achieved,
+        tolerance,
+        backend,
+        ok: Some(ok),
+    }
+}
+
 fn measure_all(lab: &mut Lab) -> Vec<Row> {
     let caps = *lab.capabilities();
     let mut rows = Vec::new();
@@ -129,14 +133,14 @@ fn measure_all(lab: &mut Lab) -> Vec<Row> {
         ),
     ] {
         let fault = Fault::Partition {
-            grudge: one_way(),
+            grudge: n1_cuts_n2(),
             planes,
         };
         let asked = format!("n1 -/-> n2 ({planes})");
         match apply_or_unsupported(lab, &fault, name, &asked, tolerance) {
             Err(row) => rows.push(row),
             Ok(()) => {
-                let m = probe_n1_n2(lab);
+                let m = probe_tight(lab);
                 let ok = m.udp_received == 0
                     && if planes == Planes::All {
                         !m.tcp_connected
@@ -170,12 +174,12 @@ fn measure_all(lab: &mut Lab) -> Vec<Row> {
     ] {
         let fault = if data_only {
             Fault::DataPartition {
-                grudge: one_way(),
+                grudge: n1_cuts_n2(),
                 planes: Planes::All,
             }
         } else {
             Fault::Partition {
-                grudge: one_way(),
+                grudge: n1_cuts_n2(),
                 planes: Planes::All,
             }
         };
@@ -205,121 +209,130 @@ fn measure_all(lab: &mut Lab) -> Vec<Row> {
 
     // Loss.
     for pct in [20.0, 50.0] {
-        let fault = shape(LinkShaping {
+        let shaping = LinkShaping {
             loss_pct: Some(pct),
             ..LinkShaping::default()
-        });
-        lab.apply(&fault).unwrap();
-        let m = probe_n1_n2(lab);
-        let lost = u64::from(m.udp_sent - m.udp_received.min(m.udp_sent));
-        rows.push(Row {
-            fault: if pct == 20.0 { "loss 20%" } else { "loss 50%" },
-            asked: format!("{pct}% of datagrams"),
-            achieved: format!("{:.1}% ({lost}/{})", m.udp_loss_pct(), m.udp_sent),
-            tolerance: "binomial 99% interval",
-            backend: backend(&fault),
-            ok: Some(binomial_ok(lost, u64::from(m.udp_sent), pct / 100.0)),
-        });
-        lab.apply(&Fault::Unshape).unwrap();
+        };
+        let name = if pct == 20.0 { "loss 20%" } else { "loss 50%" };
+        let asked = format!("{pct}% of datagrams");
+        rows.push(shaped_row(lab, name, asked, BINOMIAL, shaping, |lab| {
+            let m = probe_tight(lab);
+            let lost = u64::from(m.udp_sent - m.udp_received.min(m.udp_sent));
+            let achieved = format!("{:.1}% ({lost}/{})", m.udp_loss_pct(), m.udp_sent);
+            (
+                achieved,
+                binomial_ok(lost, u64::from(m.udp_sent), pct / 100.0),
+            )
+        }));
     }
 
     // Delay with jitter.
-    let fault = shape(LinkShaping {
+    let shaping = LinkShaping {
         delay_ms: Some(50.0),
         jitter_ms: Some(10.0),
         ..LinkShaping::default()
-    });
-    lab.apply(&fault).unwrap();
-    let m = probe_n1_n2(lab);
-    let p50 = m.udp_delay_p50_ms.unwrap_or(f64::NAN);
-    rows.push(Row {
-        fault: "delay 50ms ± 10ms",
-        asked: "one-way +50 ms, ±10 ms jitter".into(),
-        achieved: format!(
-            "p50 {p50:.2} ms, p99 {:.2} ms, tcp mean {:.2} ms",
-            m.udp_delay_p99_ms.unwrap_or(f64::NAN),
-            m.tcp_delay_mean_ms.unwrap_or(f64::NAN)
-        ),
-        tolerance: "p50 within ±10% or ±2 ms",
-        backend: backend(&fault),
-        ok: Some(delay_ok(p50, 50.0)),
-    });
-    lab.apply(&Fault::Unshape).unwrap();
+    };
+    let asked = "one-way +50 ms, ±10 ms jitter".into();
+    let tolerance = "p50 within ±10% or ±2 ms";
+    rows.push(shaped_row(
+        lab,
+        "delay 50ms ± 10ms",
+        asked,
+        tolerance,
+        shaping,
+        |lab| {
+            let m = probe_tight(lab);
+            let p50 = m.udp_delay_p50_ms.unwrap_or(f64::NAN);
+            let achieved = format!(
+                "p50 {p50:.2} ms, p99 {:.2} ms, tcp mean {:.2} ms",
+                m.udp_delay_p99_ms.unwrap_or(f64::NAN),
+                m.tcp_delay_mean_ms.unwrap_or(f64::NAN)
+            );
+            (achieved, delay_ok(p50, 50.0))
+        },
+    ));
 
     // Duplicates.
-    let fault = shape(LinkShaping {
+    let shaping = LinkShaping {
         duplicate_pct: Some(10.0),
         ..LinkShaping::default()
-    });
-    lab.apply(&fault).unwrap();
-    let m = probe_n1_n2(lab);
-    let dup = u64::from(m.udp_duplicates);
-    let delivered = u64::from(m.udp_received);
-    rows.push(Row {
-        fault: "duplicate 10%",
-        asked: "10% of datagrams twice".into(),
-        achieved: format!(
-            "{:.1}% ({dup} extra / {delivered})",
-            100.0 * dup as f64 / delivered.max(1) as f64
-        ),
-        tolerance: "binomial 99% interval",
-        backend: backend(&fault),
-        ok: Some(binomial_ok(dup, delivered, 0.10)),
-    });
-    lab.apply(&Fault::Unshape).unwrap();
+    };
+    let asked = "10% of datagrams twice".into();
+    rows.push(shaped_row(
+        lab,
+        "duplicate 10%",
+        asked,
+        BINOMIAL,
+        shaping,
+        |lab| {
+            let m = probe_tight(lab);
+            let dup = u64::from(m.udp_duplicates);
+            let delivered = u64::from(m.udp_received);
+            let achieved = format!(
+                "{:.1}% ({dup} extra / {delivered})",
+                100.0 * dup as f64 / delivered.max(1) as f64
+            );
+            (achieved, binomial_ok(dup, delivered, 0.10))
+        },
+    ));
 
     // Reorder: 20% released at once, the rest after 10 ms.
-    let fault = shape(LinkShaping {
+    let shaping = LinkShaping {
         delay_ms: Some(10.0),
         reorder_pct: Some(20.0),
         ..LinkShaping::default()
-    });
-    lab.apply(&fault).unwrap();
-    let delays = datagram_delays(lab, 1000);
-    let fast = delays.iter().filter(|d| **d < 5.0).count() as u64;
-    rows.push(Row {
-        fault: "reorder 20%",
-        asked: "20% sent at once, 80% after 10 ms".into(),
-        achieved: format!(
-            "{:.1}% at once ({fast}/{})",
-            100.0 * fast as f64 / delays.len().max(1) as f64,
-            delays.len()
-        ),
-        tolerance: "binomial 99% interval",
-        backend: backend(&fault),
-        ok: Some(binomial_ok(fast, delays.len() as u64, 0.20)),
-    });
-    lab.apply(&Fault::Unshape).unwrap();
+    };
+    let asked = "20% sent at once, 80% after 10 ms".into();
+    rows.push(shaped_row(
+        lab,
+        "reorder 20%",
+        asked,
+        BINOMIAL,
+        shaping,
+        |lab| {
+            let delays = datagram_delays(lab, 1000);
+            let fast = delays.iter().filter(|d| **d < 5.0).count() as u64;
+            let achieved = format!(
+                "{:.1}% at once ({fast}/{})",
+                100.0 * fast as f64 / delays.len().max(1) as f64,
+                delays.len()
+            );
+            (achieved, binomial_ok(fast, delays.len() as u64, 0.20))
+        },
+    ));
 
     // Rate: a bulk TCP transfer.
-    let fault = shape(LinkShaping {
+    let shaping = LinkShaping {
         rate_kbit: Some(1000),
         ..LinkShaping::default()
-    });
-    lab.apply(&fault).unwrap();
-    let stream = Stream::open(lab, "n1", "n2");
-    std::thread::sleep(Duration::from_millis(500));
-    let bytes = stream.delivered_during(Duration::from_secs(3));
-    stream.close();
-    let kbit = bytes as f64 * 8.0 / 3.0 / 1000.0;
-    rows.push(Row {
-        fault: "rate 1mbit",
-        asked: "1000 kbit/s".into(),
-        achieved: format!("{kbit:.0} kbit/s (bulk TCP, 3 s)"),
-        tolerance: "0.6–1.25 × asked",
-        backend: backend(&fault),
-        ok: Some(rate_ok(kbit, 1000)),
-    });
-    lab.apply(&Fault::Unshape).unwrap();
+    };
+    let tolerance = "0.6–1.25 × asked";
+    rows.push(shaped_row(
+        lab,
+        "rate 1mbit",
+        "1000 kbit/s".into(),
+        tolerance,
+        shaping,
+        |lab| {
+            let stream = Stream::open(lab, "n1", "n2");
+            std::thread::sleep(Duration::from_millis(500));
+            let bytes = stream.delivered_during(Duration::from_secs(3));
+            stream.close();
+            let kbit = bytes as f64 * 8.0 / 3.0 / 1000.0;
+            (
+                format!("{kbit:.0} kbit/s (bulk TCP, 3 s)"),
+                rate_ok(kbit, 1000),
+            )
+        },
+    ));
     rows
 }
 
 #[test]
 fn t95_fault_set_is_achieved_within_tolerance() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
+    let Some(_serial) = serial_privileged() else {
         return;
-    }
+    };
     let mut rows = Vec::new();
     let mut caps = None;
     with_lab(&Topology::full_mesh(2), |lab| {

@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use netlab::grudge;
-use netlab::probe::{ProbeOptions, probe};
+use netlab::probe::probe;
 use netlab::{Fault, Lab, LinkShaping, Planes, Target};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -13,11 +13,7 @@ use std::time::Duration;
 /// control namespace reaches every node (even an isolated one).
 #[test]
 fn t10_mesh5_full_reachability_and_control_plane() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
-        return;
-    }
-    with_lab(&mesh(5), |lab| {
+    privileged_lab(&mesh(5), |lab| {
         expect_matrix(lab, "mesh-5", |_, _| (true, true));
         lab.apply(&Fault::Partition {
             grudge: grudge::isolate_one("n1", &names(5)),
@@ -48,11 +44,7 @@ fn t10_mesh5_full_reachability_and_control_plane() {
 /// matrix exactly as asked and heals.
 #[test]
 fn t20_partitions_change_the_matrix_exactly_and_heal() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
-        return;
-    }
-    with_lab(&mesh(5), |lab| {
+    privileged_lab(&mesh(5), |lab| {
         let all = names(5);
         let minority = ["n1", "n2"];
         let side = |n: &str| minority.contains(&n);
@@ -100,31 +92,21 @@ fn t20_partitions_change_the_matrix_exactly_and_heal() {
 /// backend this kernel allows; duplicates also arrive.
 #[test]
 fn t30_loss_delay_and_duplicate_are_measured() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
-        return;
-    }
-    with_lab(&mesh(3), |lab| {
-        let link = vec![("n1".to_string(), "n2".to_string())];
+    privileged_lab(&mesh(3), |lab| {
         let measure = |lab: &Lab| {
-            let options = ProbeOptions {
-                udp_packets: 2000,
-                interval: Duration::from_micros(500),
-                tcp_messages: 5,
-                connect_timeout: Duration::from_secs(3),
-                links: Some(link.clone()),
-            };
-            probe(lab, &options).expect("probe").remove(0)
+            probe_n1_n2(
+                lab,
+                2000,
+                Duration::from_micros(500),
+                5,
+                Duration::from_secs(3),
+            )
         };
         let base = measure(lab);
         assert_eq!(base.udp_loss_pct(), 0.0);
         let base_delay = base.udp_delay_mean_ms.unwrap();
 
-        let shape = |shape: LinkShaping| Fault::Shape {
-            links: link.clone(),
-            planes: Planes::All,
-            shape,
-        };
+        let shape = |shape| shape_n1_n2(Planes::All, shape);
         lab.apply(&shape(LinkShaping {
             loss_pct: Some(30.0),
             ..LinkShaping::default()
@@ -184,11 +166,7 @@ fn t30_loss_delay_and_duplicate_are_measured() {
 /// Link down makes senders fail fast; link up restores routes.
 #[test]
 fn t40_link_down_and_up() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
-        return;
-    }
-    with_lab(&mesh(3), |lab| {
+    privileged_lab(&mesh(3), |lab| {
         let to = SocketAddr::from((lab.node_addr("n2").unwrap(), 9));
         let send = |lab: &Lab| {
             let socket = lab
@@ -223,27 +201,17 @@ fn t40_link_down_and_up() {
 /// sender's veth and unshape removes it.
 #[test]
 fn t35_jitter_reorder_corrupt_and_rate() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
-        return;
-    }
-    with_lab(&mesh(3), |lab| {
-        let link = vec![("n1".to_string(), "n2".to_string())];
+    privileged_lab(&mesh(3), |lab| {
         let measure = |lab: &Lab| {
-            let options = ProbeOptions {
-                udp_packets: 1000,
-                interval: Duration::from_millis(1),
-                tcp_messages: 2,
-                connect_timeout: Duration::from_secs(3),
-                links: Some(link.clone()),
-            };
-            probe(lab, &options).expect("probe").remove(0)
+            probe_n1_n2(
+                lab,
+                1000,
+                Duration::from_millis(1),
+                2,
+                Duration::from_secs(3),
+            )
         };
-        let shape = |shape: LinkShaping| Fault::Shape {
-            links: link.clone(),
-            planes: Planes::Heartbeat,
-            shape,
-        };
+        let shape = |shape| shape_n1_n2(Planes::Heartbeat, shape);
         lab.apply(&shape(LinkShaping {
             delay_ms: Some(20.0),
             jitter_ms: Some(10.0),
@@ -295,14 +263,13 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         assert!((pct - 10.0).abs() <= 5.0, "corrupted {pct:.2}%");
 
         lab.apply(&Fault::Unshape).unwrap();
-        lab.apply(&Fault::Shape {
-            links: link.clone(),
-            planes: Planes::All,
-            shape: LinkShaping {
+        lab.apply(&shape_n1_n2(
+            Planes::All,
+            LinkShaping {
                 rate_kbit: Some(1000),
                 ..LinkShaping::default()
             },
-        })
+        ))
         .unwrap();
         let ns = lab.run_id().node_netns("n1");
         let dev = lab.run_id().mesh_ifname(1, 2);
@@ -314,26 +281,24 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         lab.apply(&Fault::Unshape).unwrap();
         let shown = host(&["tc", "-n", &ns, "qdisc", "show", "dev", &dev]);
         assert!(!shown.contains("tbf"), "{shown}");
-        let plane_rate = lab.apply(&Fault::Shape {
-            links: link.clone(),
-            planes: Planes::Client,
-            shape: LinkShaping {
+        let plane_rate = lab.apply(&shape_n1_n2(
+            Planes::Client,
+            LinkShaping {
                 rate_kbit: Some(1000),
                 ..LinkShaping::default()
             },
-        });
+        ));
         assert!(
             plane_rate.is_err(),
             "per-plane rate is refused, not ignored"
         );
-        let delay = Fault::Shape {
-            links: link.clone(),
-            planes: Planes::All,
-            shape: LinkShaping {
+        let delay = shape_n1_n2(
+            Planes::All,
+            LinkShaping {
                 delay_ms: Some(5.0),
                 ..LinkShaping::default()
             },
-        };
+        );
         lab.check_supported(std::slice::from_ref(&delay))
             .expect("this kernel has a delay backend");
         let unknown = Fault::Kill { node: "n9".into() };

@@ -8,7 +8,7 @@
 //! `ip route` and `nft list ruleset` before and after, and checks that no
 //! namespace of its run is left.
 //!
-//! Layout: [`support`] (fixtures), [`achieved`] (faults measured by the live
+//! Layout: [`common`] (what the container tests share), [`support`] (fixtures), [`achieved`] (faults measured by the live
 //! probes during a run), [`links`] (network faults, measured),
 //! [`processes`] (process faults), [`cleanup`] (crash, clean, cancel, Ctrl-C),
 //! [`one_way`] (the two one-way shapes on live TCP streams), [`watched`] (delay
@@ -18,6 +18,8 @@
 
 mod achieved;
 mod cleanup;
+#[path = "../common/mod.rs"]
+mod common;
 mod fault_set;
 mod links;
 mod one_way;

@@ -5,7 +5,6 @@
 //! stream n2 → n1 keeps flowing on n1's pure ACKs.
 
 use crate::support::*;
-use netlab::grudge;
 use netlab::probe::probe;
 use netlab::{Fault, Lab, Planes, Target, Topology};
 use std::io::{Read, Write};
@@ -114,16 +113,11 @@ pub(crate) fn streams_under(lab: &mut Lab, cut: Fault) -> (u64, u64) {
 
 #[test]
 fn t90_data_only_one_way_keeps_the_reverse_tcp_stream_plain_one_way_stalls_it() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
-        return;
-    }
-    with_lab(&Topology::full_mesh(2), |lab| {
-        let n1_to_n2 = || grudge::one_way(&["n1".into()], &["n2".into()]);
+    privileged_lab(&Topology::full_mesh(2), |lab| {
         let (forward, reverse) = streams_under(
             lab,
             Fault::DataPartition {
-                grudge: n1_to_n2(),
+                grudge: n1_cuts_n2(),
                 planes: Planes::All,
             },
         );
@@ -137,7 +131,7 @@ fn t90_data_only_one_way_keeps_the_reverse_tcp_stream_plain_one_way_stalls_it() 
         let (forward, reverse) = streams_under(
             lab,
             Fault::Partition {
-                grudge: n1_to_n2(),
+                grudge: n1_cuts_n2(),
                 planes: Planes::All,
             },
         );
@@ -152,7 +146,7 @@ fn t90_data_only_one_way_keeps_the_reverse_tcp_stream_plain_one_way_stalls_it() 
         // n1 -> n2 connects (handshakes pass) but carries nothing; n2 -> n1
         // carries both planes.
         lab.apply(&Fault::DataPartition {
-            grudge: n1_to_n2(),
+            grudge: n1_cuts_n2(),
             planes: Planes::All,
         })
         .unwrap();

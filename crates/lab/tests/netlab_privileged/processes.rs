@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 /// them; teardown leaves none behind.
 #[test]
 fn t50_processes_in_namespaces_and_process_faults() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
+    let Some(_serial) = serial_privileged() else {
         return;
-    }
+    };
     let mut pids = Vec::new();
     with_lab(&mesh(3), |lab| {
         let dir = std::env::temp_dir().join(format!("sl-test-{}", lab.run_id()));

@@ -1,54 +1,26 @@
 //! Shared fixtures of the privileged netlab tests: the skip-or-fail check,
-//! host-namespace snapshots, and a lab that is always torn down and checked
-//! for leftovers.
+//! host-namespace snapshots, a lab that is always torn down and checked
+//! for leftovers, and the n1 → n2 link most tests fault and measure.
 
+pub(crate) use crate::common::{host, repo, splitlab};
+use crate::common::{missing_root_and_tools, ready_or_skip, serial_when};
 use netlab::journal::Journal;
 use netlab::probe::{LinkMeasurement, ProbeOptions, probe};
-use netlab::{Lab, LabOptions, RunId, Topology};
+use netlab::{
+    Fault, Grudge, Lab, LabOptions, LinkShaping, Planes, RunId, Target, Topology, grudge,
+};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
-pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
-
-pub(crate) fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-pub(crate) fn splitlab() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_splitlab"))
-}
-
-/// Returns false (skip) when the machine cannot run the tests; panics under CI.
-pub(crate) fn privileged() -> bool {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root".to_string());
-    }
-    for tool in ["ip", "nft", "iptables-restore", "tc"] {
-        if netlab::tools::find_tool(tool).is_none() {
-            missing.push(format!("{tool} (run scripts/setup.sh)"));
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!("privileged netlab test needs: {}", missing.join(", "));
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{reason} (CI=true: failing instead of skipping)");
-    }
-    eprintln!("SKIPPED: {reason}");
-    false
-}
-
-pub(crate) fn host(args: &[&str]) -> String {
-    let out = Command::new(netlab::tools::find_tool(args[0]).expect("tool"))
-        .args(&args[1..])
-        .output()
-        .expect("run host tool");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// The serial lock, when this machine can run the tests; `None`: skip
+/// (under `CI=true` a machine without root or the tools fails instead).
+pub(crate) fn serial_privileged() -> Option<MutexGuard<'static, ()>> {
+    serial_when(|| {
+        let missing = missing_root_and_tools(&["ip", "nft", "iptables-restore", "tc"]);
+        ready_or_skip("privileged netlab test", &missing)
+    })
 }
 
 /// The host namespace as seen by the four commands the issue names.
@@ -120,16 +92,37 @@ pub(crate) fn with_lab(topology: &Topology, test: impl FnOnce(&mut Lab)) {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+    assert_nothing_left(&run, &before);
+}
+
+/// For a test that drives a run by hand: the serial lock, the host
+/// namespace as it was, and a fresh run id; `None`: skip.
+pub(crate) fn privileged_run() -> Option<(MutexGuard<'static, ()>, Vec<String>, RunId)> {
+    let serial = serial_privileged()?;
+    Some((serial, host_snapshot(), RunId::random()))
+}
+
+/// After `run`: none of its namespaces, no journal, the host namespace as
+/// `before`.
+pub(crate) fn assert_nothing_left(run: &RunId, before: &[String]) {
     assert!(
-        leftovers(&run).is_empty(),
+        leftovers(run).is_empty(),
         "namespaces left: {:?}",
-        leftovers(&run)
+        leftovers(run)
     );
     assert!(
-        !Journal::path(&netlab::journal::state_dir(), &run).exists(),
+        !Journal::dir(&netlab::journal::state_dir(), run).exists(),
         "journal left"
     );
     assert_eq!(host_snapshot(), before, "host namespace changed");
+}
+
+/// The usual test here: on a machine that can run it, under the serial
+/// lock, `test` on a lab of `topology` (see [`with_lab`]).
+pub(crate) fn privileged_lab(topology: &Topology, test: impl FnOnce(&mut Lab)) {
+    if let Some(_serial) = serial_privileged() {
+        with_lab(topology, test);
+    }
 }
 
 pub(crate) fn mesh(n: usize) -> Topology {
@@ -145,4 +138,54 @@ pub(crate) fn alive(pid: u32) -> bool {
 pub(crate) fn proc_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+/// The one-way cut n1 -/-> n2.
+pub(crate) fn n1_cuts_n2() -> Grudge {
+    grudge::one_way(&["n1".into()], &["n2".into()])
+}
+
+/// `shape` on the link n1 → n2, on `planes`.
+pub(crate) fn shape_n1_n2(planes: Planes, shape: LinkShaping) -> Fault {
+    Fault::Shape {
+        links: vec![("n1".into(), "n2".into())],
+        planes,
+        shape,
+    }
+}
+
+/// The netlab probe on n1 → n2 only.
+pub(crate) fn probe_n1_n2(
+    lab: &Lab,
+    udp_packets: u32,
+    interval: Duration,
+    tcp_messages: u32,
+    connect_timeout: Duration,
+) -> LinkMeasurement {
+    let options = ProbeOptions {
+        udp_packets,
+        interval,
+        tcp_messages,
+        connect_timeout,
+        links: Some(vec![("n1".into(), "n2".into())]),
+    };
+    probe(lab, &options).expect("probe").remove(0)
+}
+
+/// A UDP receiver on n2's peer address (reads time out after
+/// `read_timeout`), a sender in n1, and the address to send to.
+pub(crate) fn udp_n1_to_n2(
+    lab: &Lab,
+    read_timeout: Duration,
+) -> (UdpSocket, UdpSocket, SocketAddr) {
+    let peer = lab.peer_addr("n2").unwrap();
+    let receiver = lab.udp_bind(&Target::Node("n2".into()), peer).unwrap();
+    receiver.set_read_timeout(Some(read_timeout)).unwrap();
+    let sender = lab
+        .udp_bind(
+            &Target::Node("n1".into()),
+            (lab.node_addr("n1").unwrap(), 0).into(),
+        )
+        .unwrap();
+    (receiver, sender, peer)
 }

@@ -6,40 +6,25 @@
 use crate::support::*;
 use netlab::journal::Journal;
 use netlab::process::{ProcessSignal, ProcessSpec, process_state, signal_pid};
-use netlab::{Fault, LabOptions, LinkShaping, NetlabError, Planes, Target, Topology, grudge};
+use netlab::{Fault, LabOptions, LinkShaping, NetlabError, Planes, Topology};
 use std::time::{Duration, Instant};
 
 fn delay(ms: f64) -> Fault {
-    Fault::Shape {
-        links: vec![("n1".into(), "n2".into())],
-        planes: Planes::All,
-        shape: LinkShaping {
+    shape_n1_n2(
+        Planes::All,
+        LinkShaping {
             delay_ms: Some(ms),
             ..LinkShaping::default()
         },
-    }
+    )
 }
 
 /// Datagrams sent n1 → n2 while a 400 ms delay holds them, then a partition
 /// n1 -/-> n2 before their release: none may arrive (fail-closed).
 #[test]
 fn t91_packets_held_by_the_delay_worker_do_not_leak_through_a_new_partition() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
-        return;
-    }
-    with_lab(&Topology::full_mesh(2), |lab| {
-        let peer = lab.peer_addr("n2").unwrap();
-        let receiver = lab.udp_bind(&Target::Node("n2".into()), peer).unwrap();
-        receiver
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let sender = lab
-            .udp_bind(
-                &Target::Node("n1".into()),
-                (lab.node_addr("n1").unwrap(), 0).into(),
-            )
-            .unwrap();
+    privileged_lab(&Topology::full_mesh(2), |lab| {
+        let (receiver, sender, peer) = udp_n1_to_n2(lab, Duration::from_millis(50));
         let count = |window: Duration| {
             let deadline = Instant::now() + window;
             let mut got = 0;
@@ -62,7 +47,7 @@ fn t91_packets_held_by_the_delay_worker_do_not_leak_through_a_new_partition() {
         }
         std::thread::sleep(Duration::from_millis(100));
         lab.apply(&Fault::Partition {
-            grudge: grudge::one_way(&["n1".into()], &["n2".into()]),
+            grudge: n1_cuts_n2(),
             planes: Planes::All,
         })
         .unwrap();
@@ -79,10 +64,9 @@ fn t91_packets_held_by_the_delay_worker_do_not_leak_through_a_new_partition() {
 /// log stays in the log directory after teardown.
 #[test]
 fn t92_a_stopped_or_killed_delay_worker_is_reported_and_its_log_kept() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
+    let Some(_serial) = serial_privileged() else {
         return;
-    }
+    };
     let logs = std::env::temp_dir().join(format!("splitlab-t81-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&logs);
     let options = LabOptions {
@@ -130,11 +114,7 @@ fn t92_a_stopped_or_killed_delay_worker_is_reported_and_its_log_kept() {
 /// that lands leaves the process stopped.
 #[test]
 fn t93_signals_to_a_dead_process_are_errors() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !privileged() {
-        return;
-    }
-    with_lab(&Topology::full_mesh(2), |lab| {
+    privileged_lab(&Topology::full_mesh(2), |lab| {
         let pid = lab.spawn("n1", ProcessSpec::new("sleep", ["30"])).unwrap();
         lab.apply(&Fault::Stop { node: "n1".into() }).unwrap();
         assert_eq!(process_state(pid), Some('T'));
