@@ -246,10 +246,7 @@ fn apply_step(lab: &mut Lab, args: &FaultArgs) -> ExitStatus {
         achieved: None,
     };
     let started = if step.kind() == FaultKind::Restart {
-        resolved
-            .targets
-            .iter()
-            .try_for_each(|node| restart_node(lab, node))
+        restart_all(lab, &resolved.targets)
     } else {
         nemesis.start(lab, 0, &step, &resolved, &mut record)
     };
@@ -279,10 +276,7 @@ fn apply_step(lab: &mut Lab, args: &FaultArgs) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(50));
     }
     let lifted = if step.kind() == FaultKind::Kill {
-        resolved
-            .targets
-            .iter()
-            .try_for_each(|node| restart_node(lab, node))
+        restart_all(lab, &resolved.targets)
     } else {
         nemesis.end(lab, 0, &step, None)
     };
@@ -293,6 +287,12 @@ fn apply_step(lab: &mut Lab, args: &FaultArgs) -> ExitStatus {
         }
         Err(e) => fail(&e),
     }
+}
+
+/// Starts each of `nodes` again from its recorded command (`restart`, and
+/// the end of a timed `kill`).
+fn restart_all(lab: &mut Lab, nodes: &[String]) -> Result<(), NetlabError> {
+    nodes.iter().try_for_each(|node| restart_node(lab, node))
 }
 
 /// `splitlab heal`: every network fault off, paused nodes continued, and
