@@ -5,13 +5,16 @@
 //! leadership claim still open just before it (`became_leader` not yet
 //! followed by that node's `stepped_down` or restart). It must belong to the
 //! window's quorum; then, until the window ends, no node may start or win a
-//! term two or more above the leader's. Without PreVote a node cut off for
-//! many election timeouts comes back with an inflated term and deposes the
-//! leader (etcd 3.4's default; Raft thesis 9.6); PreVote plus CheckQuorum
-//! keep the rejoin silent. A single election one term up is what a stalled
-//! leader causes on a loaded host: noted, left to `bounded_elections`. A window without a leader of its
-//! quorum at the heal is not judged (named in the notes); a check that
-//! judged no window is `unknown`. Invariant I17 (see crates/checker/README.md).
+//! term that jumps [`INFLATED_JUMP`] or more above every term the quorum's
+//! nodes had logged before it: such a term came from outside the quorum,
+//! from a node that campaigned while cut off. Without PreVote that node
+//! comes back with an inflated term and deposes the leader (etcd 3.4's
+//! default; Raft thesis 9.6); PreVote plus CheckQuorum keep the rejoin
+//! silent. Elections the quorum ran up to by itself (a leader stalled by a
+//! loaded host, a split vote after it) are noted and left to
+//! `bounded_elections`. A window without a leader of its quorum at the heal
+//! is not judged (named in the notes); a check that judged no window is
+//! `unknown`. Invariant I17 (see crates/checker/README.md).
 use std::collections::BTreeMap;
 
 use crate::config::RejoinWindow;
@@ -20,6 +23,12 @@ use crate::verdict::{CheckResult, Evidence, fmt_duration, fmt_ns};
 
 /// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "rejoin_without_election";
+
+/// How far above the quorum's highest term a new term must be to have come
+/// from outside it: one election raises the term by one and a split vote
+/// by one more, which an observer that sees only applied terms (etcd) may
+/// miss; a third step is not the quorum's own doing.
+pub const INFLATED_JUMP: u64 = 3;
 
 /// The leader whose claim is open just before `at`: highest term wins.
 fn leader_at(events: &[NodeEvent], at: u64) -> Option<(&str, u64)> {
@@ -40,30 +49,51 @@ fn leader_at(events: &[NodeEvent], at: u64) -> Option<(&str, u64)> {
     claims.into_iter().max_by_key(|(_, term)| *term)
 }
 
-/// Elections in `[heal, end)` above the leader's `term`, as (term, line):
-/// who started or won it and how long after the heal.
-fn elections_after(events: &[NodeEvent], window: &RejoinWindow, term: u64) -> Vec<(u64, String)> {
-    let mut found: Vec<(u64, String)> = Vec::new();
-    let in_window =
-        |event: &&NodeEvent| event.mono_ns >= window.heal_ns && event.mono_ns < window.end_ns;
-    for event in events.iter().filter(in_window) {
+/// Elections in the window above the leader's `term`: the inflated ones
+/// (see [`INFLATED_JUMP`]) and the others, one line each (who started or
+/// won which term, how long after the heal, from what).
+fn elections_after(
+    events: &[NodeEvent],
+    window: &RejoinWindow,
+    term: u64,
+) -> (Vec<String>, Vec<String>) {
+    let mut sorted: Vec<&NodeEvent> = events
+        .iter()
+        .filter(|e| e.mono_ns < window.end_ns)
+        .collect();
+    sorted.sort_by_key(|event| event.mono_ns);
+    let (mut inflated, mut others) = (Vec::new(), Vec::new());
+    let mut seen_terms: Vec<u64> = Vec::new();
+    // The highest term any node of the quorum had logged so far.
+    let mut quorum_max = 0;
+    for event in sorted {
         let verb = match event.kind {
-            EventKind::ElectionStarted => "started",
-            EventKind::BecameLeader => "won",
-            _ => continue,
+            EventKind::ElectionStarted => Some("started"),
+            EventKind::BecameLeader => Some("won"),
+            _ => None,
         };
-        if event.term > term && !found.iter().any(|(seen, _)| *seen == event.term) {
+        if let Some(verb) = verb
+            && event.mono_ns >= window.heal_ns
+            && event.term > term
+            && !seen_terms.contains(&event.term)
+        {
+            seen_terms.push(event.term);
             let after = fmt_duration(event.mono_ns.saturating_sub(window.heal_ns));
-            found.push((
-                event.term,
-                format!(
-                    "{} {verb} term {} {after} after the heal",
-                    event.node, event.term
-                ),
-            ));
+            let line = format!(
+                "{} {verb} term {} {after} after the heal (the quorum had reached term {quorum_max})",
+                event.node, event.term
+            );
+            if event.term >= quorum_max + INFLATED_JUMP {
+                inflated.push(line);
+            } else {
+                others.push(line);
+            }
+        }
+        if window.quorum.contains(&event.node) {
+            quorum_max = quorum_max.max(event.term);
         }
     }
-    found
+    (inflated, others)
 }
 
 /// Judges every rejoin window; not applicable without windows.
@@ -94,26 +124,18 @@ pub fn check(events: &[NodeEvent], windows: &[RejoinWindow]) -> CheckResult {
             continue;
         };
         judged += 1;
-        // One election after a stall raises the term by one; a term two or
-        // more above the leader's was carried in by a node that campaigned
-        // while cut off.
-        let (inflated, stray): (Vec<_>, Vec<_>) = (elections_after(events, window, term))
-            .into_iter()
-            .partition(|(seen, _)| *seen > term + 1);
-        let lines = |found: Vec<(u64, String)>| -> Vec<String> {
-            found.into_iter().map(|(_, line)| line).collect()
-        };
+        let (inflated, others) = elections_after(events, window, term);
         if !inflated.is_empty() {
             evidence.violation(format!(
                 "{label}: {node} led term {term} with [{}] connected, yet {}",
                 window.quorum.join(", "),
-                lines(inflated).join("; ")
+                inflated.join("; ")
             ));
-        } else if !stray.is_empty() {
+        } else if !others.is_empty() {
             evidence.note(format!(
-                "{label}: {node} led term {term}; one term up only, as a stall of the leader would give, not \
-                 attributed to the rejoin (bounded_elections judges it): {}",
-                lines(stray).join("; ")
+                "{label}: {node} led term {term}; elections the quorum ran up to by itself (a stalled \
+                 leader, a split vote), not the rejoin's doing (bounded_elections judges them): {}",
+                others.join("; ")
             ));
         } else {
             evidence.note(format!("{label}: {node} kept leading term {term}"));
@@ -200,14 +222,29 @@ mod tests {
         let result = check(&events, &[window()]);
         assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
         assert!(result.details[0].contains("n1 kept leading term 2"));
-        // A stalled leader replaced one term up: noted, not the rejoin's.
+        // A stalled leader replaced after a split vote (terms 3 and 4, both
+        // the quorum's): noted, not the rejoin's.
         events.push(ev("n2", 9_900, 3, EventKind::ElectionStarted));
+        events.push(ev("n1", 10_000, 4, EventKind::ElectionStarted));
+        events.push(ev("n1", 10_050, 4, EventKind::BecameLeader));
         let result = check(&events, &[window()]);
         assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
-        assert!(
-            result.details[0].contains("n2 started term 3"),
-            "{result:?}"
-        );
+        assert!(result.details[0].contains("n1 started term 4"), "{result:?}");
+    }
+
+    #[test]
+    fn a_native_log_without_prevote_is_flagged_by_the_jump() {
+        // n3 logged its campaigns while cut off (terms up to 7); after the
+        // heal n1 must campaign above them: term 8, six above the quorum.
+        let mut events = leading_n1();
+        events.push(ev("n3", 5_000, 7, EventKind::ElectionStarted));
+        events.push(ev("n1", 9_300, 8, EventKind::ElectionStarted));
+        let result = check(&events, &[window()]);
+        assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+        // Two terms up only: what the quorum could reach by itself.
+        let mut events = leading_n1();
+        events.push(ev("n1", 9_300, 4, EventKind::ElectionStarted));
+        assert_eq!(check(&events, &[window()]).verdict, Verdict::Valid);
     }
 
     #[test]
