@@ -25,6 +25,11 @@ pub(super) fn load(extra: &str) -> Result<Scenario, Vec<ScenarioError>> {
     Ok(scenario)
 }
 
+/// Asserts that the first of `errors` says `text`.
+fn first_says(errors: &[ScenarioError], text: &str) {
+    assert!(errors[0].message.contains(text), "{}", errors[0]);
+}
+
 #[test]
 fn minimal_scenario_gets_defaults() {
     let scenario = load("").unwrap();
@@ -42,11 +47,7 @@ fn unknown_field_is_reported_with_line_and_column() {
     let error = load("colour = \"red\"\n").unwrap_err();
     assert_eq!(error.len(), 1);
     assert_eq!((error[0].line, error[0].column), (6, 1), "{}", error[0]);
-    assert!(
-        error[0].message.contains("unknown field `colour`"),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "unknown field `colour`");
 }
 
 #[test]
@@ -54,7 +55,7 @@ fn unknown_field_inside_a_step_is_located() {
     let error =
         load("[[timeline]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"leader\"\n").unwrap_err();
     assert_eq!(error[0].line, 9, "{}", error[0]);
-    assert!(error[0].message.contains("unknown field `target`"));
+    first_says(&error, "unknown field `target`");
 }
 
 #[test]
@@ -63,16 +64,16 @@ fn unknown_target_names_list_the_valid_ones() {
         .unwrap_err();
     assert_eq!(error.len(), 1);
     assert_eq!((error[0].line, error[0].column), (9, 11), "{}", error[0]);
-    assert!(error[0].message.contains("\"n9\""));
-    assert!(error[0].message.contains("valid nodes: n1, n2, n3"));
-    assert!(error[0].message.contains("minority-with-leader"));
+    first_says(&error, "\"n9\"");
+    first_says(&error, "valid nodes: n1, n2, n3");
+    first_says(&error, "minority-with-leader");
 }
 
 #[test]
 fn a_single_unknown_name_is_not_mistaken_for_a_role() {
     let error =
         load("[[timeline]]\nat = \"1s\"\nfault = \"kill\"\ntargets = \"leadr\"\n").unwrap_err();
-    assert!(error[0].message.contains("\"leadr\""), "{}", error[0]);
+    first_says(&error, "\"leadr\"");
 }
 
 #[test]
@@ -92,11 +93,7 @@ fn fields_that_do_not_apply_to_the_fault_are_rejected() {
     let error =
         load("[[timeline]]\nat = \"1s\"\nfault = \"kill\"\ntargets = \"leader\"\npercent = 20.0\n")
             .unwrap_err();
-    assert!(
-        error[0].message.contains("`percent` does not apply"),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "`percent` does not apply");
     assert_eq!(error[0].line, 6);
 }
 
@@ -136,14 +133,14 @@ fn placement_must_name_nodes_or_regions_and_add_up() {
     let scenario = parse(text, Path::new("p.toml")).unwrap();
     let error = validate(&scenario, &catalog3(), text, Path::new("p.toml")).unwrap_err();
     assert_eq!(error.len(), 1, "{error:?}");
-    assert!(error[0].message.contains("\"mars\""));
-    assert!(error[0].message.contains("east"));
+    first_says(&error, "\"mars\"");
+    first_says(&error, "east");
 }
 
 #[test]
 fn step_after_the_end_is_rejected() {
     let error = load("[[timeline]]\nat = \"30s\"\nfault = \"heal\"\n").unwrap_err();
-    assert!(error[0].message.contains("after the workload ends"));
+    first_says(&error, "after the workload ends");
 }
 
 #[test]
@@ -287,11 +284,7 @@ fn skipped_checks_must_be_real_checks_and_are_located() {
     assert_eq!(error.len(), 1, "{error:?}");
     // Line 7 of BASE + extra, at the misspelled name.
     assert_eq!((error[0].line, error[0].column), (7, 21), "{}", error[0]);
-    assert!(
-        error[0].message.contains("unknown check \"progres\""),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "unknown check \"progres\"");
     assert!(load("[checks]\nskip = [\"progress\"]\n").is_ok());
 }
 
@@ -304,21 +297,13 @@ fn an_invalid_expectation_names_real_broken_checks() {
     };
     let error = with("{ verdict = \"invalid\" }").unwrap_err();
     assert_eq!((error[0].line, error[0].column), (1, 10), "{}", error[0]);
-    assert!(
-        error[0].message.contains("must name the checks"),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "must name the checks");
     let error =
         with("{ verdict = \"invalid\", broken = [\"minority_rejects_writes\"] }").unwrap_err();
-    assert!(error[0].message.contains("unknown check"), "{}", error[0]);
+    first_says(&error, "unknown check");
     assert!(with("{ verdict = \"invalid\", broken = [\"minority_never_acknowledges\"] }").is_ok());
     let error = with("{ verdict = \"valid\", broken = [\"progress\"] }").unwrap_err();
-    assert!(
-        error[0].message.contains("only makes sense"),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "only makes sense");
 }
 
 #[test]
