@@ -5,7 +5,7 @@ mod support;
 use checker::{
     CheckConfig, CheckInput, EventKind, History, PartitionWindow, Report, Verdict, check_all,
 };
-use support::{HistoryBuilder, MS, SEC, ev};
+use support::{HistoryBuilder, MS, SEC, assert_check, ev};
 
 /// `check_all` over one run's records.
 fn run_checks(history: &History, events: &[checker::NodeEvent], config: &CheckConfig) -> Report {
@@ -14,6 +14,30 @@ fn run_checks(history: &History, events: &[checker::NodeEvent], config: &CheckCo
         events,
         config,
     })
+}
+
+/// Asserts the run's merged verdict (printing the whole report if not).
+#[track_caller]
+fn assert_run(report: &Report, verdict: Verdict) {
+    assert_eq!(report.verdict, verdict, "{}", report.to_json_pretty());
+}
+
+/// Final reads start at 1 s; everything else by default.
+fn final_reads_after_1s() -> CheckConfig {
+    CheckConfig {
+        final_reads_from_ns: Some(SEC),
+        ..CheckConfig::default()
+    }
+}
+
+/// The healthy history judged with `events` from the nodes that write
+/// event logs, `logging` (final reads after 1 s).
+fn healthy_history_logged_by(logging: &[&str], events: &[checker::NodeEvent]) -> Report {
+    let config = CheckConfig {
+        logging_nodes: Some(logging.iter().map(|node| node.to_string()).collect()),
+        ..final_reads_after_1s()
+    };
+    run_checks(&healthy_history(), events, &config)
 }
 
 fn healthy_events() -> Vec<checker::NodeEvent> {
@@ -44,44 +68,23 @@ fn a_healthy_run_is_valid_with_every_check_reported() {
     let history = healthy_history();
     let events = healthy_events();
     let config = CheckConfig {
-        final_reads_from_ns: Some(SEC),
         expected_live_nodes: Some(vec!["n1".into(), "n2".into()]),
-        ..CheckConfig::default()
+        ..final_reads_after_1s()
     };
     let report = run_checks(&history, &events, &config);
-    assert_eq!(
-        report.verdict,
-        Verdict::Valid,
-        "{}",
-        report.to_json_pretty()
-    );
+    assert_run(&report, Verdict::Valid);
     assert_eq!(report.results.len(), 11);
     assert!(report.invalid_checks().is_empty());
     // No quorum window configured: listed as not applicable, by name, and
     // not counted as valid.
     let vacuous = report.result("progress").unwrap();
-    assert_eq!(vacuous.verdict, Verdict::NotApplicable, "{vacuous:?}");
-    assert!(
-        vacuous.details[0].contains("no quorum windows"),
-        "{vacuous:?}"
-    );
+    assert_check(vacuous, Verdict::NotApplicable, &["no quorum windows"]);
 }
 
 #[test]
 fn a_run_with_an_empty_events_file_is_unknown() {
-    let history = healthy_history();
-    let config = CheckConfig {
-        final_reads_from_ns: Some(SEC),
-        logging_nodes: Some(vec!["n1".into(), "n2".into()]),
-        ..CheckConfig::default()
-    };
-    let report = run_checks(&history, &[], &config);
-    assert_eq!(
-        report.verdict,
-        Verdict::Unknown,
-        "{}",
-        report.to_json_pretty()
-    );
+    let report = healthy_history_logged_by(&["n1", "n2"], &[]);
+    assert_run(&report, Verdict::Unknown);
     for name in [
         "election_safety",
         "lease_exclusivity",
@@ -95,27 +98,12 @@ fn a_run_with_an_empty_events_file_is_unknown() {
 
 #[test]
 fn a_node_without_an_event_log_leaves_the_event_checks_unknown() {
-    let history = healthy_history();
     // n3 ran (it is a logging node) but wrote nothing: n1's log alone
     // cannot show that n3 never led.
-    let config = CheckConfig {
-        final_reads_from_ns: Some(SEC),
-        logging_nodes: Some(vec!["n1".into(), "n3".into()]),
-        ..CheckConfig::default()
-    };
-    let report = run_checks(&history, &healthy_events(), &config);
-    assert_eq!(
-        report.verdict,
-        Verdict::Unknown,
-        "{}",
-        report.to_json_pretty()
-    );
+    let report = healthy_history_logged_by(&["n1", "n3"], &healthy_events());
+    assert_run(&report, Verdict::Unknown);
     let safety = report.result("election_safety").unwrap();
-    assert_eq!(safety.verdict, Verdict::Unknown);
-    assert!(
-        safety.details[0].contains("no event log from n3"),
-        "{safety:?}"
-    );
+    assert_check(safety, Verdict::Unknown, &["no event log from n3"]);
 }
 
 #[test]
@@ -125,11 +113,7 @@ fn zero_acknowledged_writes_and_no_keys_are_unknown() {
         .build();
     let report = run_checks(&history, &healthy_events(), &CheckConfig::default());
     let lost = report.result("no_lost_writes").unwrap();
-    assert_eq!(lost.verdict, Verdict::Unknown, "{lost:?}");
-    assert!(
-        lost.details[0].contains("no acknowledged write"),
-        "{lost:?}"
-    );
+    assert_check(lost, Verdict::Unknown, &["no acknowledged write"]);
     let empty = History::new(Vec::new());
     let report = run_checks(&empty, &healthy_events(), &CheckConfig::default());
     let lin = report.result("linearizability").unwrap();
@@ -140,19 +124,13 @@ fn zero_acknowledged_writes_and_no_keys_are_unknown() {
 fn a_system_without_leases_lists_lease_exclusivity_as_not_applicable() {
     let history = healthy_history();
     let config = CheckConfig {
-        final_reads_from_ns: Some(SEC),
         leaseless: true,
-        ..CheckConfig::default()
+        ..final_reads_after_1s()
     };
     let report = run_checks(&history, &healthy_events(), &config);
     let lease = report.result("lease_exclusivity").unwrap();
     assert_eq!(lease.verdict, Verdict::NotApplicable, "{lease:?}");
-    assert_eq!(
-        report.verdict,
-        Verdict::Valid,
-        "{}",
-        report.to_json_pretty()
-    );
+    assert_run(&report, Verdict::Valid);
     // Nothing but not-applicable results is not a valid run.
     let only = Report::from_results(vec![lease.clone()]);
     assert_eq!(only.verdict, Verdict::Unknown);
@@ -190,12 +168,7 @@ fn unknown_wins_over_valid_but_not_over_invalid() {
     let events = vec![ev("n1", MS, 1, EventKind::BecameLeader)];
     let config = CheckConfig::default();
     let report = run_checks(&history, &events, &config);
-    assert_eq!(
-        report.verdict,
-        Verdict::Unknown,
-        "{}",
-        report.to_json_pretty()
-    );
+    assert_run(&report, Verdict::Unknown);
     let mut events = events;
     events.push(ev("n2", 2 * MS, 1, EventKind::BecameLeader));
     let report = run_checks(&history, &events, &config);
