@@ -30,8 +30,11 @@ pub const NAME: &str = "rejoin_without_election";
 /// miss; a third step is not the quorum's own doing.
 pub const INFLATED_JUMP: u64 = 3;
 
-/// The leader whose claim is open just before `at`: highest term wins.
-fn leader_at(events: &[NodeEvent], at: u64) -> Option<(&str, u64)> {
+/// The leader whose claim is open just before `at` (`became_leader` not
+/// yet followed by its `stepped_down` or restart), with its term; of
+/// several open claims (a cut-off leader that has not noticed yet), the
+/// highest term's.
+pub fn leader_at(events: &[NodeEvent], at: u64) -> Option<(&str, u64)> {
     let mut claims: BTreeMap<&str, u64> = BTreeMap::new();
     let mut before: Vec<&NodeEvent> = events.iter().filter(|event| event.mono_ns < at).collect();
     before.sort_by_key(|event| event.mono_ns);
@@ -229,7 +232,10 @@ mod tests {
         events.push(ev("n1", 10_050, 4, EventKind::BecameLeader));
         let result = check(&events, &[window()]);
         assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
-        assert!(result.details[0].contains("n1 started term 4"), "{result:?}");
+        assert!(
+            result.details[0].contains("n1 started term 4"),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -167,7 +167,8 @@ pub fn run_scenario_outcome(options: &RunOptions) -> anyhow::Result<(ExitStatus,
     match runner::execute(&setup) {
         Ok(execution) => {
             results.faults = execution.faults;
-            results.premise_failures = judge::premise_failures(scenario, &results.faults);
+            results.premise_failures =
+                judge::premise_failures(scenario, &results.faults, &execution.events);
             results.client_failures = execution.client_failures;
             results.frame = Some(execution.frame);
             results.skipped_reason = execution.skipped;

@@ -316,16 +316,28 @@ fn runs_safe_mode(scenario: &Scenario, nodes: &[String]) -> bool {
 
 /// Whether the story the scenario tells actually happened: a steered
 /// leader (`prefer_leader`) still led when the first fault fired, and every
-/// step aimed at a role around the leader found a leader to aim at. Returns
+/// step aimed at a role around the leader found a leader to aim at (the
+/// leader when the fault fired: as the runner saw it, else from `events`). Returns
 /// one line per premise that did not hold; an expectation judged on a run
 /// whose premise failed is unknown, not met.
-pub fn premise_failures(scenario: &Scenario, faults: &[FaultRecord]) -> Vec<String> {
+pub fn premise_failures(
+    scenario: &Scenario,
+    faults: &[FaultRecord],
+    events: &[NodeEvent],
+) -> Vec<String> {
     use super::scenario::{Role, Targets};
     let mut failures = Vec::new();
     let first = faults.iter().min_by_key(|fault| fault.start_ns);
     if let (Some(preferred), Some(first)) = (&scenario.nodes.prefer_leader, first) {
         let preferred = preferred.get_ref();
-        match &first.leader_before {
+        // The runner asks once as the fault fires, and on a loaded host that
+        // one answer can time out; the leadership events (native, or
+        // observed every 20 ms) then tell who led.
+        let leader_before = first.leader_before.clone().or_else(|| {
+            checks::rejoin_without_election::leader_at(events, first.start_ns)
+                .map(|(node, term)| (node.to_string(), term))
+        });
+        match &leader_before {
             Some((leader, _)) if leader == preferred => {}
             Some((leader, term)) => failures.push(format!(
                 "prefer_leader = {preferred:?}, but {leader} led (term {term}) when step #{} ({}) fired",

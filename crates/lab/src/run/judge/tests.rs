@@ -91,12 +91,36 @@ fn isolate_n1(leader_before: Option<(String, u64)>) -> FaultRecord {
 fn a_steered_leader_that_did_not_lead_fails_the_premise() {
     let text = "topology = \"mesh-3\"\nduration = \"30s\"\n[nodes]\nprefer_leader = \"n1\"\n[workload]\nclients = 1\n[[timeline]]\nat = \"5s\"\nfor = \"5s\"\nfault = \"partition\"\ngrudge = \"isolate\"\ntargets = \"n1\"\n";
     let scenario = crate::run::scenario::parse(text, std::path::Path::new("p.toml")).unwrap();
-    assert!(premise_failures(&scenario, &[isolate_n1(Some(("n1".into(), 2)))]).is_empty());
-    let failures = premise_failures(&scenario, &[isolate_n1(Some(("n2".into(), 3)))]);
+    assert!(premise_failures(&scenario, &[isolate_n1(Some(("n1".into(), 2)))], &[]).is_empty());
+    let failures = premise_failures(&scenario, &[isolate_n1(Some(("n2".into(), 3)))], &[]);
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(failures[0].contains("n2 led (term 3)"), "{failures:?}");
-    let failures = premise_failures(&scenario, &[isolate_n1(None)]);
+    let failures = premise_failures(&scenario, &[isolate_n1(None)], &[]);
     assert!(failures[0].contains("no leader was known"), "{failures:?}");
+    // The runner's one query timed out, but the events say n1 led: met;
+    // a leader that had stepped down before the fault does not count.
+    let led = |down: bool| {
+        let mut events = vec![NodeEvent::new(
+            "n1",
+            2,
+            2,
+            2,
+            checker::EventKind::BecameLeader,
+        )];
+        if down {
+            let reason = checker::StepDownReason::QuorumLost;
+            events.push(NodeEvent::new(
+                "n1",
+                5,
+                5,
+                2,
+                checker::EventKind::SteppedDown { reason },
+            ));
+        }
+        premise_failures(&scenario, &[isolate_n1(None)], &events)
+    };
+    assert!(led(false).is_empty(), "{:?}", led(false));
+    assert!(led(true)[0].contains("no leader was known"));
     // Whatever the verdict, the expectation is then unknown, not met.
     let report = Report::from_results(vec![CheckResult::new("progress", Verdict::Valid, vec![])]);
     let valid = Expectation {
@@ -112,8 +136,8 @@ fn a_steered_leader_that_did_not_lead_fails_the_premise() {
 fn a_role_target_without_a_leader_fails_the_premise() {
     let text = "topology = \"mesh-3\"\nduration = \"30s\"\n[workload]\nclients = 1\n[[timeline]]\nat = \"5s\"\nfor = \"5s\"\nfault = \"partition\"\ngrudge = \"isolate\"\ntargets = \"leader\"\n";
     let scenario = crate::run::scenario::parse(text, std::path::Path::new("p.toml")).unwrap();
-    assert!(premise_failures(&scenario, &[isolate_n1(Some(("n1".into(), 1)))]).is_empty());
-    let failures = premise_failures(&scenario, &[isolate_n1(None)]);
+    assert!(premise_failures(&scenario, &[isolate_n1(Some(("n1".into(), 1)))], &[]).is_empty());
+    let failures = premise_failures(&scenario, &[isolate_n1(None)], &[]);
     assert!(
         failures[0].contains("aims at the leader's role"),
         "{failures:?}"
