@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use client::mono_ns;
+use client::{NodeStatus, mono_ns};
 use netlab::NetlabError;
 
 use super::RunSetup;
@@ -16,7 +16,8 @@ use crate::run::achieved::live::LiveMeasure;
 use crate::run::judge::FaultRecord;
 use crate::run::nemesis::{Nemesis, Resolved};
 use crate::run::progress::Progress;
-use crate::run::scenario::{LoadedScenario, Step, StepFault};
+use crate::run::scenario::{LoadedScenario, Step, StepFault, Timing};
+use crate::run::targets::{ClusterView, TargetError};
 use crate::run::workload::Counters;
 
 /// One thing the timeline does at one instant, for step `index`.
@@ -83,6 +84,33 @@ pub(super) struct Window {
     pub(super) end_ns: u64,
 }
 
+/// Resolves `step`'s targets against the cluster as seen now. A role that
+/// needs a leader, asked while none answers as leader (mid-election, or a
+/// leader too busy to answer its 300 ms status poll on a loaded machine),
+/// is asked again for up to two maximum election timeouts plus a second
+/// before the step fails: the fault fires late rather than not at all, and
+/// its record carries the real start time. No seeded draw happens before a
+/// leader is known, so the retries do not change which followers are picked.
+fn resolve_when_led(
+    observer: &Observer,
+    nemesis: &mut Nemesis,
+    step: &Step,
+    timing: &Timing,
+) -> Result<(ClusterView, Vec<NodeStatus>, Resolved), TargetError> {
+    let patience = 2 * timing.election_timeout_max.as_nanos() + 1_000_000_000;
+    let deadline = mono_ns() + patience;
+    loop {
+        let (view, statuses) = observer.view();
+        match nemesis.resolve(step, &view) {
+            Ok(resolved) => return Ok((view, statuses, resolved)),
+            Err(TargetError::NoLeader(_)) if mono_ns() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Runs the timeline until the workload ends, updating the progress line.
 pub(super) fn run_timeline(
     setup: &RunSetup<'_>,
@@ -147,14 +175,19 @@ pub(super) fn run_timeline(
         let lab = guard.lab();
         let applied: Result<(), NetlabError> = match entry {
             TimelineEntry::Start(_) => {
-                let (view, statuses) = observer.view();
+                let (view, statuses, resolved) =
+                    resolve_when_led(observer, &mut nemesis, step, &scenario.nodes.timing())
+                        .map_err(|error| {
+                            anyhow::anyhow!(
+                                "timeline step {} ({}): {error}",
+                                index + 1,
+                                step.describe()
+                            )
+                        })?;
                 let leader_before = view
                     .leader
                     .as_ref()
                     .map(|leader| (leader.clone(), term_of(&statuses, leader)));
-                let resolved = nemesis.resolve(step, &view).map_err(|error| {
-                    anyhow::anyhow!("timeline step {} ({}): {error}", index + 1, step.describe())
-                })?;
                 let description = describe_resolved(step, &resolved);
                 let mut record = FaultRecord {
                     step: index,
