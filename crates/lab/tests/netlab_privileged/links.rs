@@ -106,13 +106,12 @@ fn t30_loss_delay_and_duplicate_are_measured() {
         assert_eq!(base.udp_loss_pct(), 0.0);
         let base_delay = base.udp_delay_mean_ms.unwrap();
 
-        let shape = |shape| shape_n1_n2(Planes::All, shape);
-        lab.apply(&shape(LinkShaping {
-            loss_pct: Some(30.0),
-            ..LinkShaping::default()
-        }))
-        .unwrap();
-        let lossy = measure(lab);
+        // The measurement under one shape of n1 → n2 on every plane.
+        let under = |lab: &mut Lab, set: fn(&mut LinkShaping)| {
+            lab.apply(&shape_n1_n2(Planes::All, shaping(set))).unwrap();
+            measure(lab)
+        };
+        let lossy = under(lab, |s| s.loss_pct = Some(30.0));
         eprintln!(
             "loss requested 30%, measured {:.2}% over {} datagrams",
             lossy.udp_loss_pct(),
@@ -125,12 +124,7 @@ fn t30_loss_delay_and_duplicate_are_measured() {
         );
 
         lab.apply(&Fault::Unshape).unwrap();
-        lab.apply(&shape(LinkShaping {
-            delay_ms: Some(50.0),
-            ..LinkShaping::default()
-        }))
-        .unwrap();
-        let slow = measure(lab);
+        let slow = under(lab, |s| s.delay_ms = Some(50.0));
         let added = slow.udp_delay_mean_ms.unwrap() - base_delay;
         eprintln!(
             "delay requested +50 ms, measured +{added:.3} ms (p50 {:.3}, p99 {:.3}), tcp one-way {:.3} ms, loss {:.2}%",
@@ -143,12 +137,7 @@ fn t30_loss_delay_and_duplicate_are_measured() {
         assert_eq!(slow.udp_loss_pct(), 0.0, "the delay backend must not drop");
         assert!(slow.tcp_connected);
 
-        lab.apply(&shape(LinkShaping {
-            duplicate_pct: Some(10.0),
-            ..LinkShaping::default()
-        }))
-        .unwrap();
-        let doubled = measure(lab);
+        let doubled = under(lab, |s| s.duplicate_pct = Some(10.0));
         let dup_pct = 100.0 * f64::from(doubled.udp_duplicates) / f64::from(doubled.udp_sent);
         eprintln!(
             "duplicate requested 10%, measured {dup_pct:.2}% (one-way delay {:.3} ms: the new shape replaced the delay)",
@@ -211,14 +200,16 @@ fn t35_jitter_reorder_corrupt_and_rate() {
                 Duration::from_secs(3),
             )
         };
-        let shape = |shape| shape_n1_n2(Planes::Heartbeat, shape);
-        lab.apply(&shape(LinkShaping {
-            delay_ms: Some(20.0),
-            jitter_ms: Some(10.0),
-            ..LinkShaping::default()
-        }))
-        .unwrap();
-        let jittered = measure(lab);
+        // The measurement under one shape of n1 → n2's heartbeats.
+        let under = |lab: &mut Lab, set: fn(&mut LinkShaping)| {
+            lab.apply(&shape_n1_n2(Planes::Heartbeat, shaping(set)))
+                .unwrap();
+            measure(lab)
+        };
+        let jittered = under(lab, |s| {
+            s.delay_ms = Some(20.0);
+            s.jitter_ms = Some(10.0);
+        });
         eprintln!(
             "jitter 20±10 ms: mean {:.2} p50 {:.2} p99 {:.2} ms, reordered {}",
             jittered.udp_delay_mean_ms.unwrap(),
@@ -237,13 +228,10 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         );
         assert!(jittered.udp_delay_p50_ms.unwrap() >= 10.0);
 
-        lab.apply(&shape(LinkShaping {
-            delay_ms: Some(20.0),
-            reorder_pct: Some(25.0),
-            ..LinkShaping::default()
-        }))
-        .unwrap();
-        let reordered = measure(lab);
+        let reordered = under(lab, |s| {
+            s.delay_ms = Some(20.0);
+            s.reorder_pct = Some(25.0);
+        });
         eprintln!(
             "reorder 25% against 20 ms: reordered {} of {}, p50 {:.2} ms",
             reordered.udp_reordered,
@@ -252,25 +240,14 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         );
         assert!(reordered.udp_reordered > 100, "{}", reordered.udp_reordered);
 
-        lab.apply(&shape(LinkShaping {
-            corrupt_pct: Some(10.0),
-            ..LinkShaping::default()
-        }))
-        .unwrap();
-        let corrupted = measure(lab);
+        let corrupted = under(lab, |s| s.corrupt_pct = Some(10.0));
         let pct = 100.0 * f64::from(corrupted.udp_corrupted) / f64::from(corrupted.udp_sent);
         eprintln!("corrupt 10%: measured {pct:.2}%");
         assert!((pct - 10.0).abs() <= 5.0, "corrupted {pct:.2}%");
 
         lab.apply(&Fault::Unshape).unwrap();
-        lab.apply(&shape_n1_n2(
-            Planes::All,
-            LinkShaping {
-                rate_kbit: Some(1000),
-                ..LinkShaping::default()
-            },
-        ))
-        .unwrap();
+        let rate = |planes| shape_n1_n2(planes, shaping(|s| s.rate_kbit = Some(1000)));
+        lab.apply(&rate(Planes::All)).unwrap();
         let ns = lab.run_id().node_netns("n1");
         let dev = lab.run_id().mesh_ifname(1, 2);
         let shown = host(&["tc", "-n", &ns, "qdisc", "show", "dev", &dev]);
@@ -281,24 +258,12 @@ fn t35_jitter_reorder_corrupt_and_rate() {
         lab.apply(&Fault::Unshape).unwrap();
         let shown = host(&["tc", "-n", &ns, "qdisc", "show", "dev", &dev]);
         assert!(!shown.contains("tbf"), "{shown}");
-        let plane_rate = lab.apply(&shape_n1_n2(
-            Planes::Client,
-            LinkShaping {
-                rate_kbit: Some(1000),
-                ..LinkShaping::default()
-            },
-        ));
+        let plane_rate = lab.apply(&rate(Planes::Client));
         assert!(
             plane_rate.is_err(),
             "per-plane rate is refused, not ignored"
         );
-        let delay = shape_n1_n2(
-            Planes::All,
-            LinkShaping {
-                delay_ms: Some(5.0),
-                ..LinkShaping::default()
-            },
-        );
+        let delay = shape_n1_n2(Planes::All, shaping(|s| s.delay_ms = Some(5.0)));
         lab.check_supported(std::slice::from_ref(&delay))
             .expect("this kernel has a delay backend");
         let unknown = Fault::Kill { node: "n9".into() };

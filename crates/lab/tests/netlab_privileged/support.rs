@@ -145,6 +145,13 @@ pub(crate) fn n1_cuts_n2() -> Grudge {
     grudge::one_way(&["n1".into()], &["n2".into()])
 }
 
+/// A shaping with only what `set` turns on.
+pub(crate) fn shaping(set: impl FnOnce(&mut LinkShaping)) -> LinkShaping {
+    let mut shaping = LinkShaping::default();
+    set(&mut shaping);
+    shaping
+}
+
 /// `shape` on the link n1 → n2, on `planes`.
 pub(crate) fn shape_n1_n2(planes: Planes, shape: LinkShaping) -> Fault {
     Fault::Shape {
