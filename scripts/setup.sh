@@ -9,6 +9,13 @@
 #   nftables  nft (drop, loss, duplicate, corrupt: one table per run per namespace)
 #   iptables  iptables-restore (NFQUEUE target: the kernel lacks nft `queue`)
 #   etcd-server  etcd 3.4, the baseline the benches (benches/, splitlab bench) compare against
+#   redis-server, redis-sentinel  Redis 7 and Sentinel (lab/systems/redis.toml)
+#
+# Debian starts Redis and Sentinel as services on install (where systemd
+# runs); the lab needs neither: it starts its own in its namespaces, on the
+# nodes' addresses, so a host service on 127.0.0.1:6379/26379 never collides
+# with it. They are stopped and disabled all the same, so nothing runs that
+# nobody asked for.
 set -euo pipefail
 
 declare -A tool_of=(
@@ -16,7 +23,16 @@ declare -A tool_of=(
   [nftables]=nft
   [iptables]=iptables-restore
   [etcd-server]=etcd
+  [redis-server]=redis-server
+  [redis-sentinel]=redis-sentinel
 )
+
+# The packaged Redis services, stopped and disabled where systemd runs.
+quiet_packaged_services() {
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    "$@" systemctl disable --now redis-server.service redis-sentinel.service >/dev/null 2>&1 || true
+  fi
+}
 
 missing=()
 for package in "${!tool_of[@]}"; do
@@ -27,7 +43,7 @@ for package in "${!tool_of[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup: lab packages already installed (iproute2 nftables iptables etcd-server)"
+  echo "setup: lab packages already installed (iproute2 nftables iptables etcd-server redis-server redis-sentinel)"
   exit 0
 fi
 
@@ -47,4 +63,5 @@ echo "setup: installing ${missing[*]}"
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+quiet_packaged_services "${as_root[@]}"
 echo "setup: done"

@@ -6,6 +6,8 @@
 //! - [`mod@status`]: `/status` documents, leader agreement, waiting for a leader.
 //! - [`prometheus`]: reading samples out of `/metrics` text.
 //! - [`etcd`]: etcd's v3 HTTP/JSON gateway (operations, member status).
+//! - [`redis_sentinel`]: Redis behind Sentinel (a client session that asks
+//!   its sentinel for the primary, member roles).
 //! - [`protocol`]: the protocols the lab speaks, one dispatch point.
 //! - [`command`]: the typed `splitnode` command line (argv and environment,
 //!   log level included).
@@ -17,6 +19,7 @@ pub mod http;
 pub mod ops;
 pub mod prometheus;
 pub mod protocol;
+pub mod redis_sentinel;
 pub mod status;
 pub mod system;
 
@@ -24,7 +27,7 @@ pub use command::{LOG_ENV, Peer, SplitnodeCommand, ensure_cluster_key, find_spli
 pub use http::{HttpConn, Response, Transport, request, set_default_bearer};
 pub use ops::{Outcome, Request, execute, interpret};
 pub use prometheus::sample;
-pub use protocol::Protocol;
+pub use protocol::{Protocol, Session};
 pub use status::{
     LeaderView, NodeStatus, WaitError, agreed_leader, newest_leader, parse_status, poll_statuses,
     status, wait_for_agreed_leader,

@@ -3,6 +3,7 @@
 //! protocol it speaks and where its leadership comes from. The lab and the
 //! benches start every system through these descriptions (one launcher).
 mod command;
+mod member;
 mod model;
 
 use std::collections::BTreeMap;
@@ -12,8 +13,10 @@ use crate::etcd::ReadConsistency;
 use crate::protocol::Protocol;
 
 pub use command::{MEMBER_PLACEHOLDERS, MemberContext, PEER_PLACEHOLDERS};
+pub use member::CompanionCommand;
 pub use model::{
-    BinarySearch, CommandTemplate, Launcher, Leadership, OptionSpec, Ports, SystemDescription,
+    BinarySearch, CommandTemplate, Companion, FileTemplate, Launcher, Leadership, OptionSpec,
+    Ports, SystemDescription,
 };
 
 /// A description compiled into the binary.
@@ -26,7 +29,7 @@ pub struct BuiltinSystem {
 }
 
 /// The descriptions in `lab/systems/`, compiled in.
-pub const BUILTIN_SYSTEMS: [BuiltinSystem; 2] = [
+pub const BUILTIN_SYSTEMS: [BuiltinSystem; 3] = [
     BuiltinSystem {
         name: "splitnode",
         text: include_str!("../../../../lab/systems/splitnode.toml"),
@@ -34,6 +37,10 @@ pub const BUILTIN_SYSTEMS: [BuiltinSystem; 2] = [
     BuiltinSystem {
         name: "etcd",
         text: include_str!("../../../../lab/systems/etcd.toml"),
+    },
+    BuiltinSystem {
+        name: "redis",
+        text: include_str!("../../../../lab/systems/redis.toml"),
     },
 ];
 
@@ -78,7 +85,10 @@ pub fn parse_description(text: &str, file: &str) -> Result<SystemDescription, St
             ),
         ));
     }
-    let members = command::sample_values(&MEMBER_PLACEHOLDERS);
+    let mut members = command::sample_values(&MEMBER_PLACEHOLDERS);
+    for name in description.options.keys() {
+        members.insert(command::option_placeholder(name), "x".into());
+    }
     for (name, option) in &description.options {
         let default = &option.default;
         if !option.values.is_empty() && !option.values.contains(default.get_ref()) {
@@ -106,7 +116,7 @@ pub fn parse_description(text: &str, file: &str) -> Result<SystemDescription, St
             ));
         }
         let mut with_value = members.clone();
-        with_value.insert("value", "x".into());
+        with_value.insert("value".into(), "x".into());
         for arg in &option.args {
             if let Err(error) = command::render(arg, &with_value) {
                 problems.push(format!("{file}: option {name}: {error}"));
@@ -119,7 +129,10 @@ pub fn parse_description(text: &str, file: &str) -> Result<SystemDescription, St
                 "{file}: a template launcher needs a [command] table"
             )),
             Some(template) => {
-                for arg in &template.args {
+                let args = (template.args.iter())
+                    .chain(&template.seed_args)
+                    .chain(&template.join_args);
+                for arg in args {
                     if let Err(error) = command::render(arg.get_ref(), &members) {
                         problems.push(at(file, text, arg.span().start, error));
                     }
@@ -140,6 +153,24 @@ pub fn parse_description(text: &str, file: &str) -> Result<SystemDescription, St
         if description.ports.is_none() {
             problems.push(format!("{file}: a template launcher needs a [ports] table"));
         }
+    }
+    problems.extend(member::check(&description, file, text, &members));
+    if let Some(protocol) = Protocol::from_name(protocol.get_ref())
+        && protocol.discovers_primary()
+        && description
+            .ports
+            .and_then(|ports| ports.discovery)
+            .is_none()
+    {
+        problems.push(at(
+            file,
+            text,
+            description.protocol.span().start,
+            format!(
+                "protocol {} asks a discovery service for the primary: [ports] needs discovery",
+                protocol.name()
+            ),
+        ));
     }
     if problems.is_empty() {
         Ok(description)
@@ -258,6 +289,11 @@ impl System {
         let protocol = Protocol::from_name(self.description.protocol.get_ref())
             .expect("checked when the description was parsed");
         match protocol {
+            Protocol::RedisSentinel { .. } => Protocol::RedisSentinel {
+                discovery_port: (self.description.ports)
+                    .and_then(|ports| ports.discovery)
+                    .expect("checked when the description was parsed"),
+            },
             Protocol::EtcdV3 { .. } => Protocol::EtcdV3 {
                 reads: if self.client_setting("reads") == Some("serializable") {
                     ReadConsistency::Serializable
@@ -310,40 +346,7 @@ impl System {
     pub fn binary(&self) -> Result<PathBuf, String> {
         let search = (self.description.binary.as_ref())
             .ok_or_else(|| format!("{}: no [binary] table", self.file))?;
-        if let Some(var) = &search.env
-            && let Some(path) = std::env::var_os(var)
-        {
-            return Ok(PathBuf::from(path));
-        }
-        let on_path = |name: &str| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join(name))
-                    .find(|p| p.is_file())
-            })
-        };
-        search
-            .search
-            .iter()
-            .find_map(|candidate| {
-                if candidate.contains('/') {
-                    Some(PathBuf::from(candidate)).filter(|p| p.is_file())
-                } else {
-                    on_path(candidate)
-                }
-            })
-            .ok_or_else(|| {
-                format!(
-                    "{}: binary not found (tried {}{})",
-                    self.name(),
-                    search
-                        .env
-                        .as_ref()
-                        .map(|v| format!("${v}, "))
-                        .unwrap_or_default(),
-                    search.search.join(", ")
-                )
-            })
+        member::find_binary(search, self.name())
     }
 
     /// The argv of one member (template launcher).
@@ -355,18 +358,23 @@ impl System {
         else {
             return Err(format!("{}: not a template launcher", self.file));
         };
-        let options: Vec<(String, Vec<String>)> = (self.description.options.iter())
-            .map(|(name, spec)| {
-                (
-                    self.options
-                        .get(name)
-                        .cloned()
-                        .unwrap_or_else(|| spec.default.get_ref().clone()),
-                    spec.args.clone(),
-                )
-            })
+        let options: Vec<(String, String, Vec<String>)> = (self.option_values().into_iter())
+            .zip(self.description.options.values())
+            .map(|((name, value), spec)| (name, value, spec.args.clone()))
             .collect();
         command::member_args(template, ports, member, &options)
             .map_err(|error| format!("{}: {error}", self.file))
+    }
+}
+
+impl System {
+    /// Every option with its value in force, in the description's order.
+    fn option_values(&self) -> Vec<(String, String)> {
+        (self.description.options.iter())
+            .map(|(name, spec)| {
+                let value = (self.options.get(name)).unwrap_or_else(|| spec.default.get_ref());
+                (name.clone(), value.clone())
+            })
+            .collect()
     }
 }

@@ -35,6 +35,15 @@ pub struct SystemDescription {
     /// The command template (template launcher).
     #[serde(default)]
     pub command: Option<CommandTemplate>,
+    /// Files written into the member's data directory before it starts
+    /// (`[[files]]`: configuration the system reads rather than flags).
+    #[serde(default)]
+    pub files: Vec<FileTemplate>,
+    /// Processes started beside the member's main process, in its
+    /// namespace (`[[companion]]`, e.g. a failure detector). Process faults
+    /// act on the main process only.
+    #[serde(default, rename = "companion")]
+    pub companions: Vec<Companion>,
     /// Options a scenario may set in `[nodes.options]`.
     #[serde(default)]
     pub options: BTreeMap<String, OptionSpec>,
@@ -85,6 +94,10 @@ pub struct Ports {
     pub client: u16,
     /// Peer (replication) port.
     pub peer: u16,
+    /// Where clients ask which member to send writes to (a discovery
+    /// service beside each member, e.g. Redis Sentinel); `{discovery_port}`.
+    #[serde(default)]
+    pub discovery: Option<u16>,
 }
 
 /// The command line of one member, with `{placeholders}`.
@@ -100,6 +113,39 @@ pub struct CommandTemplate {
     /// Between `{peers}` entries.
     #[serde(default = "default_separator")]
     pub peer_separator: String,
+    /// Appended for the seed member only (the first in topology order).
+    #[serde(default)]
+    pub seed_args: Vec<Spanned<String>>,
+    /// Appended for every member but the seed (they join it).
+    #[serde(default)]
+    pub join_args: Vec<Spanned<String>>,
+}
+
+/// A file written into the member's data directory before it starts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTemplate {
+    /// Its path relative to the data directory (no `..`, not absolute).
+    pub path: Spanned<String>,
+    /// Its text, a template (member placeholders and `{option:<name>}`).
+    pub text: Spanned<String>,
+}
+
+/// A process started beside each member's main process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Companion {
+    /// What it is (for logs and reports).
+    pub name: String,
+    /// Where its binary is.
+    pub binary: BinarySearch,
+    /// Its arguments, each a template.
+    #[serde(default)]
+    pub args: Vec<Spanned<String>>,
+    /// Its stdout/stderr file name in the node directory
+    /// (default `<name>.log`).
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 fn default_separator() -> String {

@@ -97,6 +97,13 @@ pub fn start_system(
         crate::system::find_system(Path::new("."), system.name()).map_err(anyhow::Error::msg)?;
     let description =
         crate::system::System::with_defaults(&text, &file).map_err(anyhow::Error::msg)?;
+    if !description.description.companions.is_empty() {
+        anyhow::bail!(
+            "splitlab up does not start companion processes yet; system {} has [[companion]] \
+             entries (run its scenarios with splitlab run)",
+            description.name()
+        );
+    }
     let specs = if description.is_splitnode() {
         splitnode_specs(lab, splitnode, data_root)?
     } else {

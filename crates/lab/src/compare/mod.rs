@@ -63,6 +63,32 @@ fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "–".into(), |v| format!("{v:.0}"))
 }
 
+/// What `no_lost_writes` found: "none" when valid, its "N of M
+/// acknowledged appends missing" summary, else how many register writes it
+/// names lost; its verdict when it has no such line, "–" when not run.
+fn lost_writes(results: &Results) -> String {
+    let Some(check) =
+        (results.checks.iter()).find(|c| c.name == checker::checks::no_lost_writes::NAME)
+    else {
+        return "–".into();
+    };
+    if check.verdict == checker::Verdict::Valid {
+        return "none".into();
+    }
+    let appends = (check.details.iter())
+        .find_map(|line| line.strip_suffix(" missing after heal"))
+        .map(str::to_string);
+    let registers = (check.details.iter())
+        .filter(|line| line.contains(" is lost: "))
+        .count();
+    match (appends, registers) {
+        (Some(appends), 0) => appends,
+        (Some(appends), n) => format!("{appends}; {n} register writes"),
+        (None, n) if n > 0 => format!("{n} register writes"),
+        _ => check.verdict.name().to_string(),
+    }
+}
+
 /// The side-by-side table (Markdown), one column per run.
 pub fn table(columns: &[(String, Results)]) -> String {
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
@@ -151,6 +177,7 @@ pub fn table(columns: &[(String, Results)]) -> String {
             each.join(", ")
         },
     );
+    row("acknowledged writes lost (no_lost_writes)", &lost_writes);
     row("ops ok / fail / info", &|r| {
         format!("{} / {} / {}", r.counts.ok, r.counts.fail, r.counts.info)
     });

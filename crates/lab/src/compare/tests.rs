@@ -110,6 +110,7 @@ fn two_systems_render_side_by_side() {
 | fault 1: longest write gap (ms) | 199 | ≥ 2205 |
 | fault 1: old leader stepped down (ms) | – | – |
 | old leader still claimed after successor elected (ms, each) | none | 30 (n1→n2), not seen to stop (n1→n2) |
+| acknowledged writes lost (no_lost_writes) | – | – |
 | ops ok / fail / info | 10 / 1 / 1 | 10 / 1 / 1 |
 | latency p50 / p99 (ms) | 2.5 / 49.0 | 2.5 / 49.0 |
 
@@ -142,4 +143,23 @@ fn any_number_of_systems_get_a_column_each() {
         "{table}"
     );
     assert!(table.ends_with("- redis: runs/redis\n"));
+}
+
+#[test]
+fn lost_writes_come_from_the_no_lost_writes_summary() {
+    let mut redis = results("redis", "invalid", &[]);
+    redis.checks = vec![CheckResult::new(
+        "no_lost_writes",
+        Verdict::Invalid,
+        vec![
+            "456 of 1940 acknowledged appends missing after heal".into(),
+            "key a0: acknowledged p2 append(a0, 2-126) ... is missing from the final read".into(),
+        ],
+    )];
+    let safe = results("etcd", "valid", &[("no_lost_writes", Verdict::Valid)]);
+    let table = table(&[("runs/r".into(), redis), ("runs/e".into(), safe)]);
+    assert!(
+        table.contains("| acknowledged writes lost (no_lost_writes) | 456 of 1940 acknowledged appends | none |"),
+        "{table}"
+    );
 }

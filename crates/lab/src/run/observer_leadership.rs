@@ -1,6 +1,7 @@
-//! Observed leadership, for systems that write no event log (etcd): every
-//! member's status (leader id, raft term, raft index) polled from the
-//! control namespace every [`INTERVAL`], kept as raw samples
+//! Observed leadership, for systems that write no event log (etcd, Redis):
+//! every member's status (etcd: leader id, raft term, raft index; Redis:
+//! `ROLE` and the sentinel's config epoch, `client::redis_sentinel`) polled
+//! from the control namespace every [`INTERVAL`], kept as raw samples
 //! (`nodes/<node>/observed-status.jsonl`, each marked `"observed": true`)
 //! and turned into the checker's leadership events
 //! (`nodes/<node>/observed.jsonl`): became leader, stepped down, election
@@ -14,9 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use checker::{EventKind, NodeEvent, StepDownReason};
+use checker::{EventKind, LinkDirection, NodeEvent, StepDownReason};
 use client::etcd::{MemberStatus, member_status};
-use client::mono_ns;
+use client::redis_sentinel::RoleWatch;
+use client::{Protocol, mono_ns};
 use serde::{Deserialize, Serialize};
 
 /// How often each member is asked (the bound: ≤ 20 ms).
@@ -51,18 +53,29 @@ pub struct LeadershipWatch {
 }
 
 impl LeadershipWatch {
-    /// Starts polling every member from `control_netns`.
+    /// Starts polling every member from `control_netns`, in `protocol`.
     ///
     /// # Errors
     /// A poller thread could not be spawned.
-    pub fn start(control_netns: &str, members: &[(String, SocketAddr)]) -> std::io::Result<Self> {
+    pub fn start(
+        control_netns: &str,
+        members: &[(String, SocketAddr)],
+        protocol: Protocol,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut pollers = Vec::new();
-        for (node, addr) in members {
+        for (me, (node, addr)) in members.iter().enumerate() {
             let (netns, addr, stop) = (control_netns.to_string(), *addr, stop.clone());
+            let mut ask: Box<dyn FnMut() -> Option<MemberStatus> + Send> = match protocol {
+                Protocol::RedisSentinel { discovery_port } => {
+                    let mut watch = RoleWatch::new(members.to_vec(), me, discovery_port);
+                    Box::new(move || watch.poll(POLL_TIMEOUT))
+                }
+                _ => Box::new(move || member_status(addr, POLL_TIMEOUT)),
+            };
             let poller = std::thread::Builder::new()
                 .name(format!("observe-{node}"))
-                .spawn(move || netlab::netns::in_netns(&netns, move || poll(addr, &stop)))?;
+                .spawn(move || netlab::netns::in_netns(&netns, move || poll(&mut ask, &stop)))?;
             pollers.push((node.clone(), poller));
         }
         Ok(LeadershipWatch { stop, pollers })
@@ -131,13 +144,13 @@ pub fn load_observed(nodes_dir: &Path) -> anyhow::Result<Vec<NodeEvent>> {
     Ok(events_from_samples(&samples))
 }
 
-/// Polls one member until `stop`, one request every [`INTERVAL`].
-fn poll(addr: SocketAddr, stop: &AtomicBool) -> Vec<Sample> {
+/// Polls one member until `stop`, one question every [`INTERVAL`].
+fn poll(ask: &mut dyn FnMut() -> Option<MemberStatus>, stop: &AtomicBool) -> Vec<Sample> {
     let mut samples = Vec::new();
     let mut next = mono_ns();
     while !stop.load(Ordering::Relaxed) {
         let sent = mono_ns();
-        if let Some(status) = member_status(addr, POLL_TIMEOUT) {
+        if let Some(status) = ask() {
             samples.push(sample(sent / 2 + mono_ns() / 2, status));
         }
         next += INTERVAL.as_nanos() as u64;
@@ -166,6 +179,8 @@ fn sample(mono_ns: u64, status: MemberStatus) -> Sample {
 /// `started` at the first answer (watching began), `became_leader` when a member first reports itself leader in a term,
 /// `stepped_down` when a leader stops doing so (a higher term:
 /// `higher_term`; the same term: `quorum_lost`, etcd's CheckQuorum),
+/// `peer_down` when a follower stops knowing the leader it followed (it
+/// noticed the failure; Redis: its sentinel thinks the primary down),
 /// `election_started` when its term rises while it knows no leader or
 /// leads (a follower that learns the new term from the winner's heartbeat
 /// did not campaign). Several term steps between two polls show as one.
@@ -175,6 +190,8 @@ pub fn events_from_samples(samples: &BTreeMap<String, Vec<Sample>>) -> Vec<NodeE
     struct Member {
         seen: bool,
         last_term: u64,
+        /// The leader id it followed at its last sample (0: none).
+        following: u64,
         /// The term it leads, once its claim is established.
         claim: Option<u64>,
         /// First sample of a claim whose term was still stale.
@@ -185,6 +202,11 @@ pub fn events_from_samples(samples: &BTreeMap<String, Vec<Sample>>) -> Vec<NodeE
         .collect();
     merged.sort_by_key(|(_, sample)| sample.mono_ns);
     let mut members: BTreeMap<&String, Member> = BTreeMap::new();
+    // member id -> node, for naming a lost leader.
+    let mut names: BTreeMap<u64, &String> = BTreeMap::new();
+    for &(node, sample) in &merged {
+        names.entry(sample.member_id).or_insert(node);
+    }
     // term -> the member whose leadership of it was observed first.
     let mut taken: BTreeMap<u64, &String> = BTreeMap::new();
     let mut events = Vec::new();
@@ -204,6 +226,18 @@ pub fn events_from_samples(samples: &BTreeMap<String, Vec<Sample>>) -> Vec<NodeE
             // that never changes role still has an event log).
             events.push(event(at, sample.term, EventKind::Started));
         }
+        if !leads && sample.leader == 0 && member.following != 0 {
+            let peer = names
+                .get(&member.following)
+                .map_or_else(|| format!("{:x}", member.following), |name| (*name).clone());
+            let direction = LinkDirection::Inbound;
+            events.push(event(
+                at,
+                sample.term,
+                EventKind::PeerDown { peer, direction },
+            ));
+        }
+        member.following = if leads { 0 } else { sample.leader };
         if let Some(term) = member.claim
             && (!leads || sample.term > term)
         {
@@ -380,6 +414,8 @@ mod tests {
             names(&events),
             vec![
                 s("n1", "became_leader", 2, 0),
+                // n2 lost its leader: it noticed the failure.
+                s("n2", "peer_down", 3, 150),
                 s("n2", "election_started", 3, 150),
                 s("n2", "became_leader", 3, 200),
                 s("n1", "stepped_down", 2, 300),

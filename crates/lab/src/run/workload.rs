@@ -192,7 +192,8 @@ pub struct ClientPlan {
     pub generator: Generator,
     /// Stop issuing new operations at this monotonic time.
     pub end_ns: u64,
-    /// The system's client protocol (splitnode's HTTP API, etcd's gateway).
+    /// The system's client protocol (splitnode's HTTP API, etcd's gateway,
+    /// Redis behind the sentinel beside the client's home node).
     pub protocol: client::Protocol,
 }
 
@@ -235,6 +236,7 @@ pub fn run_client(
         .position(|(name, _)| *name == plan.home)
         .unwrap_or(0);
     let mut target = home_index;
+    let mut session = client::Session::new(plan.protocol, plan.nodes[home_index].1);
     let interval_ns = plan.rate.map(|rate| (1e9 / rate) as u64);
     let mut next_at = mono_ns();
     while !stop.load(Ordering::Relaxed) {
@@ -251,12 +253,17 @@ pub fn run_client(
             next_at = next_at.saturating_add(interval).max(now);
         }
         let (request, seq) = plan.generator.next_request();
-        let (node, addr) = plan.nodes[target].clone();
+        // Where the request goes: the routed node, or (Redis) the primary
+        // the client's sentinel names, recorded under its node's name.
+        let addr = session.destination(plan.nodes[target].1, plan.timeout);
+        let node = (plan.nodes.iter())
+            .find(|(_, known)| *known == addr)
+            .map_or_else(|| addr.to_string(), |(name, _)| name.clone());
         let invoke = invoke_op(plan.process, &request, &node, mono_ns());
         if history.send(invoke.clone()).is_err() {
             return recorder_gone();
         }
-        let outcome = (plan.protocol).execute(addr, &request, plan.process, seq, plan.timeout);
+        let outcome = session.execute(addr, &request, plan.process, seq, plan.timeout);
         let done = completion_op(&invoke, &outcome, mono_ns());
         let counter = match done.kind {
             OpKind::Ok => &counters.ok,

@@ -2,12 +2,14 @@
 //! system` (or `splitlab run --system`), resolved with its options; the
 //! descriptions themselves (parse, templates, built-ins) are
 //! `client::system`, shared with the benches.
+#[cfg(test)]
+mod redis_tests;
 mod resolve;
 #[cfg(test)]
 mod tests;
 
 pub use client::system::{BUILTIN_SYSTEMS, MemberContext, System, find_system, parse_description};
-pub use resolve::{client_addr, member_spec, resolve};
+pub use resolve::{client_addr, companion_specs, member_spec, resolve};
 /// Replaces the results of the checks a system cannot be judged on with
 /// `not_applicable` (the reason names the system) and merges the verdict
 /// again, so they never count for or against it.

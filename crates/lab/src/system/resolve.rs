@@ -31,15 +31,24 @@ pub fn client_addr(system: &System, lab: &Lab, node: &str) -> Option<SocketAddr>
 }
 
 /// The process spec of one member (template launcher), logging into
-/// `log_dir`.
+/// `log_dir`. Writes the member's `[[files]]` into its data directory
+/// first.
 ///
 /// # Errors
-/// No binary found, or a template that does not render.
+/// No binary found, a template that does not render, or a file that could
+/// not be written.
 pub fn member_spec(
     system: &System,
     member: &MemberContext,
     log_dir: &Path,
 ) -> anyhow::Result<ProcessSpec> {
+    for (path, text) in system.member_files(member).map_err(anyhow::Error::msg)? {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, text)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    }
     let binary = system.binary().map_err(anyhow::Error::msg)?;
     let args = system.member_args(member).map_err(anyhow::Error::msg)?;
     let mut spec = ProcessSpec::new(binary, args);
@@ -47,6 +56,29 @@ pub fn member_spec(
     spec.stdout = Some(log.clone());
     spec.stderr = Some(log);
     Ok(spec)
+}
+
+/// The process specs of a member's companions (`[[companion]]`), logging
+/// into `log_dir`; start them after [`member_spec`] wrote the files.
+///
+/// # Errors
+/// No binary found, or a template that does not render.
+pub fn companion_specs(
+    system: &System,
+    member: &MemberContext,
+    log_dir: &Path,
+) -> anyhow::Result<Vec<ProcessSpec>> {
+    let companions = system.companions(member).map_err(anyhow::Error::msg)?;
+    Ok(companions
+        .into_iter()
+        .map(|companion| {
+            let mut spec = ProcessSpec::new(companion.binary, companion.args);
+            let log = log_dir.join(&companion.log);
+            spec.stdout = Some(log.clone());
+            spec.stderr = Some(log);
+            spec
+        })
+        .collect())
 }
 
 /// Resolves the system a loaded scenario runs on: `chosen` (`--system`)

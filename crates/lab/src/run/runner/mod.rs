@@ -197,6 +197,7 @@ fn drive(
         Some(LeadershipWatch::start(
             &lab.netns_of(&Target::Control)?,
             &client_addrs,
+            setup.system.protocol(),
         )?)
     } else {
         None

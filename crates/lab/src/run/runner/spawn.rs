@@ -99,8 +99,13 @@ pub(super) fn cluster_key_file(run_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// One member of a system started from its description's template.
-fn member_spec(setup: &RunSetup<'_>, lab: &Lab, node: &str) -> anyhow::Result<ProcessSpec> {
+/// One member of a system started from its description's template: its
+/// main process and its companions.
+fn member_specs(
+    setup: &RunSetup<'_>,
+    lab: &Lab,
+    node: &str,
+) -> anyhow::Result<(ProcessSpec, Vec<ProcessSpec>)> {
     let timing = setup.loaded.scenario.nodes.timing();
     let ms = |d: crate::run::duration::Dur| d.as_nanos() / 1_000_000;
     let dir = node_dir(setup.run_dir, node);
@@ -123,20 +128,26 @@ fn member_spec(setup: &RunSetup<'_>, lab: &Lab, node: &str) -> anyhow::Result<Pr
         ),
         members,
     };
-    crate::system::member_spec(setup.system, &member, &dir)
+    let main = crate::system::member_spec(setup.system, &member, &dir)?;
+    let companions = crate::system::companion_specs(setup.system, &member, &dir)?;
+    Ok((main, companions))
 }
 
-/// Starts every node and writes `pids` (one "node pid" per line) into the
-/// run directory.
+/// Starts every node (and its companions, journaled so teardown stops
+/// them; process faults act on the main process only) and writes `pids`
+/// (one "node pid" per main process) into the run directory.
 pub(super) fn start_nodes(setup: &RunSetup<'_>, lab: &mut Lab) -> anyhow::Result<()> {
     let mut pids = Vec::new();
     for node in setup.topology.node_names() {
-        let spec = if setup.system.is_splitnode() {
-            node_spec(setup, lab, &node)?
+        let (spec, companions) = if setup.system.is_splitnode() {
+            (node_spec(setup, lab, &node)?, Vec::new())
         } else {
-            member_spec(setup, lab, &node)?
+            member_specs(setup, lab, &node)?
         };
         pids.push(format!("{node} {}", lab.spawn(&node, spec)?));
+        for companion in companions {
+            lab.spawn_aux(&Target::Node(node.clone()), &companion)?;
+        }
     }
     std::fs::write(setup.run_dir.join("pids"), pids.join("\n") + "\n")?;
     Ok(())
