@@ -34,7 +34,9 @@
 //! source of truth for the formats); [`operation`] pairs invocations with
 //! completions; [`config`] holds the fault windows and bounds; [`wgl`] is
 //! the linearizability search; [`synthetic`] generates deterministic
-//! linearizable histories for benchmarks and tests.
+//! linearizable histories for benchmarks and tests; [`windows`] derives
+//! minority sides, connected quorums and the timing bounds from a
+//! connectivity snapshot (the lab and the simulator share it).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -49,6 +51,7 @@ pub mod report;
 pub mod synthetic;
 pub mod verdict;
 pub mod wgl;
+pub mod windows;
 
 pub use config::{
     CheckConfig, ClientReach, ElectionWindow, LinearizabilityBudget, PartitionWindow, QuorumWindow,

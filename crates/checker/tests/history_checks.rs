@@ -6,7 +6,9 @@ mod support;
 use checker::checks::{
     linearizability, minority_fails_fast, minority_never_acknowledges, no_lost_writes, progress,
 };
-use checker::{ClientReach, LinearizabilityBudget, OpKind, PartitionWindow, QuorumWindow, Verdict};
+use checker::{
+    ClientReach, History, LinearizabilityBudget, OpKind, PartitionWindow, QuorumWindow, Verdict,
+};
 use support::{HistoryBuilder, MS, SEC, assert_check};
 
 fn budget() -> LinearizabilityBudget {
@@ -324,6 +326,57 @@ fn without_partition_windows_the_minority_checks_do_not_apply() {
     assert_check(&result, Verdict::NotApplicable, &["no bound"]);
 }
 
+/// p1's write to n1 timing out over `[invoke, timeout]`, and p2's write to
+/// n1 refused at 15 s.
+fn a_timeout_and_a_refusal(invoke_ns: u64, timeout_ns: u64) -> History {
+    HistoryBuilder::new()
+        .write_at(1, "x", "1", invoke_ns, timeout_ns, "n1", OpKind::Info)
+        .write_at(2, "x", "2", 15 * SEC, 15 * SEC + MS, "n1", OpKind::Fail)
+        .build()
+}
+
+#[test]
+fn a_partition_shorter_than_the_bound_gives_fail_fast_no_instance() {
+    let short = PartitionWindow {
+        start_ns: 10 * SEC,
+        end_ns: 11 * SEC,
+        minority: vec!["n1".to_string()],
+    };
+    let history = a_timeout_and_a_refusal(10 * SEC + 500 * MS, 11 * SEC + 500 * MS);
+    let only_short = std::slice::from_ref(&short);
+    let result = minority_fails_fast::check(&history, only_short, Some(2 * SEC), None);
+    assert_check(
+        &result,
+        Verdict::NotApplicable,
+        &["no partition outlasted the bound 2.000s (1 shorter windows)"],
+    );
+    // Beside a window that outlasted the bound, the short one is noted.
+    let result = minority_fails_fast::check(&history, &[short, partition()], Some(2 * SEC), None);
+    assert_check(
+        &result,
+        Verdict::Valid,
+        &[
+            "1 writes reached the minority",
+            "1 partition windows ended within the bound",
+        ],
+    );
+}
+
+#[test]
+fn a_write_that_gave_up_only_after_the_window_ended_is_not_a_hang() {
+    // Sent to n1 past the bound, still unanswered when the partition ended:
+    // it timed out after the heal.
+    let history = a_timeout_and_a_refusal(19 * SEC + 500 * MS, 20 * SEC + 500 * MS);
+    let result = minority_fails_fast::check(&history, &[partition()], Some(2 * SEC), None);
+    assert_check(
+        &result,
+        Verdict::Valid,
+        &[
+            "1 writes reached the minority after the bound 2.000s, 1 answered, 1 still unanswered when the window ended not judged",
+        ],
+    );
+}
+
 #[test]
 fn timeouts_of_clients_cut_off_from_the_minority_are_not_hangs() {
     let history = HistoryBuilder::new()
@@ -351,6 +404,17 @@ fn timeouts_of_clients_cut_off_from_the_minority_are_not_hangs() {
         &result,
         Verdict::Invalid,
         &["p2 write(x, 2)", "1 timeouts of clients cut off"],
+    );
+    // p2 gave up when n1 was no longer reachable (it crashed meanwhile):
+    // the silence is the crash's, not a hang.
+    let mut crashed = reach.clone();
+    crashed[1].end_ns = 15 * SEC + 500 * MS;
+    let result =
+        minority_fails_fast::check(&history, &[partition()], Some(2 * SEC), Some(&crashed));
+    assert_check(
+        &result,
+        Verdict::Unknown,
+        &["2 timeouts of clients cut off"],
     );
     let only_p1 = &reach[..1];
     let history = HistoryBuilder::new()
@@ -386,6 +450,48 @@ fn no_progress_with_a_connected_quorum_is_flagged() {
         .build();
     let result = progress::check(&history, &[quorum_window()], 5 * SEC);
     assert_check(&result, Verdict::Invalid, &["no write succeeded"]);
+}
+
+#[test]
+fn a_write_still_in_flight_when_the_window_ends_is_no_evidence() {
+    // Invoked 1 ms before the window ends, acknowledged 2 ms after it: the
+    // quorum was cut before the write could finish, which says nothing.
+    let late = HistoryBuilder::new()
+        .write_at(
+            1,
+            "x",
+            "1",
+            30 * SEC - MS,
+            30 * SEC + 2 * MS,
+            "n2",
+            OpKind::Ok,
+        )
+        .build();
+    let result = progress::check(&late, &[quorum_window()], 5 * SEC);
+    assert_check(
+        &result,
+        Verdict::Unknown,
+        &["none finished before the window ended"],
+    );
+    // A refusal inside the window still is evidence.
+    let refused = HistoryBuilder::new()
+        .write_at(1, "x", "1", 29 * SEC, 29 * SEC + MS, "n2", OpKind::Fail)
+        .write_at(
+            1,
+            "x",
+            "2",
+            30 * SEC - MS,
+            30 * SEC + 2 * MS,
+            "n2",
+            OpKind::Ok,
+        )
+        .build();
+    let result = progress::check(&refused, &[quorum_window()], 5 * SEC);
+    assert_check(
+        &result,
+        Verdict::Invalid,
+        &["no write succeeded; 1 attempts"],
+    );
 }
 
 #[test]

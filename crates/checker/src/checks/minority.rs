@@ -13,8 +13,9 @@ use crate::verdict::fmt_ns;
 pub(crate) struct MinorityWrite<'a> {
     pub(crate) op: &'a Operation,
     pub(crate) node: &'a str,
-    /// The node answered (`ok`/`fail`), or the client could reach it when
-    /// the write was invoked (a timeout then is the node's doing).
+    /// The node answered (`ok`/`fail`), or the client could reach it both
+    /// when the write was invoked and when it gave up (a timeout then is
+    /// the node's doing, not a cut or a crash that came in between).
     pub(crate) reached: bool,
 }
 
@@ -27,17 +28,21 @@ pub(crate) struct WindowWrites<'a> {
     pub(crate) unattributed: usize,
 }
 
-/// Whether client `op.process` could reach `node` when `op` was invoked;
-/// without a reach list every client reaches every node.
+/// Whether client `op.process` could reach `node` when `op` was invoked
+/// and, if it completed, when it did; without a reach list every client
+/// reaches every node.
 fn reaches(client_reach: Option<&[ClientReach]>, op: &Operation, node: &str) -> bool {
-    client_reach.is_none_or(|reach| {
-        reach.iter().any(|r| {
-            r.process == op.process
-                && r.start_ns <= op.invoke_ns
-                && op.invoke_ns < r.end_ns
-                && r.nodes.iter().any(|n| n == node)
+    let at = |time_ns: u64| {
+        client_reach.is_none_or(|reach| {
+            reach.iter().any(|r| {
+                r.process == op.process
+                    && r.start_ns <= time_ns
+                    && time_ns < r.end_ns
+                    && r.nodes.iter().any(|n| n == node)
+            })
         })
-    })
+    };
+    at(op.invoke_ns) && op.complete_ns.is_none_or(at)
 }
 
 /// The mutations invoked in `[start, end)` of `window` and served by one of

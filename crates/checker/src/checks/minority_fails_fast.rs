@@ -10,10 +10,17 @@
 //! A timeout only counts as a hang if the request could reach the node:
 //! with `client_reach` given, timeouts of clients cut off from the node are
 //! counted but not judged (a client in the majority region that still
-//! targets the old leader times out through no fault of the leader). A
-//! window in which no write reached the minority after `start + X` has
-//! nothing to judge and is `unknown`; without partition windows or without
-//! a bound the check is not applicable.
+//! targets the old leader times out through no fault of the leader). Nor
+//! does a write that was still unanswered when the window ended and only
+//! then gave up (a timeout or reset after the heal, or after the node
+//! crashed, which ends its window): its fate belongs to what came after.
+//!
+//! A window that ends within `X` of its start is skipped (noted): the bound
+//! never passed, so fail-fast has no instance there. If every window is that
+//! short the check is not applicable, as without partition windows or
+//! without a bound. A window that outlasted `X` but in which no write
+//! reached the minority after `start + X` has nothing to judge and is
+//! `unknown`.
 //!
 //! Invariant I6 (see crates/checker/README.md).
 use crate::config::{ClientReach, PartitionWindow};
@@ -55,17 +62,29 @@ pub fn check_operations(
         return CheckResult::not_applicable(NAME, "no bound for minority answers configured");
     };
     let mut evidence = Evidence::default();
+    let mut short = 0usize;
     for window in partitions {
+        let deadline = window.start_ns.saturating_add(bound);
+        if deadline >= window.end_ns {
+            short += 1;
+            continue;
+        }
         let sent = writes_to_minority(operations, window, client_reach);
         let label = &sent.label;
-        let deadline = window.start_ns.saturating_add(bound);
         let mut judged = 0usize;
         let mut answered = 0usize;
         let mut unreachable_timeouts = 0usize;
+        let mut outlived = 0usize;
         for write in sent.writes.iter().filter(|w| w.op.invoke_ns >= deadline) {
             let op = write.op;
             if !write.reached {
                 unreachable_timeouts += 1;
+                continue;
+            }
+            let gave_up_after_the_window =
+                op.outcome == Outcome::Info && op.complete_ns.is_some_and(|t| t >= window.end_ns);
+            if gave_up_after_the_window {
+                outlived += 1;
                 continue;
             }
             judged += 1;
@@ -80,11 +99,16 @@ pub fn check_operations(
                 answered += 1;
             }
         }
-        let unreachable = if unreachable_timeouts > 0 {
+        let mut unreachable = if unreachable_timeouts > 0 {
             format!(", {unreachable_timeouts} timeouts of clients cut off from the node not judged")
         } else {
             String::new()
         };
+        if outlived > 0 {
+            unreachable.push_str(&format!(
+                ", {outlived} still unanswered when the window ended not judged"
+            ));
+        }
         if judged == 0 {
             evidence.unknown(format!(
                 "{label}: no write reached the minority after the bound {}{unreachable}{}; nothing to judge",
@@ -97,6 +121,21 @@ pub fn check_operations(
             "{label}: {judged} writes reached the minority after the bound {}, {answered} answered{unreachable}{}",
             fmt_duration(bound),
             unattributed_note(sent.unattributed)
+        ));
+    }
+    if short == partitions.len() {
+        return CheckResult::not_applicable(
+            NAME,
+            format!(
+                "no partition outlasted the bound {} ({short} shorter windows): fail-fast has no instance in this run",
+                fmt_duration(bound)
+            ),
+        );
+    }
+    if short > 0 {
+        evidence.note(format!(
+            "{short} partition windows ended within the bound {}: skipped",
+            fmt_duration(bound)
         ));
     }
     evidence.finish(NAME)

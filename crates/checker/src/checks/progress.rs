@@ -5,8 +5,12 @@
 //! of stability plus `T_live`, configured as `progress_grace_ns`) at least
 //! one write, CAS or delete served by a node of `S` (or by an unnamed node)
 //! must be acknowledged inside `[start + grace, end)`. Windows shorter than
-//! the grace are skipped. If no client even tried to write through `S`
-//! there, the window is unknown rather than valid.
+//! the grace are skipped. Only attempts that finished (refused or timed out)
+//! before the window ended are evidence of no progress: one still in flight
+//! when a new fault cut the quorum says nothing about the connected quorum.
+//! If no client even tried to write through `S` there, or none of its
+//! attempts finished inside the window, the window is unknown rather than
+//! valid.
 //!
 //! Invariant I12 (see crates/checker/README.md); after openraft's
 //! partial-network liveness test.
@@ -78,12 +82,24 @@ pub fn check_operations(
             evidence.note(format!("{label}: {succeeded} writes succeeded"));
             continue;
         }
-        let attempts: Vec<&Operation> = mutations()
+        let invoked: Vec<&Operation> = mutations()
             .filter(|op| op.invoke_ns >= from && op.invoke_ns < window.end_ns)
+            .collect();
+        if invoked.is_empty() {
+            evidence.unknown(format!(
+                "{label}: no write was attempted through the quorum"
+            ));
+            continue;
+        }
+        let attempts: Vec<&Operation> = invoked
+            .iter()
+            .copied()
+            .filter(|op| op.complete_ns.is_some_and(|t| t < window.end_ns))
             .collect();
         if attempts.is_empty() {
             evidence.unknown(format!(
-                "{label}: no write was attempted through the quorum"
+                "{label}: {} writes were attempted through the quorum, none finished before the window ended",
+                invoked.len()
             ));
             continue;
         }
@@ -93,7 +109,7 @@ pub fn check_operations(
             .count();
         let examples: Vec<String> = attempts.iter().take(3).map(|op| op.to_string()).collect();
         evidence.violation(format!(
-            "{label}: no write succeeded; {} attempts ({failed} failed, {} unknown/late), e.g. {}",
+            "{label}: no write succeeded; {} attempts ({failed} failed, {} timed out or unknown), e.g. {}",
             attempts.len(),
             attempts.len() - failed,
             examples.join("; ")

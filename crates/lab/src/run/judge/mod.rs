@@ -2,8 +2,6 @@
 //! the shared monotonic clock become partition, election and quorum windows;
 //! the scenario's bounds become the checker's bounds. Pure.
 //! Invariant ids (I6, I11, I12) refer to crates/checker/README.md.
-use std::collections::BTreeSet;
-
 use checker::{
     CheckConfig, CheckInput, CheckResult, ClientReach, ElectionWindow, History, NodeEvent,
     PartitionWindow, QuorumWindow, Report, Verdict, check_all, checks,
@@ -72,58 +70,21 @@ pub struct RunFrame {
     pub final_reads_ns: u64,
 }
 
-fn quorum(size: usize) -> usize {
-    size / 2 + 1
-}
-
-/// Nodes connected to `node` in both directions, itself included.
-fn neighbourhood(node: &str, nodes: &[String], grudge: &Grudge) -> BTreeSet<String> {
-    nodes
-        .iter()
-        .filter(|other| {
-            *other == node
-                || (!grudge.drops(node, other.as_str()) && !grudge.drops(other.as_str(), node))
-        })
-        .cloned()
-        .collect()
+/// Whether `a` and `b` exchange packets in both directions under `grudge`.
+fn linked<'g>(grudge: &'g Grudge) -> impl Fn(&str, &str) -> bool + 'g {
+    |a, b| !grudge.drops(a, b) && !grudge.drops(b, a)
 }
 
 /// Nodes that cannot reach a quorum directly (both directions) under the
 /// grudge: they must not acknowledge writes (I6).
 pub fn minority_of(nodes: &[String], grudge: &Grudge) -> Vec<String> {
-    nodes
-        .iter()
-        .filter(|node| neighbourhood(node, nodes, grudge).len() < quorum(nodes.len()))
-        .cloned()
-        .collect()
+    checker::windows::minority(nodes, nodes.len(), linked(grudge))
 }
 
 /// The largest set of nodes that are pairwise connected in both directions,
-/// if it is a quorum (I12). Brute force: clusters have at most 9 nodes.
+/// if it is a quorum (I12).
 pub fn connected_quorum(nodes: &[String], grudge: &Grudge) -> Option<Vec<String>> {
-    let size = nodes.len();
-    if size > 16 {
-        return None;
-    }
-    let mut best: Vec<String> = Vec::new();
-    for mask in 1u32..(1 << size) {
-        if (mask.count_ones() as usize) <= best.len() {
-            continue;
-        }
-        let members: Vec<&String> = (0..size)
-            .filter(|i| mask & (1 << i) != 0)
-            .map(|i| &nodes[i])
-            .collect();
-        let clique = members.iter().all(|a| {
-            members
-                .iter()
-                .all(|b| a == b || (!grudge.drops(*a, *b) && !grudge.drops(*b, *a)))
-        });
-        if clique {
-            best = members.into_iter().cloned().collect();
-        }
-    }
-    (best.len() >= quorum(size)).then_some(best)
+    checker::windows::connected_quorum(nodes, nodes.len(), linked(grudge))
 }
 
 /// Which nodes each client (process `i` lives in the namespace of
@@ -210,12 +171,14 @@ pub fn check_config(
         logging_nodes: Some(nodes.to_vec()),
         ..CheckConfig::default()
     };
-    let et_max = timing.election_timeout_max.as_nanos();
-    let live_bound = timing.minority_reject_bound().as_nanos() + 2 * et_max + 200_000_000;
+    let bounds = checker::windows::ElectionTiming {
+        heartbeat_ns: timing.heartbeat.as_nanos(),
+        election_timeout_max_ns: timing.election_timeout_max.as_nanos(),
+    };
     config.progress_grace_ns = scenario
         .checks
         .progress_within
-        .map_or(2 * et_max + live_bound, |bound| bound.as_nanos());
+        .map_or(bounds.progress_grace_ns(), |bound| bound.as_nanos());
     config.rejoin_windows = rejoin::rejoin_windows(
         nodes,
         faults,
@@ -284,7 +247,7 @@ pub fn check_config(
     // workload) and two election timeouts have passed, the cluster must be
     // calm and writable again.
     let last_fault_end = faults.iter().map(end_of).max().unwrap_or(frame.healed_ns);
-    let settled = last_fault_end + 2 * et_max;
+    let settled = last_fault_end + bounds.settle_ns();
     if !faults.is_empty() && frame.workload_end_ns > settled {
         config.quorum_windows.push(QuorumWindow {
             start_ns: settled,
