@@ -5,6 +5,7 @@ use wire::{Entry, Index, Message, NodeId, Payload, Term};
 
 use super::SafeReplica;
 use super::heartbeat::LeaderState;
+use crate::IoSeq;
 use crate::action::{Action, ClientReply, Rejection, Transport};
 use crate::event::{Event, StepDownReason};
 use crate::lease;
@@ -56,26 +57,13 @@ impl SafeReplica {
     fn start_pre_vote(&mut self) {
         self.role = Role::PreCandidate;
         self.leader_id = None;
-        self.votes.clear();
-        self.votes.insert(self.config.id);
+        self.vote_for_ourselves();
         self.reset_election_timer();
         if self.votes.len() >= self.quorum() {
             self.start_election();
             return;
         }
-        let message = Message::PreVote {
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-        };
-        for peer in self.peers.clone() {
-            self.send_with_term(
-                peer,
-                self.term + 1,
-                message.clone(),
-                Transport::Stream,
-                None,
-            );
-        }
+        self.request_votes(self.term + 1, pre_vote, None);
     }
 
     fn start_election(&mut self) {
@@ -83,8 +71,7 @@ impl SafeReplica {
         self.voted_for = Some(self.config.id);
         self.role = Role::Candidate;
         self.follower_matched = 0;
-        self.votes.clear();
-        self.votes.insert(self.config.id);
+        self.vote_for_ourselves();
         let seq = self.persist_meta();
         self.emit(Event::ElectionStarted { term: self.term });
         self.reset_election_timer();
@@ -92,12 +79,26 @@ impl SafeReplica {
             self.become_leader();
             return;
         }
-        let message = Message::Vote {
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-        };
+        self.request_votes(self.term, vote, Some(seq));
+    }
+
+    /// A new round's ballot box: our own vote only.
+    fn vote_for_ourselves(&mut self) {
+        self.votes.clear();
+        self.votes.insert(self.config.id);
+    }
+
+    /// Asks every peer for its (pre-)vote on our last log position, at
+    /// `term`, once `after` is durable.
+    fn request_votes(
+        &mut self,
+        term: Term,
+        request: fn(Index, Term) -> Message,
+        after: Option<IoSeq>,
+    ) {
+        let message = request(self.log.last_index(), self.log.last_term());
         for peer in self.peers.clone() {
-            self.send(peer, message.clone(), Transport::Stream, Some(seq));
+            self.send_with_term(peer, term, message.clone(), Transport::Stream, after);
         }
     }
 
@@ -268,5 +269,21 @@ impl SafeReplica {
         self.leader_id = Some(from);
         self.last_leader_contact = Some(self.now);
         self.reset_election_timer();
+    }
+}
+
+/// A pre-vote request for a log ending at `last_log_index` in `last_log_term`.
+fn pre_vote(last_log_index: Index, last_log_term: Term) -> Message {
+    Message::PreVote {
+        last_log_index,
+        last_log_term,
+    }
+}
+
+/// A vote request for a log ending at `last_log_index` in `last_log_term`.
+fn vote(last_log_index: Index, last_log_term: Term) -> Message {
+    Message::Vote {
+        last_log_index,
+        last_log_term,
     }
 }
