@@ -116,22 +116,6 @@ fn bad_files_companions_and_ports_point_at_the_file() {
 
 #[test]
 fn every_redis_scenario_loads_and_resolves_its_system() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/scenarios/redis");
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|ext| ext == "toml") {
-            let (loaded, _) = crate::run::load::load_scenario_with(&path, None)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let system = resolve(&loaded, None).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(system.name(), "redis", "{}", path.display());
-            assert!(
-                loaded.scenario.expectation().is_some(),
-                "{}",
-                path.display()
-            );
-            seen += 1;
-        }
-    }
+    let seen = super::tests::every_scenario_resolves_to("redis", "redis");
     assert!(seen >= 3, "only {seen} redis scenarios");
 }

@@ -165,17 +165,20 @@ fn tempdir() -> std::path::PathBuf {
     dir
 }
 
-#[test]
-fn every_etcd_scenario_loads_and_resolves_its_system() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/scenarios/etcd");
+/// Loads every scenario in `lab/scenarios/<folder>`, checks each resolves
+/// to `system` and states its expectation; returns how many there were.
+pub(super) fn every_scenario_resolves_to(folder: &str, system: &str) -> usize {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../lab/scenarios")
+        .join(folder);
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|ext| ext == "toml") {
             let (loaded, _) = crate::run::load::load_scenario_with(&path, None)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let system = resolve(&loaded, None).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(system.name(), "etcd", "{}", path.display());
+            let resolved = resolve(&loaded, None).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(resolved.name(), system, "{}", path.display());
             assert!(
                 loaded.scenario.expectation().is_some(),
                 "{}",
@@ -184,5 +187,11 @@ fn every_etcd_scenario_loads_and_resolves_its_system() {
             seen += 1;
         }
     }
+    seen
+}
+
+#[test]
+fn every_etcd_scenario_loads_and_resolves_its_system() {
+    let seen = every_scenario_resolves_to("etcd", "etcd");
     assert!(seen >= 4, "only {seen} etcd scenarios");
 }
