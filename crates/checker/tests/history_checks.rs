@@ -456,17 +456,20 @@ fn no_progress_with_a_connected_quorum_is_flagged() {
 fn a_write_still_in_flight_when_the_window_ends_is_no_evidence() {
     // Invoked 1 ms before the window ends, acknowledged 2 ms after it: the
     // quorum was cut before the write could finish, which says nothing.
-    let late = HistoryBuilder::new()
-        .write_at(
-            1,
-            "x",
-            "1",
-            30 * SEC - MS,
-            30 * SEC + 2 * MS,
-            "n2",
-            OpKind::Ok,
-        )
-        .build();
+    let with_late_ack = |builder: &mut HistoryBuilder| {
+        builder
+            .write_at(
+                1,
+                "x",
+                "1",
+                30 * SEC - MS,
+                30 * SEC + 2 * MS,
+                "n2",
+                OpKind::Ok,
+            )
+            .build()
+    };
+    let late = with_late_ack(&mut HistoryBuilder::new());
     let result = progress::check(&late, &[quorum_window()], 5 * SEC);
     assert_check(
         &result,
@@ -474,18 +477,15 @@ fn a_write_still_in_flight_when_the_window_ends_is_no_evidence() {
         &["none finished before the window ended"],
     );
     // A refusal inside the window still is evidence.
-    let refused = HistoryBuilder::new()
-        .write_at(1, "x", "1", 29 * SEC, 29 * SEC + MS, "n2", OpKind::Fail)
-        .write_at(
-            1,
-            "x",
-            "2",
-            30 * SEC - MS,
-            30 * SEC + 2 * MS,
-            "n2",
-            OpKind::Ok,
-        )
-        .build();
+    let refused = with_late_ack(HistoryBuilder::new().write_at(
+        1,
+        "x",
+        "2",
+        29 * SEC,
+        29 * SEC + MS,
+        "n2",
+        OpKind::Fail,
+    ));
     let result = progress::check(&refused, &[quorum_window()], 5 * SEC);
     assert_check(
         &result,

@@ -31,14 +31,29 @@ pub mod storage;
 pub mod trace;
 pub mod workload;
 
-use checker::{CheckConfig, CheckInput, LinearizabilityBudget, Report, Verdict};
+use std::collections::BTreeSet;
 
-pub use cluster::{Cluster, DriverBug, RunOutput, RunStats, Script, SimOptions};
+use checker::{CheckConfig, CheckInput, ClientReach, LinearizabilityBudget, Report, Verdict};
+
+pub use cluster::{
+    Cluster, DriverBug, FaultWindows, RunOutput, RunStats, Running, Script, SimOptions,
+};
 pub use consensus::Mode;
 
 /// Runs one seed.
 pub fn run(seed: u64, options: SimOptions) -> RunOutput {
     Cluster::new(seed, options).run()
+}
+
+/// The heartbeat and longest election timeout of every simulated replica,
+/// from which the fail-fast bound, the settling time and the progress grace
+/// follow (`checker::windows::ElectionTiming`, the lab's formulas).
+pub fn election_timing() -> checker::windows::ElectionTiming {
+    let timing = cluster::timing();
+    checker::windows::ElectionTiming {
+        heartbeat_ns: timing.heartbeat_ns,
+        election_timeout_max_ns: timing.election_max_ns,
+    }
 }
 
 /// The node count a seed uses when several are allowed: a function of the
@@ -126,8 +141,14 @@ impl Judgement {
 /// linearizability search for the shortest failing prefix (slower; worth it
 /// only when the evidence is going to be read).
 pub fn check_config(output: &RunOutput, minimize: bool) -> CheckConfig {
+    let bounds = election_timing();
     CheckConfig {
-        partitions: output.partitions.clone(),
+        partitions: output.windows.partitions.clone(),
+        minority_reject_bound_ns: Some(bounds.minority_reject_bound_ns()),
+        election_windows: output.windows.elections.clone(),
+        quorum_windows: output.windows.quorums.clone(),
+        progress_grace_ns: bounds.progress_grace_ns(),
+        client_reach: Some(client_reach(output)),
         final_reads_from_ns: (output.final_reads_from_ns > 0).then_some(output.final_reads_from_ns),
         expected_live_nodes: Some(output.node_names.clone()),
         logging_nodes: Some(output.node_names.clone()),
@@ -141,6 +162,27 @@ pub fn check_config(output: &RunOutput, minimize: bool) -> CheckConfig {
         },
         ..CheckConfig::default()
     }
+}
+
+/// Every client (each process id in the history) reaches every node whose
+/// process runs: clients sit on their node's side of any partition, but a
+/// crashed or paused node answers nobody (its silence is not the minority
+/// hanging, I6 b).
+fn client_reach(output: &RunOutput) -> Vec<ClientReach> {
+    let processes: BTreeSet<u64> = output.history.ops.iter().map(|op| op.process).collect();
+    output
+        .windows
+        .running
+        .iter()
+        .flat_map(|stretch| {
+            processes.iter().map(|process| ClientReach {
+                process: *process,
+                start_ns: stretch.start_ns,
+                end_ns: stretch.end_ns,
+                nodes: stretch.nodes.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Judges a run with every check of the checker crate.
@@ -181,8 +223,10 @@ pub fn reproduce_command(seed: u64, options: &SimOptions) -> String {
     if !options.torn_writes {
         command.push_str(" --no-torn-writes");
     }
-    if options.driver_bug == Some(DriverBug::SendBeforePersist) {
-        command.push_str(" --driver-bug send-before-persist");
+    match options.driver_bug {
+        Some(DriverBug::SendBeforePersist) => command.push_str(" --driver-bug send-before-persist"),
+        Some(DriverBug::LoseVoteReplies) => command.push_str(" --driver-bug lose-vote-replies"),
+        None => {}
     }
     command
 }

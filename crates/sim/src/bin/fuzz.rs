@@ -56,7 +56,8 @@ struct Args {
     #[arg(long)]
     no_torn_writes: bool,
     /// Harness negative control: break the driver contract on purpose
-    /// (`send-before-persist`: release sends before their write is durable).
+    /// (`send-before-persist`: release sends before their write is durable;
+    /// `lose-vote-replies`: no election ever finishes).
     #[arg(long, value_parser = parse_driver_bug)]
     driver_bug: Option<DriverBug>,
     /// Stop after this many violating seeds (0: run them all).
@@ -78,10 +79,13 @@ struct Args {
     stats: bool,
 }
 
-/// Coverage counters summed over all seeds.
+/// Coverage counters summed over all seeds. Fault kinds count seeds in
+/// which a fault of that kind took effect before the heal, not seeds whose
+/// schedule merely planned one (`planned_not_fired` counts those).
 #[derive(Debug, Default)]
 struct Coverage {
     kinds: BTreeMap<String, u64>,
+    planned_not_fired: BTreeMap<String, u64>,
     nodes: BTreeMap<usize, u64>,
     ok: u64,
     fail: u64,
@@ -97,8 +101,14 @@ struct Coverage {
 
 impl Coverage {
     fn add(&mut self, output: &RunOutput) {
-        for kind in &output.kinds {
+        for kind in &output.fired {
             *self.kinds.entry(format!("{kind:?}")).or_default() += 1;
+        }
+        for kind in output.kinds.difference(&output.fired) {
+            *self
+                .planned_not_fired
+                .entry(format!("{kind:?}"))
+                .or_default() += 1;
         }
         *self.nodes.entry(output.options.nodes).or_default() += 1;
         let stats = &output.stats;
@@ -117,10 +127,20 @@ impl Coverage {
     fn line(&self) -> String {
         let kinds: Vec<String> = self.kinds.iter().map(|(k, n)| format!("{k}:{n}")).collect();
         let nodes: Vec<String> = self.nodes.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+        let not_fired: Vec<String> = self
+            .planned_not_fired
+            .iter()
+            .map(|(k, n)| format!("{k}:{n}"))
+            .collect();
         format!(
-            "stats nodes={} kinds={} ops_ok={} ops_fail={} ops_info={} leaders_elected={} crashes={} pauses={} messages_lost={} max_steps={} max_term={} step_budget_exceeded={}",
+            "stats nodes={} kinds={} planned_not_fired={} ops_ok={} ops_fail={} ops_info={} leaders_elected={} crashes={} pauses={} messages_lost={} max_steps={} max_term={} step_budget_exceeded={}",
             nodes.join(","),
             kinds.join(","),
+            if not_fired.is_empty() {
+                "none".to_string()
+            } else {
+                not_fired.join(",")
+            },
             self.ok,
             self.fail,
             self.info,
@@ -151,8 +171,9 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
 fn parse_driver_bug(text: &str) -> Result<DriverBug, String> {
     match text {
         "send-before-persist" => Ok(DriverBug::SendBeforePersist),
+        "lose-vote-replies" => Ok(DriverBug::LoseVoteReplies),
         _ => Err(format!(
-            "unknown driver bug {text:?}; expected send-before-persist"
+            "unknown driver bug {text:?}; expected send-before-persist or lose-vote-replies"
         )),
     }
 }
@@ -349,7 +370,7 @@ fn main() -> ExitCode {
                                     result.options.mode.name(),
                                     result.options.nodes,
                                     broken.join(","),
-                                    output.kinds
+                                    output.fired
                                 );
                                 // Re-judge with minimized counterexamples for readable evidence.
                                 let detailed = sim::judge_with(output, true);

@@ -2,7 +2,7 @@
 //! replicas, step them with inputs, carry out their actions (sends held until
 //! the write they wait for is durable, replies, events, persistence), and the
 //! fsync loop that reports durability back.
-use consensus::{Action, Input, IoSeq, Replica};
+use consensus::{Action, Input, IoSeq, Message, Replica};
 use seeded::mix64;
 
 use super::{Cluster, DriverBug, Ev, HeldSend, MS};
@@ -98,11 +98,15 @@ impl Cluster {
         self.stats.steps += 1;
         self.handle_actions(index, actions);
         let node = &self.nodes[index];
-        if node.crash_armed && node.replica.is_some() && node.disk.has_pending() {
+        if let (Some(episode), true) = (
+            node.crash_armed,
+            node.replica.is_some() && node.disk.has_pending(),
+        ) {
             self.trace.line(
                 self.now,
                 format_args!("{} armed crash fires after a write", node.name),
             );
+            self.fired(episode);
             self.crash(index);
         }
     }
@@ -117,6 +121,12 @@ impl Cluster {
                     transport,
                     after,
                 } => {
+                    if self.options.driver_bug == Some(DriverBug::LoseVoteReplies)
+                        && matches!(message, Message::VoteResponse { .. })
+                    {
+                        self.stats.lost += 1;
+                        continue;
+                    }
                     let channel = Channel::of(transport);
                     let honour_after =
                         self.options.driver_bug != Some(DriverBug::SendBeforePersist);

@@ -1,4 +1,5 @@
-//! The end of a run: heal everything, let a leader settle, run the final
+//! The end of a run: heal everything, let the clients run on while the
+//! cluster recovers, stop them, let a leader settle, run the final
 //! linearizable reads, wait for convergence and log every node's final state.
 use checker::EventKind;
 use consensus::{Replica, Role};
@@ -6,15 +7,22 @@ use consensus::{Replica, Role};
 use super::{Cluster, Ev, MS, Phase};
 
 impl Cluster {
+    /// How long the clients keep running after the heal: the progress
+    /// grace (a leader must be serving by then) plus two client timeouts of
+    /// judged time, so the stretch always makes a quorum window (see
+    /// `windows`) and every run judges recovery.
+    pub(super) fn recovery_ns(&self) -> u64 {
+        crate::election_timing().progress_grace_ns() + 2 * self.workload.op_timeout_ns()
+    }
+
     pub(super) fn heal_all(&mut self) {
         self.trace.line(self.now, format_args!("nemesis HEAL ALL"));
-        self.phase = Phase::Settling { since: self.now };
-        self.workload.stop();
+        self.phase = Phase::Recovering;
+        self.workload.recover();
         self.net.heal_all();
-        self.network_changed();
         for index in 0..self.nodes.len() {
             self.nodes[index].disk_slowdown = 1;
-            self.nodes[index].crash_armed = false;
+            self.nodes[index].crash_armed = None;
             if self.nodes[index].paused {
                 self.resume(index);
             }
@@ -23,6 +31,16 @@ impl Cluster {
             }
         }
         self.episode_nodes.clear();
+        self.faults_changed();
+        self.schedule(self.now + self.recovery_ns(), Ev::StopClients);
+    }
+
+    pub(super) fn stop_clients(&mut self) {
+        self.trace
+            .line(self.now, format_args!("clients stop after recovery"));
+        self.phase = Phase::Settling { since: self.now };
+        self.workload.stop();
+        self.workload_end_ns = self.now;
         self.schedule(self.now + 50 * MS, Ev::Poll);
     }
 
@@ -79,7 +97,7 @@ impl Cluster {
                     return;
                 }
             }
-            Phase::Faults | Phase::Done => return,
+            Phase::Faults | Phase::Recovering | Phase::Done => return,
         }
         self.schedule(self.now + 50 * MS, Ev::Poll);
     }

@@ -7,9 +7,11 @@
 //! events. Nothing reads a wall clock and every collection iterates in a
 //! fixed order, so a run is a pure function of `(seed, options)`.
 //!
-//! A run has four phases: the workload runs while the nemesis injects the
+//! A run has five phases: the workload runs while the nemesis injects the
 //! schedule; at `heal_at` everything is healed (links, paused and crashed
-//! nodes) and the clients stop; once the cluster has settled, a final client
+//! nodes) and the clients keep running for the recovery time (so every run
+//! has a calm stretch in which writes must progress and elections settle);
+//! then the clients stop; once the cluster has settled, a final client
 //! reads every key linearizably; once it has converged (or a deadline
 //! passed), every node's final state is logged and the run ends.
 //!
@@ -17,11 +19,12 @@
 //! `setup` builds a run, `driver` applies replica steps and their actions
 //! (persistence included), `events` turns replica events into checker events,
 //! `transport` moves messages, `clients` connects the workload, `nemesis`
-//! applies faults, `partition` resolves partition shapes and tracks minority
-//! windows, `endgame` heals, runs the final reads and waits for convergence.
+//! applies faults, `partition` resolves partition shapes, `windows` derives
+//! the checker's fault windows from the faults in force, `endgame` heals,
+//! runs the final reads and waits for convergence.
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use checker::{EventKind, NodeEvent, PartitionWindow};
+use checker::{EventKind, NodeEvent};
 use consensus::{ClientRequest, Config, Input, IoSeq, Message, NodeId, Replica, Term};
 use faults::Grudge;
 
@@ -42,11 +45,13 @@ mod options;
 mod partition;
 mod setup;
 mod transport;
+mod windows;
 
 use transport::Delivery;
 
 pub use options::{DriverBug, RunOutput, RunStats, Script, SimOptions};
 pub use setup::{base_config, timing};
+pub use windows::{FaultWindows, Running};
 
 const MS: u64 = 1_000_000;
 /// The cluster id every simulated frame would carry.
@@ -90,13 +95,17 @@ enum Ev {
         outcome: Outcome,
     },
     HealAll,
+    StopClients,
     Poll,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Faults,
-    /// Healed; waiting for the clients to finish and a leader to settle.
+    /// Healed, the clients still running: the cluster must recover (I11,
+    /// I12 judge this stretch in every run).
+    Recovering,
+    /// The clients stopped; waiting for them to finish and a leader to settle.
     Settling {
         since: u64,
     },
@@ -133,8 +142,9 @@ struct SimNode {
     disk: Disk,
     held: Vec<HeldSend>,
     disk_slowdown: u64,
-    /// Crash right after the next step that leaves writes unsynced.
-    crash_armed: bool,
+    /// Crash right after the next step that leaves writes unsynced (the
+    /// episode that armed it).
+    crash_armed: Option<u64>,
 }
 
 /// The simulator for one run.
@@ -155,6 +165,10 @@ pub struct Cluster {
     client_latency: (u64, u64),
     heal_at: u64,
     kinds: BTreeSet<EpisodeKind>,
+    /// Which episode kind each planned episode belongs to.
+    episode_kinds: BTreeMap<u64, EpisodeKind>,
+    /// Episode kinds with at least one fault that took effect.
+    fired: BTreeSet<EpisodeKind>,
     phase: Phase,
     episode_grudges: BTreeMap<u64, Grudge<NodeId>>,
     episode_nodes: BTreeMap<u64, usize>,
@@ -164,8 +178,10 @@ pub struct Cluster {
     /// (event index, node index, lease end on the node's clock).
     lease_fixups: Vec<(usize, usize, u64)>,
     driver_violations: Vec<String>,
-    open_minorities: BTreeMap<Vec<NodeId>, u64>,
-    partitions: Vec<PartitionWindow>,
+    /// The faults in force, from each change on (see `windows`).
+    stretches: Vec<(u64, windows::Snapshot)>,
+    /// When the clients stopped (the heal).
+    workload_end_ns: u64,
     final_reads_from_ns: u64,
     trace: Trace,
     stats: RunStats,
@@ -191,9 +207,10 @@ impl Cluster {
         for index in 0..self.nodes.len() {
             self.start_node(index);
         }
+        self.faults_changed();
         self.drive_workload(|w, _| w.start());
         // A hard stop in case the cluster never settles.
-        let hard_stop = self.heal_at + 20_000 * MS;
+        let hard_stop = self.heal_at + self.recovery_ns() + 20_000 * MS;
         while let Some(((at, _), event)) = self.queue.pop_first() {
             if at > hard_stop || self.phase == Phase::Done {
                 break;
@@ -212,13 +229,22 @@ impl Cluster {
         if self.phase != Phase::Done {
             self.finish();
         }
-        self.close_partition_windows();
         for (event_index, node_index, until) in std::mem::take(&mut self.lease_fixups) {
             let until_mono = self.nodes[node_index].clock.to_true(until);
             if let EventKind::LeaseExtended { until_mono_ns } = &mut self.events[event_index].kind {
                 *until_mono_ns = until_mono;
             }
         }
+        let timing = crate::election_timing();
+        let windows = windows::windows(
+            &self.stretches,
+            self.now,
+            self.workload_end_ns.min(self.now),
+            windows::WindowBounds {
+                settle_ns: timing.settle_ns(),
+                min_quorum_ns: timing.progress_grace_ns() + self.workload.op_timeout_ns(),
+            },
+        );
         self.stats.end_ns = self.now;
         self.stats.workload = self.workload.stats();
         self.trace
@@ -231,8 +257,9 @@ impl Cluster {
             events: self.events,
             driver_violations: self.driver_violations,
             final_reads_from_ns: self.final_reads_from_ns,
-            partitions: self.partitions,
+            windows,
             kinds: self.kinds,
+            fired: self.fired,
             stats: self.stats,
             trace: self.trace.into_text(),
         }
@@ -260,6 +287,7 @@ impl Cluster {
                 outcome,
             } => self.drive_workload(|w, now| w.outcome(attempt, node, outcome, now)),
             Ev::HealAll => self.heal_all(),
+            Ev::StopClients => self.stop_clients(),
             Ev::Poll => self.poll(),
         }
     }

@@ -42,6 +42,16 @@ impl Cluster {
         self.ids[index]
     }
 
+    /// Counts `episode`'s kind as covered: one of its faults took effect
+    /// before the heal (a fault at the heal's instant is undone at once).
+    pub(super) fn fired(&mut self, episode: u64) {
+        if self.now < self.heal_at
+            && let Some(kind) = self.episode_kinds.get(&episode)
+        {
+            self.fired.insert(*kind);
+        }
+    }
+
     pub(super) fn apply_fault(&mut self, fault: Fault) {
         if self.phase != Phase::Faults {
             return;
@@ -50,6 +60,11 @@ impl Cluster {
             self.trace
                 .line(self.now, format_args!("nemesis {}", fault.describe()));
         }
+        self.apply(fault);
+        self.faults_changed();
+    }
+
+    fn apply(&mut self, fault: Fault) {
         match fault {
             Fault::Partition { episode, shape } => {
                 let grudge = self.resolve_shape(shape);
@@ -57,20 +72,18 @@ impl Cluster {
                     self.now,
                     format_args!("nemesis partition#{episode} blocks {}", grudge.describe()),
                 );
+                if !grudge.is_empty() {
+                    self.fired(episode);
+                }
                 self.episode_grudges.insert(episode, grudge.clone());
                 self.net.partition(episode, grudge);
-                self.network_changed();
             }
             Fault::Reapply { episode } => {
                 if let Some(grudge) = self.episode_grudges.get(&episode) {
                     self.net.partition(episode, grudge.clone());
-                    self.network_changed();
                 }
             }
-            Fault::Heal { episode } => {
-                self.net.heal(episode);
-                self.network_changed();
-            }
+            Fault::Heal { episode } => self.net.heal(episode),
             Fault::LinkFaults {
                 episode,
                 scope,
@@ -84,6 +97,9 @@ impl Cluster {
                         format_args!("nemesis link-faults#{episode} on {links:?}"),
                     );
                 }
+                if !links.is_empty() && !channels.is_empty() {
+                    self.fired(episode);
+                }
                 self.net.add_faults(episode, links, channels, faults);
             }
             Fault::ClearLinkFaults { episode } => self.net.clear_faults(episode),
@@ -91,6 +107,7 @@ impl Cluster {
                 let index = self.resolve(target);
                 if self.live(index) {
                     self.episode_nodes.insert(episode, index);
+                    self.fired(episode);
                     self.crash(index);
                 }
             }
@@ -98,13 +115,13 @@ impl Cluster {
                 let index = self.resolve(target);
                 if self.live(index) {
                     self.episode_nodes.insert(episode, index);
-                    self.nodes[index].crash_armed = true;
+                    self.nodes[index].crash_armed = Some(episode);
                 }
             }
             Fault::Restart { episode } => {
                 if let Some(index) = self.episode_nodes.remove(&episode) {
                     // An armed crash that never fired is called off.
-                    self.nodes[index].crash_armed = false;
+                    self.nodes[index].crash_armed = None;
                     if !self.live(index) {
                         self.start_node(index);
                     }
@@ -114,6 +131,7 @@ impl Cluster {
                 let index = self.resolve(target);
                 if self.live(index) && !self.nodes[index].paused {
                     self.episode_nodes.insert(episode, index);
+                    self.fired(episode);
                     self.pause(index);
                 }
             }
@@ -122,8 +140,13 @@ impl Cluster {
                     self.resume(index);
                 }
             }
-            Fault::ClockRate { target, rate_ppm } => {
+            Fault::ClockRate {
+                episode,
+                target,
+                rate_ppm,
+            } => {
                 let index = self.resolve(target);
+                self.fired(episode);
                 self.nodes[index].clock.set_rate(self.now, rate_ppm);
                 self.trace.line(
                     self.now,
@@ -136,6 +159,9 @@ impl Cluster {
                 factor,
             } => {
                 let index = self.resolve(target);
+                if self.live(index) {
+                    self.fired(episode);
+                }
                 self.episode_nodes.insert(episode, index);
                 self.nodes[index].disk_slowdown = factor;
             }
@@ -163,7 +189,7 @@ impl Cluster {
         node.backlog.clear();
         node.paused = false;
         node.disk_slowdown = 1;
-        node.crash_armed = false;
+        node.crash_armed = None;
         let id = node.id;
         self.stats.crashes += 1;
         self.trace.line(
@@ -184,6 +210,8 @@ impl Cluster {
             self.in_flight.remove(&attempt);
             self.return_outcome(attempt, id, Outcome::Reset);
         }
+        // Also reached from an armed crash, outside `apply_fault`.
+        self.faults_changed();
     }
 
     fn pause(&mut self, index: usize) {

@@ -2,7 +2,7 @@
 //! fixed fault script, and what it hands back (history, events, counters).
 use std::collections::BTreeSet;
 
-use checker::{History, NodeEvent, PartitionWindow};
+use checker::{History, NodeEvent};
 use consensus::{Mode, Term};
 
 use crate::schedule::{EpisodeKind, Scheduled};
@@ -16,6 +16,10 @@ pub enum DriverBug {
     /// promise is durable, so a crash can make a node forget a vote it
     /// cast or an entry it acknowledged.
     SendBeforePersist,
+    /// Lose every vote reply: candidates start term after term and no
+    /// election ever finishes (the negative control of `bounded_elections`
+    /// and `progress`).
+    LoseVoteReplies,
 }
 
 /// Everything a run depends on besides the seed.
@@ -114,12 +118,17 @@ pub struct RunOutput {
     pub driver_violations: Vec<String>,
     /// Reads invoked from here on are the final reads.
     pub final_reads_from_ns: u64,
-    /// Minority windows of clean partitions (for I6).
-    pub partitions: Vec<PartitionWindow>,
+    /// The fault windows the checker judges: minority sides (I6), connected
+    /// quorums (I12), calm stretches (I11).
+    pub windows: super::FaultWindows,
     /// Node names (`n1`, `n2`, ...) in id order.
     pub node_names: Vec<String>,
-    /// Fault kinds the schedule used (coverage statistics).
+    /// Fault kinds the schedule planned.
     pub kinds: BTreeSet<EpisodeKind>,
+    /// Fault kinds of which at least one fault took effect before the heal
+    /// (a partition that cut a link, a kill of a live node, ...): what
+    /// coverage statistics count.
+    pub fired: BTreeSet<EpisodeKind>,
     /// Counters describing the run.
     pub stats: RunStats,
     /// The text trace (empty unless `SimOptions::trace`).

@@ -1,14 +1,14 @@
 //! Partitions in the simulator: turning a [`PartitionShape`] into a
 //! [`Grudge`] (the shapes themselves come from the `faults` crate; the choices
-//! that need the cluster, such as which side the leader lands on, live here),
-//! link-fault scopes, and the minority windows the checker needs for I6.
+//! that need the cluster, such as which side the leader lands on, live here)
+//! and link-fault scopes. The windows the checker derives from them are
+//! `windows`' business.
 use std::collections::BTreeSet;
 
-use checker::PartitionWindow;
 use consensus::NodeId;
 use faults::Grudge;
 
-use super::{Cluster, name_of};
+use super::Cluster;
 use crate::rng::SimRng;
 use crate::schedule::{LinkScope, PartitionShape, Target};
 
@@ -67,74 +67,6 @@ impl Cluster {
                 [(node, peer)].into_iter().collect()
             }
         }
-    }
-
-    /// Tracks minority sides of the current partitions (I6 windows): the
-    /// components of the graph whose edges work in both directions.
-    pub(super) fn network_changed(&mut self) {
-        let quorum = self.ids.len() / 2 + 1;
-        let mut seen = BTreeSet::new();
-        let mut minorities = BTreeSet::new();
-        for start in &self.ids {
-            if seen.contains(start) {
-                continue;
-            }
-            let mut component = vec![*start];
-            seen.insert(*start);
-            let mut cursor = 0;
-            while cursor < component.len() {
-                let a = component[cursor];
-                cursor += 1;
-                for b in &self.ids {
-                    if !seen.contains(b)
-                        && !self.net.is_blocked(a, *b)
-                        && !self.net.is_blocked(*b, a)
-                    {
-                        seen.insert(*b);
-                        component.push(*b);
-                    }
-                }
-            }
-            if component.len() < quorum {
-                component.sort_unstable();
-                minorities.insert(component);
-            }
-        }
-        let closed: Vec<Vec<NodeId>> = self
-            .open_minorities
-            .keys()
-            .filter(|m| !minorities.contains(*m))
-            .cloned()
-            .collect();
-        for minority in closed {
-            let start = self.open_minorities.remove(&minority).expect("listed");
-            if start == self.now {
-                // Two network changes at the same instant (a heal and the
-                // next partition): the state between them never lasted, so
-                // it left no window for anything to happen in.
-                continue;
-            }
-            self.partitions.push(PartitionWindow {
-                start_ns: start,
-                end_ns: self.now,
-                minority: minority.iter().map(|id| name_of(*id)).collect(),
-            });
-        }
-        for minority in minorities {
-            self.open_minorities.entry(minority).or_insert(self.now);
-        }
-    }
-
-    pub(super) fn close_partition_windows(&mut self) {
-        for (minority, start) in std::mem::take(&mut self.open_minorities) {
-            self.partitions.push(PartitionWindow {
-                start_ns: start,
-                end_ns: self.now,
-                minority: minority.iter().map(|id| name_of(*id)).collect(),
-            });
-        }
-        self.partitions
-            .sort_by(|a, b| (a.start_ns, &a.minority).cmp(&(b.start_ns, &b.minority)));
     }
 }
 

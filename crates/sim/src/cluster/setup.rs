@@ -91,6 +91,7 @@ impl Cluster {
             schedule.faults = faults;
             schedule.heal_at = script.heal_at;
             schedule.kinds = BTreeSet::new();
+            schedule.episode_kinds = BTreeMap::new();
         }
         let nodes = ids
             .iter()
@@ -112,7 +113,7 @@ impl Cluster {
                 disk: Disk::new(),
                 held: Vec::new(),
                 disk_slowdown: 1,
-                crash_armed: false,
+                crash_armed: None,
             })
             .collect();
         let mut workload_options = WorkloadOptions::default_for(options.nodes);
@@ -143,6 +144,8 @@ impl Cluster {
             client_latency,
             heal_at: schedule.heal_at,
             kinds: schedule.kinds.clone(),
+            episode_kinds: schedule.episode_kinds.clone(),
+            fired: BTreeSet::new(),
             phase: Phase::Faults,
             episode_grudges: BTreeMap::new(),
             episode_nodes: BTreeMap::new(),
@@ -150,8 +153,8 @@ impl Cluster {
             events: Vec::new(),
             lease_fixups: Vec::new(),
             driver_violations: Vec::new(),
-            open_minorities: BTreeMap::new(),
-            partitions: Vec::new(),
+            stretches: Vec::new(),
+            workload_end_ns: u64::MAX,
             final_reads_from_ns: 0,
             trace: Trace::new(options.trace),
             stats: RunStats::default(),

@@ -243,6 +243,13 @@ impl Network {
         self.blocked.drops(&from, &to)
     }
 
+    /// Whether some fault layer degrades at least one link.
+    pub fn has_link_faults(&self) -> bool {
+        self.layers
+            .values()
+            .any(|layer| !layer.links.is_empty() && !layer.channels.is_empty())
+    }
+
     /// Adds (or replaces) fault layer `id` on `links` for `channels`.
     pub fn add_faults(
         &mut self,

@@ -1,6 +1,6 @@
 //! Drawing a fault schedule from the seed: episodes of each kind with their
 //! start, duration and targets, initial clock offsets and rates, heal time.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     EpisodeKind, Fault, LinkScope, PartitionShape, Schedule, ScheduleOptions, Scheduled, Target,
@@ -19,6 +19,7 @@ struct Builder<'a> {
     next_episode: u64,
     faults: Vec<Scheduled>,
     kinds: BTreeSet<EpisodeKind>,
+    episode_kinds: BTreeMap<u64, EpisodeKind>,
     max_ppm: i64,
     window_end: u64,
 }
@@ -81,6 +82,14 @@ impl Builder<'_> {
 
     fn add(&mut self, kind: EpisodeKind, start: u64) {
         self.kinds.insert(kind);
+        let first = self.next_episode + 1;
+        self.add_faults(kind, start);
+        for episode in first..=self.next_episode {
+            self.episode_kinds.insert(episode, kind);
+        }
+    }
+
+    fn add_faults(&mut self, kind: EpisodeKind, start: u64) {
         let t = self.timing;
         match kind {
             EpisodeKind::Partition => {
@@ -246,7 +255,15 @@ impl Builder<'_> {
             EpisodeKind::ClockDrift => {
                 let rate_ppm = self.rng.range(0, 2 * self.max_ppm as u64 + 1) as i64 - self.max_ppm;
                 let target = self.target();
-                self.at(start, Fault::ClockRate { target, rate_ppm });
+                let episode = self.episode();
+                self.at(
+                    start,
+                    Fault::ClockRate {
+                        episode,
+                        target,
+                        rate_ppm,
+                    },
+                );
             }
             EpisodeKind::DiskStall => {
                 let episode = self.episode();
@@ -268,9 +285,11 @@ impl Builder<'_> {
                 // lease outlives the followers' election timeouts; then the
                 // leader is cut off and the others elect a successor.
                 let rate_ppm = -(self.rng.range(400_000, 700_001) as i64);
+                let episode = self.episode();
                 self.at(
                     start,
                     Fault::ClockRate {
+                        episode,
                         target: Target::Leader,
                         rate_ppm,
                     },
@@ -311,6 +330,7 @@ pub fn generate(
         next_episode: 0,
         faults: Vec::new(),
         kinds: BTreeSet::new(),
+        episode_kinds: BTreeMap::new(),
         max_ppm,
         window_end: heal_at,
     };
@@ -346,12 +366,14 @@ pub fn generate(
         }
     }
     let kinds = builder.kinds;
+    let episode_kinds = builder.episode_kinds;
     let mut faults = builder.faults;
     // Stable: faults at the same instant keep their generation order.
     faults.sort_by_key(|scheduled| scheduled.at);
     Schedule {
         faults,
         kinds,
+        episode_kinds,
         heal_at,
         clock_rates_ppm,
         clock_offsets_ns,
@@ -441,7 +463,7 @@ mod tests {
         assert!(s.kinds.contains(&EpisodeKind::DriftBeyondBound));
         assert!(s.faults.iter().any(|f| matches!(
             f.fault,
-            Fault::ClockRate { target: Target::Leader, rate_ppm } if rate_ppm <= -400_000
+            Fault::ClockRate { target: Target::Leader, rate_ppm, .. } if rate_ppm <= -400_000
         )));
     }
 

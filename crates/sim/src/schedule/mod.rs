@@ -8,7 +8,7 @@
 //!
 //! This module holds the vocabulary (targets, partition shapes, faults,
 //! episodes); [`generate`] draws a schedule from the seed.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use wire::NodeId;
 
@@ -136,6 +136,8 @@ pub enum Fault {
     },
     /// From now on the target's clock runs at `1 + rate_ppm / 1e6`.
     ClockRate {
+        /// The episode this fault belongs to.
+        episode: u64,
         /// The node it hits, chosen when the fault fires.
         target: Target,
         /// Rate deviation in ppm.
@@ -178,7 +180,9 @@ impl Fault {
             Fault::Restart { episode } => format!("restart#{episode}"),
             Fault::Pause { episode, target } => format!("pause#{episode} {target:?}"),
             Fault::Resume { episode } => format!("resume#{episode}"),
-            Fault::ClockRate { target, rate_ppm } => format!("clock-rate {target:?} {rate_ppm}ppm"),
+            Fault::ClockRate {
+                target, rate_ppm, ..
+            } => format!("clock-rate {target:?} {rate_ppm}ppm"),
             Fault::DiskStall {
                 episode,
                 target,
@@ -241,8 +245,11 @@ pub struct Scheduled {
 pub struct Schedule {
     /// Faults in firing order.
     pub faults: Vec<Scheduled>,
-    /// Every kind of episode used, for coverage statistics.
+    /// Every kind of episode planned.
     pub kinds: BTreeSet<EpisodeKind>,
+    /// The kind of each episode, by id (coverage counts the kinds whose
+    /// faults took effect).
+    pub episode_kinds: BTreeMap<u64, EpisodeKind>,
     /// When the nemesis stops and the cluster is healed.
     pub heal_at: u64,
     /// Initial clock rate deviation and offset per node (index = id - 1).

@@ -168,7 +168,10 @@ pub struct WorkloadStats {
 pub struct Workload {
     options: WorkloadOptions,
     nodes: Vec<NodeId>,
+    /// The keys written while faults run (`k0`…), then those written during
+    /// the recovery after the heal (`r0`…); final reads cover both.
     keys: Vec<String>,
+    recovering: bool,
     clients: Vec<Client>,
     rng: SimRng,
     history: History,
@@ -194,7 +197,10 @@ pub enum Outcome {
 impl Workload {
     /// Clients over `nodes` per `options`, drawing from `rng`.
     pub fn new(nodes: Vec<NodeId>, options: WorkloadOptions, rng: SimRng) -> Workload {
-        let keys = (0..options.keys).map(|k| format!("k{k}")).collect();
+        let keys = ["k", "r"]
+            .iter()
+            .flat_map(|prefix| (0..options.keys).map(move |k| format!("{prefix}{k}")))
+            .collect();
         let mut clients = Vec::new();
         let roaming = options.pinned + options.floating;
         for index in 0..roaming + options.home_bound {
@@ -227,6 +233,7 @@ impl Workload {
             options,
             nodes,
             keys,
+            recovering: false,
             clients,
             rng,
             history: History::default(),
@@ -244,9 +251,24 @@ impl Workload {
         self.clients.len()
     }
 
-    /// The keys the clients use.
+    /// Every key the clients use (final reads read them all).
     pub fn keys(&self) -> &[String] {
         &self.keys
+    }
+
+    /// Where in `keys` the keys regular clients pick from now start, and
+    /// how many there are: the fault-time ones, or the recovery ones after
+    /// [`Workload::recover`].
+    fn current_keys(&self) -> (usize, usize) {
+        let half = self.keys.len() / 2;
+        (if self.recovering { half } else { 0 }, half)
+    }
+
+    /// The cluster was healed and the clients run on while it recovers:
+    /// from now on they use fresh keys, so what they write then cannot
+    /// overwrite, and so explain away, a write the faults lost (I4).
+    pub fn recover(&mut self) {
+        self.recovering = true;
     }
 
     /// The history recorded so far.
@@ -277,6 +299,11 @@ impl Workload {
                 delay: self.think(client),
             })
             .collect()
+    }
+
+    /// How long a client waits for an answer before it records `info`.
+    pub fn op_timeout_ns(&self) -> u64 {
+        self.options.op_timeout_ns
     }
 
     /// Regular clients invoke nothing new from now on.

@@ -27,7 +27,8 @@ impl Workload {
             };
             (OpFn::Read, key, None, None)
         } else {
-            let key = self.rng.pick(&self.keys).clone();
+            let (first, count) = self.current_keys();
+            let key = self.keys[first + self.rng.below(count as u64) as usize].clone();
             // Home-bound clients only write: they are there so that every
             // partition's minority receives writes to judge.
             let weights = if self.clients[client].stays_home {
