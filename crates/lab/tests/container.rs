@@ -292,22 +292,29 @@ fn isolate_leader(run: &str) -> String {
 }
 
 /// Runs the by-hand `sequence` on the lab `run`, then `splitlab heal`, then
-/// `splitlab down` whatever happened before; asserts the sequence and the
-/// heal succeeded, down exited cleanly and no namespace is left.
+/// `splitlab down` whatever happened before (a panic included); asserts the
+/// sequence and the heal succeeded, down exited cleanly and no namespace is
+/// left.
 fn heal_and_take_down(run: &str, sequence: impl FnOnce() -> Result<(), String>) {
-    let result = sequence().and_then(|()| {
-        let heal = splitlab_ok(&["heal", "--run", run]);
-        if heal.contains("healed") {
-            Ok(())
-        } else {
-            Err(heal)
-        }
-    });
+    // A panic in the sequence (a failed splitlab command) still takes the
+    // lab down before it is passed on.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sequence().and_then(|()| {
+            let heal = splitlab_ok(&["heal", "--run", run]);
+            if heal.contains("healed") {
+                Ok(())
+            } else {
+                Err(heal)
+            }
+        })
+    }));
     let down = Command::new(splitlab())
         .args(["down", "--run", run])
         .output()
         .unwrap();
-    result.unwrap();
+    outcome
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        .unwrap();
     assert_eq!(down.status.code(), Some(0), "{}", text(&down));
     assert!(netlab::netns::list_netns(&format!("sl-{run}-")).is_empty());
 }
