@@ -95,8 +95,8 @@ pub struct Config {
     /// size travels in chunks of this size, each in its own frame, so it
     /// must sit well under the driver's frame limit.
     pub snapshot_chunk_bytes: usize,
-    /// Client sessions kept for exactly-once writes; beyond it the least
-    /// recently applied client's session is evicted. Part of the replicated
+    /// Client sessions kept for exactly-once writes; a new client beyond it
+    /// evicts the least recently used tenth. Part of the replicated
     /// state's rules: must be equal on every member. See
     /// [`DEFAULT_MAX_SESSIONS`](crate::DEFAULT_MAX_SESSIONS) for the
     /// de-duplication window it implies.

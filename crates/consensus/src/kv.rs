@@ -100,7 +100,6 @@ impl Kv {
         };
         let applied = self.apply_op(op);
         let result = CommandResult { token, applied };
-        // Indexes only grow, so this entry's index is claimed by no one.
         self.sessions.record(*client, Session { seq: *seq, result });
         Some(result)
     }
@@ -225,10 +224,9 @@ impl Kv {
                 _ => return Err(CorruptSnapshot("session flag is neither 0 nor 1")),
             };
             let result = CommandResult { token, applied };
-            if !kv.sessions.record(client, Session { seq, result }) {
-                return Err(CorruptSnapshot("two sessions claim the same last index"));
-            }
+            kv.sessions.insert_restored(client, Session { seq, result });
         }
+        kv.sessions.enforce_bound();
         if !reader.0.is_empty() {
             return Err(CorruptSnapshot("trailing bytes"));
         }
