@@ -52,40 +52,59 @@ pub fn leader_at(events: &[NodeEvent], at: u64) -> Option<(&str, u64)> {
     claims.into_iter().max_by_key(|(_, term)| *term)
 }
 
-/// Elections in the window above the leader's `term`: the inflated ones
-/// (see [`INFLATED_JUMP`]) and the others, one line each (who started or
-/// won which term, how long after the heal, from what).
+/// Elections above the leader's term that the rejoin may have caused:
+/// those started or won inside the window, and, once the leader stepped
+/// down inside it, the first one after that however late it came (a
+/// deposed etcd leader's successor can take many seconds when the
+/// rejoining member keeps campaigning). Split into the inflated ones (see
+/// [`INFLATED_JUMP`]) and the others, one line each (who started or won
+/// which term, how long after the heal, from what).
 fn elections_after(
     events: &[NodeEvent],
     window: &RejoinWindow,
-    term: u64,
+    leader: (&str, u64),
 ) -> (Vec<String>, Vec<String>) {
-    let mut sorted: Vec<&NodeEvent> = events
-        .iter()
-        .filter(|e| e.mono_ns < window.end_ns)
-        .collect();
+    let (node, term) = leader;
+    let mut sorted: Vec<&NodeEvent> = events.iter().collect();
     sorted.sort_by_key(|event| event.mono_ns);
     let (mut inflated, mut others) = (Vec::new(), Vec::new());
     let mut seen_terms: Vec<u64> = Vec::new();
+    let after = |at: u64| fmt_duration(at.saturating_sub(window.heal_ns));
     // The highest term any node of the quorum had logged so far.
     let mut quorum_max = 0;
+    // The leader's step-down inside the window, until a later term shows.
+    let mut deposed: Option<String> = None;
     for event in sorted {
+        let in_window = event.mono_ns >= window.heal_ns && event.mono_ns < window.end_ns;
         let verb = match event.kind {
             EventKind::ElectionStarted => Some("started"),
             EventKind::BecameLeader => Some("won"),
+            EventKind::SteppedDown { .. } if in_window && event.node == node => {
+                deposed.get_or_insert_with(|| {
+                    format!(
+                        "{node} stepped down {} after the heal",
+                        after(event.mono_ns)
+                    )
+                });
+                None
+            }
             _ => None,
         };
         if let Some(verb) = verb
-            && event.mono_ns >= window.heal_ns
             && event.term > term
             && !seen_terms.contains(&event.term)
+            && (in_window || deposed.is_some())
         {
             seen_terms.push(event.term);
-            let after = fmt_duration(event.mono_ns.saturating_sub(window.heal_ns));
-            let line = format!(
-                "{} {verb} term {} {after} after the heal (the quorum had reached term {quorum_max})",
-                event.node, event.term
+            let mut line = format!(
+                "{} {verb} term {} {} after the heal (the quorum had reached term {quorum_max})",
+                event.node,
+                event.term,
+                after(event.mono_ns)
             );
+            if !in_window && let Some(down) = deposed.take() {
+                line = format!("{down}, then {line}");
+            }
             if event.term >= quorum_max + INFLATED_JUMP {
                 inflated.push(line);
             } else {
@@ -94,6 +113,9 @@ fn elections_after(
         }
         if window.quorum.contains(&event.node) {
             quorum_max = quorum_max.max(event.term);
+        }
+        if event.mono_ns >= window.end_ns && deposed.is_none() {
+            break;
         }
     }
     (inflated, others)
@@ -127,7 +149,7 @@ pub fn check(events: &[NodeEvent], windows: &[RejoinWindow]) -> CheckResult {
             continue;
         };
         judged += 1;
-        let (inflated, others) = elections_after(events, window, term);
+        let (inflated, others) = elections_after(events, window, (node, term));
         if !inflated.is_empty() {
             evidence.violation(format!(
                 "{label}: {node} led term {term} with [{}] connected, yet {}",
@@ -236,6 +258,34 @@ mod tests {
             result.details[0].contains("n1 started term 4"),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn a_leader_deposed_in_the_window_is_judged_by_its_late_successor() {
+        // etcd, pre-vote off: n1 steps down inside the window, nobody leads
+        // for 20 s, then term 34 (the rejoiner's inflated term) shows.
+        let deposed = |successor_term: u64| {
+            let mut events = leading_n1();
+            events.push(ev(
+                "n1",
+                9_300,
+                2,
+                EventKind::SteppedDown {
+                    reason: StepDownReason::QuorumLost,
+                },
+            ));
+            events.push(ev("n2", 30_000, successor_term, EventKind::ElectionStarted));
+            check(&events, &[window()])
+        };
+        let result = deposed(34);
+        assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+        assert!(
+            result.details[0]
+                .contains("n1 stepped down 300.000ms after the heal, then n2 started term 34"),
+            "{result:?}"
+        );
+        // A stall: the successor is one term up, the quorum's own doing.
+        assert_eq!(deposed(3).verdict, Verdict::Valid);
     }
 
     #[test]
