@@ -47,6 +47,7 @@ impl SafeReplica {
 
     pub(super) fn replicate_to(&mut self, peer: NodeId, on_tick: bool) {
         let last_index = self.log.last_index();
+        let last_heard = self.liveness.get(&peer).and_then(|peer| peer.last_heard);
         let commit = self.commit;
         let now = self.now;
         let max_backoff = self.config.election_timeout_max_ns;
@@ -86,7 +87,8 @@ impl SafeReplica {
         }
         if progress.next_index <= self.log.snapshot_index() {
             let max_len = self.config.snapshot_chunk_bytes;
-            if let Some(chunk) = snapshot::next_chunk(progress, &self.log, max_len) {
+            if let Some(chunk) = snapshot::next_chunk(progress, &self.log, max_len, now, last_heard)
+            {
                 let message = Message::InstallSnapshot { chunk };
                 self.send(peer, message, Transport::Stream, None);
             }

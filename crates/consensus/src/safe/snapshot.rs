@@ -33,6 +33,8 @@ pub(super) struct SnapshotTransfer {
     offset: u64,
     /// The chunk at `offset` is sent and not yet answered.
     in_flight: bool,
+    /// When the chunk at `offset` was last sent (`None`: not yet).
+    sent_at: Option<u64>,
 }
 
 impl SnapshotTransfer {
@@ -42,6 +44,7 @@ impl SnapshotTransfer {
             snapshot,
             offset: 0,
             in_flight: false,
+            sent_at: None,
         }
     }
 
@@ -73,13 +76,18 @@ impl IncomingSnapshot {
     }
 }
 
-/// The next chunk to send `progress`'s follower, if one may go now. A new
-/// transfer takes the log's latest snapshot; one under way keeps its own
-/// unless nothing of it went out yet.
+/// The next chunk to send `progress`'s follower at `now`, if one may go
+/// now. A new transfer takes the log's latest snapshot; one under way keeps
+/// its own unless nothing of it went out yet. A chunk whose answer timed
+/// out is resent only once the follower was heard from (`last_heard`) after
+/// it went out: a cut-off or paused follower gets no stream of megabyte
+/// chunks piling up in a send queue, and resumes on the heal.
 pub(super) fn next_chunk(
     progress: &mut Progress,
     log: &Log,
     max_len: usize,
+    now: u64,
+    last_heard: Option<u64>,
 ) -> Option<SnapshotChunk> {
     let latest = log.snapshot()?;
     let stale = progress.snapshot.as_ref().is_none_or(|transfer| {
@@ -91,10 +99,14 @@ pub(super) fn next_chunk(
         progress.snapshot = Some(SnapshotTransfer::start(latest.clone()));
     }
     let transfer = progress.snapshot.as_mut()?;
-    if transfer.in_flight {
+    let unheard_since_sent = transfer
+        .sent_at
+        .is_some_and(|sent| last_heard.is_none_or(|heard| heard <= sent));
+    if transfer.in_flight || unheard_since_sent {
         return None;
     }
     transfer.in_flight = true;
+    transfer.sent_at = Some(now);
     Some(SnapshotChunk::of(
         &transfer.snapshot,
         transfer.checksum,
@@ -252,6 +264,7 @@ impl SafeReplica {
         }
         transfer.offset = next_offset.min(transfer.snapshot.data.len() as u64);
         transfer.in_flight = false;
+        transfer.sent_at = None;
         progress.awaiting_since = None;
         self.replicate_to(from, false);
     }

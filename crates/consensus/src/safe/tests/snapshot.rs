@@ -273,3 +273,23 @@ fn the_leader_waits_for_each_chunk_and_resends_a_lost_one() {
         "caught up once answers arrive"
     );
 }
+
+#[test]
+fn a_chunk_to_a_silent_follower_is_not_resent_until_it_is_heard_again() {
+    let (mut cluster, leader, lagging) = leader_compacted_past_a_crashed_follower();
+    // The follower only refuses appends (so the leader learns it is behind
+    // its log start); everything else it says is lost, as from a node cut
+    // off right after: however long, the unanswered first chunk is not
+    // resent, so nothing piles up in a send queue.
+    cluster.lose = Some(Box::new(move |from, _, message| {
+        from == lagging && !matches!(message, Message::AppendResponse { .. })
+    }));
+    cluster.restart(lagging);
+    cluster.run_for(3_000 * MS);
+    let chunks_sent = |cluster: &Cluster| cluster.snapshot_chunks_sent[&(leader, lagging)];
+    assert_eq!(chunks_sent(&cluster), 1);
+    cluster.lose = None;
+    cluster.run_for(2_000 * MS);
+    assert!(chunks_sent(&cluster) > 1);
+    assert!(cluster.state_hashes_agree(), "caught up once heard again");
+}
