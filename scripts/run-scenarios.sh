@@ -6,7 +6,7 @@
 #   scripts/run-scenarios.sh            # the whole library + museum (~15 min)
 #   scripts/run-scenarios.sh --ci       # a CI-sized subset + the whole museum
 #                                       # + every museum piece's safe twin
-#                                       # + every etcd scenario
+#                                       # + every etcd and Redis scenario
 #   scripts/run-scenarios.sh lab/scenarios/bridge.toml ...   # just these
 #
 # Options: --runs-dir DIR (default runs/scenarios-<time>), --junit FILE
@@ -76,11 +76,19 @@ if [ ${#scenarios[@]} -eq 0 ]; then
     # etcd's documented behaviours (lab/scenarios/etcd/README.md), all of
     # them: CI installs etcd (scripts/setup.sh), so a missing etcd fails.
     scenarios+=(lab/scenarios/etcd/*.toml)
+    # Redis Sentinel's (lab/scenarios/redis/README.md): 3 scenarios, each
+    # met its expectation 3 runs of 3 on this 2-core box, 50-56 s each
+    # under the lock (~2.7 min together); CI installs Redis (setup.sh).
+    scenarios+=(lab/scenarios/redis/*.toml)
   else
     scenarios+=(lab/scenarios/*.toml)
     # etcd's documented behaviours, when etcd is installed (scripts/setup.sh).
     if command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ]; then
       scenarios+=(lab/scenarios/etcd/*.toml)
+    fi
+    # Redis Sentinel's, when Redis and Sentinel are installed (scripts/setup.sh).
+    if command -v redis-sentinel >/dev/null 2>&1 || [ -x /usr/bin/redis-sentinel ]; then
+      scenarios+=(lab/scenarios/redis/*.toml)
     fi
   fi
   scenarios+=(lab/scenarios/museum/*.toml)
