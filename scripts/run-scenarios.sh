@@ -77,8 +77,8 @@ if [ ${#scenarios[@]} -eq 0 ]; then
     # them: CI installs etcd (scripts/setup.sh), so a missing etcd fails.
     scenarios+=(lab/scenarios/etcd/*.toml)
     # Redis Sentinel's (lab/scenarios/redis/README.md): 3 scenarios, each
-    # met its expectation 3 runs of 3 on this 2-core box, 50-56 s each
-    # under the lock (~2.7 min together); CI installs Redis (setup.sh).
+    # met its expectation in every run on this 2-core box (4 or 5 runs
+    # each); the three take 167 s together; CI installs Redis (setup.sh).
     scenarios+=(lab/scenarios/redis/*.toml)
   else
     scenarios+=(lab/scenarios/*.toml)
