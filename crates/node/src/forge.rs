@@ -98,7 +98,8 @@ fn run(args: &ForgeArgs) -> std::io::Result<()> {
         for (to, addr) in &targets {
             for (from, _) in args.members.iter().filter(|(name, _)| name != to) {
                 for key in [None, Some(&wrong_key)] {
-                    let forged = |message| forge(&args.cluster, from, to, term, message, key);
+                    let forged =
+                        |message| forged_frame(&args.cluster, from, to, term, message, key);
                     let heartbeat = forged(Message::Heartbeat {
                         seq: round + 1,
                         commit: 0,
@@ -141,8 +142,10 @@ struct Counts {
     tcp_failed: u64,
 }
 
-/// One encoded frame claiming to come from member `from`.
-fn forge(
+/// One encoded frame of `cluster` claiming to come from member `from`,
+/// addressed to `to` at `term`: unkeyed without `key`, else MAC'd with it.
+/// (The node's auth tests send the same forgeries one at a time.)
+pub fn forged_frame(
     cluster: &str,
     from: &str,
     to: &str,
@@ -184,7 +187,7 @@ mod tests {
     fn forged_frames_decode_only_without_a_key_and_claim_the_member() {
         let key = ClusterKey::from_secret(b"the cluster's own secret").unwrap();
         let message = || Message::Heartbeat { seq: 1, commit: 0 };
-        let plain = forge("c", "n2", "n1", FORGED_TERM_BASE, message(), None);
+        let plain = forged_frame("c", "n2", "n1", FORGED_TERM_BASE, message(), None);
         let (frame, _) = wire::decode(&plain, 1 << 20).unwrap();
         assert_eq!(frame.header.from, name_to_id("n2"));
         assert_eq!(frame.header.term, FORGED_TERM_BASE);
@@ -193,7 +196,7 @@ mod tests {
             wire::DecodeError::MissingMac
         );
         let wrong = ClusterKey::from_secret(b"a stranger's guess at it").unwrap();
-        let sealed = forge("c", "n2", "n1", FORGED_TERM_BASE, message(), Some(&wrong));
+        let sealed = forged_frame("c", "n2", "n1", FORGED_TERM_BASE, message(), Some(&wrong));
         assert_eq!(
             wire::decode_keyed(&sealed, 1 << 20, Some(&key)).unwrap_err(),
             wire::DecodeError::BadMac

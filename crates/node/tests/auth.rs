@@ -9,9 +9,9 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use node::config::name_to_id;
+use node::forge::{FORGED_TERM_BASE, forged_frame};
 use support::{Cluster, ClusterOptions, TempDir, http_with, metric};
-use wire::{ClusterKey, Frame, Header, Message};
+use wire::{ClusterKey, Message};
 
 const ELECTION: Duration = Duration::from_secs(15);
 const SECRET: &str = "integration-test cluster key secret";
@@ -34,22 +34,11 @@ fn keyed(net: u8, key: &std::path::Path) -> ClusterOptions {
 
 /// A vote request with a huge term: what a rogue sends to depose a leader.
 fn forged(cluster: &str, from: &str, to: &str, key: Option<&ClusterKey>) -> Vec<u8> {
-    let frame = Frame {
-        header: Header {
-            version: wire::PROTOCOL_VERSION,
-            cluster: name_to_id(cluster),
-            from: name_to_id(from),
-            to: name_to_id(to),
-            term: 1_000_000,
-        },
-        message: Message::Vote {
-            last_log_index: u64::MAX,
-            last_log_term: u64::MAX,
-        },
+    let vote = Message::Vote {
+        last_log_index: u64::MAX,
+        last_log_term: u64::MAX,
     };
-    let mut out = Vec::new();
-    wire::encode_keyed(&frame, key, &mut out);
-    out
+    forged_frame(cluster, from, to, FORGED_TERM_BASE, vote, key)
 }
 
 fn udp_from(ip: &str, to: SocketAddr, bytes: &[u8]) {
@@ -266,21 +255,16 @@ fn without_a_key_one_forged_frame_deposes_the_leader() {
     let leader = cluster.wait_for_leader(ELECTION);
     let target = &cluster.nodes[leader];
     let member = &cluster.nodes[(leader + 1) % 3];
-    let frame = Frame {
-        header: Header {
-            version: wire::PROTOCOL_VERSION,
-            cluster: name_to_id("it-auth-unkeyed"),
-            from: name_to_id(&member.name),
-            to: name_to_id(&target.name),
-            term: 1_000_000,
-        },
-        message: Message::Heartbeat { seq: 1, commit: 0 },
-    };
-    udp_from(
-        "127.0.34.99",
-        target.peer_addr,
-        &wire::encode_to_vec(&frame),
+    let heartbeat = Message::Heartbeat { seq: 1, commit: 0 };
+    let frame = forged_frame(
+        "it-auth-unkeyed",
+        &member.name,
+        &target.name,
+        FORGED_TERM_BASE,
+        heartbeat,
+        None,
     );
+    udp_from("127.0.34.99", target.peer_addr, &frame);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         term(target) >= 1_000_000,
