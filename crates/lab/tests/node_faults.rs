@@ -47,15 +47,26 @@ fn scratch(tag: &str) -> PathBuf {
     dir
 }
 
-/// Runs `scenario` (text) with the splitnode beside splitlab; returns the
-/// exit code, the console output and results.json.
-fn run(dir: &Path, scenario: &str) -> (Option<i32>, String, serde_json::Value) {
+/// One finished `splitlab run`.
+struct Finished {
+    /// The scratch directory (scenario file, `runs/`).
+    dir: PathBuf,
+    /// The run directory inside `runs/`.
+    run_dir: PathBuf,
+    stdout: String,
+    results: serde_json::Value,
+}
+
+/// Runs `scenario` (text) with the splitnode beside splitlab in a fresh
+/// scratch directory and asserts it ended valid (exit 0).
+fn valid_run(tag: &str, scenario: &str) -> Finished {
     let splitnode = splitlab().with_file_name("splitnode");
     assert!(
         splitnode.exists(),
         "{} is missing: build it first (cargo build -p node, same profile as this test)",
         splitnode.display()
     );
+    let dir = scratch(tag);
     let file = dir.join("scenario.toml");
     std::fs::write(&file, scenario).unwrap();
     let runs = dir.join("runs");
@@ -73,11 +84,15 @@ fn run(dir: &Path, scenario: &str) -> (Option<i32>, String, serde_json::Value) {
         .expect("a run directory")
         .path();
     let results = std::fs::read_to_string(run_dir.join("results.json")).unwrap();
-    (
-        output.status.code(),
+    let results: serde_json::Value = serde_json::from_str(&results).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert_eq!(results["verdict"], "valid", "{stdout}");
+    Finished {
+        dir,
+        run_dir,
         stdout,
-        serde_json::from_str(&results).unwrap(),
-    )
+        results,
+    }
 }
 
 /// Lab data disks whose mount point is under `dir`.
@@ -109,10 +124,12 @@ fn disk_full_fail_stops_the_node_which_restarts_and_the_run_is_valid() {
     let Some(_serial) = privileged() else {
         return;
     };
-    let dir = scratch("disk");
-    let (code, stdout, results) = run(&dir, DISK_FULL);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert_eq!(results["verdict"], "valid", "{stdout}");
+    let Finished {
+        dir,
+        run_dir,
+        stdout,
+        results,
+    } = valid_run("disk", DISK_FULL);
     let fault = &results["faults"][0];
     let target = fault["targets"][0].as_str().unwrap().to_string();
     let disk = &fault["achieved"]["disk"][&target];
@@ -123,14 +140,7 @@ fn disk_full_fail_stops_the_node_which_restarts_and_the_run_is_valid() {
     assert!(stdout.contains("fail-stop (exit 74)"), "{stdout}");
     // The disks are gone, their files kept; the node said why it stopped.
     assert!(mounts_under(&dir).is_empty(), "{:?}", mounts_under(&dir));
-    let node_dir = (std::fs::read_dir(dir.join("runs"))
-        .unwrap()
-        .flatten()
-        .next())
-    .unwrap()
-    .path()
-    .join("nodes")
-    .join(&target);
+    let node_dir = run_dir.join("nodes").join(&target);
     assert!(node_dir.join("data/log").is_file());
     assert!(!node_dir.join("data").join(netlab::disk::FILLER).exists());
     let log = std::fs::read_to_string(node_dir.join("splitnode.log")).unwrap();
@@ -160,23 +170,24 @@ fn forgeries_against_a_keyed_cluster_are_rejected_counted_and_change_nothing() {
     let Some(_serial) = privileged() else {
         return;
     };
-    let dir = scratch("forge");
-    let (code, stdout, results) = run(&dir, FORGE);
-    assert_eq!(code, Some(0), "{stdout}");
+    let Finished {
+        dir,
+        stdout,
+        results,
+        ..
+    } = valid_run("forge", FORGE);
     let forge = &results["faults"][0]["achieved"]["forge"];
-    let rejected: u64 = ["n1", "n2", "n3"]
-        .iter()
-        .map(|node| {
-            forge["rejected_after"][node].as_u64().unwrap()
-                - forge["rejected_before"][node].as_u64().unwrap()
+    // Summed over the members that answered /metrics both times (a loaded
+    // machine may miss one reading; the judge does the same).
+    let after = forge["rejected_after"].as_object().expect("readings");
+    let rejected: u64 = (after.iter())
+        .filter_map(|(node, count)| {
+            Some(count.as_u64()? - forge["rejected_before"][node].as_u64()?)
         })
         .sum();
     assert!(rejected > 0, "{forge}");
-    for node in ["n1", "n2", "n3"] {
-        assert!(
-            forge["term_after"][node].as_u64().unwrap() < 1_000_000,
-            "{forge}"
-        );
+    for (node, term) in forge["term_after"].as_object().unwrap() {
+        assert!(term.as_u64().unwrap() < 1_000_000, "{node}: {forge}");
     }
     assert!(stdout.contains("forged term adopted by none"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -244,10 +244,15 @@ pub fn block_faults_unavailable() -> Option<String> {
     } else {
         format!("there is no {} to load dm modules from", modules.display())
     };
+    let fuse = if Path::new("/dev/fuse").exists() {
+        " (/dev/fuse exists, but the lab has no FUSE backend that could fail fsync instead)"
+    } else {
+        ""
+    };
     Some(format!(
         "device-mapper (dm-flakey, dm-delay, dm-error): kernel {release} has no \"device-mapper\" \
          in /proc/devices and {loadable}; failing or slow fsync needs a kernel with \
-         CONFIG_BLK_DEV_DM, CONFIG_DM_FLAKEY and CONFIG_DM_DELAY"
+         CONFIG_BLK_DEV_DM, CONFIG_DM_FLAKEY and CONFIG_DM_DELAY{fuse}"
     ))
 }
 

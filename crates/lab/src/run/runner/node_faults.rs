@@ -80,13 +80,17 @@ fn read_metrics(observer: &Observer, targets: &[String]) -> BTreeMap<String, (u6
     let read = move || {
         let mut out = BTreeMap::new();
         for (node, addr) in addrs {
-            let deadline = Instant::now() + Duration::from_millis(500);
-            let Ok(response) = client::request(addr, "GET", "/metrics", &[], "", deadline) else {
+            // Two tries of a second each: a loaded machine may be slow to
+            // answer, and a missing reading weakens the measure.
+            let fetch = || {
+                let deadline = Instant::now() + Duration::from_secs(1);
+                client::request(addr, "GET", "/metrics", &[], "", deadline)
+                    .ok()
+                    .filter(|response| response.status == 200)
+            };
+            let Some(response) = fetch().or_else(fetch) else {
                 continue;
             };
-            if response.status != 200 {
-                continue;
-            }
             let rejected: f64 = (response.body.lines())
                 .filter(|line| line.starts_with("splitnode_frames_rejected_total{"))
                 .filter_map(|line| line.split_whitespace().last()?.parse::<f64>().ok())
