@@ -12,27 +12,33 @@
 set -euo pipefail
 kind=$1 code=$2 log=$3
 summary=$(tail -1 "$log")
-invariants='election_safety|lease_exclusivity|no_lost_writes|linearizability|log_agreement|convergence|minority_never_acknowledges|minority_fails_fast|bounded_elections|progress|driver_contract'
+invariants='election_safety|lease_exclusivity|no_lost_writes|linearizability|log_agreement|convergence|minority_never_acknowledges|minority_fails_fast|bounded_elections|rejoin_without_election|progress|driver_contract'
 fail() { echo "FAIL: $*" >&2; echo "  $summary" >&2; exit 1; }
 [ "$code" -eq 3 ] && fail "the harness panicked (fuzz exit 3): a simulator bug, not a verdict"
 case "$kind" in
   safe)
     [ "$code" -eq 0 ] || fail "safe mode fuzz exited $code (1: an invariant broke)"
     # Undecided seeds: none, except a bounded share (4 % of the seeds) left
-    # undecided by minority_never_acknowledges alone. Why that is structural:
-    # a flapping link cuts a node off for one flap (60-95 ms) again and
-    # again; when the node led in the previous flap, every client homed on
-    # it is still waiting (1 s timeout) for a write it sent then, so no new
-    # write can be invoked in the next short window and that window has
-    # nothing to judge (unknown, honestly); the seed's other windows are
-    # judged. Measured: 9 of seeds 1-300, 187 of seeds 100000-109999
-    # (1.9 %). Any other undecided check, or more than the bound, fails.
+    # undecided by the two minority checks alone, for one structural reason:
+    # a minority window in which no write reached the minority (after the
+    # bound X = 1.1 s, for minority_fails_fast). A flapping link cuts a node
+    # off for one flap (60-95 ms) again and again; when the node led in the
+    # previous flap, every client homed on it is still waiting (1 s timeout)
+    # for a write it sent then, so no new write is invoked in the next short
+    # window; likewise a partition that outlasts X by a few hundred ms may
+    # see no write to its minority after X. Such a window has nothing to
+    # judge (unknown, honestly); the seed's other windows are judged, and
+    # every seed judges progress and bounded_elections in the recovery after
+    # the heal. Measured on seeds 100000-109999: 312 seeds (3.1 %),
+    # minority_never_acknowledges on 214 and minority_fails_fast on 126;
+    # seeds 1-300 (the CI run): 12. Any other undecided check, or more than
+    # the bound, fails.
     seeds=$(echo "$summary" | sed -n 's/^seeds=\([0-9]*\) .*/\1/p')
     undecided=$(echo "$summary" | sed -n 's/.* undecided=\([0-9]*\) .*/\1/p')
     checks=$(echo "$summary" | sed -n 's/.* undecided_checks=\([^ ]*\) .*/\1/p')
     [ -n "$seeds" ] && [ -n "$undecided" ] || fail "no seeds= or undecided= in the summary"
     if [ "$undecided" -gt 0 ]; then
-      echo "$checks" | grep -Eq '^minority_never_acknowledges:[0-9]+$' \
+      echo "$checks" | grep -Eq '^(minority_fails_fast:[0-9]+,)?minority_never_acknowledges:[0-9]+$|^minority_fails_fast:[0-9]+$' \
         || fail "safe mode fuzz left seeds undecided by $checks: an undecided seed is no pass"
       [ $((undecided * 100)) -le $((seeds * 4)) ] \
         || fail "safe mode fuzz left $undecided of $seeds seeds undecided (bound: 4 %)"

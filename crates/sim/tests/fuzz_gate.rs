@@ -41,8 +41,9 @@ fn a_safe_run_with_undecided_seeds_fails() {
 
 #[test]
 fn only_a_bounded_share_of_unjudgeable_minority_windows_passes() {
-    // minority_never_acknowledges on at most 4 % of the seeds: a flapping
-    // link's one-flap window with every minority client still waiting.
+    // The two minority checks on at most 4 % of the seeds: a flapping
+    // link's one-flap window with every minority client still waiting, a
+    // partition that barely outlasts the fail-fast bound.
     let few = CLEAN.replace(
         "undecided=0 undecided_checks=none",
         "undecided=12 undecided_checks=minority_never_acknowledges:12",
@@ -58,6 +59,27 @@ fn only_a_bounded_share_of_unjudgeable_minority_windows_passes() {
         "undecided=2 undecided_checks=minority_never_acknowledges:1,progress:1",
     );
     assert!(!gate("safe", 0, &other));
+    // The fail-fast check's unjudgeable windows share the same bound; no
+    // other check may be undecided.
+    for (checks, passes) in [
+        ("undecided=12 undecided_checks=minority_fails_fast:12", true),
+        (
+            "undecided=12 undecided_checks=minority_fails_fast:5,minority_never_acknowledges:8",
+            true,
+        ),
+        (
+            "undecided=13 undecided_checks=minority_fails_fast:6,minority_never_acknowledges:8",
+            false,
+        ),
+        ("undecided=2 undecided_checks=bounded_elections:2", false),
+        (
+            "undecided=2 undecided_checks=minority_fails_fast:1,progress:1",
+            false,
+        ),
+    ] {
+        let summary = CLEAN.replace("undecided=0 undecided_checks=none", checks);
+        assert_eq!(gate("safe", 0, &summary), passes, "{checks}");
+    }
 }
 
 #[test]
