@@ -102,7 +102,10 @@ fn elections_after(
                 event.term,
                 after(event.mono_ns)
             );
-            if !in_window && let Some(down) = deposed.take() {
+            // The first term after the step-down judges it, in the window or not.
+            if let Some(down) = deposed.take()
+                && !in_window
+            {
                 line = format!("{down}, then {line}");
             }
             if event.term >= quorum_max + INFLATED_JUMP {
