@@ -68,6 +68,19 @@ fn write_big(cluster: &Cluster, candidates: &[usize], conn: &mut Option<HttpConn
     }
 }
 
+/// Snapshot (bytes, chunks) sent so far by the `senders` together (the
+/// nodes that stayed connected: whichever leads, only the isolated follower
+/// needs snapshots here).
+fn snapshot_counters(cluster: &Cluster, senders: &[usize]) -> (u64, u64) {
+    senders.iter().fold((0, 0), |(bytes, chunks), &i| {
+        let text = cluster.nodes[i].metrics().unwrap_or_default();
+        (
+            bytes + metric(&text, "splitnode_snapshot_bytes_sent_total"),
+            chunks + metric(&text, "splitnode_snapshot_chunks_sent_total"),
+        )
+    })
+}
+
 fn events_named(events: &[Value], name: &str) -> Vec<Value> {
     events
         .iter()
@@ -93,6 +106,7 @@ fn follower_isolated_past_compaction_catches_up_from_a_64_mib_snapshot() {
     // Isolate the follower, then build the state without it.
     cluster.nodes[follower].signal("STOP");
     let others: Vec<usize> = (0..3).filter(|i| *i != follower).collect();
+    let at_isolation = snapshot_counters(&cluster, &others);
     let build_started = Instant::now();
     let mut conn = None;
     let mut written = 0;
@@ -115,37 +129,42 @@ fn follower_isolated_past_compaction_catches_up_from_a_64_mib_snapshot() {
     let build_time = build_started.elapsed();
     let leader = leader_among(&cluster, &others);
     let snapshot_file = snapshot_bytes_on_disk(&cluster, leader);
-    let leader_metrics = cluster.nodes[leader].metrics().unwrap_or_default();
-    let bytes_before = metric(&leader_metrics, "splitnode_snapshot_bytes_sent_total");
-    let chunks_before = metric(&leader_metrics, "splitnode_snapshot_chunks_sent_total");
+    // The leader's retransmit timer already started a transfer into the
+    // isolated follower's stalled stream: counted, as "before the heal".
+    let at_heal = snapshot_counters(&cluster, &others);
 
     // Heal and wait for convergence.
     cluster.nodes[follower].signal("CONT");
     let healed = Instant::now();
-    let target = cluster.nodes[leader].status().expect("leader status");
+    // Converged: all three at the same applied index and state hash (a
+    // leader change after the heal only moves the index they meet at).
     let deadline = healed + Duration::from_secs(120);
     loop {
-        if let Some(status) = cluster.nodes[follower].status()
-            && status["applied_index"] == target["applied_index"]
-            && status["state_hash"] == target["state_hash"]
-        {
+        let statuses: Vec<Option<Value>> = (0..3).map(|i| cluster.nodes[i].status()).collect();
+        let agreed = statuses.iter().all(|status| {
+            status.as_ref().is_some_and(|status| {
+                statuses[0].as_ref().is_some_and(|first| {
+                    status["applied_index"] == first["applied_index"]
+                        && status["state_hash"] == first["state_hash"]
+                })
+            })
+        });
+        if agreed {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "follower did not catch up: {:?} vs {target}",
-            cluster.nodes[follower].status()
+            "follower did not catch up: {statuses:?}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     let catch_up = healed.elapsed();
 
     // It caught up by snapshot: counters and events on both sides.
-    let leader_metrics = cluster.nodes[leader].metrics().unwrap_or_default();
+    let at_end = snapshot_counters(&cluster, &others);
+    let (bytes_sent, chunks_sent) = (at_end.0 - at_isolation.0, at_end.1 - at_isolation.1);
+    let (bytes_after_heal, chunks_after_heal) = (at_end.0 - at_heal.0, at_end.1 - at_heal.1);
     let follower_metrics = cluster.nodes[follower].metrics().unwrap_or_default();
-    let bytes_sent = metric(&leader_metrics, "splitnode_snapshot_bytes_sent_total") - bytes_before;
-    let chunks_sent =
-        metric(&leader_metrics, "splitnode_snapshot_chunks_sent_total") - chunks_before;
     let installed = metric(&follower_metrics, "splitnode_snapshots_installed_total");
     assert!(installed >= 1, "no snapshot installed:\n{follower_metrics}");
     assert!(
@@ -167,11 +186,13 @@ fn follower_isolated_past_compaction_catches_up_from_a_64_mib_snapshot() {
         largest_install >= STATE_BYTES,
         "installed snapshots: {installs:?}"
     );
-    let sent = events_named(&cluster.nodes[leader].events(), "snapshot_sent");
+    let sent: Vec<Value> = (others.iter())
+        .flat_map(|&i| events_named(&cluster.nodes[i].events(), "snapshot_sent"))
+        .collect();
     assert!(
         sent.iter()
             .any(|event| event["peer"] == cluster.nodes[follower].name.as_str()),
-        "leader logged no snapshot_sent to the follower: {sent:?}"
+        "no leader logged a snapshot_sent to the follower: {sent:?}"
     );
     // Values from the snapshot and from the log suffix after it.
     for n in [0, written / 2, written - 1] {
@@ -188,7 +209,8 @@ fn follower_isolated_past_compaction_catches_up_from_a_64_mib_snapshot() {
     println!(
         "64 MiB catch-up: state {written} values x {VALUE_BYTES} B = {:.1} MiB, built in {:.1} s; \
          leader snapshot file {:.1} MiB; healed follower caught up in {:.2} s; \
-         snapshot bytes sent {bytes_sent} ({:.1} MiB) in {chunks_sent} chunks; \
+         snapshot bytes sent {bytes_sent} ({:.1} MiB) in {chunks_sent} chunks since the \
+         isolation, {bytes_after_heal} B in {chunks_after_heal} chunks after the heal; \
          largest install {largest_install} B; installs {installed}",
         (written * VALUE_BYTES) as f64 / (1 << 20) as f64,
         build_time.as_secs_f64(),

@@ -293,3 +293,22 @@ fn a_chunk_to_a_silent_follower_is_not_resent_until_it_is_heard_again() {
     assert!(chunks_sent(&cluster) > 1);
     assert!(cluster.state_hashes_agree(), "caught up once heard again");
 }
+
+#[test]
+fn a_follower_isolated_past_compaction_catches_up_after_the_heal() {
+    let mut cluster = Cluster::with_config(3, Mode::Safe, |config| {
+        config.snapshot_threshold = 5;
+        config.snapshot_chunk_bytes = 16;
+    });
+    let leader = cluster.elect();
+    let isolated = cluster.next_after(leader);
+    cluster.isolate(isolated);
+    for seq in 1..=40 {
+        let id = cluster.request(leader, put(1, seq, "k", &"v".repeat(seq as usize)));
+        written(cluster.replies.get(&id));
+        cluster.run_for(50 * MS);
+    }
+    cluster.heal();
+    cluster.run_for(3_000 * MS);
+    assert!(cluster.state_hashes_agree(), "caught up after the heal");
+}
