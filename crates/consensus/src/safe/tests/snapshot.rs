@@ -206,16 +206,16 @@ fn a_reassembled_snapshot_with_a_wrong_checksum_is_not_installed() {
     assert_eq!(replica.status().applied_index, 0);
 }
 
-/// A cluster with 16-byte chunks whose leader compacted past a crashed
-/// follower: (cluster, leader, the crashed follower).
-fn leader_compacted_past_a_crashed_follower() -> (Cluster, u64, u64) {
+/// A cluster with 16-byte chunks whose leader compacted past a follower
+/// taken `away` (crashed or isolated): (cluster, leader, that follower).
+fn leader_compacted_past_a_follower(away: fn(&mut Cluster, u64)) -> (Cluster, u64, u64) {
     let mut cluster = Cluster::with_config(3, Mode::Safe, |config| {
         config.snapshot_threshold = 5;
         config.snapshot_chunk_bytes = 16;
     });
     let leader = cluster.elect();
     let lagging = cluster.next_after(leader);
-    cluster.crash(lagging);
+    away(&mut cluster, lagging);
     for seq in 1..=20 {
         let id = cluster.request(leader, put(1, seq, "k", &"v".repeat(seq as usize)));
         written(cluster.replies.get(&id));
@@ -225,7 +225,7 @@ fn leader_compacted_past_a_crashed_follower() -> (Cluster, u64, u64) {
 
 #[test]
 fn lagging_follower_catches_up_through_many_small_chunks() {
-    let (mut cluster, leader, lagging) = leader_compacted_past_a_crashed_follower();
+    let (mut cluster, leader, lagging) = leader_compacted_past_a_follower(Cluster::crash);
     cluster.restart(lagging);
     cluster.run_for(500 * MS);
     assert!(cluster.state_hashes_agree());
@@ -241,7 +241,7 @@ fn lagging_follower_catches_up_through_many_small_chunks() {
 
 #[test]
 fn the_leader_waits_for_each_chunk_and_resends_a_lost_one() {
-    let (mut cluster, leader, lagging) = leader_compacted_past_a_crashed_follower();
+    let (mut cluster, leader, lagging) = leader_compacted_past_a_follower(Cluster::crash);
     // The follower's answers to chunks are lost: one chunk in flight,
     // resent only when the retransmit timer fires (with backoff), never a
     // flood.
@@ -276,7 +276,7 @@ fn the_leader_waits_for_each_chunk_and_resends_a_lost_one() {
 
 #[test]
 fn a_chunk_to_a_silent_follower_is_not_resent_until_it_is_heard_again() {
-    let (mut cluster, leader, lagging) = leader_compacted_past_a_crashed_follower();
+    let (mut cluster, leader, lagging) = leader_compacted_past_a_follower(Cluster::crash);
     // The follower only refuses appends (so the leader learns it is behind
     // its log start); everything else it says is lost, as from a node cut
     // off right after: however long, the unanswered first chunk is not
@@ -296,19 +296,9 @@ fn a_chunk_to_a_silent_follower_is_not_resent_until_it_is_heard_again() {
 
 #[test]
 fn a_follower_isolated_past_compaction_catches_up_after_the_heal() {
-    let mut cluster = Cluster::with_config(3, Mode::Safe, |config| {
-        config.snapshot_threshold = 5;
-        config.snapshot_chunk_bytes = 16;
-    });
-    let leader = cluster.elect();
-    let isolated = cluster.next_after(leader);
-    cluster.isolate(isolated);
-    for seq in 1..=40 {
-        let id = cluster.request(leader, put(1, seq, "k", &"v".repeat(seq as usize)));
-        written(cluster.replies.get(&id));
-        cluster.run_for(50 * MS);
-    }
+    let (mut cluster, leader, isolated) = leader_compacted_past_a_follower(Cluster::isolate);
     cluster.heal();
     cluster.run_for(3_000 * MS);
     assert!(cluster.state_hashes_agree(), "caught up after the heal");
+    assert!(cluster.snapshot_chunks_sent[&(leader, isolated)] > 1);
 }
