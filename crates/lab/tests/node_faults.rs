@@ -103,21 +103,16 @@ fn mounts_under(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-const DISK_FULL: &str = r#"
-name = "t-disk-full"
-seed = 3
-topology = "mesh-3"
-duration = "14s"
-expect = { verdict = "valid" }
-[workload]
-clients = 3
-rate = 20.0
-[[timeline]]
-at = "3s"
-for = "4s"
-fault = "disk-full"
-targets = "follower"
-"#;
+/// A valid-expected 3-node scenario whose one step starts at 3 s.
+fn scenario(name: &str, duration: &str, step: &str) -> String {
+    format!(
+        "name = \"{name}\"\nseed = 3\ntopology = \"mesh-3\"\nduration = \"{duration}\"\n\
+         expect = {{ verdict = \"valid\" }}\n[workload]\nclients = 3\nrate = 20.0\n\
+         [[timeline]]\nat = \"3s\"\n{step}"
+    )
+}
+
+const DISK_FULL: &str = "for = \"4s\"\nfault = \"disk-full\"\ntargets = \"follower\"\n";
 
 #[test]
 fn disk_full_fail_stops_the_node_which_restarts_and_the_run_is_valid() {
@@ -129,7 +124,7 @@ fn disk_full_fail_stops_the_node_which_restarts_and_the_run_is_valid() {
         run_dir,
         stdout,
         results,
-    } = valid_run("disk", DISK_FULL);
+    } = valid_run("disk", &scenario("t-disk-full", "14s", DISK_FULL));
     let fault = &results["faults"][0];
     let target = fault["targets"][0].as_str().unwrap().to_string();
     let disk = &fault["achieved"]["disk"][&target];
@@ -149,21 +144,7 @@ fn disk_full_fail_stops_the_node_which_restarts_and_the_run_is_valid() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-const FORGE: &str = r#"
-name = "t-forge"
-seed = 5
-topology = "mesh-3"
-duration = "12s"
-expect = { verdict = "valid" }
-[workload]
-clients = 3
-rate = 20.0
-[[timeline]]
-at = "3s"
-for = "5s"
-fault = "forge"
-targets = "all"
-"#;
+const FORGE: &str = "for = \"5s\"\nfault = \"forge\"\ntargets = \"all\"\n";
 
 #[test]
 fn forgeries_against_a_keyed_cluster_are_rejected_counted_and_change_nothing() {
@@ -175,7 +156,7 @@ fn forgeries_against_a_keyed_cluster_are_rejected_counted_and_change_nothing() {
         stdout,
         results,
         ..
-    } = valid_run("forge", FORGE);
+    } = valid_run("forge", &scenario("t-forge", "12s", FORGE));
     let forge = &results["faults"][0]["achieved"]["forge"];
     // Summed over the members that answered /metrics both times (a loaded
     // machine may miss one reading; the judge does the same).
