@@ -201,12 +201,30 @@ impl Run {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Leadership may move while we read (a loaded machine stalls the
+        // leader past an election timeout): a refusal is asked again of
+        // whoever leads now; only an answer without the value is a loss.
+        let deadline = Instant::now() + WAIT;
         for (key, value) in &self.acked {
-            let read = self.cluster.nodes[leader]
-                .get(key, "linearizable")
-                .ok_or("read failed")?;
-            if read.status != 200 || read.json()["value"].as_str() != Some(value.as_str()) {
-                return Err(format!("acknowledged {key}={value} lost: {}", read.body));
+            loop {
+                let reader = self.cluster.wait_for_leader(WAIT);
+                match self.cluster.nodes[reader].get(key, "linearizable") {
+                    Some(read) if read.status == 200 => {
+                        if read.json()["value"].as_str() != Some(value) {
+                            return Err(format!("acknowledged {key}={value} lost: {}", read.body));
+                        }
+                        break;
+                    }
+                    _ if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    refused => {
+                        return Err(format!(
+                            "no node answered a read of acknowledged {key}: {:?}",
+                            refused.map(|read| (read.status, read.body))
+                        ));
+                    }
+                }
             }
         }
         let mut leaders: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
