@@ -238,7 +238,10 @@ fn max_sessions_reaches_the_replica_and_zero_is_refused() {
     );
     let mut args = BASE.to_vec();
     args.extend_from_slice(&["--max-sessions", "7"]);
-    assert_eq!(load(&flags(&args)).unwrap().consensus_config().max_sessions, 7);
+    assert_eq!(
+        load(&flags(&args)).unwrap().consensus_config().max_sessions,
+        7
+    );
     let mut args = BASE.to_vec();
     args.extend_from_slice(&["--max-sessions", "0"]);
     let error = load(&flags(&args)).unwrap_err().to_string();
