@@ -18,8 +18,8 @@ fail() { echo "FAIL: $*" >&2; echo "  $summary" >&2; exit 1; }
 case "$kind" in
   safe)
     [ "$code" -eq 0 ] || fail "safe mode fuzz exited $code (1: an invariant broke)"
-    # Undecided seeds: none, except a bounded share (4 % of the seeds) left
-    # undecided by the two minority checks alone, for one structural reason:
+    # Undecided seeds: none, except a bounded share left undecided by the
+    # two minority checks alone, for one structural reason:
     # a minority window in which no write reached the minority (after the
     # bound X = 1.1 s, for minority_fails_fast). A flapping link cuts a node
     # off for one flap (60-95 ms) again and again; when the node led in the
@@ -29,10 +29,14 @@ case "$kind" in
     # see no write to its minority after X. Such a window has nothing to
     # judge (unknown, honestly); the seed's other windows are judged, and
     # every seed judges progress and bounded_elections in the recovery after
-    # the heal. Measured on seeds 100000-109999: 312 seeds (3.1 %),
-    # minority_never_acknowledges on 214 and minority_fails_fast on 126;
-    # seeds 1-300 (the CI run): 12. Any other undecided check, or more than
-    # the bound, fails.
+    # the heal. Measured on seeds 100000-109999: 313 seeds (p = 3.13 %),
+    # minority_never_acknowledges on 218 and minority_fails_fast on 123.
+    # The bound is the upper end of the binomial 99 % interval of that rate
+    # for the seeds run (n p + 2.576 sqrt(n p (1-p)): 17 of 300, 45 of
+    # 1000): a flat 4 % failed the CI's 300 seeds at 13 (4.3 %) while 1000
+    # seeds from 1 gave 3.8 %, sampling noise around the same 3.1 %. A
+    # structural change (the rate itself moving up) still fails. Any other
+    # undecided check, or more than the bound, fails.
     seeds=$(echo "$summary" | sed -n 's/^seeds=\([0-9]*\) .*/\1/p')
     undecided=$(echo "$summary" | sed -n 's/.* undecided=\([0-9]*\) .*/\1/p')
     checks=$(echo "$summary" | sed -n 's/.* undecided_checks=\([^ ]*\) .*/\1/p')
@@ -40,8 +44,9 @@ case "$kind" in
     if [ "$undecided" -gt 0 ]; then
       echo "$checks" | grep -Eq '^(minority_fails_fast:[0-9]+,)?minority_never_acknowledges:[0-9]+$|^minority_fails_fast:[0-9]+$' \
         || fail "safe mode fuzz left seeds undecided by $checks: an undecided seed is no pass"
-      [ $((undecided * 100)) -le $((seeds * 4)) ] \
-        || fail "safe mode fuzz left $undecided of $seeds seeds undecided (bound: 4 %)"
+      bound=$(awk -v n="$seeds" 'BEGIN { p = 0.0313; printf "%d", n * p + 2.576 * sqrt(n * p * (1 - p)) }')
+      [ "$undecided" -le "$bound" ] \
+        || fail "safe mode fuzz left $undecided of $seeds seeds undecided (bound: $bound, the binomial 99 % upper end of 3.13 %)"
     fi
     ;;
   incorrect)

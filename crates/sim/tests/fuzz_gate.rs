@@ -41,17 +41,18 @@ fn a_safe_run_with_undecided_seeds_fails() {
 
 #[test]
 fn only_a_bounded_share_of_unjudgeable_minority_windows_passes() {
-    // The two minority checks on at most 4 % of the seeds: a flapping
+    // The two minority checks on at most the binomial 99 % upper end of
+    // the measured 3.13 % (17 of 300 seeds): a flapping
     // link's one-flap window with every minority client still waiting, a
     // partition that barely outlasts the fail-fast bound.
     let few = CLEAN.replace(
         "undecided=0 undecided_checks=none",
-        "undecided=12 undecided_checks=minority_never_acknowledges:12",
+        "undecided=17 undecided_checks=minority_never_acknowledges:17",
     );
     assert!(gate("safe", 0, &few));
     let many = CLEAN.replace(
         "undecided=0 undecided_checks=none",
-        "undecided=13 undecided_checks=minority_never_acknowledges:13",
+        "undecided=18 undecided_checks=minority_never_acknowledges:18",
     );
     assert!(!gate("safe", 0, &many));
     let other = CLEAN.replace(
@@ -68,7 +69,7 @@ fn only_a_bounded_share_of_unjudgeable_minority_windows_passes() {
             true,
         ),
         (
-            "undecided=13 undecided_checks=minority_fails_fast:6,minority_never_acknowledges:8",
+            "undecided=18 undecided_checks=minority_fails_fast:10,minority_never_acknowledges:9",
             false,
         ),
         ("undecided=2 undecided_checks=bounded_elections:2", false),
