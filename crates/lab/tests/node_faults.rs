@@ -6,38 +6,24 @@
 //! keeps its files. Run as root (skipped otherwise, failed under CI=true).
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 use netlab::{Lab, LabOptions, Topology};
 
-static SERIAL: Mutex<()> = Mutex::new(());
+// Shared with the other privileged test binaries; this one uses a part.
+#[allow(dead_code)]
+mod common;
+use common::{missing_root_and_tools, ready_or_skip, serial_when, splitlab};
 
-/// The serial lock when this machine can run lab tests; `None`: skip.
+/// The serial lock when this machine can run lab tests; `None`: skip
+/// (a panic under CI=true).
 fn privileged() -> Option<MutexGuard<'static, ()>> {
-    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let missing: Vec<&str> = (!nix::unistd::geteuid().is_root())
-        .then_some("root")
-        .into_iter()
-        .chain(
-            ["ip", "nft", "tc"]
-                .into_iter()
-                .filter(|tool| netlab::tools::find_tool(tool).is_none()),
+    serial_when(|| {
+        ready_or_skip(
+            "node-fault lab tests",
+            &missing_root_and_tools(&["ip", "nft", "tc"]),
         )
-        .collect();
-    if missing.is_empty() {
-        return Some(serial);
-    }
-    let reason = format!("node-fault lab tests need: {}", missing.join(", "));
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{reason} (CI=true)"
-    );
-    eprintln!("SKIPPED: {reason}");
-    None
-}
-
-fn splitlab() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_splitlab"))
+    })
 }
 
 fn scratch(tag: &str) -> PathBuf {
