@@ -18,9 +18,39 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         })
 }
 
+/// The sum of every sample of the metric family `name` (the bare sample
+/// and each labelled one, e.g. every `reason` and `transport` of
+/// `splitnode_frames_rejected_total`); `None` when the family has none.
+pub fn sample_sum(text: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = (text.lines())
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let rest = match rest.strip_prefix('{') {
+                Some(labelled) => &labelled[labelled.find('}')? + 1..],
+                None => rest,
+            };
+            if !rest.starts_with(char::is_whitespace) {
+                return None;
+            }
+            rest.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_a_family_over_its_labels() {
+        let text = "# TYPE f counter\nf{reason=\"mac\",transport=\"udp\"} 3\n\
+                    f{reason=\"source\",transport=\"tcp\"} 4 1700000000\nf_other 100\nf 1\n";
+        assert_eq!(sample_sum(text, "f"), Some(8.0));
+        assert_eq!(sample_sum(text, "f_other"), Some(100.0));
+        assert_eq!(sample_sum(text, "g"), None);
+    }
 
     #[test]
     fn samples_by_exact_series() {

@@ -91,10 +91,8 @@ fn read_metrics(observer: &Observer, targets: &[String]) -> BTreeMap<String, (u6
             let Some(response) = fetch().or_else(fetch) else {
                 continue;
             };
-            let rejected: f64 = (response.body.lines())
-                .filter(|line| line.starts_with("splitnode_frames_rejected_total{"))
-                .filter_map(|line| line.split_whitespace().last()?.parse::<f64>().ok())
-                .sum();
+            let rejected = client::sample_sum(&response.body, "splitnode_frames_rejected_total")
+                .unwrap_or(0.0);
             let term = client::sample(&response.body, "splitnode_term").unwrap_or(0.0);
             out.insert(node, (rejected as u64, term as u64));
         }
