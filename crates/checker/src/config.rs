@@ -55,7 +55,9 @@ pub struct QuorumWindow {
     pub start_ns: u64,
     /// When that ended (exclusive).
     pub end_ns: u64,
-    /// The connected quorum; empty = any node may serve the writes.
+    /// The nodes a write may go through to count as progress: those not
+    /// cut off from a connected quorum (in a partial partition several
+    /// quorums overlap and only the leader's progresses); empty = any node.
     pub nodes: Vec<String>,
 }
 

@@ -236,6 +236,7 @@ pub fn run_client(
         .position(|(name, _)| *name == plan.home)
         .unwrap_or(0);
     let mut target = home_index;
+    let mut failover = Failover::new(home_index, plan.nodes.len());
     let mut session = client::Session::new(plan.protocol, plan.nodes[home_index].1);
     let interval_ns = plan.rate.map(|rate| (1e9 / rate) as u64);
     let mut next_at = mono_ns();
@@ -276,7 +277,7 @@ pub fn run_client(
         }
         plan.generator.observe(&request, &outcome);
         if plan.route == Route::FollowLeader {
-            target = next_target(&plan.nodes, target, &outcome);
+            target = failover.next(&plan.nodes, target, &outcome);
         }
         if interval_ns.is_none() && !matches!(outcome, Outcome::Ok { .. }) {
             // Closed loop: do not spin on a node that refuses.
@@ -286,21 +287,59 @@ pub fn run_client(
     Ok(())
 }
 
-/// Client failover: follow a leader hint; on a refusal without hint or an
-/// unreachable node, try the next node.
-pub fn next_target(nodes: &[(String, SocketAddr)], current: usize, outcome: &Outcome) -> usize {
-    match outcome {
-        Outcome::Ok { .. } => current,
-        Outcome::Fail {
-            leader: Some(leader),
-            ..
-        } => nodes
-            .iter()
-            .position(|(name, _)| name == leader)
-            .filter(|index| *index != current)
-            .unwrap_or((current + 1) % nodes.len()),
-        Outcome::Fail { error, .. } if error.starts_with("cas") => current,
-        _ => (current + 1) % nodes.len(),
+/// Client failover: follow a leader hint; after a refusal without a hint
+/// or an unreachable node away from home, go back home; after one at home,
+/// try the next node away. Returning home between away nodes keeps a client
+/// cut off with its home node writing to it (the minority checks need
+/// those writes within about a second of the cut; rotating through every
+/// other node first cost one timeout each), and the cursor keeps a dead
+/// home from pinning the client to the same away node.
+#[derive(Debug, Clone)]
+pub struct Failover {
+    home: usize,
+    nodes: usize,
+    away: usize,
+}
+
+impl Failover {
+    /// A client living beside node `home` of `nodes`.
+    pub fn new(home: usize, nodes: usize) -> Self {
+        Failover {
+            home,
+            nodes: nodes.max(1),
+            away: home,
+        }
+    }
+
+    /// The node the next request goes to, after `outcome` at `current`.
+    pub fn next(
+        &mut self,
+        names: &[(String, SocketAddr)],
+        current: usize,
+        outcome: &Outcome,
+    ) -> usize {
+        match outcome {
+            Outcome::Ok { .. } => return current,
+            Outcome::Fail {
+                leader: Some(leader),
+                ..
+            } => {
+                let hinted = names.iter().position(|(name, _)| name == leader);
+                if let Some(index) = hinted.filter(|index| *index != current) {
+                    return index;
+                }
+            }
+            Outcome::Fail { error, .. } if error.starts_with("cas") => return current,
+            _ => {}
+        }
+        if current != self.home || self.nodes == 1 {
+            return self.home;
+        }
+        self.away = (self.away + 1) % self.nodes;
+        if self.away == self.home {
+            self.away = (self.away + 1) % self.nodes;
+        }
+        self.away
     }
 }
 
@@ -430,8 +469,8 @@ mod tests {
     }
 
     #[test]
-    fn failover_follows_hints_and_rotates() {
-        let nodes: Vec<(String, SocketAddr)> = (1..=3)
+    fn failover_follows_hints_and_returns_home_between_away_nodes() {
+        let nodes: Vec<(String, SocketAddr)> = (1..=4)
             .map(|i| {
                 (
                     format!("n{i}"),
@@ -439,20 +478,37 @@ mod tests {
                 )
             })
             .collect();
-        let hint = Outcome::Fail {
+        let hint = |leader: &str| Outcome::Fail {
             error: "not_leader".into(),
-            leader: Some("n3".into()),
+            leader: Some(leader.into()),
         };
-        assert_eq!(next_target(&nodes, 0, &hint), 2);
         let timeout = Outcome::Info {
             error: "timeout".into(),
         };
-        assert_eq!(next_target(&nodes, 2, &timeout), 0);
         let ok = Outcome::Ok {
             value: None,
             token: None,
         };
-        assert_eq!(next_target(&nodes, 1, &ok), 1);
+        let mut failover = Failover::new(1, nodes.len());
+        assert_eq!(failover.next(&nodes, 1, &hint("n3")), 2);
+        assert_eq!(failover.next(&nodes, 2, &ok), 2);
+        // The leader went away: back home, which may know the new one.
+        assert_eq!(failover.next(&nodes, 2, &timeout), 1);
+        // Home unreachable too: every away node in turn, home between them.
+        let mut visited = Vec::new();
+        let mut at = 1;
+        for _ in 0..6 {
+            at = failover.next(&nodes, at, &timeout);
+            visited.push(at);
+        }
+        assert_eq!(visited, vec![2, 1, 3, 1, 0, 1]);
+        // A hint naming the node itself is no hint.
+        assert_eq!(failover.next(&nodes, 1, &hint("n2")), 2);
+        let cas = Outcome::Fail {
+            error: "cas_mismatch".into(),
+            leader: None,
+        };
+        assert_eq!(failover.next(&nodes, 3, &cas), 3);
     }
 
     #[test]

@@ -87,6 +87,24 @@ pub fn connected_quorum(nodes: &[String], grudge: &Grudge) -> Option<Vec<String>
     checker::windows::connected_quorum(nodes, nodes.len(), linked(grudge))
 }
 
+/// The nodes a write may go through to count as progress (I12) while a
+/// fully connected quorum exists: every node not cut off from a quorum,
+/// as the simulator counts them. A partial partition leaves several
+/// overlapping quorums ({A,C} and {B,C} when A-B is cut) and only the one
+/// holding the leader can progress, so judging the first largest clique
+/// alone failed a correct run whenever the leader sat in the other one.
+pub fn progress_nodes(nodes: &[String], grudge: &Grudge) -> Option<Vec<String>> {
+    connected_quorum(nodes, grudge)?;
+    let cut_off = minority_of(nodes, grudge);
+    Some(
+        nodes
+            .iter()
+            .filter(|node| !cut_off.contains(node))
+            .cloned()
+            .collect(),
+    )
+}
+
 /// Which nodes each client (process `i` lives in the namespace of
 /// `homes[i]`) could reach, piecewise over the run: a client reaches a node
 /// when neither drops the other's packets under the partitions in force.
@@ -200,7 +218,7 @@ pub fn check_config(
                     minority,
                 });
             }
-            if let Some(quorum_nodes) = connected_quorum(nodes, grudge) {
+            if let Some(quorum_nodes) = progress_nodes(nodes, grudge) {
                 config.quorum_windows.push(QuorumWindow {
                     start_ns: fault.start_ns,
                     end_ns: end_of(fault),

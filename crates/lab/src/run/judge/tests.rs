@@ -40,6 +40,23 @@ fn partial_partition_leaves_no_minority() {
     let g = grudge::complete(&[vec!["n1".to_string()], vec!["n2".to_string()]]);
     assert!(minority_of(&nodes, &g).is_empty());
     assert_eq!(connected_quorum(&nodes, &g).map(|q| q.len()), Some(2));
+    // Both {n1,n3} and {n2,n3} are quorums; the leader's progresses, so a
+    // write through any of the three counts (the CI run that judged only
+    // {n1,n3} failed a correct run whose leader was n2).
+    assert_eq!(progress_nodes(&nodes, &g), Some(names(3)));
+}
+
+#[test]
+fn progress_nodes_leave_out_the_cut_off_and_need_a_quorum() {
+    let nodes = names(5);
+    let g = grudge::isolate_one("n1", &nodes);
+    assert_eq!(progress_nodes(&nodes, &g), Some(nodes[1..].to_vec()));
+    let g = grudge::complete(&[
+        nodes[..2].to_vec(),
+        nodes[2..4].to_vec(),
+        nodes[4..].to_vec(),
+    ]);
+    assert_eq!(progress_nodes(&nodes, &g), None);
 }
 
 #[test]
