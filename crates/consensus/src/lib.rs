@@ -63,6 +63,9 @@
 //!   CheckQuorum, `replication`, `client`).
 //! - `naive/`: the four incorrect strategies, one policy row each, on a shared
 //!   naive primary-backup engine that is never used by `safe`.
+//! - `replica_core`: what both engines hold and do alike (term and vote,
+//!   log, KV state, the outgoing actions); `replica`'s `Strategy` takes
+//!   inputs for both the same way.
 //! - `log`, `kv`, `io`: the log mirror, the KV state machine with sessions
 //!   and snapshots, and durable-write bookkeeping.
 //!
@@ -83,6 +86,7 @@ mod log;
 mod naive;
 pub mod quorum;
 mod replica;
+mod replica_core;
 mod safe;
 mod sessions;
 mod status;

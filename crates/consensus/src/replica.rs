@@ -1,13 +1,41 @@
 //! The public replica: one of five strategies behind the same API.
+use wire::{Message, NodeId, Term};
+
 use crate::naive::{self, NaiveReplica};
+use crate::replica_core::Core;
 use crate::safe::SafeReplica;
-use crate::{Action, Config, ConfigError, Input, Restored, Status};
+use crate::{
+    Action, ClientRequest, Config, ConfigError, Input, IoSeq, RequestId, Restored, Status,
+};
 
 /// What every strategy implements; [`Replica`] forwards to one of them.
+/// Every strategy takes its inputs the same way: the clock first, then the
+/// one handler for the kind of input.
 pub(crate) trait Strategy: Send {
-    fn step(&mut self, now: u64, input: Input);
-    fn take_actions(&mut self) -> Vec<Action>;
+    fn core_mut(&mut self) -> &mut Core;
+    fn on_tick(&mut self);
+    fn on_message(&mut self, from: NodeId, term: Term, message: Message);
+    fn on_client(&mut self, id: RequestId, request: ClientRequest);
+    fn on_persisted(&mut self, upto: IoSeq);
     fn status(&self) -> Status;
+
+    fn step(&mut self, now: u64, input: Input) {
+        self.core_mut().advance_clock(now);
+        match input {
+            Input::Tick => self.on_tick(),
+            Input::Message {
+                from,
+                term,
+                message,
+            } => self.on_message(from, term, message),
+            Input::Client { id, request } => self.on_client(id, request),
+            Input::Persisted { upto } => self.on_persisted(upto),
+        }
+    }
+
+    fn take_actions(&mut self) -> Vec<Action> {
+        self.core_mut().take_actions()
+    }
 }
 
 /// One replica's state machine. Wraps the strategy selected by

@@ -6,7 +6,9 @@
 //! whatever they receive, overwriting their log when it disagrees. Each
 //! strategy is a row of [`Policy`] settings deciding the one thing the designs
 //! vary: when a replica promotes itself, whether it gates writes, and whom
-//! it listens to. Nothing here is shared with, or switched on in, `safe`.
+//! it listens to. Nothing here is shared with, or switched on in, `safe`;
+//! both engines build their actions on the same `replica_core::Core`
+//! (state, sends, votes, applying), which decides nothing.
 //!
 //! They emit the same events as `safe` (`BecameLeader`, `WriteAccepted`,
 //! `WriteCommitted`, `Applied`, `Truncated`, ...), so the checker sees the

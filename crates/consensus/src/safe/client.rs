@@ -1,40 +1,24 @@
 //! Client requests: writes (leader only, lease checked at serve time,
 //! exactly-once by `(client, seq)`) and reads (ReadIndex, lease, stale).
-use wire::{Entry, KvOp, Payload};
+use wire::{KvOp, Payload};
 
 use super::SafeReplica;
 use super::heartbeat::{PendingRead, PendingWrite};
-use crate::action::{Action, ClientReply, ClientResponse, Rejection};
+use crate::action::{ClientReply, ClientResponse, Rejection};
 use crate::config::ReadMode;
 use crate::event::Event;
-use crate::input::{ClientRequest, RequestId};
+use crate::input::RequestId;
 use crate::lease;
+use crate::replica_core::written;
 
 impl SafeReplica {
-    pub(super) fn on_client(&mut self, id: RequestId, request: ClientRequest) {
-        match request {
-            ClientRequest::Write { client, seq, op } => self.on_write(id, client, seq, op),
-            ClientRequest::Read { key, mode } => self.on_read(id, key, mode),
-        }
-    }
-
-    fn reply(&mut self, id: RequestId, reply: ClientReply) {
-        self.out.push(Action::Reply { id, reply });
-    }
-
-    fn reject(&mut self, id: RequestId, rejection: Rejection) {
-        self.reply(id, ClientReply::Rejected(rejection));
-    }
-
     /// Why this replica cannot serve a leader-only request right now, if it
     /// cannot: not leader, or leader without a valid lease at this instant.
     fn leadership_problem(&self) -> Option<Rejection> {
         let Some(leader) = self.leader.as_ref() else {
-            return Some(Rejection::NotLeader {
-                leader: self.leader_id,
-            });
+            return Some(self.core.not_leader());
         };
-        if lease::holds(self.now, leader.lease_until) {
+        if lease::holds(self.core.now, leader.lease_until) {
             None
         } else if leader.lease_until == 0 {
             Some(Rejection::NoQuorum) // never confirmed by a quorum yet
@@ -43,34 +27,29 @@ impl SafeReplica {
         }
     }
 
-    fn on_write(&mut self, id: RequestId, client: u64, seq: u64, op: KvOp) {
+    pub(super) fn on_write(&mut self, id: RequestId, client: u64, seq: u64, op: KvOp) {
         if self.leader.is_none() {
-            let leader = self.leader_id;
-            self.reject(id, Rejection::NotLeader { leader });
+            self.core.reject(id, self.core.not_leader());
             return;
         }
         // Exactly-once: a retry of an applied request gets the first answer.
-        match self.kv.session_result(client, seq) {
+        match self.core.kv.session_result(client, seq) {
             Some(Ok(result)) => {
-                let response = ClientResponse::Written {
-                    token: result.token,
-                    applied: result.applied,
-                };
-                self.reply(id, ClientReply::Ok(response));
+                self.core.reply(id, written(result));
                 return;
             }
             Some(Err(())) => {
                 let reason = "superseded by a later request of the same client".to_owned();
-                self.reply(id, ClientReply::Unknown { reason });
+                self.core.reply(id, ClientReply::Unknown { reason });
                 return;
             }
             None => {}
         }
         if let Some(problem) = self.leadership_problem() {
-            self.reject(id, problem);
+            self.core.reject(id, problem);
             return;
         }
-        let max_pending = self.config.max_pending_requests;
+        let max_pending = self.core.config.max_pending_requests;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
@@ -85,59 +64,47 @@ impl SafeReplica {
             return;
         }
         if leader.pending_requests() >= max_pending {
-            self.reject(id, Rejection::Overloaded);
+            self.core.reject(id, Rejection::Overloaded);
             return;
         }
-        let index = self.log.last_index() + 1;
+        let index = self.core.append_own(Payload::Command { client, seq, op });
         leader.pending_writes.entry(index).or_default().push(waiter);
         leader.inflight.insert((client, seq), index);
-        let entry = Entry {
-            term: self.term,
-            index,
-            payload: Payload::Command { client, seq, op },
-        };
-        self.append_local(entry);
-        self.emit(Event::WriteAccepted {
-            term: self.term,
+        self.core.emit(Event::WriteAccepted {
+            term: self.core.term,
             index,
         });
         self.replicate_all(false);
         self.advance_commit();
     }
 
-    fn on_read(&mut self, id: RequestId, key: String, mode: ReadMode) {
+    pub(super) fn on_read(&mut self, id: RequestId, key: String, mode: ReadMode) {
         if mode == ReadMode::Stale {
-            let response = ClientResponse::Value {
-                value: self.kv.get(&key),
-                index: self.kv.applied_index(),
-            };
-            self.reply(id, ClientReply::Ok(response));
+            self.core.reply(id, self.core.local_read(&key));
             return;
         }
         let lease_read = mode == ReadMode::Lease;
         let problem = if lease_read {
             self.leadership_problem()
         } else {
-            self.leader.is_none().then_some(Rejection::NotLeader {
-                leader: self.leader_id,
-            })
+            self.leader.is_none().then(|| self.core.not_leader())
         };
         if let Some(problem) = problem {
-            self.reject(id, problem);
+            self.core.reject(id, problem);
             return;
         }
         let commit = self.commit;
-        let max_pending = self.config.max_pending_requests;
+        let max_pending = self.core.config.max_pending_requests;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
         // Until our no-op commits we do not know the true commit index.
         if commit < leader.noop_index {
-            self.reject(id, Rejection::NoQuorum);
+            self.core.reject(id, Rejection::NoQuorum);
             return;
         }
         if leader.pending_requests() >= max_pending {
-            self.reject(id, Rejection::Overloaded);
+            self.core.reject(id, Rejection::Overloaded);
             return;
         }
         let needs_round = if lease_read {
@@ -164,9 +131,9 @@ impl SafeReplica {
     /// Answers every pending read whose round is confirmed (or, for a lease
     /// read, whose lease still holds now) and whose index has been applied.
     pub(super) fn serve_ready_reads(&mut self) {
-        let applied = self.kv.applied_index();
-        let now = self.now;
-        let kv = &self.kv;
+        let applied = self.core.kv.applied_index();
+        let now = self.core.now;
+        let kv = &self.core.kv;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
@@ -188,7 +155,7 @@ impl SafeReplica {
             false
         });
         for (id, reply) in replies {
-            self.reply(id, reply);
+            self.core.reply(id, reply);
         }
     }
 }

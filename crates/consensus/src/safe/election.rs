@@ -1,52 +1,28 @@
 //! Elections: randomized timers, PreVote, votes, and role changes.
-use rand_chacha::ChaCha8Rng;
-use rand_core::RngCore;
-use wire::{Entry, Index, Message, NodeId, Payload, Term};
+use wire::{Index, Message, NodeId, Payload, Term};
 
 use super::SafeReplica;
 use super::heartbeat::LeaderState;
 use crate::IoSeq;
-use crate::action::{Action, ClientReply, Rejection, Transport};
+use crate::action::{ClientReply, Rejection, Transport};
 use crate::event::{Event, StepDownReason};
 use crate::lease;
 use crate::status::Role;
 
-/// A timeout drawn uniformly from `[min, max)` (just `min` if the range is empty).
-pub(crate) fn random_timeout(rng: &mut ChaCha8Rng, min: u64, max: u64) -> u64 {
-    if max <= min {
-        return min;
-    }
-    min + rng.next_u64() % (max - min)
-}
-
 impl SafeReplica {
     pub(super) fn reset_election_timer(&mut self) {
-        let timeout = random_timeout(
-            &mut self.rng,
-            self.config.election_timeout_min_ns,
-            self.config.election_timeout_max_ns,
-        );
-        self.election_deadline = self.now.saturating_add(timeout);
-    }
-
-    pub(super) fn tick(&mut self) {
-        self.update_liveness();
-        if self.role == Role::Leader {
-            self.tick_leader();
-        } else if self.now >= self.election_deadline {
-            self.start_pre_vote();
-        }
+        self.election_deadline = self.core.election_deadline();
     }
 
     /// True if we may grant a (pre)vote now: no live leader (ourselves
     /// included) may still hold a lease we helped to build.
     pub(super) fn may_vote_now(&self) -> bool {
         match &self.leader {
-            Some(leader) => !lease::holds(self.now, leader.lease_until),
+            Some(leader) => !lease::holds(self.core.now, leader.lease_until),
             None => lease::may_grant_vote(
-                self.now,
+                self.core.now,
                 self.last_leader_contact,
-                self.config.election_timeout_min_ns,
+                self.core.config.election_timeout_min_ns,
             ),
         }
     }
@@ -54,38 +30,38 @@ impl SafeReplica {
     /// PreVote (Raft thesis §9.6): ask whether we *could* win at
     /// `term + 1` before touching our term, so a node that cannot reach a
     /// quorum never inflates terms.
-    fn start_pre_vote(&mut self) {
-        self.role = Role::PreCandidate;
-        self.leader_id = None;
+    pub(super) fn start_pre_vote(&mut self) {
+        self.core.role = Role::PreCandidate;
+        self.core.leader_id = None;
         self.vote_for_ourselves();
         self.reset_election_timer();
         if self.votes.len() >= self.quorum() {
             self.start_election();
             return;
         }
-        self.request_votes(self.term + 1, pre_vote, None);
+        self.request_votes(self.core.term + 1, pre_vote, None);
     }
 
     fn start_election(&mut self) {
-        self.term += 1;
-        self.voted_for = Some(self.config.id);
-        self.role = Role::Candidate;
+        let seq = self.core.start_term();
+        self.core.role = Role::Candidate;
         self.follower_matched = 0;
         self.vote_for_ourselves();
-        let seq = self.persist_meta();
-        self.emit(Event::ElectionStarted { term: self.term });
+        self.core.emit(Event::ElectionStarted {
+            term: self.core.term,
+        });
         self.reset_election_timer();
         if self.votes.len() >= self.quorum() {
             self.become_leader();
             return;
         }
-        self.request_votes(self.term, vote, Some(seq));
+        self.request_votes(self.core.term, vote, Some(seq));
     }
 
     /// A new round's ballot box: our own vote only.
     fn vote_for_ourselves(&mut self) {
         self.votes.clear();
-        self.votes.insert(self.config.id);
+        self.votes.insert(self.core.config.id);
     }
 
     /// Asks every peer for its (pre-)vote on our last log position, at
@@ -96,10 +72,9 @@ impl SafeReplica {
         request: fn(Index, Term) -> Message,
         after: Option<IoSeq>,
     ) {
-        let message = request(self.log.last_index(), self.log.last_term());
-        for peer in self.peers.clone() {
-            self.send_with_term(peer, term, message.clone(), Transport::Stream, after);
-        }
+        let message = request(self.core.log.last_index(), self.core.log.last_term());
+        self.core
+            .broadcast_with_term(term, message, Transport::Stream, after);
     }
 
     pub(super) fn on_pre_vote(
@@ -109,12 +84,12 @@ impl SafeReplica {
         last_index: Index,
         last_term: Term,
     ) {
-        let granted = term > self.term
-            && self.log.is_up_to_date(last_index, last_term)
+        let granted = term > self.core.term
+            && self.core.log.is_up_to_date(last_index, last_term)
             && self.may_vote_now();
         // A grant echoes the asked-for term; a refusal carries ours.
-        let reply_term = if granted { term } else { self.term };
-        self.send_with_term(
+        let reply_term = if granted { term } else { self.core.term };
+        self.core.send_with_term(
             from,
             reply_term,
             Message::PreVoteResponse { granted },
@@ -124,17 +99,17 @@ impl SafeReplica {
     }
 
     pub(super) fn on_pre_vote_response(&mut self, from: NodeId, term: Term, granted: bool) {
-        if self.role != Role::PreCandidate {
+        if self.core.role != Role::PreCandidate {
             return;
         }
         if !granted {
-            self.emit(Event::PreVoteRejected {
-                term: self.term + 1,
+            self.core.emit(Event::PreVoteRejected {
+                term: self.core.term + 1,
                 by: from,
             });
             return;
         }
-        if term != self.term + 1 {
+        if term != self.core.term + 1 {
             return; // an answer to an older campaign
         }
         self.votes.insert(from);
@@ -144,36 +119,22 @@ impl SafeReplica {
     }
 
     pub(super) fn on_vote(&mut self, from: NodeId, term: Term, last_index: Index, last_term: Term) {
-        let granted = term == self.term
-            && self.role != Role::Leader
-            && self.voted_for.is_none_or(|voted| voted == from)
-            && self.log.is_up_to_date(last_index, last_term)
+        let granted = term == self.core.term
+            && self.core.role != Role::Leader
+            && self.core.voted_for.is_none_or(|voted| voted == from)
+            && self.core.log.is_up_to_date(last_index, last_term)
             && self.may_vote_now();
         if !granted {
-            self.send(
-                from,
-                Message::VoteResponse { granted: false },
-                Transport::Stream,
-                None,
-            );
+            self.core.refuse_vote(from);
             return;
         }
-        self.voted_for = Some(from);
-        self.role = Role::Follower;
-        // Persist-before-send: the grant leaves only once the vote is durable
-        // (invariant I1 across restarts, see crates/checker/README.md).
-        let seq = self.persist_meta();
+        self.core.role = Role::Follower;
+        self.core.grant_vote(from);
         self.reset_election_timer();
-        self.send(
-            from,
-            Message::VoteResponse { granted: true },
-            Transport::Stream,
-            Some(seq),
-        );
     }
 
     pub(super) fn on_vote_response(&mut self, from: NodeId, term: Term, granted: bool) {
-        if self.role != Role::Candidate || term != self.term || !granted {
+        if self.core.role != Role::Candidate || term != self.core.term || !granted {
             return;
         }
         self.votes.insert(from);
@@ -183,31 +144,32 @@ impl SafeReplica {
     }
 
     fn become_leader(&mut self) {
-        self.role = Role::Leader;
+        self.core.role = Role::Leader;
         self.incoming_snapshot = None;
-        self.leader_id = Some(self.config.id);
+        self.core.leader_id = Some(self.core.config.id);
         self.votes.clear();
-        let mut leader = LeaderState::new(self.config.id, self.quorum(), self.now);
-        for peer in &self.peers {
-            leader.add_peer(*peer, self.log.last_index() + 1, self.base_retransmit());
+        let mut leader = LeaderState::new(self.core.config.id, self.quorum(), self.core.now);
+        for peer in &self.core.peers {
+            leader.add_peer(
+                *peer,
+                self.core.log.last_index() + 1,
+                self.base_retransmit(),
+            );
         }
         self.leader = Some(leader);
         for liveness in self.liveness.values_mut() {
             liveness.last_ack = None;
             liveness.outbound_up = false;
         }
-        self.emit(Event::BecameLeader { term: self.term });
+        self.core.emit(Event::BecameLeader {
+            term: self.core.term,
+        });
         // A no-op of our own term lets us commit (and learn the commit
         // index of) entries from earlier terms (Raft §5.4.2).
-        let entry = Entry {
-            term: self.term,
-            index: self.log.last_index() + 1,
-            payload: Payload::Noop,
-        };
+        let noop_index = self.core.append_own(Payload::Noop);
         if let Some(leader) = self.leader.as_mut() {
-            leader.noop_index = entry.index;
+            leader.noop_index = noop_index;
         }
-        self.append_local(entry);
         self.heartbeat_round();
         self.replicate_all(false);
         self.advance_commit();
@@ -222,18 +184,15 @@ impl SafeReplica {
         leader: Option<NodeId>,
         reason: StepDownReason,
     ) {
-        let old_term = self.term;
-        if term > self.term {
-            self.term = term;
-            self.voted_for = None;
+        let old_term = self.core.term;
+        if self.core.adopt_term(term) {
             self.follower_matched = 0;
-            self.persist_meta();
         }
         if let Some(state) = self.leader.take() {
-            if lease::holds(self.now, state.lease_until) {
-                self.emit(Event::LeaseLost { term: old_term });
+            if lease::holds(self.core.now, state.lease_until) {
+                self.core.emit(Event::LeaseLost { term: old_term });
             }
-            self.emit(Event::SteppedDown {
+            self.core.emit(Event::SteppedDown {
                 term: old_term,
                 reason,
             });
@@ -242,32 +201,28 @@ impl SafeReplica {
                     let reply = ClientReply::Unknown {
                         reason: format!("leadership of term {old_term} lost before commit"),
                     };
-                    self.out.push(Action::Reply {
-                        id: waiter.id,
-                        reply,
-                    });
+                    self.core.reply(waiter.id, reply);
                 }
             }
             for read in state.pending_reads {
-                let reply = ClientReply::Rejected(Rejection::NotLeader { leader });
-                self.out.push(Action::Reply { id: read.id, reply });
+                self.core.reject(read.id, Rejection::NotLeader { leader });
             }
         }
-        if self.role != Role::Follower || leader.is_some() {
+        if self.core.role != Role::Follower || leader.is_some() {
             self.reset_election_timer();
         }
-        self.role = Role::Follower;
-        self.leader_id = leader;
+        self.core.role = Role::Follower;
+        self.core.leader_id = leader;
         self.votes.clear();
     }
 
     /// Called on every message from the current leader of our term.
     pub(super) fn accept_leader(&mut self, from: NodeId) {
-        if self.role != Role::Follower {
-            self.become_follower(self.term, Some(from), StepDownReason::HigherTerm);
+        if self.core.role != Role::Follower {
+            self.become_follower(self.core.term, Some(from), StepDownReason::HigherTerm);
         }
-        self.leader_id = Some(from);
-        self.last_leader_contact = Some(self.now);
+        self.core.leader_id = Some(from);
+        self.last_leader_contact = Some(self.core.now);
         self.reset_election_timer();
     }
 }

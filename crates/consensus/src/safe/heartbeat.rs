@@ -111,7 +111,7 @@ impl SafeReplica {
         let Some(leader) = self.leader.as_ref() else {
             return;
         };
-        if self.now >= leader.next_heartbeat_at {
+        if self.core.now >= leader.next_heartbeat_at {
             self.heartbeat_round();
             self.replicate_all(true);
         }
@@ -121,9 +121,9 @@ impl SafeReplica {
 
     /// Sends one numbered heartbeat round to every peer.
     pub(super) fn heartbeat_round(&mut self) {
-        let now = self.now;
-        let et_max = self.config.election_timeout_max_ns;
-        let interval = self.config.heartbeat_interval_ns;
+        let now = self.core.now;
+        let et_max = self.core.config.election_timeout_max_ns;
+        let interval = self.core.config.heartbeat_interval_ns;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
@@ -136,16 +136,14 @@ impl SafeReplica {
             seq,
             commit: self.commit,
         };
-        for peer in self.peers.clone() {
-            self.send(peer, message.clone(), Transport::Datagram, None);
-        }
+        self.core.broadcast(message, Transport::Datagram, None);
         if let Some(confirmed) = confirmed {
             self.on_round_confirmed(confirmed);
         }
     }
 
     pub(super) fn on_heartbeat_ack(&mut self, from: NodeId, seq: u64) {
-        let now = self.now;
+        let now = self.core.now;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
@@ -160,9 +158,9 @@ impl SafeReplica {
     }
 
     fn on_round_confirmed(&mut self, confirmed: Confirmed) {
-        let until = lease::lease_end(confirmed.sent_at, self.config.lease_ns());
-        let term = self.term;
-        let now = self.now;
+        let until = lease::lease_end(confirmed.sent_at, self.core.config.lease_ns());
+        let term = self.core.term;
+        let now = self.core.now;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
@@ -185,7 +183,7 @@ impl SafeReplica {
             }
         }
         for event in events {
-            self.emit(event);
+            self.core.emit(event);
         }
         self.serve_ready_reads();
     }
@@ -193,16 +191,16 @@ impl SafeReplica {
     /// The lease ran out without renewal: writes and lease reads are now
     /// refused until a quorum acknowledges a new round.
     fn check_lease(&mut self) {
-        let term = self.term;
-        let now = self.now;
+        let term = self.core.term;
+        let now = self.core.now;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
         if leader.lease_valid && !lease::holds(now, leader.lease_until) {
             leader.lease_valid = false;
             leader.quorum_lost = true;
-            self.emit(Event::LeaseLost { term });
-            self.emit(Event::QuorumLost { term });
+            self.core.emit(Event::LeaseLost { term });
+            self.core.emit(Event::QuorumLost { term });
         }
     }
 
@@ -214,12 +212,14 @@ impl SafeReplica {
         };
         let deadline = leader
             .last_quorum_contact
-            .saturating_add(self.config.election_timeout_min_ns);
-        if self.now >= deadline {
+            .saturating_add(self.core.config.election_timeout_min_ns);
+        if self.core.now >= deadline {
             if !leader.quorum_lost {
-                self.emit(Event::QuorumLost { term: self.term });
+                self.core.emit(Event::QuorumLost {
+                    term: self.core.term,
+                });
             }
-            self.become_follower(self.term, None, StepDownReason::QuorumLost);
+            self.become_follower(self.core.term, None, StepDownReason::QuorumLost);
         }
     }
 
@@ -236,7 +236,7 @@ impl SafeReplica {
             self.commit = learned;
             self.apply_committed();
         }
-        self.send(
+        self.core.send(
             from,
             Message::HeartbeatAck { seq },
             Transport::Datagram,
@@ -246,7 +246,7 @@ impl SafeReplica {
 
     pub(super) fn note_heard(&mut self, from: NodeId) {
         if let Some(liveness) = self.liveness.get_mut(&from) {
-            liveness.last_heard = Some(self.now);
+            liveness.last_heard = Some(self.core.now);
         }
         self.update_liveness();
     }
@@ -255,8 +255,8 @@ impl SafeReplica {
     /// within `ET_min`. Outbound (leader only): it acked a round within
     /// `ET_min`.
     pub(super) fn update_liveness(&mut self) {
-        let window = self.config.election_timeout_min_ns;
-        let now = self.now;
+        let window = self.core.config.election_timeout_min_ns;
+        let now = self.core.now;
         let leading = self.leader.is_some();
         let recent = |at: Option<u64>| at.is_some_and(|at| now < at.saturating_add(window));
         let mut events = Vec::new();
@@ -287,7 +287,7 @@ impl SafeReplica {
             }
         }
         for event in events {
-            self.emit(event);
+            self.core.emit(event);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! with quorum commit, snapshots, fencing tokens and exactly-once sessions.
 //!
 //! Code map (one concern per file):
-//! - `mod.rs` — state, the `step` dispatcher, term rules, status;
+//! - `mod.rs` — state, the input handlers, term rules, status;
 //! - `election.rs` — timers, PreVote, votes, becoming leader or follower;
 //! - `heartbeat.rs` — heartbeat rounds, the lease, CheckQuorum, peer liveness;
 //! - `replication.rs` — appends, commit, apply;
@@ -17,21 +17,15 @@ mod snapshot;
 
 use std::collections::BTreeMap;
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
 use wire::{Index, Message, NodeId, Term};
 
-use crate::action::{Action, Transport};
+use crate::action::Transport;
 use crate::event::{Event, StepDownReason};
-use crate::input::{Input, IoSeq, Restored};
-use crate::io::IoTracker;
-use crate::kv::Kv;
-use crate::log::Log;
+use crate::input::{ClientRequest, IoSeq, RequestId, Restored};
 use crate::replica::Strategy;
+use crate::replica_core::Core;
 use crate::status::{PeerStatus, Role, Status};
 use crate::{Config, ConfigError};
-
-pub(crate) use election::random_timeout;
 
 /// What the local replica knows about one peer's liveness.
 #[derive(Debug, Clone, Default)]
@@ -45,18 +39,8 @@ struct PeerLiveness {
 }
 
 pub(crate) struct SafeReplica {
-    config: Config,
-    peers: Vec<NodeId>,
-    rng: ChaCha8Rng,
-    now: u64,
-    term: Term,
-    voted_for: Option<NodeId>,
-    role: Role,
-    leader_id: Option<NodeId>,
-    log: Log,
-    kv: Kv,
+    core: Core,
     commit: Index,
-    io: IoTracker,
     election_deadline: u64,
     /// Last contact with a live leader of our term (or start-up after a
     /// restart, when an old lease may still be running).
@@ -69,7 +53,6 @@ pub(crate) struct SafeReplica {
     leader: Option<heartbeat::LeaderState>,
     /// Snapshot chunks staged from the current leader (memory only).
     incoming_snapshot: Option<snapshot::IncomingSnapshot>,
-    out: Vec<Action>,
 }
 
 impl SafeReplica {
@@ -79,78 +62,88 @@ impl SafeReplica {
         seed: u64,
         now: u64,
     ) -> Result<Self, ConfigError> {
-        let kv = Kv::recover(restored.snapshot.as_ref(), config.max_sessions)?;
-        let log = Log::restore(restored.snapshot, restored.entries);
-        let peers = config.peers();
-        let liveness = peers
+        let core = Core::restore(config, restored, seed, now)?;
+        let liveness = core
+            .peers
             .iter()
             .map(|peer| (*peer, PeerLiveness::default()))
             .collect();
         let mut replica = SafeReplica {
-            peers,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            now,
-            term: restored.term,
-            voted_for: restored.voted_for,
-            role: Role::Follower,
-            leader_id: None,
-            commit: log.snapshot_index(),
-            io: IoTracker::new(log.last_index()),
-            log,
-            kv,
+            commit: core.log.snapshot_index(),
             election_deadline: 0,
             // After a restart a leader we acked before the crash may still
             // hold a lease: behave as if we just heard from it.
-            last_leader_contact: (restored.term > 0).then_some(now),
+            last_leader_contact: (core.term > 0).then_some(now),
             follower_matched: 0,
             votes: Default::default(),
             liveness,
             leader: None,
             incoming_snapshot: None,
-            out: Vec::new(),
-            config,
+            core,
         };
         replica.reset_election_timer();
         Ok(replica)
     }
 
     fn quorum(&self) -> usize {
-        self.config.quorum()
+        self.core.config.quorum()
     }
 
-    fn send(&mut self, to: NodeId, message: Message, transport: Transport, after: Option<IoSeq>) {
-        self.send_with_term(to, self.term, message, transport, after);
+    /// PreVotes travel at `term + 1` without changing anyone's term, and a
+    /// vote request inside a leader lease is refused without adopting its
+    /// term (Raft thesis §4.2.3), so a partitioned node rejoining cannot
+    /// depose a healthy leader.
+    fn handles_higher_term_itself(&self, message: &Message) -> bool {
+        match message {
+            Message::PreVote { .. } => true,
+            Message::PreVoteResponse { granted } => *granted,
+            Message::Vote { .. } => !self.may_vote_now(),
+            _ => false,
+        }
     }
 
-    fn send_with_term(
-        &mut self,
-        to: NodeId,
-        term: Term,
-        message: Message,
-        transport: Transport,
-        after: Option<IoSeq>,
-    ) {
-        self.out.push(Action::Send {
-            to,
-            term,
-            message,
-            transport,
-            after,
+    /// Fencing (invariant I7, see crates/checker/README.md): a request from
+    /// an older term is refused and answered
+    /// with our term; stale responses are dropped silently.
+    fn reject_stale(&mut self, from: NodeId, their_term: Term, message: &Message) {
+        let reply = match message {
+            Message::PreVote { .. } => Message::PreVoteResponse { granted: false },
+            Message::Vote { .. } => Message::VoteResponse { granted: false },
+            Message::Append { .. }
+            | Message::InstallSnapshot { .. }
+            | Message::Heartbeat { .. } => Message::StaleTerm,
+            _ => return,
+        };
+        self.core.emit(Event::StaleTermRejected {
+            from,
+            their_term,
+            our_term: self.core.term,
         });
+        let transport = if reply == Message::StaleTerm && message.is_datagram() {
+            Transport::Datagram
+        } else {
+            Transport::Stream
+        };
+        self.core.send(from, reply, transport, None);
     }
 
-    fn emit(&mut self, event: Event) {
-        self.out.push(Action::Event(event));
+    fn lease_until(&self) -> u64 {
+        self.leader.as_ref().map_or(0, |leader| leader.lease_until)
+    }
+}
+
+impl Strategy for SafeReplica {
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
     }
 
-    fn persist_meta(&mut self) -> IoSeq {
-        let seq = self.io.issue();
-        self.out.push(Action::PersistMeta {
-            term: self.term,
-            voted_for: self.voted_for,
-            seq,
-        });
-        seq
+    fn on_tick(&mut self) {
+        self.update_liveness();
+        if self.core.role == Role::Leader {
+            self.tick_leader();
+        } else if self.core.now >= self.election_deadline {
+            self.start_pre_vote();
+        }
     }
 
     fn on_message(&mut self, from: NodeId, term: Term, message: Message) {
@@ -158,11 +151,11 @@ impl SafeReplica {
             return; // not a member: the driver should have dropped it
         }
         self.note_heard(from);
-        if term < self.term {
+        if term < self.core.term {
             self.reject_stale(from, term, &message);
             return;
         }
-        if term > self.term && !self.handles_higher_term_itself(&message) {
+        if term > self.core.term && !self.handles_higher_term_itself(&message) {
             let leader = matches!(
                 message,
                 Message::Append { .. }
@@ -207,79 +200,24 @@ impl SafeReplica {
         }
     }
 
-    /// PreVotes travel at `term + 1` without changing anyone's term, and a
-    /// vote request inside a leader lease is refused without adopting its
-    /// term (Raft thesis §4.2.3), so a partitioned node rejoining cannot
-    /// depose a healthy leader.
-    fn handles_higher_term_itself(&self, message: &Message) -> bool {
-        match message {
-            Message::PreVote { .. } => true,
-            Message::PreVoteResponse { granted } => *granted,
-            Message::Vote { .. } => !self.may_vote_now(),
-            _ => false,
+    fn on_client(&mut self, id: RequestId, request: ClientRequest) {
+        match request {
+            ClientRequest::Write { client, seq, op } => self.on_write(id, client, seq, op),
+            ClientRequest::Read { key, mode } => self.on_read(id, key, mode),
         }
-    }
-
-    /// Fencing (invariant I7, see crates/checker/README.md): a request from
-    /// an older term is refused and answered
-    /// with our term; stale responses are dropped silently.
-    fn reject_stale(&mut self, from: NodeId, their_term: Term, message: &Message) {
-        let reply = match message {
-            Message::PreVote { .. } => Message::PreVoteResponse { granted: false },
-            Message::Vote { .. } => Message::VoteResponse { granted: false },
-            Message::Append { .. }
-            | Message::InstallSnapshot { .. }
-            | Message::Heartbeat { .. } => Message::StaleTerm,
-            _ => return,
-        };
-        self.emit(Event::StaleTermRejected {
-            from,
-            their_term,
-            our_term: self.term,
-        });
-        let transport = if reply == Message::StaleTerm && message.is_datagram() {
-            Transport::Datagram
-        } else {
-            Transport::Stream
-        };
-        self.send(from, reply, transport, None);
     }
 
     fn on_persisted(&mut self, upto: IoSeq) {
-        self.io.persisted(upto);
-        if self.role == Role::Leader {
+        self.core.io.persisted(upto);
+        if self.core.role == Role::Leader {
             self.advance_commit();
         }
-    }
-
-    fn lease_until(&self) -> u64 {
-        self.leader.as_ref().map_or(0, |leader| leader.lease_until)
-    }
-}
-
-impl Strategy for SafeReplica {
-    fn step(&mut self, now: u64, input: Input) {
-        // A driver's clock never runs backwards; if one does, hold time still.
-        self.now = self.now.max(now);
-        match input {
-            Input::Tick => self.tick(),
-            Input::Message {
-                from,
-                term,
-                message,
-            } => self.on_message(from, term, message),
-            Input::Client { id, request } => self.on_client(id, request),
-            Input::Persisted { upto } => self.on_persisted(upto),
-        }
-    }
-
-    fn take_actions(&mut self) -> Vec<Action> {
-        std::mem::take(&mut self.out)
     }
 
     fn status(&self) -> Status {
         let leader = self.leader.as_ref();
         let peers = self
+            .core
             .peers
             .iter()
             .map(|peer| {
@@ -295,7 +233,7 @@ impl Strategy for SafeReplica {
             })
             .collect();
         let quorum_reachable = match leader {
-            Some(leader) => crate::lease::holds(self.now, leader.lease_until),
+            Some(leader) => crate::lease::holds(self.core.now, leader.lease_until),
             None => {
                 let heard = self
                     .liveness
@@ -305,22 +243,9 @@ impl Strategy for SafeReplica {
                 heard + 1 >= self.quorum()
             }
         };
-        Status {
-            id: self.config.id,
-            mode: self.config.mode,
-            role: self.role,
-            term: self.term,
-            voted_for: self.voted_for,
-            leader: self.leader_id,
-            lease_remaining_ns: self.lease_until().saturating_sub(self.now),
-            quorum_reachable,
-            peers,
-            first_index: self.log.first_index(),
-            last_index: self.log.last_index(),
-            commit_index: self.commit,
-            applied_index: self.kv.applied_index(),
-            state_hash: self.kv.state_hash(),
-        }
+        let lease_remaining_ns = self.lease_until().saturating_sub(self.core.now);
+        self.core
+            .status(peers, self.commit, lease_remaining_ns, quorum_reachable)
     }
 }
 

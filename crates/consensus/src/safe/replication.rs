@@ -1,12 +1,12 @@
 //! Log replication: appends with log matching and conflict hints, quorum
 //! commit, applying to the KV state, local snapshots and InstallSnapshot.
-use wire::{Entry, Index, Message, NodeId, Payload, Term, Token};
+use wire::{Entry, Index, Message, NodeId, Payload, Term};
 
 use super::{SafeReplica, snapshot};
-use crate::action::{Action, ClientReply, ClientResponse, Transport};
+use crate::action::{ClientReply, Transport};
 use crate::event::Event;
-use crate::log::{append_accepted, append_rejected};
 use crate::quorum;
+use crate::replica_core::{write_committed, written};
 use crate::status::Role;
 
 /// Appends with entries in flight per follower before we wait for answers
@@ -15,25 +15,19 @@ use crate::status::Role;
 const MAX_INFLIGHT_APPENDS: usize = 4;
 
 impl SafeReplica {
-    /// Appends an entry of our own term to the local log (leader only).
-    pub(super) fn append_local(&mut self, entry: Entry) {
-        let write = self.io.append(&mut self.log, None, vec![entry]);
-        self.out.push(write);
-    }
-
     /// Sends every follower what it is missing. On a heartbeat tick, also
     /// refreshes lagging commit indexes and, if a peer left entries
     /// unanswered for its retransmit timeout (a reset stream loses them),
     /// resends from the last acknowledged index with exponential backoff.
     pub(super) fn replicate_all(&mut self, on_tick: bool) {
-        for peer in self.peers.clone() {
+        for peer in self.core.peers.clone() {
             self.replicate_to(peer, on_tick);
         }
     }
 
     /// The first retransmit timeout: two heartbeats without an answer.
     pub(super) fn base_retransmit(&self) -> u64 {
-        self.config.heartbeat_interval_ns.saturating_mul(2)
+        self.core.config.heartbeat_interval_ns.saturating_mul(2)
     }
 
     /// The leader's replication progress for `peer`; `None` unless leading.
@@ -46,11 +40,11 @@ impl SafeReplica {
     }
 
     pub(super) fn replicate_to(&mut self, peer: NodeId, on_tick: bool) {
-        let last_index = self.log.last_index();
+        let last_index = self.core.log.last_index();
         let last_heard = self.liveness.get(&peer).and_then(|peer| peer.last_heard);
         let commit = self.commit;
-        let now = self.now;
-        let max_backoff = self.config.election_timeout_max_ns;
+        let now = self.core.now;
+        let max_backoff = self.core.config.election_timeout_max_ns;
         let Some(progress) = self
             .leader
             .as_mut()
@@ -85,24 +79,25 @@ impl SafeReplica {
         if behind && progress.inflight >= MAX_INFLIGHT_APPENDS {
             return;
         }
-        if progress.next_index <= self.log.snapshot_index() {
-            let max_len = self.config.snapshot_chunk_bytes;
-            if let Some(chunk) = snapshot::next_chunk(progress, &self.log, max_len, now, last_heard)
+        if progress.next_index <= self.core.log.snapshot_index() {
+            let max_len = self.core.config.snapshot_chunk_bytes;
+            if let Some(chunk) =
+                snapshot::next_chunk(progress, &self.core.log, max_len, now, last_heard)
             {
                 let message = Message::InstallSnapshot { chunk };
-                self.send(peer, message, Transport::Stream, None);
+                self.core.send(peer, message, Transport::Stream, None);
             }
             return;
         }
         progress.snapshot = None;
         let prev_log_index = progress.next_index - 1;
-        let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
+        let Some(prev_log_term) = self.core.log.term_at(prev_log_index) else {
             return;
         };
-        let entries = self.log.slice(
+        let entries = self.core.log.slice(
             progress.next_index,
             last_index,
-            self.config.max_append_entries.max(1),
+            self.core.config.max_append_entries.max(1),
         );
         progress.next_index = prev_log_index + entries.len() as Index + 1;
         progress.sent_commit = commit;
@@ -115,7 +110,7 @@ impl SafeReplica {
             entries,
             leader_commit: commit,
         };
-        self.send(peer, message, Transport::Stream, None);
+        self.core.send(peer, message, Transport::Stream, None);
     }
 
     pub(super) fn on_append(
@@ -131,34 +126,36 @@ impl SafeReplica {
         }
         self.accept_leader(from);
         // Entries our snapshot covers are committed and therefore identical.
-        let snapshot_index = self.log.snapshot_index();
+        let snapshot_index = self.core.log.snapshot_index();
         if prev_log_index < snapshot_index {
             entries.retain(|entry| entry.index > snapshot_index);
             prev_log_index = snapshot_index;
-            prev_log_term = self.log.term_at(snapshot_index).unwrap_or(0);
+            prev_log_term = self.core.log.term_at(snapshot_index).unwrap_or(0);
         }
-        if prev_log_index > self.log.last_index() {
-            self.reject_append(from, self.log.last_index() + 1);
+        if prev_log_index > self.core.log.last_index() {
+            self.core
+                .reject_append(from, self.core.log.last_index() + 1);
             return;
         }
-        if self.log.term_at(prev_log_index) != Some(prev_log_term) {
+        if self.core.log.term_at(prev_log_index) != Some(prev_log_term) {
             let hint = self
+                .core
                 .log
                 .first_index_of_term_at(prev_log_index, self.commit + 1);
-            self.reject_append(from, hint);
+            self.core.reject_append(from, hint);
             return;
         }
         let mut truncate_after = None;
         let mut new_from = entries.len();
         for (position, entry) in entries.iter().enumerate() {
-            match self.log.term_at(entry.index) {
+            match self.core.log.term_at(entry.index) {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
                     if entry.index <= self.commit {
                         // Would truncate a committed entry (invariant I9, see
                         // crates/checker/README.md): refuse the
                         // message rather than lose it.
-                        self.reject_append(from, self.commit + 1);
+                        self.core.reject_append(from, self.commit + 1);
                         return;
                     }
                     truncate_after = Some(entry.index - 1);
@@ -171,12 +168,11 @@ impl SafeReplica {
         let match_index = prev_log_index + entries.len() as Index;
         let new_entries: Vec<Entry> = entries.drain(new_from..).collect();
         if let Some(after) = truncate_after {
-            self.log.truncate_after(after);
-            self.emit(Event::Truncated { after });
+            self.core.log.truncate_after(after);
+            self.core.emit(Event::Truncated { after });
         }
         if !new_entries.is_empty() {
-            let write = self.io.append(&mut self.log, truncate_after, new_entries);
-            self.out.push(write);
+            self.core.write_log(truncate_after, new_entries);
         }
         self.follower_matched = self.follower_matched.max(match_index);
         let learned = leader_commit.min(match_index);
@@ -184,18 +180,7 @@ impl SafeReplica {
             self.commit = learned;
             self.apply_committed();
         }
-        // Persist-before-send: the ack claims these entries are durable here.
-        let after = self.io.after_all();
-        self.send(from, append_accepted(match_index), Transport::Stream, after);
-    }
-
-    fn reject_append(&mut self, from: NodeId, conflict_index: Index) {
-        self.send(
-            from,
-            append_rejected(conflict_index),
-            Transport::Stream,
-            None,
-        );
+        self.core.accept_append(from, match_index);
     }
 
     pub(super) fn on_append_response(
@@ -205,9 +190,9 @@ impl SafeReplica {
         match_index: Index,
         conflict_index: Index,
     ) {
-        let last_index = self.log.last_index();
+        let last_index = self.core.log.last_index();
         let base_retransmit = self.base_retransmit();
-        let now = self.now;
+        let now = self.core.now;
         let Some(progress) = self.progress_mut(from) else {
             return;
         };
@@ -243,7 +228,7 @@ impl SafeReplica {
         let Some(leader) = self.leader.as_ref() else {
             return;
         };
-        let mut matches = vec![self.io.durable_index().min(self.log.last_index())];
+        let mut matches = vec![self.core.io.durable_index().min(self.core.log.last_index())];
         matches.extend(
             leader
                 .progress
@@ -251,18 +236,12 @@ impl SafeReplica {
                 .map(|progress| progress.match_index),
         );
         let candidate = quorum::quorum_index(&matches);
-        if candidate <= self.commit || self.log.term_at(candidate) != Some(self.term) {
+        if candidate <= self.commit || self.core.log.term_at(candidate) != Some(self.core.term) {
             return;
         }
         for index in self.commit + 1..=candidate {
-            if let Some(entry) = self.log.get(index)
-                && matches!(entry.payload, Payload::Command { .. })
-            {
-                let token = Token {
-                    term: entry.term,
-                    index,
-                };
-                self.emit(Event::WriteCommitted { token });
+            if let Some(event) = self.core.log.get(index).and_then(write_committed) {
+                self.core.emit(event);
             }
         }
         self.commit = candidate;
@@ -272,16 +251,8 @@ impl SafeReplica {
     /// Applies committed entries in order, answers the writes waiting on
     /// them, serves reads that waited for them, and snapshots if due.
     pub(super) fn apply_committed(&mut self) {
-        while self.kv.applied_index() < self.commit {
-            let Some(entry) = self.log.get(self.kv.applied_index() + 1).cloned() else {
-                break;
-            };
-            let result = self.kv.apply(&entry);
-            self.emit(Event::Applied {
-                index: entry.index,
-                term: entry.term,
-                state_hash: self.kv.state_hash(),
-            });
+        while let Some((entry, result)) = self.core.apply_next(self.commit) {
+            self.core.emit_applied(&entry);
             let Some(leader) = self.leader.as_mut() else {
                 continue;
             };
@@ -297,23 +268,17 @@ impl SafeReplica {
                     (Payload::Command { client, seq, .. }, Some(result))
                         if (*client, *seq) == (waiter.client, waiter.seq) =>
                     {
-                        ClientReply::Ok(ClientResponse::Written {
-                            token: result.token,
-                            applied: result.applied,
-                        })
+                        written(result)
                     }
                     _ => ClientReply::Unknown {
                         reason: "a different entry was committed at this index".to_owned(),
                     },
                 };
-                self.out.push(Action::Reply {
-                    id: waiter.id,
-                    reply,
-                });
+                self.core.reply(waiter.id, reply);
             }
         }
         self.maybe_snapshot();
-        if self.role == Role::Leader {
+        if self.core.role == Role::Leader {
             self.serve_ready_reads();
         }
     }

@@ -128,7 +128,7 @@ impl SafeReplica {
             self.answer_chunk(from, last_index, chunk.total_len, true);
             return;
         }
-        let term = self.term;
+        let term = self.core.term;
         if !self
             .incoming_snapshot
             .as_ref()
@@ -183,28 +183,31 @@ impl SafeReplica {
     /// if the state does not decode.
     fn install(&mut self, snapshot: Snapshot) -> bool {
         let last_index = snapshot.last_index;
-        let Ok(kv) = Kv::restore(&snapshot, self.config.max_sessions) else {
+        let Ok(kv) = Kv::restore(&snapshot, self.core.config.max_sessions) else {
             return false;
         };
-        let old_last = self.log.last_index();
-        let discarded = self.log.install_snapshot(snapshot.clone());
+        let old_last = self.core.log.last_index();
+        let discarded = self.core.log.install_snapshot(snapshot.clone());
         let truncate = (discarded && old_last > last_index).then_some(last_index);
-        let seq = self.io.issue_log(
+        let seq = self.core.io.issue_log(
             Some(last_index).filter(|_| discarded),
-            self.log.last_index(),
+            self.core.log.last_index(),
         );
-        self.out.push(Action::InstallSnapshot { snapshot, seq });
+        self.core.push(Action::InstallSnapshot { snapshot, seq });
         if let Some(after) = truncate {
-            let write = self.io.append(&mut self.log, Some(after), Vec::new());
-            self.out.push(write);
-            self.emit(Event::Truncated { after });
+            let write = self
+                .core
+                .io
+                .append(&mut self.core.log, Some(after), Vec::new());
+            self.core.push(write);
+            self.core.emit(Event::Truncated { after });
         }
-        self.kv = kv;
+        self.core.kv = kv;
         self.commit = last_index;
-        self.emit(Event::Applied {
+        self.core.emit(Event::Applied {
             index: last_index,
-            term: self.kv.applied_term(),
-            state_hash: self.kv.state_hash(),
+            term: self.core.kv.applied_term(),
+            state_hash: self.core.kv.state_hash(),
         });
         self.follower_matched = self.follower_matched.max(last_index);
         true
@@ -213,13 +216,17 @@ impl SafeReplica {
     /// Answers a chunk; an `installed` answer waits until the install (and
     /// everything before it) is durable.
     fn answer_chunk(&mut self, to: NodeId, last_index: Index, next_offset: u64, installed: bool) {
-        let after = if installed { self.io.after_all() } else { None };
+        let after = if installed {
+            self.core.io.after_all()
+        } else {
+            None
+        };
         let answer = Message::InstallSnapshotResponse {
             last_index,
             next_offset,
             installed,
         };
-        self.send(to, answer, Transport::Stream, after);
+        self.core.send(to, answer, Transport::Stream, after);
     }
 
     pub(super) fn on_install_snapshot_response(
@@ -230,7 +237,7 @@ impl SafeReplica {
         installed: bool,
     ) {
         let base_retransmit = self.base_retransmit();
-        let now = self.now;
+        let now = self.core.now;
         let Some(progress) = self.progress_mut(from) else {
             return;
         };
@@ -270,13 +277,14 @@ impl SafeReplica {
     }
 
     pub(super) fn maybe_snapshot(&mut self) {
-        let applied = self.kv.applied_index();
-        if applied.saturating_sub(self.log.snapshot_index()) < self.config.snapshot_threshold.max(1)
+        let applied = self.core.kv.applied_index();
+        if applied.saturating_sub(self.core.log.snapshot_index())
+            < self.core.config.snapshot_threshold.max(1)
         {
             return;
         }
-        let snapshot = self.kv.snapshot();
-        self.log.compact_to(snapshot.clone());
-        self.out.push(Action::CompactLog { snapshot });
+        let snapshot = self.core.kv.snapshot();
+        self.core.log.compact_to(snapshot.clone());
+        self.core.push(Action::CompactLog { snapshot });
     }
 }

@@ -7,35 +7,20 @@ mod roles;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
 use wire::{Index, Message, NodeId, Term};
 
 use super::policy::{OnSilence, Policy, View};
-use crate::action::{Action, Transport};
+use crate::action::Transport;
 use crate::event::{Event, StepDownReason};
-use crate::input::{Input, IoSeq, RequestId, Restored};
-use crate::io::IoTracker;
-use crate::kv::Kv;
-use crate::log::Log;
+use crate::input::{ClientRequest, IoSeq, RequestId, Restored};
 use crate::replica::Strategy;
-use crate::safe::random_timeout;
+use crate::replica_core::Core;
 use crate::status::{PeerStatus, Role, Status};
 use crate::{Config, ConfigError};
 
 pub(crate) struct NaiveReplica {
     policy: Policy,
-    config: Config,
-    peers: Vec<NodeId>,
-    rng: ChaCha8Rng,
-    now: u64,
-    term: Term,
-    voted_for: Option<NodeId>,
-    role: Role,
-    leader_id: Option<NodeId>,
-    log: Log,
-    kv: Kv,
-    io: IoTracker,
+    core: Core,
     silence_deadline: u64,
     next_heartbeat_at: u64,
     heartbeat_seq: u64,
@@ -48,7 +33,6 @@ pub(crate) struct NaiveReplica {
     progress: BTreeMap<NodeId, (Index, Index)>,
     /// Primary only: writes waiting for their entry to reach the local disk.
     pending: BTreeMap<Index, Vec<RequestId>>,
-    out: Vec<Action>,
 }
 
 impl NaiveReplica {
@@ -59,27 +43,16 @@ impl NaiveReplica {
         seed: u64,
         now: u64,
     ) -> Result<Self, ConfigError> {
-        let mut kv = Kv::recover(restored.snapshot.as_ref(), config.max_sessions)?;
-        let log = Log::restore(restored.snapshot, restored.entries);
+        let mut core = Core::restore(config, restored, seed, now)?;
         // Naive: everything on disk counts as applied.
-        for index in log.first_index()..=log.last_index() {
-            if let Some(entry) = log.get(index) {
-                kv.apply(entry);
+        for index in core.log.first_index()..=core.log.last_index() {
+            if let Some(entry) = core.log.get(index) {
+                core.kv.apply(entry);
             }
         }
-        let peers = config.peers();
         let mut replica = NaiveReplica {
             policy,
-            peers,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            now,
-            term: restored.term,
-            voted_for: restored.voted_for,
-            role: Role::Follower,
-            leader_id: None,
-            io: IoTracker::new(log.last_index()),
-            log,
-            kv,
+            core,
             silence_deadline: 0,
             next_heartbeat_at: now,
             heartbeat_seq: 0,
@@ -89,116 +62,36 @@ impl NaiveReplica {
             votes: BTreeSet::new(),
             progress: BTreeMap::new(),
             pending: BTreeMap::new(),
-            out: Vec::new(),
-            config,
         };
         replica.reset_silence_timer();
         Ok(replica)
     }
 
     fn view(&self) -> View {
-        let window = self.config.election_timeout_min_ns;
+        let window = self.core.config.election_timeout_min_ns;
         let heard = self
             .heard
             .values()
-            .filter(|at| self.now < at.saturating_add(window))
+            .filter(|at| self.core.now < at.saturating_add(window))
             .count();
         View {
-            quorum: self.config.quorum(),
+            quorum: self.core.config.quorum(),
             heard: heard + 1,
         }
     }
 
     fn reset_silence_timer(&mut self) {
-        let timeout = random_timeout(
-            &mut self.rng,
-            self.config.election_timeout_min_ns,
-            self.config.election_timeout_max_ns,
-        );
-        self.silence_deadline = self.now.saturating_add(timeout);
-    }
-
-    fn send(&mut self, to: NodeId, message: Message, transport: Transport, after: Option<IoSeq>) {
-        let term = self.term;
-        self.out.push(Action::Send {
-            to,
-            term,
-            message,
-            transport,
-            after,
-        });
-    }
-
-    fn emit(&mut self, event: Event) {
-        self.out.push(Action::Event(event));
-    }
-
-    fn persist_meta(&mut self) -> IoSeq {
-        let seq = self.io.issue();
-        let (term, voted_for) = (self.term, self.voted_for);
-        self.out.push(Action::PersistMeta {
-            term,
-            voted_for,
-            seq,
-        });
-        seq
-    }
-
-    fn adopt_term(&mut self, term: Term) {
-        if term > self.term {
-            self.term = term;
-            self.voted_for = None;
-            self.persist_meta();
-        }
-    }
-
-    fn tick(&mut self) {
-        self.track_liveness();
-        if self.now >= self.next_heartbeat_at {
-            // Everyone broadcasts heartbeats; some policies count them.
-            self.next_heartbeat_at = self.now.saturating_add(self.config.heartbeat_interval_ns);
-            self.heartbeat_seq += 1;
-            let message = Message::Heartbeat {
-                seq: self.heartbeat_seq,
-                commit: self.kv.applied_index(),
-            };
-            for peer in self.peers.clone() {
-                self.send(peer, message.clone(), Transport::Datagram, None);
-            }
-            if self.role == Role::Leader {
-                self.replicate_all(true);
-            }
-        }
-        if self.role == Role::Leader {
-            if !self.policy.keeps_leading(self.view()) {
-                self.step_down(StepDownReason::QuorumLost);
-            }
-            return;
-        }
-        if self.now < self.silence_deadline {
-            return;
-        }
-        self.reset_silence_timer();
-        match self.policy.on_silence(self.view()) {
-            OnSilence::Promote => {
-                self.term += 1;
-                self.voted_for = Some(self.config.id);
-                self.persist_meta();
-                self.become_leader();
-            }
-            OnSilence::Campaign => self.campaign(),
-            OnSilence::Wait => {}
-        }
+        self.silence_deadline = self.core.election_deadline();
     }
 
     fn track_liveness(&mut self) {
-        let window = self.config.election_timeout_min_ns;
+        let window = self.core.config.election_timeout_min_ns;
         let mut events = Vec::new();
-        for peer in &self.peers {
+        for peer in &self.core.peers {
             let up = self
                 .heard
                 .get(peer)
-                .is_some_and(|at| self.now < at.saturating_add(window));
+                .is_some_and(|at| self.core.now < at.saturating_add(window));
             if up && self.peer_up.insert(*peer) {
                 events.push(Event::PeerUp { peer: *peer });
             } else if !up && self.peer_up.remove(peer) {
@@ -213,24 +106,72 @@ impl NaiveReplica {
             if lost != self.quorum_lost {
                 self.quorum_lost = lost;
                 events.push(if lost {
-                    Event::QuorumLost { term: self.term }
+                    Event::QuorumLost {
+                        term: self.core.term,
+                    }
                 } else {
-                    Event::QuorumRegained { term: self.term }
+                    Event::QuorumRegained {
+                        term: self.core.term,
+                    }
                 });
             }
         }
         for event in events {
-            self.emit(event);
+            self.core.emit(event);
+        }
+    }
+}
+
+impl Strategy for NaiveReplica {
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn on_tick(&mut self) {
+        self.track_liveness();
+        if self.core.now >= self.next_heartbeat_at {
+            // Everyone broadcasts heartbeats; some policies count them.
+            self.next_heartbeat_at = self
+                .core
+                .now
+                .saturating_add(self.core.config.heartbeat_interval_ns);
+            self.heartbeat_seq += 1;
+            let message = Message::Heartbeat {
+                seq: self.heartbeat_seq,
+                commit: self.core.kv.applied_index(),
+            };
+            self.core.broadcast(message, Transport::Datagram, None);
+            if self.core.role == Role::Leader {
+                self.replicate_all(true);
+            }
+        }
+        if self.core.role == Role::Leader {
+            if !self.policy.keeps_leading(self.view()) {
+                self.step_down(StepDownReason::QuorumLost);
+            }
+            return;
+        }
+        if self.core.now < self.silence_deadline {
+            return;
+        }
+        self.reset_silence_timer();
+        match self.policy.on_silence(self.view()) {
+            OnSilence::Promote => {
+                self.core.start_term();
+                self.become_leader();
+            }
+            OnSilence::Campaign => self.campaign(),
+            OnSilence::Wait => {}
         }
     }
 
     fn on_message(&mut self, from: NodeId, term: Term, message: Message) {
-        if !self.peers.contains(&from) {
+        if !self.core.peers.contains(&from) {
             return;
         }
         match message {
             Message::Heartbeat { .. } => {
-                self.heard.insert(from, self.now);
+                self.heard.insert(from, self.core.now);
                 self.track_liveness();
             }
             Message::Append {
@@ -246,18 +187,18 @@ impl NaiveReplica {
             } => self.on_append_response(from, success, match_index, conflict_index),
             Message::Vote { .. } => self.on_vote(from, term),
             Message::VoteResponse { granted: true }
-                if self.role == Role::Candidate && term == self.term =>
+                if self.core.role == Role::Candidate && term == self.core.term =>
             {
                 self.votes.insert(from);
-                if self.votes.len() >= self.config.quorum() {
+                if self.votes.len() >= self.core.config.quorum() {
                     self.become_leader();
                 }
             }
-            Message::StaleTerm if term > self.term => {
-                if self.role != Role::Leader {
-                    self.adopt_term(term);
+            Message::StaleTerm if term > self.core.term => {
+                if self.core.role != Role::Leader {
+                    self.core.adopt_term(term);
                 } else if self.policy.yields_to_newer_term() {
-                    self.adopt_term(term);
+                    self.core.adopt_term(term);
                     self.step_down(StepDownReason::HigherTerm);
                 }
             }
@@ -265,30 +206,26 @@ impl NaiveReplica {
             _ => {}
         }
     }
-}
 
-impl Strategy for NaiveReplica {
-    fn step(&mut self, now: u64, input: Input) {
-        self.now = self.now.max(now);
-        match input {
-            Input::Tick => self.tick(),
-            Input::Message {
-                from,
-                term,
-                message,
-            } => self.on_message(from, term, message),
-            Input::Client { id, request } => self.on_client(id, request),
-            Input::Persisted { upto } => self.on_persisted(upto),
+    fn on_client(&mut self, id: RequestId, request: ClientRequest) {
+        match request {
+            ClientRequest::Write { client, seq, op } => self.on_write(id, client, seq, op),
+            ClientRequest::Read { key, mode } => self.on_read(id, &key, mode),
         }
     }
 
-    fn take_actions(&mut self) -> Vec<Action> {
-        std::mem::take(&mut self.out)
+    fn on_persisted(&mut self, upto: IoSeq) {
+        self.core.io.persisted(upto);
+        if self.core.role == Role::Leader {
+            // The flaw: on our own disk means acknowledged.
+            self.apply_up_to(self.core.io.durable_index());
+        }
     }
 
     fn status(&self) -> Status {
         let view = self.view();
         let peers = self
+            .core
             .peers
             .iter()
             .map(|peer| PeerStatus {
@@ -298,21 +235,7 @@ impl Strategy for NaiveReplica {
                 match_index: self.progress.get(peer).map_or(0, |(_, matched)| *matched),
             })
             .collect();
-        Status {
-            id: self.config.id,
-            mode: self.config.mode,
-            role: self.role,
-            term: self.term,
-            voted_for: self.voted_for,
-            leader: self.leader_id,
-            lease_remaining_ns: 0,
-            quorum_reachable: view.heard_quorum(),
-            peers,
-            first_index: self.log.first_index(),
-            last_index: self.log.last_index(),
-            commit_index: self.kv.applied_index(),
-            applied_index: self.kv.applied_index(),
-            state_hash: self.kv.state_hash(),
-        }
+        let applied = self.core.kv.applied_index();
+        self.core.status(peers, applied, 0, view.heard_quorum())
     }
 }

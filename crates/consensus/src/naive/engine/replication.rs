@@ -1,37 +1,25 @@
 //! The naive engine's data path: appends, overwrites, applying on receipt
 //! (or, on a primary, on its own fsync), and client requests.
-use wire::{Entry, Index, KvOp, Message, NodeId, Payload, Term, Token};
+use wire::{Entry, Index, KvOp, Message, NodeId, Payload, Term};
 
 use super::NaiveReplica;
-use crate::action::{Action, ClientReply, ClientResponse, Rejection, Transport};
+use crate::action::{ClientReply, Transport};
 use crate::config::ReadMode;
 use crate::event::{Event, StepDownReason};
-use crate::input::{ClientRequest, IoSeq, RequestId};
+use crate::input::RequestId;
 use crate::kv::Kv;
-use crate::log::{append_accepted, append_rejected};
+use crate::replica_core::{write_committed, written};
 use crate::status::Role;
 
 impl NaiveReplica {
-    pub(super) fn append_local(&mut self, payload: Payload) -> Index {
-        let entry = Entry {
-            term: self.term,
-            index: self.log.last_index() + 1,
-            payload,
-        };
-        let index = entry.index;
-        let write = self.io.append(&mut self.log, None, vec![entry]);
-        self.out.push(write);
-        index
-    }
-
     pub(super) fn replicate_all(&mut self, resend: bool) {
-        for peer in self.peers.clone() {
+        for peer in self.core.peers.clone() {
             self.replicate_to(peer, resend);
         }
     }
 
     pub(super) fn replicate_to(&mut self, peer: NodeId, resend: bool) {
-        let last = self.log.last_index();
+        let last = self.core.log.last_index();
         let Some((next, matched)) = self.progress.get_mut(&peer) else {
             return;
         };
@@ -41,18 +29,19 @@ impl NaiveReplica {
             return;
         }
         let prev_log_index = *next - 1;
-        let prev_log_term = self.log.term_at(prev_log_index).unwrap_or(0);
+        let prev_log_term = self.core.log.term_at(prev_log_index).unwrap_or(0);
         let entries = self
+            .core
             .log
-            .slice(*next, last, self.config.max_append_entries.max(1));
+            .slice(*next, last, self.core.config.max_append_entries.max(1));
         *next = prev_log_index + entries.len() as Index + 1;
         let message = Message::Append {
             prev_log_index,
             prev_log_term,
             entries,
-            leader_commit: self.kv.applied_index(),
+            leader_commit: self.core.kv.applied_index(),
         };
-        self.send(peer, message, Transport::Stream, None);
+        self.core.send(peer, message, Transport::Stream, None);
     }
 
     pub(super) fn on_append(
@@ -63,85 +52,78 @@ impl NaiveReplica {
         prev_term: Term,
         entries: Vec<Entry>,
     ) {
-        if self.role == Role::Leader {
-            if !(term > self.term && self.policy.yields_to_newer_term()) {
+        if self.core.role == Role::Leader {
+            if !(term > self.core.term && self.policy.yields_to_newer_term()) {
                 return; // a primary listens to nobody
             }
             self.step_down(StepDownReason::HigherTerm);
         }
-        if !self.policy.accepts_append(self.term, term) {
-            self.emit(Event::StaleTermRejected {
+        if !self.policy.accepts_append(self.core.term, term) {
+            self.core.emit(Event::StaleTermRejected {
                 from,
                 their_term: term,
-                our_term: self.term,
+                our_term: self.core.term,
             });
-            self.send(from, Message::StaleTerm, Transport::Stream, None);
+            self.core
+                .send(from, Message::StaleTerm, Transport::Stream, None);
             return;
         }
-        self.adopt_term(term);
-        self.role = Role::Follower;
-        self.leader_id = Some(from);
+        self.core.adopt_term(term);
+        self.core.role = Role::Follower;
+        self.core.leader_id = Some(from);
         self.reset_silence_timer();
-        if prev_index > self.log.last_index() {
-            self.reject_append(from, self.log.last_index() + 1);
+        if prev_index > self.core.log.last_index() {
+            self.core
+                .reject_append(from, self.core.log.last_index() + 1);
             return;
         }
-        if prev_index >= self.log.first_index() && self.log.term_at(prev_index) != Some(prev_term) {
-            let hint = self.log.first_index_of_term_at(prev_index, 1);
-            self.reject_append(from, hint);
+        if prev_index >= self.core.log.first_index()
+            && self.core.log.term_at(prev_index) != Some(prev_term)
+        {
+            let hint = self.core.log.first_index_of_term_at(prev_index, 1);
+            self.core.reject_append(from, hint);
             return;
         }
         let match_index = prev_index + entries.len() as Index;
         let mut truncate_after = None;
         let mut fresh = Vec::new();
         for entry in entries {
-            if !fresh.is_empty() || entry.index > self.log.last_index() {
+            if !fresh.is_empty() || entry.index > self.core.log.last_index() {
                 fresh.push(entry);
-            } else if self.log.term_at(entry.index) != Some(entry.term) {
+            } else if self.core.log.term_at(entry.index) != Some(entry.term) {
                 // No commit index to protect: acknowledged writes go too.
                 truncate_after = Some(entry.index - 1);
-                self.log.truncate_after(entry.index - 1);
+                self.core.log.truncate_after(entry.index - 1);
                 fresh.push(entry);
             }
         }
         if let Some(after) = truncate_after {
-            self.emit(Event::Truncated { after });
-            if after < self.kv.applied_index() {
+            self.core.emit(Event::Truncated { after });
+            if after < self.core.kv.applied_index() {
                 self.rebuild_state(after);
             }
         }
         if !fresh.is_empty() {
-            let write = self.io.append(&mut self.log, truncate_after, fresh);
-            self.out.push(write);
+            self.core.write_log(truncate_after, fresh);
         }
-        self.apply_up_to(self.log.last_index());
-        let after = self.io.after_all();
-        self.send(from, append_accepted(match_index), Transport::Stream, after);
-    }
-
-    pub(super) fn reject_append(&mut self, from: NodeId, conflict_index: Index) {
-        self.send(
-            from,
-            append_rejected(conflict_index),
-            Transport::Stream,
-            None,
-        );
+        self.apply_up_to(self.core.log.last_index());
+        self.core.accept_append(from, match_index);
     }
 
     /// Replays the log up to `upto` from scratch after a truncation below the
     /// applied index (there is no snapshot in the naive engine's own writes).
     pub(super) fn rebuild_state(&mut self, upto: Index) {
-        let mut kv = match self.log.snapshot() {
-            Some(snapshot) => Kv::restore(snapshot, self.config.max_sessions)
-                .unwrap_or_else(|_| Kv::new(self.config.max_sessions)),
-            None => Kv::new(self.config.max_sessions),
+        let mut kv = match self.core.log.snapshot() {
+            Some(snapshot) => Kv::restore(snapshot, self.core.config.max_sessions)
+                .unwrap_or_else(|_| Kv::new(self.core.config.max_sessions)),
+            None => Kv::new(self.core.config.max_sessions),
         };
-        for index in self.log.first_index()..=upto {
-            if let Some(entry) = self.log.get(index) {
+        for index in self.core.log.first_index()..=upto {
+            if let Some(entry) = self.core.log.get(index) {
                 kv.apply(entry);
             }
         }
-        self.kv = kv;
+        self.core.kv = kv;
     }
 
     pub(super) fn on_append_response(
@@ -151,7 +133,7 @@ impl NaiveReplica {
         match_index: Index,
         conflict_index: Index,
     ) {
-        let last = self.log.last_index();
+        let last = self.core.log.last_index();
         let Some((next, matched)) = self.progress.get_mut(&from) else {
             return;
         };
@@ -169,95 +151,52 @@ impl NaiveReplica {
         }
     }
 
-    pub(super) fn on_persisted(&mut self, upto: IoSeq) {
-        self.io.persisted(upto);
-        if self.role == Role::Leader {
-            // The flaw: on our own disk means acknowledged.
-            self.apply_up_to(self.io.durable_index());
-        }
-    }
-
     pub(super) fn apply_up_to(&mut self, upto: Index) {
-        while self.kv.applied_index() < upto {
-            let Some(entry) = self.log.get(self.kv.applied_index() + 1).cloned() else {
-                break;
-            };
-            let result = self.kv.apply(&entry);
-            let leading = self.role == Role::Leader;
-            if leading && matches!(entry.payload, Payload::Command { .. }) {
-                let token = Token {
-                    term: entry.term,
-                    index: entry.index,
-                };
-                self.emit(Event::WriteCommitted { token });
+        while let Some((entry, result)) = self.core.apply_next(upto) {
+            if self.core.role == Role::Leader
+                && let Some(event) = write_committed(&entry)
+            {
+                self.core.emit(event);
             }
-            self.emit(Event::Applied {
-                index: entry.index,
-                term: entry.term,
-                state_hash: self.kv.state_hash(),
-            });
+            self.core.emit_applied(&entry);
             for id in self.pending.remove(&entry.index).unwrap_or_default() {
                 let reply = match result {
-                    Some(result) => ClientReply::Ok(ClientResponse::Written {
-                        token: result.token,
-                        applied: result.applied,
-                    }),
+                    Some(result) => written(result),
                     None => ClientReply::Unknown {
                         reason: "entry replaced".to_owned(),
                     },
                 };
-                self.out.push(Action::Reply { id, reply });
+                self.core.reply(id, reply);
             }
         }
     }
 
-    pub(super) fn on_client(&mut self, id: RequestId, request: ClientRequest) {
-        match request {
-            ClientRequest::Write { client, seq, op } => self.on_write(id, client, seq, op),
-            ClientRequest::Read { key, mode } => {
-                // A primary trusts its own copy; anyone may serve stale reads.
-                let reply = if mode == ReadMode::Stale || self.role == Role::Leader {
-                    ClientReply::Ok(ClientResponse::Value {
-                        value: self.kv.get(&key),
-                        index: self.kv.applied_index(),
-                    })
-                } else {
-                    ClientReply::Rejected(Rejection::NotLeader {
-                        leader: self.leader_id,
-                    })
-                };
-                self.out.push(Action::Reply { id, reply });
-            }
+    /// A primary trusts its own copy; anyone may serve stale reads.
+    pub(super) fn on_read(&mut self, id: RequestId, key: &str, mode: ReadMode) {
+        if mode == ReadMode::Stale || self.core.role == Role::Leader {
+            self.core.reply(id, self.core.local_read(key));
+        } else {
+            self.core.reject(id, self.core.not_leader());
         }
     }
 
     pub(super) fn on_write(&mut self, id: RequestId, client: u64, seq: u64, op: KvOp) {
-        if self.role != Role::Leader {
-            let reply = ClientReply::Rejected(Rejection::NotLeader {
-                leader: self.leader_id,
-            });
-            self.out.push(Action::Reply { id, reply });
+        if self.core.role != Role::Leader {
+            self.core.reject(id, self.core.not_leader());
             return;
         }
-        if let Some(Ok(result)) = self.kv.session_result(client, seq) {
-            let reply = ClientReply::Ok(ClientResponse::Written {
-                token: result.token,
-                applied: result.applied,
-            });
-            self.out.push(Action::Reply { id, reply });
+        if let Some(Ok(result)) = self.core.kv.session_result(client, seq) {
+            self.core.reply(id, written(result));
             return;
         }
         if let Err(rejection) = self.policy.admit_write(self.view()) {
-            self.out.push(Action::Reply {
-                id,
-                reply: ClientReply::Rejected(rejection),
-            });
+            self.core.reject(id, rejection);
             return;
         }
-        let index = self.append_local(Payload::Command { client, seq, op });
+        let index = self.core.append_own(Payload::Command { client, seq, op });
         self.pending.entry(index).or_default().push(id);
-        self.emit(Event::WriteAccepted {
-            term: self.term,
+        self.core.emit(Event::WriteAccepted {
+            term: self.core.term,
             index,
         });
         self.replicate_all(false);
