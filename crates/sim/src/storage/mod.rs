@@ -251,32 +251,25 @@ impl Disk {
         }
         match write {
             PendingWrite::InstallSnapshot { snapshot, seq } => {
-                let through = snapshot.last_index;
-                self.pending.push_back(Step::SnapshotFile {
-                    snapshot,
-                    install: true,
-                });
-                self.pending.push_back(Step::LogRewrite {
-                    through,
-                    drop_suffix: false,
-                    seq: Some(seq),
-                });
+                self.enqueue_snapshot(snapshot, true, Some(seq));
             }
-            PendingWrite::Compact { snapshot } => {
-                let through = snapshot.last_index;
-                self.pending.push_back(Step::SnapshotFile {
-                    snapshot,
-                    install: false,
-                });
-                self.pending.push_back(Step::LogRewrite {
-                    through,
-                    drop_suffix: false,
-                    seq: None,
-                });
-            }
+            PendingWrite::Compact { snapshot } => self.enqueue_snapshot(snapshot, false, None),
             write => self.pending.push_back(Step::Write(write)),
         }
         Ok(())
+    }
+
+    /// A snapshot is two durable steps, as on the node: its file, then the
+    /// log rewritten without the entries it covers.
+    fn enqueue_snapshot(&mut self, snapshot: Snapshot, install: bool, seq: Option<IoSeq>) {
+        let through = snapshot.last_index;
+        self.pending
+            .push_back(Step::SnapshotFile { snapshot, install });
+        self.pending.push_back(Step::LogRewrite {
+            through,
+            drop_suffix: false,
+            seq,
+        });
     }
 
     /// Applies the oldest pending step to the durable image. An install

@@ -2,6 +2,7 @@
 //! (torn writes included), and the two durable steps of a snapshot with the
 //! recovery that repairs a crash between them.
 use super::*;
+use consensus::Restored;
 use wire::Payload;
 
 fn entry(term: Term, index: Index) -> Entry {
@@ -20,6 +21,19 @@ fn append(truncate_after: Option<Index>, entries: Vec<Entry>, seq: u64) -> Pendi
     }
 }
 
+/// Entries `1..=last`, all of `term`.
+fn entries_through(last: Index, term: Term) -> Vec<Entry> {
+    (1..=last).map(|index| entry(term, index)).collect()
+}
+
+fn meta(term: Term, voted_for: Option<NodeId>, seq: u64) -> PendingWrite {
+    PendingWrite::Meta {
+        term,
+        voted_for,
+        seq: IoSeq(seq),
+    }
+}
+
 fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
     Snapshot {
         last_index,
@@ -28,15 +42,41 @@ fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
     }
 }
 
+fn install(last_index: Index, last_term: Term, seq: u64) -> PendingWrite {
+    PendingWrite::InstallSnapshot {
+        snapshot: snapshot(last_index, last_term),
+        seq: IoSeq(seq),
+    }
+}
+
+fn compact(last_index: Index, last_term: Term) -> PendingWrite {
+    PendingWrite::Compact {
+        snapshot: snapshot(last_index, last_term),
+    }
+}
+
+/// A disk with `writes` queued in order (each must be accepted).
+fn disk_with(writes: Vec<PendingWrite>) -> Disk {
+    let mut disk = Disk::new();
+    for write in writes {
+        disk.enqueue(write).unwrap();
+    }
+    disk
+}
+
+/// Runs one whole fsync over what is queued.
+fn sync(disk: &mut Disk) {
+    assert!(disk.start_fsync(), "an fsync was already running");
+    disk.finish_fsync().unwrap();
+}
+
+fn indexes(restored: &Restored) -> Vec<Index> {
+    restored.entries.iter().map(|entry| entry.index).collect()
+}
+
 #[test]
 fn nothing_is_durable_before_fsync_completes() {
-    let mut disk = Disk::new();
-    disk.enqueue(PendingWrite::Meta {
-        term: 3,
-        voted_for: Some(2),
-        seq: IoSeq(1),
-    })
-    .unwrap();
+    let mut disk = disk_with(vec![meta(3, Some(2), 1)]);
     assert!(disk.start_fsync());
     disk.enqueue(append(None, vec![entry(3, 1)], 2)).unwrap();
     assert_eq!(disk.durable().term, 0);
@@ -55,10 +95,8 @@ fn nothing_is_durable_before_fsync_completes() {
 
 #[test]
 fn crash_loses_unsynced_writes_except_survivors() {
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, vec![entry(1, 1)], 1)).unwrap();
-    disk.start_fsync();
-    disk.finish_fsync().unwrap();
+    let mut disk = disk_with(vec![append(None, vec![entry(1, 1)], 1)]);
+    sync(&mut disk);
     disk.enqueue(append(None, vec![entry(1, 2)], 2)).unwrap();
     disk.enqueue(append(None, vec![entry(1, 3)], 3)).unwrap();
     disk.start_fsync();
@@ -72,123 +110,83 @@ fn crash_loses_unsynced_writes_except_survivors() {
 
 #[test]
 fn truncation_replaces_a_suffix() {
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, vec![entry(1, 1), entry(1, 2), entry(1, 3)], 1))
-        .unwrap();
-    disk.enqueue(append(Some(1), vec![entry(2, 2)], 2)).unwrap();
-    disk.start_fsync();
-    disk.finish_fsync().unwrap();
+    let mut disk = disk_with(vec![
+        append(None, entries_through(3, 1), 1),
+        append(Some(1), vec![entry(2, 2)], 2),
+    ]);
+    sync(&mut disk);
     let terms: Vec<Term> = disk.durable().log.iter().map(|e| e.term).collect();
     assert_eq!(terms, vec![1, 2]);
 }
 
 #[test]
 fn contract_breaches_are_reported() {
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, vec![entry(1, 2)], 1)).unwrap();
-    disk.start_fsync();
-    assert_eq!(
-        disk.finish_fsync(),
-        Err(StorageError::Gap {
-            expected: 1,
-            got: 2
-        })
-    );
+    let breaches = [
+        (
+            vec![append(None, vec![entry(1, 2)], 1)],
+            StorageError::Gap {
+                expected: 1,
+                got: 2,
+            },
+        ),
+        (
+            vec![
+                append(None, vec![entry(1, 1)], 1),
+                append(None, vec![entry(2, 1)], 2),
+            ],
+            StorageError::Overwrite { index: 1 },
+        ),
+        (
+            vec![meta(5, None, 1), meta(4, None, 2)],
+            StorageError::TermDecreased { from: 5, to: 4 },
+        ),
+    ];
+    for (writes, breach) in breaches {
+        let mut disk = disk_with(writes);
+        assert!(disk.start_fsync());
+        assert_eq!(disk.finish_fsync(), Err(breach));
+    }
 
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, vec![entry(1, 1)], 1)).unwrap();
-    disk.enqueue(append(None, vec![entry(2, 1)], 2)).unwrap();
-    disk.start_fsync();
-    assert_eq!(
-        disk.finish_fsync(),
-        Err(StorageError::Overwrite { index: 1 })
-    );
-
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, vec![], 5)).unwrap();
+    let mut disk = disk_with(vec![append(None, vec![], 5)]);
     assert!(matches!(
         disk.enqueue(append(None, vec![], 5)),
         Err(StorageError::SeqNotIncreasing { .. })
     ));
-
-    let mut disk = Disk::new();
-    disk.enqueue(PendingWrite::Meta {
-        term: 5,
-        voted_for: None,
-        seq: IoSeq(1),
-    })
-    .unwrap();
-    disk.enqueue(PendingWrite::Meta {
-        term: 4,
-        voted_for: None,
-        seq: IoSeq(2),
-    })
-    .unwrap();
-    disk.start_fsync();
-    assert_eq!(
-        disk.finish_fsync(),
-        Err(StorageError::TermDecreased { from: 5, to: 4 })
-    );
 }
 
 #[test]
 fn compaction_drops_the_covered_prefix() {
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, (1..=5).map(|i| entry(1, i)).collect(), 1))
-        .unwrap();
-    disk.enqueue(PendingWrite::Compact {
-        snapshot: snapshot(3, 1),
-    })
-    .unwrap();
-    disk.start_fsync();
-    disk.finish_fsync().unwrap();
+    let mut disk = disk_with(vec![append(None, entries_through(5, 1), 1), compact(3, 1)]);
+    sync(&mut disk);
     let restored = disk.durable().restore();
     assert_eq!(restored.snapshot.as_ref().map(|s| s.last_index), Some(3));
-    assert_eq!(
-        restored.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
-        vec![4, 5]
-    );
+    assert_eq!(indexes(&restored), vec![4, 5]);
     assert_eq!(restored.last_index(), 5);
 }
 
 #[test]
 fn installed_snapshot_keeps_only_a_matching_suffix() {
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, (1..=5).map(|i| entry(1, i)).collect(), 1))
-        .unwrap();
-    disk.enqueue(PendingWrite::InstallSnapshot {
-        snapshot: snapshot(3, 1),
-        seq: IoSeq(2),
-    })
-    .unwrap();
-    disk.start_fsync();
-    disk.finish_fsync().unwrap();
+    let mut disk = disk_with(vec![
+        append(None, entries_through(5, 1), 1),
+        install(3, 1, 2),
+    ]);
+    sync(&mut disk);
     assert_eq!(disk.durable().last_index(), 5);
 
-    disk.enqueue(PendingWrite::InstallSnapshot {
-        snapshot: snapshot(4, 9),
-        seq: IoSeq(3),
-    })
-    .unwrap();
-    disk.start_fsync();
-    disk.finish_fsync().unwrap();
+    disk.enqueue(install(4, 9, 3)).unwrap();
+    sync(&mut disk);
     assert_eq!(disk.durable().last_index(), 4);
     assert!(disk.durable().log.is_empty());
     // Appends continue after the snapshot; entries it covers are skipped.
     disk.enqueue(append(None, vec![entry(9, 4), entry(9, 5)], 4))
         .unwrap();
-    disk.start_fsync();
-    disk.finish_fsync().unwrap();
+    sync(&mut disk);
     assert_eq!(disk.durable().last_index(), 5);
 }
 
 #[test]
 fn a_snapshot_is_two_durable_steps() {
-    let mut disk = Disk::new();
-    disk.enqueue(PendingWrite::Compact {
-        snapshot: snapshot(0, 0),
-    })
-    .unwrap();
+    let disk = disk_with(vec![compact(0, 0)]);
     assert_eq!(disk.pending_len(), 2, "snapshot file, then log rewrite");
 }
 
@@ -196,51 +194,31 @@ fn a_snapshot_is_two_durable_steps() {
 fn install_interrupted_between_its_steps_is_repaired_on_crash() {
     // The node's crash point `snapshot-written`: the new snapshot is durable,
     // the log still holds the suffix the install was dropping.
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, (1..=6).map(|i| entry(1, i)).collect(), 1))
-        .unwrap();
-    disk.start_fsync();
-    disk.finish_fsync().unwrap();
-    disk.enqueue(PendingWrite::InstallSnapshot {
-        snapshot: snapshot(4, 2),
-        seq: IoSeq(2),
-    })
-    .unwrap();
+    let mut disk = disk_with(vec![append(None, entries_through(6, 1), 1)]);
+    sync(&mut disk);
+    disk.enqueue(install(4, 2, 2)).unwrap();
     disk.crash(1).unwrap();
     let restored = disk.durable().restore();
     assert_eq!(restored.snapshot.as_ref().map(|s| s.last_index), Some(4));
     assert!(restored.entries.is_empty(), "{:?}", restored.entries);
     // The repair is on the image: a new append continues the snapshot.
     disk.enqueue(append(None, vec![entry(2, 5)], 1)).unwrap();
-    disk.start_fsync();
-    disk.finish_fsync().unwrap();
+    sync(&mut disk);
     assert_eq!(disk.durable().restore().entries, vec![entry(2, 5)]);
 }
 
 #[test]
 fn compaction_interrupted_between_its_steps_keeps_the_suffix() {
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, (1..=5).map(|i| entry(1, i)).collect(), 1))
-        .unwrap();
-    disk.enqueue(PendingWrite::Compact {
-        snapshot: snapshot(3, 1),
-    })
-    .unwrap();
+    let mut disk = disk_with(vec![append(None, entries_through(5, 1), 1), compact(3, 1)]);
     disk.crash(2).unwrap();
     // The covered records are still in the "file", skipped on restore.
     assert_eq!(disk.durable().log.len(), 5);
-    let restored = disk.durable().restore();
-    assert_eq!(
-        restored.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
-        vec![4, 5]
-    );
+    assert_eq!(indexes(&disk.durable().restore()), vec![4, 5]);
 }
 
 #[test]
 fn recovery_reports_a_log_that_breaks_term_continuity() {
-    let mut disk = Disk::new();
-    disk.enqueue(append(None, vec![entry(3, 1), entry(2, 2)], 1))
-        .unwrap();
+    let mut disk = disk_with(vec![append(None, vec![entry(3, 1), entry(2, 2)], 1)]);
     assert!(matches!(
         disk.crash(1),
         Err(StorageError::Discontinuous { index: 2, .. })

@@ -25,6 +25,17 @@ fn send(commands: &[Command]) -> (u64, NodeId, ClientRequest) {
         .expect("a send")
 }
 
+/// The serial of the timeout armed among `commands`.
+fn timeout_serial(commands: &[Command]) -> u64 {
+    commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Timeout { serial, .. } => Some(*serial),
+            _ => None,
+        })
+        .expect("a timeout")
+}
+
 /// Wakes `client` until it invokes a write-like operation.
 fn invoke_write(w: &mut Workload, client: usize) -> (u64, NodeId, ClientRequest) {
     for now in 0..1_000 {
@@ -118,14 +129,7 @@ fn outcomes_map_to_jepsen_types() {
 #[test]
 fn timeout_is_info_and_stale_timeouts_are_ignored() {
     let mut w = workload();
-    let commands = w.wake(0, 0);
-    let serial = commands
-        .iter()
-        .find_map(|c| match c {
-            Command::Timeout { serial, .. } => Some(*serial),
-            _ => None,
-        })
-        .unwrap();
+    let serial = timeout_serial(&w.wake(0, 0));
     assert!(w.timeout(0, serial + 1, 5).is_empty());
     w.timeout(0, serial, 5);
     assert_eq!(w.history().ops.last().unwrap().kind, OpKind::Info);
@@ -271,14 +275,7 @@ fn home_bound_clients_only_write_and_never_leave_their_node() {
 #[test]
 fn a_timed_out_write_names_the_node_it_was_sent_to() {
     let mut w = workload();
-    let commands = w.wake(4, 0);
-    let serial = commands
-        .iter()
-        .find_map(|c| match c {
-            Command::Timeout { serial, .. } => Some(*serial),
-            _ => None,
-        })
-        .expect("a timeout");
+    let serial = timeout_serial(&w.wake(4, 0));
     w.timeout(4, serial, 1_000);
     let last = w.history().ops.last().unwrap();
     assert_eq!(
