@@ -53,18 +53,18 @@ impl Report {
 
     /// Names of the checks that could not decide.
     pub fn unknown_checks(&self) -> Vec<&str> {
-        self.results
-            .iter()
-            .filter(|r| r.is_unknown())
-            .map(|r| r.name.as_str())
-            .collect()
+        self.names_of(CheckResult::is_unknown)
     }
 
     /// Names of the checks that found a violation.
     pub fn invalid_checks(&self) -> Vec<&str> {
+        self.names_of(CheckResult::is_invalid)
+    }
+
+    fn names_of(&self, which: fn(&CheckResult) -> bool) -> Vec<&str> {
         self.results
             .iter()
-            .filter(|r| r.is_invalid())
+            .filter(|r| which(r))
             .map(|r| r.name.as_str())
             .collect()
     }

@@ -97,12 +97,8 @@ impl Judgement {
 
     /// Checks that could not decide.
     pub fn undecided(&self) -> Vec<String> {
-        self.report
-            .results
-            .iter()
-            .filter(|r| r.is_unknown())
-            .map(|r| r.name.clone())
-            .collect()
+        let names = self.report.unknown_checks();
+        names.into_iter().map(str::to_string).collect()
     }
 
     /// Evidence for every check that could not decide, at most `lines`
@@ -110,10 +106,8 @@ impl Judgement {
     pub fn describe_undecided(&self, lines: usize) -> String {
         let mut text = String::new();
         for result in self.report.results.iter().filter(|r| r.is_unknown()) {
-            text.push_str(&format!("  {} is UNKNOWN:\n", result.name));
-            for line in result.details.iter().take(lines) {
-                text.push_str(&format!("    {line}\n"));
-            }
+            let heading = format!("{} is UNKNOWN", result.name);
+            push_evidence(&mut text, &heading, &result.details, lines);
         }
         text
     }
@@ -122,18 +116,22 @@ impl Judgement {
     pub fn describe(&self, lines: usize) -> String {
         let mut text = String::new();
         for result in self.report.results.iter().filter(|r| r.is_invalid()) {
-            text.push_str(&format!("  {} is INVALID:\n", result.name));
-            for line in result.details.iter().take(lines) {
-                text.push_str(&format!("    {line}\n"));
-            }
+            let heading = format!("{} is INVALID", result.name);
+            push_evidence(&mut text, &heading, &result.details, lines);
         }
         if !self.driver_violations.is_empty() {
-            text.push_str(&format!("  {DRIVER_CONTRACT} broken:\n"));
-            for line in self.driver_violations.iter().take(lines) {
-                text.push_str(&format!("    {line}\n"));
-            }
+            let heading = format!("{DRIVER_CONTRACT} broken");
+            push_evidence(&mut text, &heading, &self.driver_violations, lines);
         }
         text
+    }
+}
+
+/// Appends `heading` and at most `lines` of `details` below it to `text`.
+fn push_evidence(text: &mut String, heading: &str, details: &[String], lines: usize) {
+    text.push_str(&format!("  {heading}:\n"));
+    for line in details.iter().take(lines) {
+        text.push_str(&format!("    {line}\n"));
     }
 }
 
