@@ -271,6 +271,14 @@ impl Cluster {
             .filter(move |(node, _, _)| *node == id)
             .map(|(_, _, event)| event)
     }
+
+    /// How many events of any node `which` picks.
+    pub(crate) fn count_events(&self, which: impl Fn(&Event) -> bool) -> usize {
+        self.events
+            .iter()
+            .filter(|(_, _, event)| which(event))
+            .count()
+    }
 }
 
 pub(crate) fn put(client: u64, seq: u64, key: &str, value: &str) -> ClientRequest {

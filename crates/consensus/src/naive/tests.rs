@@ -143,11 +143,7 @@ fn no_fencing_elects_by_vote_but_never_fences_the_old_primary() {
     cluster.run_for(2_000 * MS);
     // Both primaries keep writing over each other's followers.
     assert_eq!(cluster.leaders().len(), 2);
-    let truncations = cluster
-        .events
-        .iter()
-        .filter(|(_, _, event)| matches!(event, Event::Truncated { .. }))
-        .count();
+    let truncations = cluster.count_events(|event| matches!(event, Event::Truncated { .. }));
     assert!(
         truncations > 0,
         "replicas accepted appends from the old generation"

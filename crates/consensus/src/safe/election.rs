@@ -228,7 +228,7 @@ impl SafeReplica {
 }
 
 /// A pre-vote request for a log ending at `last_log_index` in `last_log_term`.
-fn pre_vote(last_log_index: Index, last_log_term: Term) -> Message {
+pub(super) fn pre_vote(last_log_index: Index, last_log_term: Term) -> Message {
     Message::PreVote {
         last_log_index,
         last_log_term,
@@ -236,7 +236,7 @@ fn pre_vote(last_log_index: Index, last_log_term: Term) -> Message {
 }
 
 /// A vote request for a log ending at `last_log_index` in `last_log_term`.
-fn vote(last_log_index: Index, last_log_term: Term) -> Message {
+pub(super) fn vote(last_log_index: Index, last_log_term: Term) -> Message {
     Message::Vote {
         last_log_index,
         last_log_term,

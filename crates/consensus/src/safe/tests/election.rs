@@ -1,4 +1,5 @@
 use super::*;
+use crate::safe::election::{pre_vote, vote};
 
 #[test]
 fn three_nodes_elect_one_leader_and_converge() {
@@ -18,23 +19,15 @@ fn three_nodes_elect_one_leader_and_converge() {
             .iter()
             .all(|status| status.state_hash == statuses[0].state_hash)
     );
-    let became: usize = cluster
-        .events
-        .iter()
-        .filter(|(_, _, event)| matches!(event, Event::BecameLeader { .. }))
-        .count();
+    let became = cluster.count_events(|event| matches!(event, Event::BecameLeader { .. }));
     assert_eq!(became, 1);
 }
 
 #[test]
 fn vote_rejected_inside_leader_lease_without_adopting_the_term() {
     let now = 10_000 * MS;
-    let mut replica = follower(now);
-    let _ = heartbeat(&mut replica, now, 1, 1, 1);
-    let vote = Message::Vote {
-        last_log_index: 100,
-        last_log_term: 5,
-    };
+    let mut replica = led_follower(now, 1);
+    let vote = vote(100, 5);
     // 200 ms after hearing the leader (ET_min is 250 ms): refused.
     let actions = receive(&mut replica, now + 200 * MS, 3, 2, vote.clone());
     assert_eq!(
@@ -42,11 +35,7 @@ fn vote_rejected_inside_leader_lease_without_adopting_the_term() {
         1,
         "term must not move inside the lease"
     );
-    assert!(
-        sends(&actions)
-            .iter()
-            .any(|send| send.2 == Message::VoteResponse { granted: false })
-    );
+    assert!(sent(&actions, &Message::VoteResponse { granted: false }));
     // After ET_min without contact: granted, persisted before it is sent.
     let actions = receive(&mut replica, now + 300 * MS, 3, 2, vote);
     assert_eq!(replica.status().term, 2);
@@ -60,19 +49,11 @@ fn vote_rejected_inside_leader_lease_without_adopting_the_term() {
 #[test]
 fn pre_vote_refused_inside_lease_and_never_changes_term() {
     let now = 10_000 * MS;
-    let mut replica = follower(now);
-    let _ = heartbeat(&mut replica, now, 1, 1, 1);
-    let pre_vote = Message::PreVote {
-        last_log_index: 9,
-        last_log_term: 9,
-    };
+    let mut replica = led_follower(now, 1);
+    let pre_vote = pre_vote(9, 9);
     for (at, granted) in [(now + 100 * MS, false), (now + 260 * MS, true)] {
         let actions = receive(&mut replica, at, 3, 2, pre_vote.clone());
-        assert!(
-            sends(&actions)
-                .iter()
-                .any(|send| send.2 == Message::PreVoteResponse { granted })
-        );
+        assert!(sent(&actions, &Message::PreVoteResponse { granted }));
         assert_eq!(replica.status().term, 1);
         assert_eq!(replica.status().voted_for, None);
     }
@@ -86,33 +67,15 @@ fn restarted_node_refuses_votes_for_an_election_timeout() {
     };
     let config = Config::fast(2, vec![1, 2, 3], 7, Mode::Safe);
     let mut replica = Replica::new(config, restored, 2, 0).unwrap();
-    let vote = Message::Vote {
-        last_log_index: 0,
-        last_log_term: 0,
-    };
-    replica.step(
-        10 * MS,
-        Input::Message {
-            from: 3,
-            term: 4,
-            message: vote,
-        },
-    );
+    let _ = receive(&mut replica, 10 * MS, 3, 4, vote(0, 0));
     assert_eq!(replica.status().term, 3);
 }
 
 #[test]
 fn stale_term_is_rejected_and_answered_with_our_term() {
     let now = 10_000 * MS;
-    let mut replica = follower(now);
-    let _ = heartbeat(&mut replica, now, 1, 5, 1);
-    let stale = Message::Append {
-        prev_log_index: 0,
-        prev_log_term: 0,
-        entries: vec![],
-        leader_commit: 0,
-    };
-    let actions = receive(&mut replica, now, 3, 4, stale);
+    let mut replica = led_follower(now, 5);
+    let actions = receive(&mut replica, now, 3, 4, append(0, 0, vec![], 0));
     assert!(actions.contains(&Action::Event(Event::StaleTermRejected {
         from: 3,
         their_term: 4,

@@ -31,6 +31,13 @@ pub(super) fn follower(now: u64) -> Replica {
     .unwrap()
 }
 
+/// Node 2 of three, that heard node 1 lead `term` (heartbeat round 1) at `now`.
+pub(super) fn led_follower(now: u64, term: u64) -> Replica {
+    let mut replica = follower(now);
+    let _ = heartbeat(&mut replica, now, 1, term, 1);
+    replica
+}
+
 pub(super) fn heartbeat(
     replica: &mut Replica,
     now: u64,
@@ -60,6 +67,26 @@ pub(super) fn receive(
         },
     );
     replica.take_actions()
+}
+
+/// An append of `entries` after `(prev_log_index, prev_log_term)`.
+pub(super) fn append(
+    prev_log_index: u64,
+    prev_log_term: u64,
+    entries: Vec<Entry>,
+    leader_commit: u64,
+) -> Message {
+    Message::Append {
+        prev_log_index,
+        prev_log_term,
+        entries,
+        leader_commit,
+    }
+}
+
+/// Whether `actions` send `message` to anyone.
+pub(super) fn sent(actions: &[Action], message: &Message) -> bool {
+    sends(actions).iter().any(|send| send.2 == *message)
 }
 
 /// A no-op log entry, the filler for log-shape tests.

@@ -5,21 +5,10 @@ fn committed_entries_are_never_truncated() {
     let now = 10_000 * MS;
     let mut replica = follower(now);
     let entries = (1..=3).map(|index| noop(1, index)).collect();
-    let append = Message::Append {
-        prev_log_index: 0,
-        prev_log_term: 0,
-        entries,
-        leader_commit: 2,
-    };
-    let _ = receive(&mut replica, now, 1, 1, append);
+    let _ = receive(&mut replica, now, 1, 1, append(0, 0, entries, 2));
     assert_eq!(replica.status().commit_index, 2);
     // A (buggy) leader of term 2 claims index 2 holds a different entry.
-    let conflicting = Message::Append {
-        prev_log_index: 1,
-        prev_log_term: 1,
-        entries: vec![noop(2, 2)],
-        leader_commit: 2,
-    };
+    let conflicting = append(1, 1, vec![noop(2, 2)], 2);
     let actions = receive(&mut replica, now, 3, 2, conflicting);
     assert_eq!(replica.status().last_index, 3);
     assert!(
@@ -33,12 +22,7 @@ fn committed_entries_are_never_truncated() {
             .any(|action| matches!(action, Action::Event(Event::Truncated { .. })))
     );
     // The uncommitted index 3 may be replaced.
-    let replace = Message::Append {
-        prev_log_index: 2,
-        prev_log_term: 1,
-        entries: vec![noop(2, 3)],
-        leader_commit: 2,
-    };
+    let replace = append(2, 1, vec![noop(2, 3)], 2);
     let actions = receive(&mut replica, now, 3, 2, replace);
     assert!(actions.contains(&Action::Event(Event::Truncated { after: 2 })));
     let ack = sends(&actions)
