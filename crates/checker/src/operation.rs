@@ -301,33 +301,30 @@ mod tests {
         assert!(ops[0].to_string().contains("write(a, 1)"));
     }
 
+    /// Pairs the records of one process reading: `(kind, key, time)` each.
+    fn pair_reads(records: &[(OpKind, &str, u64)]) -> Result<Vec<Operation>, PairingError> {
+        let ops = records
+            .iter()
+            .map(|(kind, key, at)| Op::new(1, *kind, OpFn::Read, *key, *at))
+            .collect();
+        pair_operations(&History::new(ops))
+    }
+
     #[test]
     fn rejects_protocol_violations() {
-        let orphan = History::new(vec![Op::new(1, OpKind::Ok, OpFn::Read, "a", 1)]);
+        use OpKind::{Invoke, Ok};
         assert!(matches!(
-            pair_operations(&orphan),
+            pair_reads(&[(Ok, "a", 1)]),
             Err(PairingError::CompletionWithoutInvoke { position: 0, .. })
         ));
-        let double = History::new(vec![
-            Op::new(1, OpKind::Invoke, OpFn::Read, "a", 1),
-            Op::new(1, OpKind::Invoke, OpFn::Read, "a", 2),
-        ]);
         assert!(matches!(
-            pair_operations(&double),
+            pair_reads(&[(Invoke, "a", 1), (Invoke, "a", 2)]),
             Err(PairingError::InvokeWhilePending { position: 1, .. })
         ));
-        let mismatch = History::new(vec![
-            Op::new(1, OpKind::Invoke, OpFn::Read, "a", 1),
-            Op::new(1, OpKind::Ok, OpFn::Read, "b", 2),
-        ]);
-        let err = pair_operations(&mismatch).unwrap_err();
+        let err = pair_reads(&[(Invoke, "a", 1), (Ok, "b", 2)]).unwrap_err();
         assert!(err.to_string().contains("read(b)"), "{err}");
-        let backwards = History::new(vec![
-            Op::new(1, OpKind::Invoke, OpFn::Read, "a", 5),
-            Op::new(1, OpKind::Ok, OpFn::Read, "a", 2),
-        ]);
         assert!(matches!(
-            pair_operations(&backwards),
+            pair_reads(&[(Invoke, "a", 5), (Ok, "a", 2)]),
             Err(PairingError::TimeTravel { .. })
         ));
     }

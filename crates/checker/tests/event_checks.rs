@@ -6,8 +6,13 @@ mod support;
 use checker::checks::{
     bounded_elections, convergence, election_safety, lease_exclusivity, log_agreement,
 };
-use checker::{ElectionWindow, EventKind, History, StepDownReason, Token, Verdict};
+use checker::{ElectionWindow, EventKind, History, NodeEvent, StepDownReason, Token, Verdict};
 use support::{MS, SEC, assert_check, ev};
+
+/// `node` became leader of `term` at `mono_ns`.
+fn leader(node: &str, mono_ns: u64, term: u64) -> NodeEvent {
+    ev(node, mono_ns, term, EventKind::BecameLeader)
+}
 
 fn lease(until_mono_ns: u64) -> EventKind {
     EventKind::LeaseExtended { until_mono_ns }
@@ -36,9 +41,9 @@ fn final_state(commit_index: u64, state_hash: u64) -> EventKind {
 #[test]
 fn two_leaders_in_one_term_are_flagged() {
     let events = vec![
-        ev("n1", 100 * MS, 3, EventKind::BecameLeader),
-        ev("n2", 150 * MS, 3, EventKind::BecameLeader),
-        ev("n3", 900 * MS, 4, EventKind::BecameLeader),
+        leader("n1", 100 * MS, 3),
+        leader("n2", 150 * MS, 3),
+        leader("n3", 900 * MS, 4),
     ];
     let result = election_safety::check(&events);
     assert_check(&result, Verdict::Invalid, &["term 3 has 2 leaders"]);
@@ -48,9 +53,9 @@ fn two_leaders_in_one_term_are_flagged() {
 #[test]
 fn one_leader_per_term_is_valid_even_if_logged_twice() {
     let events = vec![
-        ev("n1", 100 * MS, 3, EventKind::BecameLeader),
-        ev("n1", 120 * MS, 3, EventKind::BecameLeader),
-        ev("n2", 900 * MS, 4, EventKind::BecameLeader),
+        leader("n1", 100 * MS, 3),
+        leader("n1", 120 * MS, 3),
+        leader("n2", 900 * MS, 4),
         ev("n3", 950 * MS, 4, EventKind::ElectionStarted),
     ];
     let result = election_safety::check(&events);
@@ -64,9 +69,9 @@ fn overlapping_leases_from_clock_drift_are_flagged() {
     // n1 runs slow: it believes its lease lasts until 1.4 s (true clock),
     // while n2 was elected and got a lease at 1.2 s.
     let events = vec![
-        ev("n1", SEC, 5, EventKind::BecameLeader),
+        leader("n1", SEC, 5),
         ev("n1", SEC, 5, lease(SEC + 400 * MS)),
-        ev("n2", SEC + 200 * MS, 6, EventKind::BecameLeader),
+        leader("n2", SEC + 200 * MS, 6),
         ev("n2", SEC + 200 * MS, 6, lease(SEC + 600 * MS)),
     ];
     let result = lease_exclusivity::check(&events);
@@ -122,7 +127,7 @@ fn a_lease_extended_after_a_higher_term_starts_a_new_window() {
     // with itself; a lease extended by another node in between is.
     let events = vec![
         ev("n1", SEC, 5, lease(SEC + 500 * MS)),
-        ev("n1", SEC + 100 * MS, 7, EventKind::BecameLeader),
+        leader("n1", SEC + 100 * MS, 7),
         ev("n1", SEC + 100 * MS, 7, lease(SEC + 600 * MS)),
     ];
     let result = lease_exclusivity::check(&events);

@@ -40,12 +40,7 @@ impl HistoryBuilder {
     }
 
     pub fn write(&mut self, p: u64, key: &str, v: &str, start: u64, end: u64) -> &mut Self {
-        self.op(
-            invoke(p, OpFn::Write, key, start).with_value(v),
-            Some(v),
-            end,
-            OpKind::Ok,
-        )
+        self.writing(invoke(p, OpFn::Write, key, start), v, end, OpKind::Ok)
     }
 
     /// A write sent through `node` that ended as `kind`.
@@ -59,19 +54,12 @@ impl HistoryBuilder {
         node: &str,
         kind: OpKind,
     ) -> &mut Self {
-        let invoke = invoke(p, OpFn::Write, key, start)
-            .with_value(v)
-            .with_node(node);
-        self.op(invoke, Some(v), end, kind)
+        let invoke = invoke(p, OpFn::Write, key, start).with_node(node);
+        self.writing(invoke, v, end, kind)
     }
 
     pub fn write_info(&mut self, p: u64, key: &str, v: &str, start: u64, end: u64) -> &mut Self {
-        self.op(
-            invoke(p, OpFn::Write, key, start).with_value(v),
-            Some(v),
-            end,
-            OpKind::Info,
-        )
+        self.writing(invoke(p, OpFn::Write, key, start), v, end, OpKind::Info)
     }
 
     pub fn read(&mut self, p: u64, key: &str, v: Option<&str>, start: u64, end: u64) -> &mut Self {
@@ -106,10 +94,13 @@ impl HistoryBuilder {
         end: u64,
         kind: OpKind,
     ) -> &mut Self {
-        let invoke = invoke(p, OpFn::Cas, key, start)
-            .with_value(v)
-            .with_expected(expected);
-        self.op(invoke, Some(v), end, kind)
+        let invoke = invoke(p, OpFn::Cas, key, start).with_expected(expected);
+        self.writing(invoke, v, end, kind)
+    }
+
+    /// `invoke` writing `v`, completed at `end` as `kind`.
+    fn writing(&mut self, invoke: Op, v: &str, end: u64, kind: OpKind) -> &mut Self {
+        self.op(invoke.with_value(v), Some(v), end, kind)
     }
 
     pub fn delete(&mut self, p: u64, key: &str, start: u64, end: u64) -> &mut Self {
