@@ -25,6 +25,11 @@ fn send(commands: &[Command]) -> (u64, NodeId, ClientRequest) {
         .expect("a send")
 }
 
+/// A replica's refusal of the request.
+fn refused(rejection: Rejection) -> Outcome {
+    Outcome::Reply(ClientReply::Rejected(rejection))
+}
+
 /// The serial of the timeout armed among `commands`.
 fn timeout_serial(commands: &[Command]) -> u64 {
     commands
@@ -44,12 +49,7 @@ fn invoke_write(w: &mut Workload, client: usize) -> (u64, NodeId, ClientRequest)
         if matches!(request, ClientRequest::Write { .. }) {
             return (attempt, node, request);
         }
-        w.outcome(
-            attempt,
-            node,
-            Outcome::Reply(ClientReply::Rejected(Rejection::NoQuorum)),
-            now,
-        );
+        w.outcome(attempt, node, refused(Rejection::NoQuorum), now);
     }
     panic!("no write in 1000 operations");
 }
@@ -68,9 +68,7 @@ fn not_leader_hint_retries_same_request_then_ok() {
     let retry = w.outcome(
         attempt,
         node,
-        Outcome::Reply(ClientReply::Rejected(Rejection::NotLeader {
-            leader: Some(3),
-        })),
+        refused(Rejection::NotLeader { leader: Some(3) }),
         10,
     );
     let (attempt2, node2, request2) = send(&retry);
@@ -101,12 +99,7 @@ fn not_leader_hint_retries_same_request_then_ok() {
 fn outcomes_map_to_jepsen_types() {
     let mut w = workload();
     let (attempt, node, _) = invoke_write(&mut w, 1);
-    w.outcome(
-        attempt,
-        node,
-        Outcome::Reply(ClientReply::Rejected(Rejection::LeaseExpired)),
-        5,
-    );
+    w.outcome(attempt, node, refused(Rejection::LeaseExpired), 5);
     assert_eq!(w.history().ops.last().unwrap().kind, OpKind::Fail);
 
     let (attempt, node, _) = invoke_write(&mut w, 1);
@@ -225,7 +218,7 @@ fn final_reads_visit_every_key_and_retry() {
         };
         reads += 1;
         let outcome = if now % 2 == 0 {
-            Outcome::Reply(ClientReply::Rejected(Rejection::NoQuorum))
+            refused(Rejection::NoQuorum)
         } else {
             Outcome::Reply(ClientReply::Ok(ClientResponse::Value {
                 value: None,
@@ -254,9 +247,7 @@ fn home_bound_clients_only_write_and_never_leave_their_node() {
     let done = w.outcome(
         attempt,
         node,
-        Outcome::Reply(ClientReply::Rejected(Rejection::NotLeader {
-            leader: Some(3),
-        })),
+        refused(Rejection::NotLeader { leader: Some(3) }),
         10,
     );
     assert!(matches!(done[0], Command::Wake { client: 4, .. }));
