@@ -26,6 +26,27 @@ pub(crate) fn append_rejected(conflict_index: Index) -> Message {
     }
 }
 
+/// A follower's answer to an append, as its leader reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppendAnswer {
+    /// The follower's log now matches the leader's up to this index.
+    Matched(Index),
+    /// The follower refused; the leader should resume from this index.
+    Conflict(Index),
+}
+
+impl AppendAnswer {
+    /// The answer an `AppendResponse` carries: a refusal's `match_index`
+    /// and an acceptance's `conflict_index` mean nothing.
+    pub(crate) fn read(success: bool, match_index: Index, conflict_index: Index) -> AppendAnswer {
+        if success {
+            AppendAnswer::Matched(match_index)
+        } else {
+            AppendAnswer::Conflict(conflict_index)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Log {
     /// Index and term of the last entry covered by the snapshot (0, 0: none).

@@ -22,6 +22,7 @@ use wire::{Index, Message, NodeId, Term};
 use crate::action::Transport;
 use crate::event::{Event, StepDownReason};
 use crate::input::{ClientRequest, IoSeq, RequestId, Restored};
+use crate::log::AppendAnswer;
 use crate::replica::Strategy;
 use crate::replica_core::Core;
 use crate::status::{PeerStatus, Role, Status};
@@ -186,7 +187,10 @@ impl Strategy for SafeReplica {
                 success,
                 match_index,
                 conflict_index,
-            } => self.on_append_response(from, success, match_index, conflict_index),
+            } => {
+                let answer = AppendAnswer::read(success, match_index, conflict_index);
+                self.on_append_answer(from, answer);
+            }
             Message::InstallSnapshot { chunk } => self.on_install_snapshot(from, chunk),
             Message::InstallSnapshotResponse {
                 last_index,

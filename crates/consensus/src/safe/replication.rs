@@ -5,6 +5,7 @@ use wire::{Entry, Index, Message, NodeId, Payload, Term};
 use super::{SafeReplica, snapshot};
 use crate::action::{ClientReply, Transport};
 use crate::event::Event;
+use crate::log::AppendAnswer;
 use crate::quorum;
 use crate::replica_core::{write_committed, written};
 use crate::status::Role;
@@ -183,13 +184,7 @@ impl SafeReplica {
         self.core.accept_append(from, match_index);
     }
 
-    pub(super) fn on_append_response(
-        &mut self,
-        from: NodeId,
-        success: bool,
-        match_index: Index,
-        conflict_index: Index,
-    ) {
+    pub(super) fn on_append_answer(&mut self, from: NodeId, answer: AppendAnswer) {
         let last_index = self.core.log.last_index();
         let base_retransmit = self.base_retransmit();
         let now = self.core.now;
@@ -199,25 +194,28 @@ impl SafeReplica {
         // Any answer proves the stream works: reset the backoff.
         progress.retransmit_after = base_retransmit;
         progress.inflight = progress.inflight.saturating_sub(1);
-        if success {
-            let match_index = match_index.min(last_index);
-            if match_index > progress.match_index {
-                progress.match_index = match_index;
+        match answer {
+            AppendAnswer::Matched(match_index) => {
+                let match_index = match_index.min(last_index);
+                if match_index > progress.match_index {
+                    progress.match_index = match_index;
+                }
+                progress.next_index = progress.next_index.max(progress.match_index + 1);
+                let in_flight = progress.next_index > progress.match_index + 1;
+                progress.awaiting_since = in_flight.then_some(now);
+                if !in_flight {
+                    progress.inflight = 0;
+                }
+                self.advance_commit();
             }
-            progress.next_index = progress.next_index.max(progress.match_index + 1);
-            let in_flight = progress.next_index > progress.match_index + 1;
-            progress.awaiting_since = in_flight.then_some(now);
-            if !in_flight {
+            AppendAnswer::Conflict(conflict_index) => {
+                if conflict_index <= progress.match_index {
+                    return; // stale rejection of something since acknowledged
+                }
+                progress.next_index = conflict_index.min(last_index + 1);
+                progress.awaiting_since = None;
                 progress.inflight = 0;
             }
-            self.advance_commit();
-        } else {
-            if conflict_index <= progress.match_index {
-                return; // stale rejection of something since acknowledged
-            }
-            progress.next_index = conflict_index.min(last_index + 1);
-            progress.awaiting_since = None;
-            progress.inflight = 0;
         }
         self.replicate_to(from, false);
     }

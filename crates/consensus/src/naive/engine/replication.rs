@@ -8,6 +8,7 @@ use crate::config::ReadMode;
 use crate::event::{Event, StepDownReason};
 use crate::input::RequestId;
 use crate::kv::Kv;
+use crate::log::AppendAnswer;
 use crate::replica_core::{write_committed, written};
 use crate::status::Role;
 
@@ -126,28 +127,25 @@ impl NaiveReplica {
         self.core.kv = kv;
     }
 
-    pub(super) fn on_append_response(
-        &mut self,
-        from: NodeId,
-        success: bool,
-        match_index: Index,
-        conflict_index: Index,
-    ) {
+    pub(super) fn on_append_answer(&mut self, from: NodeId, answer: AppendAnswer) {
         let last = self.core.log.last_index();
         let Some((next, matched)) = self.progress.get_mut(&from) else {
             return;
         };
-        if success {
-            *matched = (*matched).max(match_index.min(last));
-            *next = (*next).max(*matched + 1);
-            self.replicate_to(from, false);
-        } else {
-            // Retry from the hint on the next heartbeat, not at once: with
-            // two unfenced primaries overwriting the same replica, immediate
-            // retries would bounce at network speed.
-            let retry_from = conflict_index.clamp(1, last + 1);
-            *next = retry_from;
-            *matched = (*matched).min(retry_from - 1);
+        match answer {
+            AppendAnswer::Matched(match_index) => {
+                *matched = (*matched).max(match_index.min(last));
+                *next = (*next).max(*matched + 1);
+                self.replicate_to(from, false);
+            }
+            AppendAnswer::Conflict(conflict_index) => {
+                // Retry from the hint on the next heartbeat, not at once: with
+                // two unfenced primaries overwriting the same replica, immediate
+                // retries would bounce at network speed.
+                let retry_from = conflict_index.clamp(1, last + 1);
+                *next = retry_from;
+                *matched = (*matched).min(retry_from - 1);
+            }
         }
     }
 
