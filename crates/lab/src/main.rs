@@ -261,6 +261,10 @@ fn main() {
     if args.get(1).map(String::as_str) == Some(netlab::LIVE_PROBE_ARG) {
         std::process::exit(netlab::live_probe_main(&args[2..]));
     }
+    // Hidden helper: the FUSE data disk of a node under an fsync fault.
+    if args.get(1).map(String::as_str) == Some(netlab::FUSE_DISK_ARG) {
+        std::process::exit(netlab::fuse_disk_main(&args[2..]));
+    }
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Doctor => commands::doctor(),

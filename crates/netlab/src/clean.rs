@@ -1,10 +1,11 @@
 //! Crash cleanup (`splitlab clean`) and run inspection (`splitlab status`).
 //! Cleanup is by record and by prefix, never by pattern over processes:
 //! only PIDs recorded in a journal (with matching start time) are killed, and
-//! only `sl-<run>-*` namespaces are deleted. Idempotent: a second run finds
+//! only `sl-<run>-*` namespaces are deleted; FUSE data disks are detached
+//! and only their recorded server is killed. Idempotent: a second run finds
 //! nothing and succeeds.
 
-use crate::journal::{Journal, ProcessRecord};
+use crate::journal::{FuseDiskRecord, Journal, ProcessRecord};
 use crate::naming::{NETNS_PREFIX, RunId, run_of_netns};
 use crate::netns;
 use crate::process::{ProcessSignal, signal_pid};
@@ -27,7 +28,8 @@ pub struct CleanReport {
     /// killed (they keep their namespace alive until they exit); a journal-less
     /// namespace with processes inside is left in place.
     pub unrecorded: Vec<(String, u32)>,
-    /// Data disks (tmpfs mounts `sl-<run>-disk-<node>`) unmounted, files kept.
+    /// Data disks (tmpfs mounts `sl-<run>-disk-<node>`, and FUSE mounts
+    /// `sl-<run>-fuse-<node>` over them) unmounted, files kept.
     pub disks: Vec<std::path::PathBuf>,
 }
 
@@ -58,6 +60,12 @@ pub fn clean(state_dir: &Path, only: Option<&RunId>, force: bool) -> std::io::Re
             continue;
         }
         kill_recorded(&journal.processes, &mut report.killed);
+        for record in FuseDiskRecord::list(&Journal::dir(state_dir, &run)) {
+            let server = record.server.iter().cloned().collect::<Vec<_>>();
+            kill_recorded(&server, &mut report.killed);
+            crate::disk::detach_fuse(&record.path, Some(&record.source))?;
+            report.disks.push(record.path.clone());
+        }
         for record in &journal.disks {
             crate::disk::unmount_keeping_files(&record.path, &record.source)?;
             report.disks.push(record.path.clone());

@@ -1,7 +1,9 @@
 //! Data disks for disk faults: a size-limited tmpfs per node, mounted by the
 //! lab (source name `sl-<run>-disk-<node>`, journaled before the mount),
-//! filled with a filler file for `disk-full` and emptied again; and what
-//! this kernel offers for block-level faults (`splitlab doctor`).
+//! filled with a filler file for `disk-full` and emptied again; the mount
+//! table as far as lab disks go (the FUSE disks of [`crate::fusedisk`] sit
+//! on top of the tmpfs disks and come off first); and what this kernel
+//! offers for the fsync faults (`splitlab doctor`).
 //!
 //! tmpfs rather than a loop-mounted image: no loop device or mkfs, a write
 //! past the limit fails with ENOSPC at once, and the mount is the only
@@ -104,29 +106,83 @@ pub fn unfill(path: &Path) -> io::Result<u64> {
 /// Whether `path` is a mount point whose source is `source` (per
 /// `/proc/self/mounts`).
 pub fn is_mounted(path: &Path, source: &str) -> bool {
-    mounts().iter().any(|(src, at)| src == source && at == path)
+    mounts().iter().any(|m| m.source == source && m.at == path)
 }
 
-/// `(source, mount point)` of every tmpfs mounted with a lab source name.
+/// Whether `path` carries a FUSE mount whose source is `source`.
+pub fn is_fuse_mounted(path: &Path, source: &str) -> bool {
+    (mounts().iter()).any(|m| m.source == source && m.at == path && m.is_fuse())
+}
+
+/// `(source, mount point)` of every data disk mounted with a lab source
+/// name: the tmpfs disks (`sl-<run>-disk-<node>`) and the FUSE disks over
+/// them (`sl-<run>-fuse-<node>`).
 pub fn lab_mounts() -> Vec<(String, PathBuf)> {
     mounts()
         .into_iter()
-        .filter(|(source, _)| {
-            source.starts_with(crate::naming::NETNS_PREFIX) && source.contains("-disk-")
+        .filter(|m| {
+            m.source.starts_with(crate::naming::NETNS_PREFIX)
+                && ((m.fstype == "tmpfs" && m.source.contains("-disk-"))
+                    || (m.is_fuse() && is_fuse_source(&m.source)))
         })
+        .map(|m| (m.source, m.at))
         .collect()
 }
 
-fn mounts() -> Vec<(String, PathBuf)> {
+fn is_fuse_source(source: &str) -> bool {
+    source.starts_with(crate::naming::NETNS_PREFIX) && source.contains("-fuse-")
+}
+
+struct Mount {
+    source: String,
+    at: PathBuf,
+    fstype: String,
+}
+
+impl Mount {
+    fn is_fuse(&self) -> bool {
+        self.fstype == "fuse" || self.fstype.starts_with("fuse.")
+    }
+}
+
+fn mounts() -> Vec<Mount> {
     let text = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     text.lines()
         .filter_map(|line| {
             let mut fields = line.split(' ');
-            let source = fields.next()?;
-            let at = fields.next()?;
-            (fields.next() == Some("tmpfs")).then(|| (source.to_string(), unescape(at).into()))
+            Some(Mount {
+                source: unescape(fields.next()?),
+                at: unescape(fields.next()?).into(),
+                fstype: fields.next()?.to_string(),
+            })
         })
         .collect()
+}
+
+/// Detaches every lab FUSE mount at `path` (the topmost first), whether
+/// or not its server still runs; the files stay in the directory
+/// underneath. `source`: only that one.
+///
+/// # Errors
+/// umount2(2) failures.
+pub fn detach_fuse(path: &Path, source: Option<&str>) -> io::Result<()> {
+    let on_path = || {
+        (mounts().into_iter()).any(|m| {
+            m.at == path
+                && m.is_fuse()
+                && is_fuse_source(&m.source)
+                && source.is_none_or(|s| s == m.source)
+        })
+    };
+    // Stacked mounts come off one at a time, the topmost first; a bound
+    // guards against a foreign mount that keeps the lab's one covered.
+    for _ in 0..8 {
+        if !on_path() {
+            return Ok(());
+        }
+        nix::mount::umount2(path, MntFlags::MNT_DETACH).map_err(io::Error::from)?;
+    }
+    Ok(())
 }
 
 /// `/proc/self/mounts` writes space, tab, newline and backslash as octal.
@@ -154,7 +210,10 @@ fn unescape(field: &str) -> String {
 /// # Errors
 /// Copy or umount(2) failures (a path that is not mounted is not one).
 pub fn unmount_keeping_files(path: &Path, source: &str) -> io::Result<()> {
-    if !is_mounted(path, source) {
+    // A FUSE disk over the tmpfs passes through to it: it comes off first,
+    // and its files are the tmpfs's own.
+    detach_fuse(path, None)?;
+    if is_fuse_source(source) || !is_mounted(path, source) {
         return Ok(());
     }
     let _ = unfill(path);
@@ -218,42 +277,41 @@ pub fn probe_disk_full(state_dir: &Path, prefix: &str) -> Result<String, String>
     ))
 }
 
-/// Block-level disk faults (failing or slow fsync) need device-mapper
-/// (dm-flakey, dm-delay, dm-error) under a loop device. Why this machine
-/// cannot do them, worded to follow "this machine lacks" (`splitlab doctor`
-/// and the refusal of an `fsync-error` or `disk-slow` step); `None` would
-/// mean it can, which no backend here offers yet.
+/// Failing or slow fsync (`fsync-error`, `disk-slow`) are served by the
+/// FUSE data disk ([`crate::fusedisk`]), which needs `/dev/fuse` and the
+/// `fuse` filesystem. Why this machine cannot serve them, worded to follow
+/// "this machine lacks" (`splitlab doctor` and the refusal of such a step);
+/// `None` when it can.
 pub fn block_faults_unavailable() -> Option<String> {
-    let devices = fs::read_to_string("/proc/devices").unwrap_or_default();
-    let has_dm = devices
+    let filesystems = fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    let has_fuse_fs = filesystems
         .lines()
-        .any(|line| line.split_whitespace().nth(1) == Some("device-mapper"));
-    if has_dm {
-        return Some(
-            "a dm-flakey/dm-delay backend in this lab (the kernel has device-mapper, but the lab \
-             does not drive it yet)"
-                .into(),
-        );
+        .any(|line| line.split_whitespace().last() == Some("fuse"));
+    let has_device = Path::new("/dev/fuse").exists();
+    let missing: Vec<&str> = [
+        (!has_device).then_some("/dev/fuse"),
+        (!has_fuse_fs).then_some("the \"fuse\" filesystem in /proc/filesystems"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if missing.is_empty() {
+        return None;
     }
-    let release = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let modules = Path::new("/lib/modules").join(&release);
-    let loadable = if modules.is_dir() {
-        format!("{} holds no dm module to load", modules.display())
-    } else {
-        format!("there is no {} to load dm modules from", modules.display())
-    };
-    let fuse = if Path::new("/dev/fuse").exists() {
-        " (/dev/fuse exists, but the lab has no FUSE backend that could fail fsync instead)"
-    } else {
-        ""
-    };
     Some(format!(
-        "device-mapper (dm-flakey, dm-delay, dm-error): kernel {release} has no \"device-mapper\" \
-         in /proc/devices and {loadable}; failing or slow fsync needs a kernel with \
-         CONFIG_BLK_DEV_DM, CONFIG_DM_FLAKEY and CONFIG_DM_DELAY{fuse}"
+        "{} (the FUSE data disk that fails or delays fsync needs CONFIG_FUSE_FS: \
+         `modprobe fuse`, or a container started with --device /dev/fuse)",
+        missing.join(" and ")
     ))
+}
+
+/// Whether the kernel has device-mapper (`splitlab doctor` says so; the
+/// lab does not use it: the FUSE data disk serves the fsync faults).
+pub fn has_device_mapper() -> bool {
+    let devices = fs::read_to_string("/proc/devices").unwrap_or_default();
+    devices
+        .lines()
+        .any(|line| line.split_whitespace().nth(1) == Some("device-mapper"))
 }
 
 #[cfg(test)]

@@ -391,17 +391,27 @@ pub fn run_doctor() -> Vec<Check> {
         basic: false,
         detail: disk_full.unwrap_or_else(|why| why),
     });
-    let block = crate::disk::block_faults_unavailable();
+    let device_mapper = if crate::disk::has_device_mapper() {
+        "device-mapper present (not used)"
+    } else {
+        "device-mapper absent (not needed)"
+    };
+    let fsync_faults = match crate::disk::block_faults_unavailable() {
+        Some(why) => Err(format!(
+            "unavailable (scenarios with them are skipped): this machine lacks {why}; \
+             {device_mapper}"
+        )),
+        None if privileged => {
+            crate::fusedisk::probe(&crate::journal::state_dir(), &run.netns_prefix())
+                .map(|done| format!("{done}; {device_mapper}"))
+        }
+        None => Err("not attempted: privileges are missing (see above)".into()),
+    };
     checks.push(Check {
         name: "fsync-error, disk-slow",
-        ok: block.is_none(),
+        ok: fsync_faults.is_ok(),
         basic: false,
-        detail: block.map_or_else(
-            || "device-mapper available".into(),
-            |why| {
-                format!("unavailable (scenarios with them are skipped): this machine lacks {why}")
-            },
-        ),
+        detail: fsync_faults.unwrap_or_else(|why| why),
     });
     let (freezer, detail) = cgroup_freezer();
     checks.push(Check {

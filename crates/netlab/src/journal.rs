@@ -130,6 +130,62 @@ pub struct Journal {
     pub disks: Vec<crate::disk::DiskRecord>,
 }
 
+/// A FUSE data disk (see [`crate::fusedisk`]), journaled in its own file
+/// of the run directory (`fuse-<node>.json`) before its server starts, and
+/// again with the server's PID once it runs: `splitlab clean` detaches the
+/// mount and kills only that process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FuseDiskRecord {
+    /// The node whose data directory it covers.
+    pub node: String,
+    /// The mount point (the node's data directory, also the backing one).
+    pub path: PathBuf,
+    /// The mount source (`sl-<run>-fuse-<node>`).
+    pub source: String,
+    /// The server's control socket.
+    pub socket: PathBuf,
+    /// The server, once started.
+    pub server: Option<ProcessRecord>,
+}
+
+impl FuseDiskRecord {
+    fn file(run_dir: &Path, node: &str) -> PathBuf {
+        run_dir.join(format!("fuse-{node}.json"))
+    }
+
+    /// Writes the record into `run_dir` atomically.
+    ///
+    /// # Errors
+    /// File system failures.
+    pub fn save(&self, run_dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(run_dir)?;
+        let path = FuseDiskRecord::file(run_dir, &self.node);
+        let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+        let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Every FUSE disk record of the run directory `run_dir` (unreadable
+    /// ones are skipped: their mounts are still found by source name).
+    pub fn list(run_dir: &Path) -> Vec<FuseDiskRecord> {
+        let mut records: Vec<FuseDiskRecord> = std::fs::read_dir(run_dir)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|entry| {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        name.starts_with("fuse-") && name.ends_with(".json")
+                    })
+                    .filter_map(|entry| std::fs::read(entry.path()).ok())
+                    .filter_map(|text| serde_json::from_slice(&text).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        records.sort_by(|a, b| a.node.cmp(&b.node));
+        records
+    }
+}
+
 impl Journal {
     /// Directory of a run.
     pub fn dir(state_dir: &Path, run: &RunId) -> PathBuf {
@@ -210,6 +266,34 @@ mod tests {
             ..me
         };
         assert!(!recycled.is_alive());
+    }
+
+    #[test]
+    fn fuse_disk_records_round_trip_in_a_run_directory() {
+        let dir = std::env::temp_dir().join(format!("sl-journal-fuse-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let record = FuseDiskRecord {
+            node: "n2".into(),
+            path: "/tmp/x/n2/data".into(),
+            source: "sl-0001-fuse-n2".into(),
+            socket: dir.join("fuse-n2.sock"),
+            server: None,
+        };
+        record.save(&dir).unwrap();
+        let started = FuseDiskRecord {
+            server: Some(ProcessRecord::of(
+                std::process::id(),
+                "fuse-disk",
+                Some("n2"),
+                None,
+            )),
+            ..record
+        };
+        started.save(&dir).unwrap();
+        std::fs::write(dir.join("journal.json"), "{}").unwrap();
+        assert_eq!(FuseDiskRecord::list(&dir), vec![started]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(FuseDiskRecord::list(&dir).is_empty());
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!   nodes, processes, fault application and delay workers in its submodules.
 //! - [`nfqueue`]: the NFQUEUE delay worker (a helper process).
 //! - [`journal`], [`clean`]: on-disk run records and crash cleanup.
-//! - [`disk`]: per-node tmpfs data disks for disk faults (`disk-full`).
+//! - [`disk`]: per-node tmpfs data disks for disk faults (`disk-full`);
+//!   [`fusedisk`]: the FUSE passthrough over them that fails or delays
+//!   fsync (`fsync-error`, `disk-slow`), served by a hidden helper mode.
 //! - [`probe`]: measuring what each directed link actually does.
 //! - [`liveprobe`]: the probe process beside every run, and its records;
 //!   [`counters`]: the rules' and qdiscs' own counters, read back.
@@ -38,6 +40,7 @@ pub mod disk;
 pub mod doctor;
 pub mod error;
 pub mod fault;
+pub mod fusedisk;
 pub mod grudge;
 pub mod iptables;
 pub mod journal;
@@ -60,6 +63,7 @@ pub mod topology;
 pub use caps::{Capabilities, Unsupported};
 pub use error::NetlabError;
 pub use fault::{Fault, NetState};
+pub use fusedisk::{FUSE_DISK_ARG, fuse_disk_main};
 pub use grudge::Grudge;
 pub use lab::{Lab, LabOptions, Target};
 pub use liveprobe::{LIVE_PROBE_ARG, LiveProbes, live_probe_main};

@@ -1,10 +1,14 @@
 //! Achieved versus asked for the faults that act on a node rather than a
 //! link: a full data disk (the filesystem reported no space left and the
-//! node fail-stopped with its exit code) and forged peer frames (they
+//! node fail-stopped with its exit code), failing fsync (the FUSE data disk
+//! failed at least one, and the node fail-stopped), slow fsync (the FUSE
+//! data disk held fsyncs back by the asked delay, within a tolerance, and
+//! the node kept running) and forged peer frames (they
 //! reached the members: rejected-frame counters rose, or a forged term was
 //! adopted). Pure: the runner and the nemesis take the readings.
 use std::collections::BTreeMap;
 
+use netlab::fusedisk::FsyncStats;
 use serde::{Deserialize, Serialize};
 
 use super::FaultAchieved;
@@ -37,6 +41,18 @@ pub struct DiskMeasure {
     /// Whether the lab started the node again after the fault.
     #[serde(default)]
     pub restarted: bool,
+    /// fsync faults (`fsync-error`, `disk-slow`): what the node's FUSE data
+    /// disk counted while the fault was in force (the filler fields are
+    /// then 0); `None` for `disk-full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fsync: Option<FsyncStats>,
+}
+
+/// How far the measured p50 of a slow fsync may sit from the asked delay:
+/// 10 %, or 2 ms for short delays (the FUSE round trip and the wake-up of
+/// the delaying thread).
+pub fn fsync_delay_tolerance_ms(asked_ms: f64) -> f64 {
+    (asked_ms * 0.10).max(2.0)
 }
 
 /// What the members' `/metrics` said about a `forge` fault.
@@ -72,6 +88,90 @@ impl ForgeMeasure {
     }
 }
 
+/// How a node's process had ended when its disk fault ended, and why that
+/// is not a fail-stop (`None`: exit 74).
+fn ending(node: &str, disk: &DiskMeasure) -> (String, Option<String>) {
+    match (disk.exit_code, disk.signal) {
+        (Some(FAIL_STOP_EXIT_CODE), _) => (format!("fail-stop (exit {FAIL_STOP_EXIT_CODE})"), None),
+        (Some(code), _) => (
+            format!("exit {code}"),
+            Some(format!(
+                "{node} exited with {code}, not the fail-stop code {FAIL_STOP_EXIT_CODE}"
+            )),
+        ),
+        (None, Some(signal)) => (
+            format!("signal {signal}"),
+            Some(format!(
+                "{node} was ended by signal {signal}, not a fail-stop"
+            )),
+        ),
+        (None, None) => ("still running".into(), Some(String::new())),
+    }
+}
+
+/// One node of an fsync fault: its summary part; `reasons` gains why the
+/// fault was not achieved there.
+fn judge_fsync(
+    node: &str,
+    disk: &DiskMeasure,
+    fsync: &FsyncStats,
+    reasons: &mut Vec<String>,
+) -> String {
+    let (ended, not_fail_stop) = ending(node, disk);
+    let restarted = if disk.restarted { ", restarted" } else { "" };
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
+    match fsync.delay_ms {
+        None => {
+            if fsync.failed == 0 {
+                reasons.push(format!(
+                    "no fsync failed on {node}'s data disk ({} fsyncs in {:.1} s): the node \
+                     never synced while the fault was in force",
+                    fsync.fsyncs,
+                    fsync.window_ms / 1000.0
+                ));
+            } else if let Some(why) = not_fail_stop {
+                reasons.push(if why.is_empty() {
+                    format!(
+                        "{node} was still running after {} failed fsyncs: it did not fail-stop",
+                        fsync.failed
+                    )
+                } else {
+                    why
+                });
+            }
+            format!(
+                "{node}: {} fsyncs failed with EIO (first after {}), {ended}{restarted}",
+                fsync.failed,
+                ms(fsync.first_failed_ms)
+            )
+        }
+        Some(asked) => {
+            let tolerance = fsync_delay_tolerance_ms(asked);
+            match fsync.p50_ms {
+                _ if fsync.delayed == 0 => reasons.push(format!(
+                    "no fsync was delayed on {node}'s data disk: the node never synced while \
+                     the fault was in force"
+                )),
+                Some(p50) if (p50 - asked).abs() > tolerance => reasons.push(format!(
+                    "{node}'s fsyncs took {p50:.1} ms (p50), asked {asked:.1} ms ± {tolerance:.1} ms"
+                )),
+                _ => {}
+            }
+            if disk.exit_code.is_some() || disk.signal.is_some() {
+                reasons.push(format!(
+                    "{node} ended ({ended}) during a slow-disk fault, which fails no fsync"
+                ));
+            }
+            format!(
+                "{node}: {} fsyncs delayed, p50 {} p99 {} (asked {asked:.1} ms), {ended}{restarted}",
+                fsync.delayed,
+                ms(fsync.p50_ms),
+                ms(fsync.p99_ms)
+            )
+        }
+    }
+}
+
 /// Judges a disk or forge measurement: sets `ok` and `summary`, and
 /// returns why the fault was not achieved (empty when it was).
 pub fn judge(achieved: &mut FaultAchieved) -> Vec<String> {
@@ -79,6 +179,10 @@ pub fn judge(achieved: &mut FaultAchieved) -> Vec<String> {
     if !achieved.disk.is_empty() {
         let mut parts = Vec::new();
         for (node, disk) in &achieved.disk {
+            if let Some(fsync) = &disk.fsync {
+                parts.push(judge_fsync(node, disk, fsync, &mut reasons));
+                continue;
+            }
             if disk.free_after_fill > 0 {
                 reasons.push(format!(
                     "{node}'s data disk still had {} bytes free after filling",
@@ -172,6 +276,76 @@ mod tests {
         );
         assert!(!judge(&mut disk(Some(1), 0)).is_empty());
         assert!(!judge(&mut disk(Some(FAIL_STOP_EXIT_CODE), 4096)).is_empty());
+    }
+
+    fn fsync(exit_code: Option<i32>, stats: FsyncStats) -> FaultAchieved {
+        let measure = DiskMeasure {
+            exit_code,
+            restarted: exit_code.is_some(),
+            fsync: Some(stats),
+            ..DiskMeasure::default()
+        };
+        FaultAchieved {
+            disk: BTreeMap::from([("n2".to_string(), measure)]),
+            ..FaultAchieved::default()
+        }
+    }
+
+    #[test]
+    fn failing_fsync_is_achieved_only_with_a_failure_and_a_fail_stop() {
+        let failed = |failed: u64| FsyncStats {
+            mode: "error".into(),
+            window_ms: 5000.0,
+            fsyncs: failed,
+            failed,
+            first_failed_ms: (failed > 0).then_some(12.0),
+            ..FsyncStats::default()
+        };
+        let mut achieved = fsync(Some(FAIL_STOP_EXIT_CODE), failed(1));
+        assert!(judge(&mut achieved).is_empty() && achieved.ok);
+        assert!(
+            achieved.summary.contains(
+                "1 fsyncs failed with EIO (first after 12.0 ms), fail-stop (exit 74), restarted"
+            ),
+            "{}",
+            achieved.summary
+        );
+        let reasons = judge(&mut fsync(None, failed(0)));
+        assert!(reasons[0].contains("no fsync failed"), "{reasons:?}");
+        let reasons = judge(&mut fsync(None, failed(3)));
+        assert!(reasons[0].contains("did not fail-stop"), "{reasons:?}");
+        let reasons = judge(&mut fsync(Some(1), failed(3)));
+        assert!(reasons[0].contains("exited with 1"), "{reasons:?}");
+    }
+
+    #[test]
+    fn slow_fsync_is_achieved_within_its_delay_tolerance() {
+        let slow = |delayed: u64, p50: f64| FsyncStats {
+            mode: "slow".into(),
+            delay_ms: Some(50.0),
+            window_ms: 5000.0,
+            fsyncs: delayed,
+            delayed,
+            p50_ms: Some(p50),
+            p99_ms: Some(p50 + 1.0),
+            ..FsyncStats::default()
+        };
+        let mut achieved = fsync(None, slow(40, 52.0));
+        assert!(judge(&mut achieved).is_empty(), "{}", achieved.summary);
+        assert!(
+            achieved.summary.contains("40 fsyncs delayed, p50 52.0 ms"),
+            "{}",
+            achieved.summary
+        );
+        let reasons = judge(&mut fsync(None, slow(40, 56.0)));
+        assert!(reasons[0].contains("asked 50.0 ms ± 5.0 ms"), "{reasons:?}");
+        assert!(!judge(&mut fsync(None, slow(0, 0.0))).is_empty());
+        let reasons = judge(&mut fsync(Some(FAIL_STOP_EXIT_CODE), slow(40, 50.0)));
+        assert!(
+            reasons[0].contains("during a slow-disk fault"),
+            "{reasons:?}"
+        );
+        assert_eq!(fsync_delay_tolerance_ms(5.0), 2.0);
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! runner hands it one timeline entry at a time and nothing else.
 //!
 //! `active` is the pure composition of overlapping network faults;
-//! `node_faults` fills data disks and runs the `forge` rogue.
+//! `node_faults` fills data disks and runs the `forge` rogue; `fsync`
+//! fails or delays fsync on the FUSE data disks.
 mod active;
+mod fsync;
 mod node_faults;
 
 use std::collections::BTreeMap;
@@ -44,6 +46,8 @@ pub struct Nemesis {
     flapping: BTreeMap<usize, Vec<(String, String)>>,
     /// Filled data disks and forge rogues.
     node_faults: NodeFaults,
+    /// Data disks whose fsync fails or waits.
+    fsync: fsync::FsyncFaults,
 }
 
 impl Nemesis {
@@ -57,6 +61,7 @@ impl Nemesis {
             killed: BTreeMap::new(),
             flapping: BTreeMap::new(),
             node_faults: NodeFaults::default(),
+            fsync: fsync::FsyncFaults::default(),
         }
     }
 
@@ -165,7 +170,15 @@ impl Nemesis {
                 kind: FaultKind::DiskFull,
                 ..
             } => return self.node_faults.fill(lab, index, targets, record),
-            StepFault::Disk { kind, .. } => return Err(block_fault_refusal(*kind, targets)),
+            StepFault::Disk { kind, delay, .. } => {
+                let Some(mode) = fsync::mode_of(*kind, delay.map(|d| d.as_std())) else {
+                    return Err(block_fault_refusal(*kind, targets));
+                };
+                if netlab::disk::block_faults_unavailable().is_some() {
+                    return Err(block_fault_refusal(*kind, targets));
+                }
+                return self.fsync.start(lab, index, mode, targets, record);
+            }
             StepFault::Forge { .. } => {
                 return self.node_faults.start_rogue(lab, index, nodes, targets);
             }
@@ -184,9 +197,8 @@ impl Nemesis {
         record: Option<&mut FaultRecord>,
     ) -> Result<(), NetlabError> {
         match step.kind() {
-            FaultKind::DiskFull | FaultKind::FsyncError | FaultKind::DiskSlow => {
-                self.node_faults.empty(lab, index, record)
-            }
+            FaultKind::DiskFull => self.node_faults.empty(lab, index, record),
+            FaultKind::FsyncError | FaultKind::DiskSlow => self.fsync.end(lab, index, record),
             FaultKind::Forge => {
                 self.node_faults.stop_rogues(Some(index));
                 Ok(())
@@ -237,6 +249,7 @@ impl Nemesis {
         lab.heal_all()?;
         self.active.clear();
         self.node_faults.heal(lab)?;
+        self.fsync.heal(lab)?;
         for node in std::mem::take(&mut self.paused).into_values().flatten() {
             lab.apply(&Fault::Cont { node })?;
         }
@@ -286,7 +299,8 @@ fn representative_faults(loaded: &LoadedScenario, nodes: &[String]) -> Vec<(Stri
 /// with the reason, so the run is skipped before anything starts.
 pub fn unsupported_step(lab: &Lab, loaded: &LoadedScenario, nodes: &[String]) -> Option<String> {
     let block_fault = (loaded.scenario.timeline.iter().map(|step| step.get_ref()))
-        .find(|step| matches!(step.kind(), FaultKind::FsyncError | FaultKind::DiskSlow));
+        .find(|step| matches!(step.kind(), FaultKind::FsyncError | FaultKind::DiskSlow))
+        .filter(|_| netlab::disk::block_faults_unavailable().is_some());
     if let Some(step) = block_fault {
         let targets = step.targets().map(|t| t.get_ref().to_string());
         let refusal = block_fault_refusal(step.kind(), &Vec::from_iter(targets));

@@ -172,7 +172,8 @@ fn drive(
     let lab = guard.lab();
     if node_faults::needs_data_disks(scenario) {
         for node in node_names {
-            node_faults::mount_data_disk(lab, node, &spawn::node_dir(setup.run_dir, node))?;
+            let dir = spawn::node_dir(setup.run_dir, node);
+            node_faults::mount_data_disk(lab, scenario, node, &dir)?;
         }
     }
     spawn::start_nodes(setup, lab)?;

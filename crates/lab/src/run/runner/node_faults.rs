@@ -1,5 +1,6 @@
 //! The runner's side of node faults: data disks mounted under each node's
-//! data directory when the scenario has a disk fault, and the members'
+//! data directory when the scenario has a disk fault (with a FUSE
+//! passthrough over them for the fsync faults), and the members'
 //! `/metrics` read from the control namespace before and after a `forge`
 //! step (its achieved measure).
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use netlab::Lab;
 use super::RunSetup;
 use super::observer::Observer;
 use crate::run::achieved::node_faults::{FORGED_TERM, ForgeMeasure};
-use crate::run::scenario::{FaultKind, Scenario};
+use crate::run::scenario::{FaultKind, Scenario, Targets};
 
 /// Size of each node's data disk: far above what a run's log takes, small
 /// enough that filling it is quick and costs little memory.
@@ -52,12 +53,29 @@ fn needs_data_disks_kind(kind: FaultKind) -> bool {
     )
 }
 
+/// Whether `node` may be the target of an fsync fault (`fsync-error`,
+/// `disk-slow`) of the scenario: named in one, or any node when a step
+/// names a role (resolved only when it fires). Only those nodes get the
+/// FUSE data disk, which adds a round trip to each of their file calls.
+pub(super) fn needs_fuse_disk(scenario: &Scenario, node: &str) -> bool {
+    (scenario.timeline.iter().map(|step| step.get_ref()))
+        .filter(|step| matches!(step.kind(), FaultKind::FsyncError | FaultKind::DiskSlow))
+        .filter_map(|step| step.targets())
+        .any(|targets| match targets.get_ref() {
+            Targets::Nodes(names) => names.iter().any(|name| name == node),
+            Targets::Role(_) => true,
+        })
+}
+
 /// Mounts `node`'s data disk at `<node dir>/data` and returns that path,
-/// the node's `--data-dir`. The event log stays on the run's own disk
-/// (`<node dir>/events.jsonl`, through a symlink), so a full data disk
-/// never tears the evidence the checker reads.
+/// the node's `--data-dir`; when an fsync fault may hit the node, a FUSE
+/// passthrough (`netlab::fusedisk`) goes over it before the node starts.
+/// The event log stays on the run's own disk (`<node dir>/events.jsonl`,
+/// through a symlink), so a full or failing data disk never tears the
+/// evidence the checker reads.
 pub(super) fn mount_data_disk(
     lab: &mut Lab,
+    scenario: &Scenario,
     node: &str,
     node_dir: &Path,
 ) -> anyhow::Result<PathBuf> {
@@ -66,6 +84,9 @@ pub(super) fn mount_data_disk(
     let events = data.join("events.jsonl");
     if !events.exists() {
         std::os::unix::fs::symlink("../events.jsonl", &events)?;
+    }
+    if needs_fuse_disk(scenario, node) {
+        netlab::fusedisk::mount_fuse_disk(lab, node, &data)?;
     }
     Ok(data)
 }

@@ -94,3 +94,54 @@ fn unknown_disk_targets_are_located() {
         error[0]
     );
 }
+
+#[test]
+fn disk_slow_takes_a_delay_with_a_default() {
+    let scenario =
+        step("for = \"2s\"\nfault = \"disk-slow\"\ntargets = \"follower\"\ndelay = \"20ms\"\n")
+            .unwrap();
+    let parsed = scenario.timeline[0].get_ref();
+    assert!(matches!(
+        parsed.fault,
+        StepFault::Disk { kind: FaultKind::DiskSlow, delay: Some(delay), .. } if delay == Dur::from_millis(20)
+    ));
+    assert_eq!(parsed.describe(), "disk-slow follower 20ms for 2s");
+    let scenario = step("for = \"2s\"\nfault = \"disk-slow\"\ntargets = \"n1\"\n").unwrap();
+    assert!(matches!(
+        scenario.timeline[0].get_ref().fault,
+        StepFault::Disk { delay: Some(delay), .. } if delay == Dur::from_millis(50)
+    ));
+    let scenario = step("for = \"2s\"\nfault = \"fsync-error\"\ntargets = \"n1\"\n").unwrap();
+    assert!(matches!(
+        scenario.timeline[0].get_ref().fault,
+        StepFault::Disk { delay: None, .. }
+    ));
+}
+
+#[test]
+fn a_disk_slow_delay_out_of_range_or_on_another_disk_fault_is_located() {
+    for (fields, message) in [
+        (
+            "for = \"2s\"\nfault = \"disk-slow\"\ntargets = \"n1\"\ndelay = \"0ms\"\n",
+            "must be above 0",
+        ),
+        (
+            "for = \"2s\"\nfault = \"disk-slow\"\ntargets = \"n1\"\ndelay = \"6s\"\n",
+            "at most 5s",
+        ),
+        (
+            "for = \"2s\"\nfault = \"fsync-error\"\ntargets = \"n1\"\ndelay = \"5ms\"\n",
+            "`delay` does not apply to fault \"fsync-error\"",
+        ),
+        (
+            "for = \"2s\"\nfault = \"disk-slow\"\ntargets = \"n1\"\njitter = \"5ms\"\n",
+            "`jitter` does not apply",
+        ),
+    ] {
+        let error = step(fields).unwrap_err();
+        assert_eq!(error.len(), 1, "{error:?}");
+        assert_eq!((error[0].line, error[0].column), (6, 1), "{}", error[0]);
+        assert!(error[0].message.contains(message), "{}", error[0]);
+        assert!(error[0].to_string().contains(":6:1"), "{}", error[0]);
+    }
+}

@@ -13,7 +13,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{Placement, Scenario, ScenarioError, line_column};
-use super::step::{Effect, FaultKind, Links, PartitionKind, Plane, Role, Step, StepFault, Targets};
+use super::step::{
+    DEFAULT_FSYNC_DELAY_MS, Effect, FaultKind, Links, MAX_FSYNC_DELAY_MS, PartitionKind, Plane,
+    Role, Step, StepFault, Targets,
+};
 use crate::run::duration::Dur;
 
 impl<'de> Deserialize<'de> for Placement {
@@ -191,7 +194,10 @@ pub(crate) fn type_step(raw: RawStep) -> Result<Step, Vec<String>> {
     );
     disallow(!takes_percent && raw.percent.is_some(), "percent");
     let takes_delay = matches!(kind, FaultKind::Delay | FaultKind::Reorder);
-    disallow(!takes_delay && raw.delay.is_some(), "delay");
+    disallow(
+        !takes_delay && kind != FaultKind::DiskSlow && raw.delay.is_some(),
+        "delay",
+    );
     disallow(!takes_delay && raw.jitter.is_some(), "jitter");
     disallow(kind != FaultKind::Rate && raw.rate.is_some(), "rate");
     disallow(kind != FaultKind::Flap && raw.period.is_some(), "period");
@@ -203,6 +209,20 @@ pub(crate) fn type_step(raw: RawStep) -> Result<Step, Vec<String>> {
         "targets/for",
     );
 
+    let fsync_delay = if kind == FaultKind::DiskSlow {
+        let delay = raw
+            .delay
+            .unwrap_or(Dur::from_millis(DEFAULT_FSYNC_DELAY_MS));
+        if delay == Dur::ZERO || delay > Dur::from_millis(MAX_FSYNC_DELAY_MS) {
+            problems.push(format!(
+                "timeline: disk-slow `delay` must be above 0 and at most {}, got {delay}",
+                Dur::from_millis(MAX_FSYNC_DELAY_MS)
+            ));
+        }
+        Some(delay)
+    } else {
+        None
+    };
     let needs_targets = match kind {
         FaultKind::Heal => false,
         FaultKind::Partition => !raw.grudge.unwrap_or_default().targets_optional(),
@@ -358,6 +378,7 @@ pub(crate) fn type_step(raw: RawStep) -> Result<Step, Vec<String>> {
             kind,
             targets: need(targets, "targets")?,
             duration: required(duration, kind, "for")?,
+            delay: fsync_delay,
         },
         FaultKind::Forge => StepFault::Forge {
             targets: need(targets, "targets")?,

@@ -42,11 +42,13 @@ pub enum FaultKind {
     /// Fill the targets' data disks (ENOSPC) for `for`; then empty them and
     /// restart the nodes that fail-stopped.
     DiskFull,
-    /// Failing fsync on the targets' data disks (needs device-mapper; the
-    /// lab refuses it where the kernel has none).
+    /// Failing fsync (EIO) on the targets' data disks for `for` (a FUSE
+    /// passthrough over the data disk; refused where the kernel has no
+    /// FUSE); then the nodes that fail-stopped are restarted.
     FsyncError,
-    /// Slow fsync on the targets' data disks (needs device-mapper, like
-    /// `fsync-error`).
+    /// Slow fsync on the targets' data disks: each held back by `delay`
+    /// (default [`DEFAULT_FSYNC_DELAY_MS`]) for `for`, on the same FUSE
+    /// passthrough as `fsync-error`.
     DiskSlow,
     /// A rogue sender forges peer frames with a huge term to the targets
     /// for `for`.
@@ -393,6 +395,8 @@ pub enum StepFault {
         targets: Spanned<Targets>,
         /// When the disk is healthy again (and fail-stopped nodes restart).
         duration: Dur,
+        /// How long each fsync is held back (`DiskSlow` only).
+        delay: Option<Dur>,
     },
     /// Forged peer frames from a rogue sender.
     Forge {
@@ -402,6 +406,14 @@ pub enum StepFault {
         duration: Dur,
     },
 }
+
+/// How long `disk-slow` holds back each fsync when the step gives no
+/// `delay`: a slow disk's fsync, well below an election timeout.
+pub(crate) const DEFAULT_FSYNC_DELAY_MS: u64 = 50;
+
+/// The longest `delay` a `disk-slow` step takes: past it a node is not slow
+/// but stuck, which `pause` expresses.
+pub(crate) const MAX_FSYNC_DELAY_MS: u64 = 5_000;
 
 /// One timeline step.
 #[derive(Debug, Clone, PartialEq)]
@@ -505,6 +517,12 @@ impl Step {
         }
         if let StepFault::Shape { effect, .. } = &self.fault {
             describe_effect(effect, &mut text);
+        }
+        if let StepFault::Disk {
+            delay: Some(delay), ..
+        } = &self.fault
+        {
+            text.push_str(&format!(" {delay}"));
         }
         let plane = self.plane();
         if plane != Plane::All {
