@@ -272,12 +272,32 @@ impl Cluster {
             .map(|(_, _, event)| event)
     }
 
+    /// The current term of node `id`.
+    pub(crate) fn term_of(&self, id: NodeId) -> Term {
+        self.nodes[&id].status().term
+    }
+
     /// How many events of any node `which` picks.
     pub(crate) fn count_events(&self, which: impl Fn(&Event) -> bool) -> usize {
         self.events
             .iter()
             .filter(|(_, _, event)| which(event))
             .count()
+    }
+}
+
+/// An append of `entries` after `(prev_log_index, prev_log_term)`.
+pub(crate) fn append(
+    prev_log_index: u64,
+    prev_log_term: u64,
+    entries: Vec<Entry>,
+    leader_commit: u64,
+) -> Message {
+    Message::Append {
+        prev_log_index,
+        prev_log_term,
+        entries,
+        leader_commit,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Each incorrect strategy must break in exactly the way its name says, or
 //! the lab would have nothing to catch.
-use crate::testkit::{Cluster, MS, put};
+use crate::testkit::{Cluster, MS, append, put};
 use crate::{ClientReply, ClientResponse, Event, Mode, ReadMode, Rejection, Role};
 
 fn acked(cluster: &Cluster, id: u64) -> bool {
@@ -127,7 +127,7 @@ fn one_way_quorum_asymmetric_link_yields_two_primaries() {
 #[test]
 fn no_fencing_elects_by_vote_but_never_fences_the_old_primary() {
     let (mut cluster, old, new, old_write, new_write) = split_and_write(Mode::NoFencing);
-    assert!(cluster.nodes[&new].status().term > cluster.nodes[&old].status().term);
+    assert!(cluster.term_of(new) > cluster.term_of(old));
     assert!(
         cluster
             .events_of(new)
@@ -154,22 +154,15 @@ fn no_fencing_elects_by_vote_but_never_fences_the_old_primary() {
 fn no_fencing_follower_accepts_an_older_generation() {
     let (mut cluster, leader) = Cluster::elected(3, Mode::NoFencing);
     let follower = cluster.next_after(leader);
-    let term = cluster.nodes[&follower].status().term;
-    let append = wire::Message::Append {
-        prev_log_index: 0,
-        prev_log_term: 0,
-        entries: vec![],
-        leader_commit: 0,
-    };
+    let term = cluster.term_of(follower);
     let other = 6 - leader - follower;
-    cluster.step(
-        follower,
-        crate::Input::Message {
-            from: other,
-            term: 0,
-            message: append,
-        },
-    );
+    let message = append(0, 0, vec![], 0);
+    let generation_0 = crate::Input::Message {
+        from: other,
+        term: 0,
+        message,
+    };
+    cluster.step(follower, generation_0);
     let status = cluster.nodes[&follower].status();
     assert_eq!(
         status.leader,

@@ -94,7 +94,7 @@ fn stale_term_is_rejected_and_answered_with_our_term() {
 #[test]
 fn higher_term_makes_a_leader_step_down_first() {
     let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
-    let term = cluster.nodes[&leader].status().term;
+    let term = cluster.term_of(leader);
     cluster.step(
         leader,
         Input::Message {
@@ -133,10 +133,10 @@ fn two_node_cluster_needs_both_nodes() {
 fn pre_vote_keeps_an_isolated_node_from_inflating_terms() {
     let (mut cluster, leader) = Cluster::elected(3, Mode::Safe);
     let loner = cluster.next_after(leader);
-    let term = cluster.nodes[&loner].status().term;
+    let term = cluster.term_of(loner);
     cluster.isolate(loner);
     cluster.run_for(3_000 * MS);
-    assert_eq!(cluster.nodes[&loner].status().term, term);
+    assert_eq!(cluster.term_of(loner), term);
     cluster.heal();
     cluster.run_for(500 * MS);
     assert_eq!(

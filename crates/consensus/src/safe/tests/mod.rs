@@ -8,7 +8,7 @@ mod replication;
 mod snapshot;
 use wire::{Entry, Message, Payload, Token};
 
-use crate::testkit::{Cluster, MS, highest_seq, put, read};
+use crate::testkit::{Cluster, MS, append, highest_seq, put, read};
 use crate::{
     Action, ClientReply, ClientResponse, Config, ConfigError, Event, Input, Mode, ReadMode,
     Rejection, Replica, Restored, Role, StepDownReason, Transport,
@@ -69,21 +69,6 @@ pub(super) fn receive(
     replica.take_actions()
 }
 
-/// An append of `entries` after `(prev_log_index, prev_log_term)`.
-pub(super) fn append(
-    prev_log_index: u64,
-    prev_log_term: u64,
-    entries: Vec<Entry>,
-    leader_commit: u64,
-) -> Message {
-    Message::Append {
-        prev_log_index,
-        prev_log_term,
-        entries,
-        leader_commit,
-    }
-}
-
 /// Whether `actions` send `message` to anyone.
 pub(super) fn sent(actions: &[Action], message: &Message) -> bool {
     sends(actions).iter().any(|send| send.2 == *message)
@@ -122,7 +107,7 @@ fn single_node_elects_itself_and_commits_after_persist() {
     assert_eq!(leader, 1);
     let id = cluster.request(1, put(1, 1, "k", "v"));
     let token = written(cluster.replies.get(&id));
-    assert_eq!(token.term, cluster.nodes[&1].status().term);
+    assert_eq!(token.term, cluster.term_of(1));
     assert_eq!(
         cluster
             .read_value(1, "k", ReadMode::Linearizable)

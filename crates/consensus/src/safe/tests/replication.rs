@@ -82,7 +82,7 @@ fn restart_keeps_votes_and_log() {
     }
     let term_before = token.term;
     let leader = cluster.elect();
-    assert!(cluster.nodes[&leader].status().term > term_before);
+    assert!(cluster.term_of(leader) > term_before);
     assert_eq!(
         cluster
             .read_value(leader, "k", ReadMode::Linearizable)
