@@ -7,12 +7,22 @@ use checker::checks::{
     linearizability, minority_fails_fast, minority_never_acknowledges, no_lost_writes, progress,
 };
 use checker::{
-    ClientReach, History, LinearizabilityBudget, OpKind, PartitionWindow, QuorumWindow, Verdict,
+    CheckResult, ClientReach, History, LinearizabilityBudget, OpKind, PartitionWindow,
+    QuorumWindow, Verdict,
 };
 use support::{HistoryBuilder, MS, SEC, assert_check};
 
-fn budget() -> LinearizabilityBudget {
-    LinearizabilityBudget::default()
+/// The linearizability verdict on `history` under the default budget.
+fn linearize(history: &History) -> CheckResult {
+    linearizability::check(history, &LinearizabilityBudget::default())
+}
+
+/// Asserts `text` says every one of `fragments`.
+#[track_caller]
+fn assert_mentions(text: &str, fragments: &[&str]) {
+    for fragment in fragments {
+        assert!(text.contains(fragment), "no {fragment:?} in {text}");
+    }
 }
 
 // ---- I4 no lost writes ----
@@ -103,12 +113,17 @@ fn a_stale_read_is_not_linearizable() {
         .read(3, "x", Some("1"), 40 * MS, 50 * MS)
         .write(4, "y", "1", 0, 10 * MS)
         .build();
-    let result = linearizability::check(&history, &budget());
+    let result = linearize(&history);
     assert_check(&result, Verdict::Invalid, &[]);
     let text = result.details.join("\n");
-    assert!(text.contains("key x is not linearizable"), "{text}");
-    assert!(text.contains("culprit: p3 read(x)→1"), "{text}");
-    assert!(text.contains("involved: p2 write(x, 2)"), "{text}");
+    assert_mentions(
+        &text,
+        &[
+            "key x is not linearizable",
+            "culprit: p3 read(x)→1",
+            "involved: p2 write(x, 2)",
+        ],
+    );
     assert!(!text.contains("key y"), "{text}");
 }
 
@@ -120,7 +135,7 @@ fn a_non_linearizable_cas_is_flagged() {
         .cas(2, "x", "0", "a", 10 * MS, 20 * MS, OpKind::Ok)
         .cas(3, "x", "0", "b", 30 * MS, 40 * MS, OpKind::Ok)
         .build();
-    let result = linearizability::check(&history, &budget());
+    let result = linearize(&history);
     assert_check(&result, Verdict::Invalid, &["culprit: p3 cas(x, 0→b)"]);
 }
 
@@ -135,13 +150,18 @@ fn the_failing_window_is_the_shortest_prefix() {
     }
     builder.read(2, "x", Some("7"), SEC, SEC + MS);
     builder.write(1, "x", "late", 2 * SEC, 2 * SEC + MS);
-    let result = linearizability::check(&builder.build(), &budget());
+    let result = linearize(&builder.build());
     assert_check(&result, Verdict::Invalid, &[]);
     let text = &result.details[0];
-    assert!(text.contains("ends at 1.001000s"), "{text}");
-    assert!(text.contains("culprit: p2 read(x)→7 [1.000000s"), "{text}");
-    assert!(text.contains("involved: p1 write(x, 49)"), "{text}");
-    assert!(text.contains("involved: p1 write(x, 7)"), "{text}");
+    assert_mentions(
+        text,
+        &[
+            "ends at 1.001000s",
+            "culprit: p2 read(x)→7 [1.000000s",
+            "involved: p1 write(x, 49)",
+            "involved: p1 write(x, 7)",
+        ],
+    );
     assert!(!text.contains("write(x, late)"), "{text}");
 }
 
@@ -164,7 +184,7 @@ fn concurrent_and_uncertain_operations_are_linearizable() {
         .delete(1, "x", 400 * MS, 410 * MS)
         .read(2, "x", None, 420 * MS, 430 * MS)
         .build();
-    let result = linearizability::check(&history, &budget());
+    let result = linearize(&history);
     assert_check(&result, Verdict::Valid, &[]);
 }
 
@@ -174,7 +194,7 @@ fn an_info_write_cannot_take_effect_before_it_was_invoked() {
         .read(1, "x", Some("5"), 0, 10 * MS)
         .write_info(2, "x", "5", 20 * MS, 30 * MS)
         .build();
-    let result = linearizability::check(&history, &budget());
+    let result = linearize(&history);
     assert_check(&result, Verdict::Invalid, &[]);
 }
 
@@ -209,7 +229,7 @@ fn the_budget_makes_a_pathological_history_unknown() {
 fn malformed_histories_are_unknown_not_valid() {
     let mut history = HistoryBuilder::new().write(1, "x", "1", 0, MS).build();
     history.ops.remove(0);
-    let result = linearizability::check(&history, &budget());
+    let result = linearize(&history);
     assert_check(&result, Verdict::Unknown, &["malformed"]);
 }
 
