@@ -100,4 +100,4 @@ pub use input::{ClientRequest, Input, IoSeq, RequestId, Restored};
 pub use replica::Replica;
 pub use sessions::DEFAULT_MAX_SESSIONS;
 pub use status::{PeerStatus, Role, Status};
-pub use wire::{Entry, Index, KvOp, Message, NodeId, Payload, Snapshot, Term, Token};
+pub use wire::{AppendAnswer, Entry, Index, KvOp, Message, NodeId, Payload, Snapshot, Term, Token};

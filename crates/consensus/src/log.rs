@@ -4,15 +4,13 @@
 //! `InstallSnapshot` or `CompactLog` action issued by the caller.
 use std::sync::Arc;
 
-use wire::{Entry, Index, Message, Snapshot, Term};
+use wire::{AppendAnswer, Entry, Index, Message, Snapshot, Term};
 
 /// A follower's answer to an append that left its log matching the leader's
 /// up to `match_index`.
 pub(crate) fn append_accepted(match_index: Index) -> Message {
     Message::AppendResponse {
-        success: true,
-        match_index,
-        conflict_index: 0,
+        answer: AppendAnswer::Matched(match_index),
     }
 }
 
@@ -20,30 +18,7 @@ pub(crate) fn append_accepted(match_index: Index) -> Message {
 /// (never below index 1).
 pub(crate) fn append_rejected(conflict_index: Index) -> Message {
     Message::AppendResponse {
-        success: false,
-        match_index: 0,
-        conflict_index: conflict_index.max(1),
-    }
-}
-
-/// A follower's answer to an append, as its leader reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AppendAnswer {
-    /// The follower's log now matches the leader's up to this index.
-    Matched(Index),
-    /// The follower refused; the leader should resume from this index.
-    Conflict(Index),
-}
-
-impl AppendAnswer {
-    /// The answer an `AppendResponse` carries: a refusal's `match_index`
-    /// and an acceptance's `conflict_index` mean nothing.
-    pub(crate) fn read(success: bool, match_index: Index, conflict_index: Index) -> AppendAnswer {
-        if success {
-            AppendAnswer::Matched(match_index)
-        } else {
-            AppendAnswer::Conflict(conflict_index)
-        }
+        answer: AppendAnswer::Conflict(conflict_index.max(1)),
     }
 }
 

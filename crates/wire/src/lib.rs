@@ -26,5 +26,6 @@ pub use codec::{
     decode, decode_keyed, encode, encode_keyed, encode_to_vec, peek_sender,
 };
 pub use message::{
-    Entry, Index, KvOp, LIST_SEPARATOR, Message, NodeId, Payload, Snapshot, Term, Token,
+    AppendAnswer, Entry, Index, KvOp, LIST_SEPARATOR, Message, NodeId, Payload, Snapshot, Term,
+    Token,
 };

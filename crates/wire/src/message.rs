@@ -108,6 +108,17 @@ pub struct Snapshot {
     pub data: Vec<u8>,
 }
 
+/// A follower's answer to an append. On the wire: a success byte, the match
+/// index and the conflict index, the one that does not apply being 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendAnswer {
+    /// The entries were appended and persisted: the follower's log matches
+    /// the leader's up to this index.
+    Matched(Index),
+    /// Refused: the leader should retry from this index.
+    Conflict(Index),
+}
+
 /// The body of a frame. The sender's term lives in the frame header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -147,15 +158,10 @@ pub enum Message {
         /// The leader's commit index.
         leader_commit: Index,
     },
-    /// `match_index` is the highest index known to match the leader's log on
-    /// success; on failure `conflict_index` is where the leader should retry.
+    /// A follower's answer to an `Append`.
     AppendResponse {
-        /// True if the entries were appended (and persisted).
-        success: bool,
-        /// On success, the highest index matching the leader's log.
-        match_index: Index,
-        /// On failure, the index the leader should retry from.
-        conflict_index: Index,
+        /// Appended (and persisted) up to an index, or refused with a hint.
+        answer: AppendAnswer,
     },
     /// One chunk of a snapshot, sent when the leader has already compacted
     /// the entries the follower lacks. The follower stages chunks in order

@@ -22,7 +22,6 @@ use wire::{Index, Message, NodeId, Term};
 use crate::action::Transport;
 use crate::event::{Event, StepDownReason};
 use crate::input::{ClientRequest, IoSeq, RequestId, Restored};
-use crate::log::AppendAnswer;
 use crate::replica::Strategy;
 use crate::replica_core::Core;
 use crate::status::{PeerStatus, Role, Status};
@@ -183,14 +182,7 @@ impl Strategy for SafeReplica {
                 entries,
                 leader_commit,
             } => self.on_append(from, prev_log_index, prev_log_term, entries, leader_commit),
-            Message::AppendResponse {
-                success,
-                match_index,
-                conflict_index,
-            } => {
-                let answer = AppendAnswer::read(success, match_index, conflict_index);
-                self.on_append_answer(from, answer);
-            }
+            Message::AppendResponse { answer } => self.on_append_answer(from, answer),
             Message::InstallSnapshot { chunk } => self.on_install_snapshot(from, chunk),
             Message::InstallSnapshotResponse {
                 last_index,

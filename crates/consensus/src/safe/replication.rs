@@ -1,11 +1,10 @@
 //! Log replication: appends with log matching and conflict hints, quorum
 //! commit, applying to the KV state, local snapshots and InstallSnapshot.
-use wire::{Entry, Index, Message, NodeId, Payload, Term};
+use wire::{AppendAnswer, Entry, Index, Message, NodeId, Payload, Term};
 
 use super::{SafeReplica, snapshot};
 use crate::action::{ClientReply, Transport};
 use crate::event::Event;
-use crate::log::AppendAnswer;
 use crate::quorum;
 use crate::replica_core::{write_committed, written};
 use crate::status::Role;

@@ -2,7 +2,7 @@
 //! the bounds-checked [`Reader`] that parses them.
 use super::DecodeError;
 use crate::chunk::SnapshotChunk;
-use crate::message::{Entry, KvOp, Message, Payload};
+use crate::message::{AppendAnswer, Entry, KvOp, Message, Payload};
 
 // Message tags. Stable: they are part of protocol version 1. Tags 7 and 8
 // carried whole snapshots in one frame; they are retired (a frame with one
@@ -78,14 +78,14 @@ pub(super) fn encode_message(message: &Message, out: &mut Vec<u8>) {
                 encode_entry(entry, out);
             }
         }
-        Message::AppendResponse {
-            success,
-            match_index,
-            conflict_index,
-        } => {
-            out.push(u8::from(*success));
-            put_u64(out, *match_index);
-            put_u64(out, *conflict_index);
+        Message::AppendResponse { answer } => {
+            let (success, match_index, conflict_index) = match *answer {
+                AppendAnswer::Matched(index) => (true, index, 0),
+                AppendAnswer::Conflict(index) => (false, 0, index),
+            };
+            out.push(u8::from(success));
+            put_u64(out, match_index);
+            put_u64(out, conflict_index);
         }
         Message::InstallSnapshot { chunk } => {
             put_u64(out, chunk.last_index);
@@ -146,11 +146,18 @@ pub(super) fn decode_message(reader: &mut Reader<'_>) -> Result<Message, DecodeE
                 leader_commit,
             }
         }
-        TAG_APPEND_RESPONSE => Message::AppendResponse {
-            success: reader.bool()?,
-            match_index: reader.u64()?,
-            conflict_index: reader.u64()?,
-        },
+        TAG_APPEND_RESPONSE => {
+            let success = reader.bool()?;
+            let match_index = reader.u64()?;
+            let conflict_index = reader.u64()?;
+            // The index that does not apply is not read (senders put 0 there).
+            let answer = if success {
+                AppendAnswer::Matched(match_index)
+            } else {
+                AppendAnswer::Conflict(conflict_index)
+            };
+            Message::AppendResponse { answer }
+        }
         TAG_SNAPSHOT_CHUNK => Message::InstallSnapshot {
             chunk: decode_chunk(reader)?,
         },

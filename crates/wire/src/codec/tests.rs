@@ -2,7 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::chunk::SnapshotChunk;
-use crate::message::{Entry, KvOp, Message, Payload};
+use crate::message::{AppendAnswer, Entry, KvOp, Message, Payload};
 
 const MAX: usize = 1 << 20;
 
@@ -90,9 +90,7 @@ fn sample_messages() -> Vec<Message> {
             entries: vec![],
         },
         Message::AppendResponse {
-            success: true,
-            match_index: 15,
-            conflict_index: 0,
+            answer: AppendAnswer::Matched(15),
         },
         Message::InstallSnapshot {
             chunk: sample_chunk(),
@@ -145,6 +143,24 @@ fn layout_starts_with_magic_version_and_big_endian_length() {
     // Header: cluster, from, to, term, big-endian.
     assert_eq!(&bytes[7..15], &0xC1u64.to_be_bytes());
     assert_eq!(&bytes[31..39], &7u64.to_be_bytes());
+}
+
+#[test]
+fn append_answers_keep_the_version_1_layout() {
+    // Success byte, match index, conflict index; the one that does not
+    // apply is written as 0 and not read back.
+    let body = |answer| {
+        let bytes = encode_to_vec(&frame(Message::AppendResponse { answer }));
+        bytes[PREFIX_LEN + HEADER_LEN + 1..bytes.len() - TRAILER_LEN].to_vec()
+    };
+    let layout = |success: u8, match_index: u64, conflict_index: u64| {
+        let mut bytes = vec![success];
+        bytes.extend_from_slice(&match_index.to_be_bytes());
+        bytes.extend_from_slice(&conflict_index.to_be_bytes());
+        bytes
+    };
+    assert_eq!(body(AppendAnswer::Matched(15)), layout(1, 15, 0));
+    assert_eq!(body(AppendAnswer::Conflict(9)), layout(0, 0, 9));
 }
 
 #[test]
@@ -393,13 +409,14 @@ fn message() -> impl Strategy<Value = Message> {
                     leader_commit,
                 }
             }),
-        (any::<bool>(), any::<u64>(), any::<u64>()).prop_map(
-            |(success, match_index, conflict_index)| Message::AppendResponse {
-                success,
-                match_index,
-                conflict_index,
-            }
-        ),
+        (any::<bool>(), any::<u64>()).prop_map(|(success, index)| {
+            let answer = if success {
+                AppendAnswer::Matched(index)
+            } else {
+                AppendAnswer::Conflict(index)
+            };
+            Message::AppendResponse { answer }
+        }),
         (
             (any::<u64>(), any::<u64>(), any::<u32>()),
             0u64..1000,

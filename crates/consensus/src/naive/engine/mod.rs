@@ -13,7 +13,6 @@ use super::policy::{OnSilence, Policy, View};
 use crate::action::Transport;
 use crate::event::{Event, StepDownReason};
 use crate::input::{ClientRequest, IoSeq, RequestId, Restored};
-use crate::log::AppendAnswer;
 use crate::replica::Strategy;
 use crate::replica_core::Core;
 use crate::status::{PeerStatus, Role, Status};
@@ -181,14 +180,7 @@ impl Strategy for NaiveReplica {
                 entries,
                 ..
             } => self.on_append(from, term, prev_log_index, prev_log_term, entries),
-            Message::AppendResponse {
-                success,
-                match_index,
-                conflict_index,
-            } => {
-                let answer = AppendAnswer::read(success, match_index, conflict_index);
-                self.on_append_answer(from, answer);
-            }
+            Message::AppendResponse { answer } => self.on_append_answer(from, answer),
             Message::Vote { .. } => self.on_vote(from, term),
             Message::VoteResponse { granted: true }
                 if self.core.role == Role::Candidate && term == self.core.term =>

@@ -1,6 +1,6 @@
 //! The naive engine's data path: appends, overwrites, applying on receipt
 //! (or, on a primary, on its own fsync), and client requests.
-use wire::{Entry, Index, KvOp, Message, NodeId, Payload, Term};
+use wire::{AppendAnswer, Entry, Index, KvOp, Message, NodeId, Payload, Term};
 
 use super::NaiveReplica;
 use crate::action::{ClientReply, Transport};
@@ -8,7 +8,6 @@ use crate::config::ReadMode;
 use crate::event::{Event, StepDownReason};
 use crate::input::RequestId;
 use crate::kv::Kv;
-use crate::log::AppendAnswer;
 use crate::replica_core::{write_committed, written};
 use crate::status::Role;
 
