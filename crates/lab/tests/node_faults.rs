@@ -3,7 +3,10 @@
 //! restarts it and is judged valid, and leaves no mount behind; a `forge`
 //! run against a keyed cluster is valid with the rejected frames counted;
 //! `splitlab clean` unmounts the data disk of a lab whose owner died and
-//! keeps its files. Run as root (skipped otherwise, failed under CI=true).
+//! keeps its files; an `fsync-error` run fail-stops its target the same
+//! way; the FUSE data disk passes file calls through, fails fsync with EIO
+//! or delays it as asked, and `splitlab clean` removes it after a crash.
+//! Run as root (skipped otherwise, failed under CI=true).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::MutexGuard;
@@ -190,5 +193,139 @@ fn clean_unmounts_the_data_disks_of_a_dead_lab_and_keeps_their_files() {
     assert!(mounts_under(&dir).is_empty());
     assert_eq!(std::fs::read(data.join("log")).unwrap(), b"durable");
     assert!(!data.join(netlab::disk::FILLER).exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const FSYNC_ERROR: &str = "for = \"4s\"\nfault = \"fsync-error\"\ntargets = \"follower\"\n";
+
+#[test]
+fn a_failed_fsync_fail_stops_the_node_which_restarts_and_the_run_is_valid() {
+    let Some(_serial) = privileged() else {
+        return;
+    };
+    let Finished {
+        dir,
+        run_dir,
+        stdout,
+        results,
+    } = valid_run("fsync", &scenario("t-fsync-error", "14s", FSYNC_ERROR));
+    let fault = &results["faults"][0];
+    let target = fault["targets"][0].as_str().unwrap().to_string();
+    let disk = &fault["achieved"]["disk"][&target];
+    assert!(disk["fsync"]["failed"].as_u64().unwrap() >= 1, "{disk}");
+    assert_eq!(disk["exit_code"], 74, "{disk}");
+    assert_eq!(disk["restarted"], true, "{disk}");
+    assert_eq!(fault["achieved"]["ok"], true);
+    assert!(stdout.contains("failed with EIO"), "{stdout}");
+    // Teardown took the FUSE disks and the tmpfs disks off, files kept.
+    assert!(mounts_under(&dir).is_empty(), "{:?}", mounts_under(&dir));
+    let node_dir = run_dir.join("nodes").join(&target);
+    assert!(node_dir.join("data/log").is_file());
+    let log = std::fs::read_to_string(node_dir.join("splitnode.log")).unwrap();
+    assert!(log.contains("Input/output error"), "{log}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// fsync on `file`, and how long it took.
+fn timed_fsync(file: &std::fs::File) -> (std::io::Result<()>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let result = file.sync_all();
+    (result, started.elapsed())
+}
+
+#[test]
+fn a_fuse_data_disk_passes_through_fails_and_delays_fsync_and_clean_removes_it() {
+    use netlab::fusedisk::{self, FsyncMode};
+    use std::io::Write;
+    use std::time::Duration;
+
+    let Some(_serial) = privileged() else {
+        return;
+    };
+    let dir = scratch("fuse");
+    let options = LabOptions {
+        helper_exe: Some(splitlab()),
+        ..LabOptions::default()
+    };
+    let mut lab = Lab::up(&Topology::full_mesh(2), &options).expect("lab up");
+    let run = lab.run_id().clone();
+    let data = dir.join("n1-data");
+    lab.mount_data_disk("n1", &data, 4 << 20).unwrap();
+    std::fs::write(data.join("before"), b"on the tmpfs").unwrap();
+    let record = fusedisk::mount_fuse_disk(&mut lab, "n1", &data).expect("FUSE disk");
+    assert!(netlab::disk::is_fuse_mounted(&data, &record.source));
+    assert!(record.source.starts_with("sl-") && record.source.ends_with("-fuse-n1"));
+
+    // Passthrough: what was underneath, a write, an atomic replace, a
+    // truncation and an append, each read back through the mount.
+    assert_eq!(std::fs::read(data.join("before")).unwrap(), b"on the tmpfs");
+    std::fs::write(data.join("state.tmp"), b"new state").unwrap();
+    std::fs::rename(data.join("state.tmp"), data.join("before")).unwrap();
+    assert_eq!(std::fs::read(data.join("before")).unwrap(), b"new state");
+    assert!(!data.join("state.tmp").exists());
+    let mut log = (std::fs::OpenOptions::new().create(true).append(true))
+        .open(data.join("log"))
+        .unwrap();
+    log.write_all(b"abcdef").unwrap();
+    log.set_len(3).unwrap();
+    log.write_all(b"XY").unwrap();
+    assert_eq!(std::fs::read(data.join("log")).unwrap(), b"abcXY");
+    let (passed, _) = timed_fsync(&log);
+    passed.expect("fsync in pass mode");
+    std::fs::File::open(&data)
+        .unwrap()
+        .sync_all()
+        .expect("directory fsync");
+
+    // fsync-error: EIO, counted; the data stays readable.
+    fusedisk::set_fsync_mode(&lab, "n1", FsyncMode::Error).unwrap();
+    let (failed, _) = timed_fsync(&log);
+    assert_eq!(failed.unwrap_err().raw_os_error(), Some(nix::libc::EIO));
+    let dir_sync = std::fs::File::open(&data).unwrap().sync_all();
+    assert_eq!(dir_sync.unwrap_err().raw_os_error(), Some(nix::libc::EIO));
+    assert_eq!(std::fs::read(data.join("log")).unwrap(), b"abcXY");
+    let delay = Duration::from_millis(30);
+    let window = fusedisk::set_fsync_mode(&lab, "n1", FsyncMode::Slow(delay)).unwrap();
+    assert_eq!(
+        (window.mode.as_str(), window.failed),
+        ("error", 2),
+        "{window:?}"
+    );
+
+    // disk-slow: held back by the delay, measured by the server.
+    for _ in 0..3 {
+        let (slow, took) = timed_fsync(&log);
+        slow.expect("fsync in slow mode");
+        assert!(took >= delay, "{took:?}");
+    }
+    let window = fusedisk::set_fsync_mode(&lab, "n1", FsyncMode::Pass).unwrap();
+    assert_eq!(
+        (window.mode.as_str(), window.delayed),
+        ("slow", 3),
+        "{window:?}"
+    );
+    let p50 = window.p50_ms.unwrap();
+    assert!((30.0..40.0).contains(&p50), "{window:?}");
+    let (passed, took) = timed_fsync(&log);
+    passed.expect("fsync in pass mode again");
+    assert!(took < delay, "{took:?}");
+    drop(log);
+
+    // A crash: the orchestrator goes away; clean detaches the FUSE disk,
+    // kills only its recorded server and keeps the files.
+    let server = record.server.clone().expect("server recorded");
+    assert!(server.is_alive());
+    lab.detach();
+    let output = Command::new(splitlab())
+        .args(["clean", "--run", run.as_str(), "--force"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(mounts_under(&dir).is_empty(), "{:?}", mounts_under(&dir));
+    assert!(!netlab::disk::is_fuse_mounted(&data, &record.source));
+    assert!(!server.is_alive());
+    assert_eq!(std::fs::read(data.join("before")).unwrap(), b"new state");
+    assert_eq!(std::fs::read(data.join("log")).unwrap(), b"abcXY");
     std::fs::remove_dir_all(&dir).unwrap();
 }
