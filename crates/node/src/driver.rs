@@ -94,6 +94,13 @@ pub(crate) struct Driver {
     /// leader has been followed, so a node that forgot its vote cannot hand
     /// out a second vote in a term it may already have voted in.
     pub(crate) withhold_votes: bool,
+    pub(crate) state: DriverState,
+}
+
+/// What the driver tracks between batches: client requests awaiting their
+/// reply, sends held back until their entries are durable, the last leader
+/// seen and the purge cadence.
+pub(crate) struct DriverState {
     pending: HashMap<RequestId, Pending>,
     next_request: RequestId,
     held: Vec<(IoSeq, NodeId, Term, Message, Transport)>,
@@ -102,41 +109,21 @@ pub(crate) struct Driver {
     ticks_since_purge: u32,
 }
 
-impl Driver {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        replica: Replica,
-        storage: Storage,
-        events: EventLog,
-        clock: NodeClock,
-        config: Arc<NodeConfig>,
-        metrics: Arc<Metrics>,
-        udp: Arc<UdpSocket>,
-        peer_queues: BTreeMap<NodeId, mpsc::Sender<Vec<u8>>>,
-        status_tx: watch::Sender<Arc<StatusView>>,
-        withhold_votes: bool,
-    ) -> Driver {
-        let last_leader = replica.status().leader;
-        Driver {
-            replica,
-            storage,
-            events,
-            clock,
-            config,
-            metrics,
-            udp,
-            peer_queues,
-            status_tx,
-            withhold_votes,
+impl DriverState {
+    /// Nothing in flight; `leader` is the leader the replica starts with.
+    pub(crate) fn new(leader: Option<NodeId>) -> DriverState {
+        DriverState {
             pending: HashMap::new(),
             next_request: 1,
             held: Vec::new(),
             durable: IoSeq(0),
-            last_leader,
+            last_leader: leader,
             ticks_since_purge: 0,
         }
     }
+}
 
+impl Driver {
     /// Runs until `shutdown` resolves or storage fails.
     pub(crate) async fn run(
         mut self,
@@ -183,11 +170,13 @@ impl Driver {
     fn on_tick(&mut self) {
         let now = self.now().local_ns;
         self.replica.step(now, Input::Tick);
-        self.ticks_since_purge += 1;
-        if self.ticks_since_purge >= 100 {
+        self.state.ticks_since_purge += 1;
+        if self.state.ticks_since_purge >= 100 {
             // HTTP handlers that timed out dropped their receivers.
-            self.ticks_since_purge = 0;
-            self.pending.retain(|_, pending| !pending.reply.is_closed());
+            self.state.ticks_since_purge = 0;
+            self.state
+                .pending
+                .retain(|_, pending| !pending.reply.is_closed());
         }
     }
 
@@ -213,10 +202,10 @@ impl Driver {
     }
 
     fn on_client(&mut self, call: ClientCall) {
-        let id = self.next_request;
-        self.next_request += 1;
+        let id = self.state.next_request;
+        self.state.next_request += 1;
         let is_write = matches!(call.request, ClientRequest::Write { .. });
-        self.pending.insert(
+        self.state.pending.insert(
             id,
             Pending {
                 reply: call.reply,
@@ -279,8 +268,8 @@ impl Driver {
                         transport,
                         after,
                     } => match after {
-                        Some(seq) if seq > self.durable => {
-                            self.held.push((seq, to, term, message, transport));
+                        Some(seq) if seq > self.state.durable => {
+                            self.state.held.push((seq, to, term, message, transport));
                         }
                         _ => self.transmit(to, term, message, transport),
                     },
@@ -291,16 +280,23 @@ impl Driver {
             if let Some(seq) = written {
                 tokio::task::block_in_place(|| self.storage.sync())?;
                 self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
-                self.durable = self.durable.max(seq);
+                self.state.durable = self.state.durable.max(seq);
                 let now = self.now().local_ns;
-                self.replica
-                    .step(now, Input::Persisted { upto: self.durable });
+                self.replica.step(
+                    now,
+                    Input::Persisted {
+                        upto: self.state.durable,
+                    },
+                );
             }
-            if !self.held.is_empty() {
-                let durable = self.durable;
-                let (ready, waiting): (Vec<_>, Vec<_>) =
-                    self.held.drain(..).partition(|(seq, ..)| *seq <= durable);
-                self.held = waiting;
+            if !self.state.held.is_empty() {
+                let durable = self.state.durable;
+                let (ready, waiting): (Vec<_>, Vec<_>) = self
+                    .state
+                    .held
+                    .drain(..)
+                    .partition(|(seq, ..)| *seq <= durable);
+                self.state.held = waiting;
                 for (_, to, term, message, transport) in ready {
                     self.transmit(to, term, message, transport);
                 }
@@ -401,7 +397,7 @@ impl Driver {
     }
 
     fn reply(&mut self, id: RequestId, reply: ClientReply) {
-        let Some(pending) = self.pending.remove(&id) else {
+        let Some(pending) = self.state.pending.remove(&id) else {
             return;
         };
         let metrics = &self.metrics;
@@ -478,13 +474,13 @@ impl Driver {
 
     fn publish(&mut self) {
         let status = self.replica.status();
-        if status.leader != self.last_leader {
+        if status.leader != self.state.last_leader {
             if status.leader.is_some() {
                 self.metrics
                     .leadership_changes
                     .fetch_add(1, Ordering::Relaxed);
             }
-            self.last_leader = status.leader;
+            self.state.last_leader = status.leader;
         }
         if self.withhold_votes && status.leader.is_some_and(|leader| leader != self.config.id) {
             tracing::info!(
@@ -513,7 +509,7 @@ impl Driver {
             },
         )?;
         self.events.flush()?;
-        for (_, pending) in self.pending.drain() {
+        for (_, pending) in self.state.pending.drain() {
             let _ = pending.reply.send(ClientReply::Unknown {
                 reason: "node shutting down".into(),
             });

@@ -60,7 +60,7 @@ mod transport_socket;
 
 use crate::clock::NodeClock;
 use crate::config::{NodeConfig, StartMode};
-use crate::driver::{Driver, StatusView};
+use crate::driver::{Driver, DriverState, StatusView};
 use crate::events::EventLog;
 use crate::metrics::Metrics;
 use crate::peer_auth::PeerAuth;
@@ -281,7 +281,8 @@ pub async fn run(
     ));
     tasks.spawn(client::run_listener(client_listener, api));
 
-    let driver = Driver::new(
+    let driver = Driver {
+        state: DriverState::new(replica.status().leader),
         replica,
         storage,
         events,
@@ -292,7 +293,7 @@ pub async fn run(
         peer_queues,
         status_tx,
         withhold_votes,
-    );
+    };
     let result = driver.run(peer_rx, client_rx, shutdown).await;
     tasks.abort_all();
     result.map_err(NodeError::from)
