@@ -493,19 +493,20 @@ mod tests {
             .stale_term_rejections
             .fetch_add(3, Ordering::Relaxed);
         let text = metrics.render(&gauges());
-        assert!(text.contains("splitnode_term 4\n"), "{text}");
-        assert!(text.contains("splitnode_is_leader 1\n"));
-        assert!(text.contains("splitnode_lease_remaining_seconds 0.150000\n"));
-        assert!(text.contains(
-            "splitnode_frames_rejected_total{transport=\"tcp\",reason=\"checksum\"} 2\n"
-        ));
-        assert!(text.contains(
-            "splitnode_frames_rejected_total{transport=\"udp\",reason=\"oversized\"} 1\n"
-        ));
-        assert!(text.contains("splitnode_stale_term_rejections_total 3\n"));
-        assert!(text.contains("splitnode_write_latency_seconds_bucket{le=\"0.005\"} 1\n"));
-        assert!(text.contains("splitnode_write_latency_seconds_bucket{le=\"1\"} 2\n"));
-        assert!(text.contains("splitnode_write_latency_seconds_count 2\n"));
+        let expected = [
+            "splitnode_term 4\n",
+            "splitnode_is_leader 1\n",
+            "splitnode_lease_remaining_seconds 0.150000\n",
+            "splitnode_frames_rejected_total{transport=\"tcp\",reason=\"checksum\"} 2\n",
+            "splitnode_frames_rejected_total{transport=\"udp\",reason=\"oversized\"} 1\n",
+            "splitnode_stale_term_rejections_total 3\n",
+            "splitnode_write_latency_seconds_bucket{le=\"0.005\"} 1\n",
+            "splitnode_write_latency_seconds_bucket{le=\"1\"} 2\n",
+            "splitnode_write_latency_seconds_count 2\n",
+        ];
+        for line in expected {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
     }
 
     #[test]

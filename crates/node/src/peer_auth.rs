@@ -135,36 +135,21 @@ mod tests {
         let ours = key("the cluster secret");
         let theirs = key("a stranger's secret");
         let filter = keyed_filter();
+        use RejectReason::{MacInvalid, MacMissing, SenderMismatch, SourceAddress};
+        let unkeyed = frame(2, 5, None);
+        let wrong_key = frame(2, 99, Some(&theirs));
+        let from_n2 = frame(2, 99, Some(&ours));
+        let from_n3 = frame(3, 99, Some(&ours));
         let cases = [
-            ("no MAC", frame(2, 5, None), N2, RejectReason::MacMissing),
-            (
-                "wrong key",
-                frame(2, 99, Some(&theirs)),
-                N2,
-                RejectReason::MacInvalid,
-            ),
-            (
-                "stranger",
-                frame(2, 99, Some(&ours)),
-                STRANGER,
-                RejectReason::SourceAddress,
-            ),
-            (
-                "n3 claims n2",
-                frame(2, 99, Some(&ours)),
-                N3,
-                RejectReason::SenderMismatch,
-            ),
-            (
-                "n1's address claims n3",
-                frame(3, 99, Some(&ours)),
-                N1,
-                RejectReason::SenderMismatch,
-            ),
+            ("no MAC", &unkeyed, N2, MacMissing),
+            ("wrong key", &wrong_key, N2, MacInvalid),
+            ("stranger", &from_n2, STRANGER, SourceAddress),
+            ("n3 claims n2", &from_n2, N3, SenderMismatch),
+            ("n1's address claims n3", &from_n3, N1, SenderMismatch),
         ];
         for (name, bytes, source, expected) in cases {
             assert_eq!(
-                filter.datagram(&bytes, 1400, source).map(|_| ()),
+                filter.datagram(bytes, 1400, source).map(|_| ()),
                 Err(expected),
                 "{name}"
             );

@@ -419,59 +419,43 @@ mod tests {
     #[test]
     fn header_checks_reject_by_reason() {
         let filter = filter();
-        assert!(filter.datagram(&frame(7, 2, 1), 1400, LOCAL).is_ok());
-        assert_eq!(
-            filter.datagram(&frame(8, 2, 1), 1400, LOCAL),
-            Err(RejectReason::Cluster)
-        );
-        assert_eq!(
-            filter.datagram(&frame(7, 9, 1), 1400, LOCAL),
-            Err(RejectReason::UnknownSender)
-        );
-        assert_eq!(
-            filter.datagram(&frame(7, 1, 1), 1400, LOCAL),
-            Err(RejectReason::UnknownSender)
-        );
-        assert_eq!(
-            filter.datagram(&frame(7, 2, 3), 1400, LOCAL),
-            Err(RejectReason::Misaddressed)
-        );
+        let cases = [
+            ((7, 2, 1), None),
+            ((8, 2, 1), Some(RejectReason::Cluster)),
+            ((7, 9, 1), Some(RejectReason::UnknownSender)),
+            // From itself: not a peer.
+            ((7, 1, 1), Some(RejectReason::UnknownSender)),
+            ((7, 2, 3), Some(RejectReason::Misaddressed)),
+        ];
+        for ((cluster, from, to), rejected) in cases {
+            let verdict = filter.datagram(&frame(cluster, from, to), 1400, LOCAL);
+            assert_eq!(verdict.err(), rejected, "cluster {cluster}, {from} -> {to}");
+        }
     }
 
     #[test]
     fn bad_datagrams_are_classified() {
         let filter = filter();
         let good = frame(7, 2, 1);
-        assert_eq!(
-            filter.datagram(b"garbage!", 1400, LOCAL),
-            Err(RejectReason::Magic)
-        );
-        assert_eq!(
-            filter.datagram(&good[..good.len() - 3], 1400, LOCAL),
-            Err(RejectReason::Truncated)
-        );
         let mut flipped = good.clone();
         flipped[20] ^= 1;
-        assert_eq!(
-            filter.datagram(&flipped, 1400, LOCAL),
-            Err(RejectReason::Checksum)
-        );
-        let mut two = good.clone();
-        two.extend_from_slice(&good);
-        assert_eq!(
-            filter.datagram(&two, 1400, LOCAL),
-            Err(RejectReason::Malformed)
-        );
-        assert_eq!(
-            filter.datagram(&good, good.len() - 1, LOCAL),
-            Err(RejectReason::Oversized)
-        );
+        let two = [good.clone(), good.clone()].concat();
         let mut version = good.clone();
         version[2] = 99;
-        assert_eq!(
-            filter.datagram(&version, 1400, LOCAL),
-            Err(RejectReason::Version)
-        );
+        let cut = &good[..good.len() - 3];
+        use RejectReason::{Checksum, Magic, Malformed, Oversized, Truncated, Version};
+        let cases: [(&str, &[u8], usize, RejectReason); 6] = [
+            ("garbage", b"garbage!", 1400, Magic),
+            ("cut short", cut, 1400, Truncated),
+            ("a flipped bit", &flipped, 1400, Checksum),
+            ("two frames", &two, 1400, Malformed),
+            ("over the maximum", &good, good.len() - 1, Oversized),
+            ("version 99", &version, 1400, Version),
+        ];
+        for (what, bytes, max, reason) in cases {
+            let verdict = filter.datagram(bytes, max, LOCAL);
+            assert_eq!(verdict.err(), Some(reason), "{what}");
+        }
     }
 
     #[test]
