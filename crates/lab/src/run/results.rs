@@ -211,6 +211,67 @@ fn default_system() -> String {
     "splitnode".into()
 }
 
+/// What a run is, before anything ran: the scenario on a topology's nodes
+/// with a seed, a start time and a system.
+pub struct RunIdentity<'a> {
+    /// The scenario as parsed.
+    pub scenario: &'a super::scenario::Scenario,
+    /// The seed the run uses.
+    pub seed: u64,
+    /// Topology name.
+    pub topology: String,
+    /// Node names.
+    pub nodes: Vec<String>,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// The system under test and the checks it cannot be judged on.
+    pub system: String,
+    /// See [`Results::not_applicable`].
+    pub not_applicable: std::collections::BTreeMap<String, String>,
+}
+
+impl Results {
+    /// A run that has not been judged: verdict `unknown`, exit code failed,
+    /// nothing counted, measured or applied yet.
+    pub fn unjudged(run: RunIdentity<'_>) -> Results {
+        let scenario = run.scenario;
+        Results {
+            scenario: scenario.name.clone(),
+            description: scenario.description.clone(),
+            seed: run.seed,
+            mode: scenario.nodes.mode.name().into(),
+            topology: run.topology,
+            nodes: run.nodes,
+            started_at: run.started_at,
+            verdict: "unknown".into(),
+            exit_code: crate::exit::ExitStatus::Failed.code(),
+            skipped_reason: None,
+            error: None,
+            checks: Vec::new(),
+            skipped_checks: scenario.skipped_checks(),
+            expect: scenario.expectation().cloned(),
+            expectation_met: None,
+            expectation_detail: None,
+            premise_failures: Vec::new(),
+            client_failures: Vec::new(),
+            counts: Counts::default(),
+            latency: Latency::default(),
+            timing: scenario.nodes.timing(),
+            faults: Vec::new(),
+            failover: Vec::new(),
+            frame: None,
+            check_config: CheckConfig::default(),
+            lab_up_ms: 0.0,
+            lab_down_ms: 0.0,
+            unachieved: Vec::new(),
+            probe_cost: None,
+            system: run.system,
+            not_applicable: run.not_applicable,
+            leader_overlaps: Vec::new(),
+        }
+    }
+}
+
 /// The terminal summary.
 pub fn summary(results: &Results, run_dir: &str) -> String {
     let mut out = String::new();
