@@ -379,10 +379,18 @@ mod tests {
         }
     }
 
-    fn names(events: &[NodeEvent]) -> Vec<(String, &'static str, u64, u64)> {
-        events
-            .iter()
-            .map(|e| (e.node.clone(), e.kind.name(), e.term, e.mono_ns / 1_000_000))
+    /// (node, event kind, term, ms) of every event but `started`.
+    fn transitions(events: &[NodeEvent]) -> Vec<(&str, &'static str, u64, u64)> {
+        (events.iter())
+            .filter(|e| e.kind != EventKind::Started)
+            .map(|e| {
+                (
+                    e.node.as_str(),
+                    e.kind.name(),
+                    e.term,
+                    e.mono_ns / 1_000_000,
+                )
+            })
             .collect()
     }
 
@@ -409,16 +417,15 @@ mod tests {
         let events: Vec<NodeEvent> = (events.into_iter())
             .filter(|e| e.kind != EventKind::Started)
             .collect();
-        let s = |n: &str, k, t, ms| (n.to_string(), k, t, ms);
         assert_eq!(
-            names(&events),
-            vec![
-                s("n1", "became_leader", 2, 0),
+            transitions(&events),
+            [
+                ("n1", "became_leader", 2, 0),
                 // n2 lost its leader: it noticed the failure.
-                s("n2", "peer_down", 3, 150),
-                s("n2", "election_started", 3, 150),
-                s("n2", "became_leader", 3, 200),
-                s("n1", "stepped_down", 2, 300),
+                ("n2", "peer_down", 3, 150),
+                ("n2", "election_started", 3, 150),
+                ("n2", "became_leader", 3, 200),
+                ("n1", "stepped_down", 2, 300),
             ]
         );
         assert!(matches!(
@@ -468,18 +475,13 @@ mod tests {
                 vec![at(0, 2, 1, 2), at(90, 2, 2, 2), at(110, 2, 2, 23)],
             ),
         ]);
-        let events: Vec<NodeEvent> = events_from_samples(&samples)
-            .into_iter()
-            .filter(|e| e.kind != EventKind::Started)
-            .collect();
-        let s = |n: &str, k, t, ms| (n.to_string(), k, t, ms);
         assert_eq!(
-            names(&events),
-            vec![
-                s("n1", "became_leader", 2, 0),
-                s("n2", "election_started", 23, 90),
-                s("n2", "became_leader", 23, 90),
-                s("n1", "stepped_down", 2, 100),
+            transitions(&events_from_samples(&samples)),
+            [
+                ("n1", "became_leader", 2, 0),
+                ("n2", "election_started", 23, 90),
+                ("n2", "became_leader", 23, 90),
+                ("n1", "stepped_down", 2, 100),
             ]
         );
     }
