@@ -82,35 +82,39 @@ fn redis_members_get_files_a_sentinel_and_seed_or_join_args() {
 
 #[test]
 fn bad_files_companions_and_ports_point_at_the_file() {
-    let placeholder = REDIS.replace(
-        "sentinel monitor splitlab {seed_addr}",
-        "sentinel {seedaddr}",
-    );
-    let error = parse_description(&placeholder, "r.toml").unwrap_err();
-    assert!(
-        error.starts_with("r.toml:") && error.contains("unknown placeholder {seedaddr}"),
-        "{error}"
-    );
-    let option = REDIS.replace("{option:failover-timeout}", "{option:failover-timeuot}");
-    let error = parse_description(&option, "r.toml").unwrap_err();
-    assert!(error.contains("{option:failover-timeuot}"), "{error}");
-    let escape = REDIS.replace("path = \"redis.conf\"", "path = \"../redis.conf\"");
-    let error = parse_description(&escape, "r.toml").unwrap_err();
-    assert!(
-        error.starts_with("r.toml:37:8: a file's path must be relative"),
-        "{error}"
-    );
-    let no_discovery = REDIS.replace("discovery = 26379", "");
-    let error = parse_description(&no_discovery, "r.toml").unwrap_err();
-    assert!(
-        error.contains("protocol redis-sentinel asks a discovery service"),
-        "{error}"
-    );
-    let unknown = REDIS.replace("log = \"sentinel.log\"", "logfile = \"sentinel.log\"");
-    let error = parse_description(&unknown, "r.toml").unwrap_err();
-    assert!(
-        error.starts_with("r.toml:") && error.contains("logfile"),
-        "{error}"
+    let path = "path = \"redis.conf\"";
+    let escape = "path = \"../redis.conf\"";
+    let log = "log = \"sentinel.log\"";
+    super::tests::assert_refused(
+        REDIS,
+        "r.toml",
+        &[
+            (
+                "sentinel monitor splitlab {seed_addr}",
+                "sentinel {seedaddr}",
+                "r.toml:",
+                "unknown placeholder {seedaddr}",
+            ),
+            (
+                "{option:failover-timeout}",
+                "{option:failover-timeuot}",
+                "",
+                "{option:failover-timeuot}",
+            ),
+            (
+                path,
+                escape,
+                "r.toml:37:8: a file's path must be relative",
+                "",
+            ),
+            (
+                "discovery = 26379",
+                "",
+                "",
+                "protocol redis-sentinel asks a discovery service",
+            ),
+            (log, "logfile = \"sentinel.log\"", "r.toml:", "logfile"),
+        ],
     );
 }
 

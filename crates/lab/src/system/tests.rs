@@ -19,6 +19,21 @@ fn member() -> MemberContext {
     }
 }
 
+/// Edits `description` once per case (`from` → `to`) and checks that the
+/// edited text is refused with an error starting with `start` and
+/// containing `fragment`.
+pub(super) fn assert_refused(description: &str, file: &str, cases: &[(&str, &str, &str, &str)]) {
+    for &(from, to, start, fragment) in cases {
+        assert!(description.contains(from), "{from:?} is not in {file}");
+        let edited = description.replace(from, to);
+        let error = parse_description(&edited, file).unwrap_err();
+        assert!(
+            error.starts_with(start) && error.contains(fragment),
+            "{from:?} -> {to:?}: {error}"
+        );
+    }
+}
+
 fn loaded(dir: &std::path::Path, text: &str) -> scenario::LoadedScenario {
     let path = dir.join("s.toml");
     std::fs::write(&path, text).unwrap();
@@ -70,19 +85,25 @@ fn etcd_command_renders_members_peers_and_options() {
 
 #[test]
 fn unknown_fields_protocols_and_placeholders_point_at_the_file() {
-    let unknown_field = ETCD.replace("leadership = ", "leadershp = ");
-    let error = parse_description(&unknown_field, "x.toml").unwrap_err();
-    assert!(error.starts_with("x.toml:"), "{error}");
-    assert!(error.contains("leadershp"), "{error}");
-    let protocol = ETCD.replace("\"etcd-v3-json\"", "\"grpc\"");
-    let error = parse_description(&protocol, "x.toml").unwrap_err();
-    assert!(
-        error.starts_with("x.toml:7:12: unknown protocol"),
-        "{error}"
+    assert_refused(
+        ETCD,
+        "x.toml",
+        &[
+            ("leadership = ", "leadershp = ", "x.toml:", "leadershp"),
+            (
+                "\"etcd-v3-json\"",
+                "\"grpc\"",
+                "x.toml:7:12: unknown protocol",
+                "",
+            ),
+            (
+                "{data_dir}",
+                "{datadir}",
+                "",
+                "unknown placeholder {datadir}",
+            ),
+        ],
     );
-    let placeholder = ETCD.replace("{data_dir}", "{datadir}");
-    let error = parse_description(&placeholder, "x.toml").unwrap_err();
-    assert!(error.contains("unknown placeholder {datadir}"), "{error}");
     // Check names are the lab's: a typo is caught when a scenario resolves it.
     let dir = tempdir();
     std::fs::create_dir_all(dir.join("systems")).unwrap();
