@@ -329,3 +329,51 @@ fn a_fuse_data_disk_passes_through_fails_and_delays_fsync_and_clean_removes_it()
     assert_eq!(std::fs::read(data.join("log")).unwrap(), b"abcXY");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_fuse_disk_detached_under_a_live_server_leaves_the_tmpfs_and_teardown_removes_both() {
+    let Some(_serial) = privileged() else {
+        return;
+    };
+    let dir = scratch("fuse-detach");
+    let options = LabOptions {
+        helper_exe: Some(splitlab()),
+        ..LabOptions::default()
+    };
+    let mut lab = Lab::up(&Topology::full_mesh(2), &options).expect("lab up");
+    let data = dir.join("n1-data");
+    lab.mount_data_disk("n1", &data, 1 << 20).unwrap();
+    let record = netlab::fusedisk::mount_fuse_disk(&mut lab, "n1", &data).expect("FUSE disk");
+    std::fs::write(data.join("log"), b"through the FUSE disk").unwrap();
+    let tmpfs = (netlab::disk::lab_mounts().into_iter())
+        .find(|(source, path)| *path == data && source.contains("-disk-"))
+        .map(|(source, _)| source)
+        .expect("the tmpfs data disk");
+    // The server sees its session end and exits; it must not unmount the
+    // path on its way out, which now holds the tmpfs with the node's files.
+    netlab::disk::detach_fuse(&data, Some(&record.source)).unwrap();
+    let server = record.server.clone().expect("server recorded");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while server.is_alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!server.is_alive(), "the server outlived its mount");
+    assert!(
+        netlab::disk::is_mounted(&data, &tmpfs),
+        "{:?}",
+        mounts_under(&dir)
+    );
+    assert_eq!(
+        std::fs::read(data.join("log")).unwrap(),
+        b"through the FUSE disk"
+    );
+    // A FUSE disk over the tmpfs at teardown: both come off, files kept.
+    netlab::fusedisk::mount_fuse_disk(&mut lab, "n1", &data).expect("FUSE disk again");
+    lab.teardown().expect("teardown");
+    assert!(mounts_under(&dir).is_empty(), "{:?}", mounts_under(&dir));
+    assert_eq!(
+        std::fs::read(data.join("log")).unwrap(),
+        b"through the FUSE disk"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

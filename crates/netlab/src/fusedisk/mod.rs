@@ -12,8 +12,8 @@
 //! `splitlab clean` detach the mount ([`crate::disk::unmount_keeping_files`]
 //! and [`crate::clean`]), and the files stay in the directory underneath.
 //!
-//! The mount uses fuser's own mount(2) path (root, `/dev/fuse`): no
-//! libfuse, no fusermount.
+//! The lab mounts with mount(2) itself (root, `/dev/fuse`; fuser then
+//! serves the descriptor): no libfuse, no fusermount.
 pub mod control;
 mod fs;
 
@@ -23,8 +23,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fuser::{Config, MountOption, Session, SessionACL};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use fuser::{Config, Session, SessionACL};
 use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 
 use self::control::Window;
@@ -41,20 +44,36 @@ pub const FUSE_DISK_ARG: &str = "__fuse-disk";
 /// How long the lab waits for a server to mount and answer.
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
-fn mount_config(source: &str) -> Config {
-    let mut config = Config::default();
-    config.mount_options = vec![
-        MountOption::FSName(source.to_string()),
-        MountOption::Subtype("sl-fuse-disk".into()),
-        MountOption::DefaultPermissions,
-    ];
-    // Nodes may run as any user; the kernel checks permissions itself.
-    config.acl = SessionACL::All;
-    config
+/// Mounts the FUSE filesystem of `/dev/fuse` descriptor `device` over
+/// `path` with mount(2) (root needs neither libfuse nor fusermount).
+///
+/// The lab does the mount rather than fuser's `Session::new`, whose
+/// session end unmounts the mount point by path: with this mount already
+/// detached that would take the node's tmpfs data disk underneath instead,
+/// before its files are kept. Here nothing is unmounted on exit; teardown
+/// and `splitlab clean` detach the mount by record.
+fn mount_over(path: &Path, source: &str, device: &OwnedFd) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let root_mode = std::fs::metadata(path)?.permissions().mode();
+    let options = format!(
+        "fd={},rootmode={root_mode:o},user_id={},group_id={},default_permissions,allow_other",
+        device.as_raw_fd(),
+        nix::unistd::geteuid(),
+        nix::unistd::getegid()
+    );
+    nix::mount::mount(
+        Some(source),
+        path,
+        Some("fuse"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .map_err(|e| io::Error::other(format!("mount FUSE at {}: {e}", path.display())))
 }
 
-/// Opens `path` as the backing root (before anything covers it) and builds
-/// the filesystem and the mount of it over the same path.
+/// Opens `path` as the backing root (before anything covers it), mounts
+/// the passthrough of it over the same path and returns the session that
+/// serves it.
 fn session(path: &Path, source: &str, window: SharedWindow) -> io::Result<Session<Passthrough>> {
     let root = nix::fcntl::open(
         path,
@@ -63,8 +82,14 @@ fn session(path: &Path, source: &str, window: SharedWindow) -> io::Result<Sessio
     )
     .map_err(|e| io::Error::other(format!("open {}: {e}", path.display())))?;
     let filesystem = Passthrough::new(root, window)?;
-    Session::new(filesystem, path, &mount_config(source))
-        .map_err(|e| io::Error::new(e.kind(), format!("mount FUSE at {}: {e}", path.display())))
+    let device: OwnedFd = (std::fs::OpenOptions::new().read(true).write(true))
+        .open("/dev/fuse")
+        .map_err(|e| io::Error::new(e.kind(), format!("open /dev/fuse: {e}")))?
+        .into();
+    mount_over(path, source, &device)?;
+    // Nodes may run as any user; the kernel checks permissions itself
+    // (default_permissions).
+    Session::from_fd(filesystem, device, SessionACL::All, Config::default())
 }
 
 /// Answers control requests on `listener` for as long as the process runs.
@@ -325,9 +350,9 @@ fn probe_in(dir: &Path, source: &str) -> Result<String, String> {
             took.as_secs_f64() * 1000.0
         ))
     })();
-    drop(mounted);
-    if crate::disk::is_fuse_mounted(dir, source) {
-        let _ = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH);
-    }
+    // The session ends once the mount is gone.
+    let detached = crate::disk::detach_fuse(dir, Some(source));
+    let _ = mounted.join();
+    detached.map_err(|e| format!("detaching the probe mount: {e}"))?;
     checked
 }
