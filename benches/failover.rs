@@ -127,16 +127,8 @@ fn main() {
     for size in SIZES {
         let mut lab = env.lab(size);
         for profile in PROFILES {
-            bench_cluster(
-                &mut c,
-                &mut lab,
-                System::Splitnode,
-                profile,
-                &env.binaries.splitnode,
-                &mut results,
-            );
-            if let Some(etcd) = env.binaries.etcd.as_deref() {
-                bench_cluster(&mut c, &mut lab, System::Etcd, profile, etcd, &mut results);
+            for (system, binary) in env.binaries.installed() {
+                bench_cluster(&mut c, &mut lab, system, profile, binary, &mut results);
             }
         }
     }

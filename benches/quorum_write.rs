@@ -191,20 +191,9 @@ fn main() {
     let mut results = Results::new();
     for size in SIZES {
         let mut lab = env.lab(size);
-        bench_cluster(
-            &mut c,
-            &mut lab,
-            System::Splitnode,
-            &env.binaries.splitnode,
-            &mut results,
-        );
-        if let Some(etcd) = env
-            .binaries
-            .etcd
-            .as_deref()
-            .filter(|_| ETCD_SIZES.contains(&size))
-        {
-            bench_cluster(&mut c, &mut lab, System::Etcd, etcd, &mut results);
+        let compared = |system: &System| *system != System::Etcd || ETCD_SIZES.contains(&size);
+        for (system, binary) in env.binaries.installed().filter(|(s, _)| compared(s)) {
+            bench_cluster(&mut c, &mut lab, system, binary, &mut results);
         }
     }
     c.final_summary();

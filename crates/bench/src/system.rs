@@ -7,7 +7,7 @@ use client::{HttpConn, LeaderView, Response};
 use serde_json::Value;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// etcd as the lab describes it (`lab/systems/etcd.toml`, built in), with
@@ -100,6 +100,14 @@ pub struct Binaries {
     pub splitnode: PathBuf,
     /// `etcd`, when installed.
     pub etcd: Option<PathBuf>,
+}
+
+impl Binaries {
+    /// Every system with its binary: splitnode, then etcd when installed.
+    pub fn installed(&self) -> impl Iterator<Item = (System, &Path)> {
+        let etcd = self.etcd.as_deref().map(|etcd| (System::Etcd, etcd));
+        std::iter::once((System::Splitnode, self.splitnode.as_path())).chain(etcd)
+    }
 }
 
 /// Finds `etcd` as its description says (`$SPLITLAB_ETCD`, then `$PATH`,
