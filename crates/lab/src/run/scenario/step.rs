@@ -47,7 +47,7 @@ pub enum FaultKind {
     /// FUSE); then the nodes that fail-stopped are restarted.
     FsyncError,
     /// Slow fsync on the targets' data disks: each held back by `delay`
-    /// (default [`DEFAULT_FSYNC_DELAY_MS`]) for `for`, on the same FUSE
+    /// (default 50 ms) for `for`, on the same FUSE
     /// passthrough as `fsync-error`.
     DiskSlow,
     /// A rogue sender forges peer frames with a huge term to the targets
