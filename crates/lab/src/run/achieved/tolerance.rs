@@ -351,22 +351,30 @@ mod tests {
         assert!(achieved.ok, "{:?}", achieved.misses);
     }
 
-    #[test]
-    fn loss_is_judged_on_the_datagram_plane() {
-        let shape = LinkShaping {
-            loss_pct: Some(20.0),
-            ..LinkShaping::default()
-        };
-        let mut achieved = FaultAchieved {
+    /// A fault that shaped n1→n3 on every plane, measured as `links`.
+    fn shaped_n1_n3(shape: LinkShaping, links: Vec<LinkMeasure>) -> FaultAchieved {
+        FaultAchieved {
             asked: vec![LinkAsk {
                 from: "n1".into(),
                 to: "n3".into(),
                 planes: Planes::All,
                 expect: Expect::Shape { shape },
             }],
-            links: vec![cell("heartbeat", 300, 241), cell("client", 300, 300)],
+            links,
             ..FaultAchieved::default()
+        }
+    }
+
+    #[test]
+    fn loss_is_judged_on_the_datagram_plane() {
+        let shape = LinkShaping {
+            loss_pct: Some(20.0),
+            ..LinkShaping::default()
         };
+        let mut achieved = shaped_n1_n3(
+            shape,
+            vec![cell("heartbeat", 300, 241), cell("client", 300, 300)],
+        );
         judge(&mut achieved);
         assert!(achieved.ok, "{:?}", achieved.misses);
         assert!(
@@ -385,20 +393,12 @@ mod tests {
             rate_kbit: Some(1000),
             ..LinkShaping::default()
         };
-        let mut achieved = FaultAchieved {
-            asked: vec![LinkAsk {
-                from: "n1".into(),
-                to: "n3".into(),
-                planes: Planes::All,
-                expect: Expect::Shape { shape },
-            }],
-            // The CI run's figures: 4 of 494 heartbeat probes dropped.
-            links: vec![LinkMeasure {
-                throughput_kbit: Some(960.0),
-                ..cell("heartbeat", 494, 490)
-            }],
-            ..FaultAchieved::default()
+        // The library run's figures: 4 of 494 heartbeat probes dropped.
+        let heartbeat = LinkMeasure {
+            throughput_kbit: Some(960.0),
+            ..cell("heartbeat", 494, 490)
         };
+        let mut achieved = shaped_n1_n3(shape, vec![heartbeat]);
         judge(&mut achieved);
         assert!(achieved.ok, "{:?}", achieved.misses);
         achieved.links[0].throughput_kbit = Some(20_000.0);
