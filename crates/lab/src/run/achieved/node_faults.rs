@@ -12,6 +12,7 @@ use netlab::fusedisk::FsyncStats;
 use serde::{Deserialize, Serialize};
 
 use super::FaultAchieved;
+use crate::run::judge::FaultRecord;
 
 /// The exit code of a splitnode fail-stop (`node::FAIL_STOP_EXIT_CODE`;
 /// the lab does not link the node crate).
@@ -46,6 +47,29 @@ pub struct DiskMeasure {
     /// then 0); `None` for `disk-full`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fsync: Option<FsyncStats>,
+}
+
+impl DiskMeasure {
+    /// Records how the node's process had ended when its disk fault ended
+    /// (`None`: still running), and whether the lab restarted it (it does
+    /// exactly when the process had ended).
+    pub fn record_ending(&mut self, status: Option<std::process::ExitStatus>) {
+        use std::os::unix::process::ExitStatusExt;
+        self.exit_code = status.and_then(|status| status.code());
+        self.signal = status.and_then(|status| status.signal());
+        self.restarted = status.is_some();
+    }
+}
+
+/// The disk measure of `node` in a fault's record, when the fault is being
+/// recorded (the final heal passes no record).
+pub fn disk_measure_of<'a>(
+    record: Option<&'a mut FaultRecord>,
+    node: &str,
+) -> Option<&'a mut DiskMeasure> {
+    record
+        .and_then(|record| record.achieved.as_mut())
+        .and_then(|achieved| achieved.disk.get_mut(node))
 }
 
 /// How far the measured p50 of a slow fsync may sit from the asked delay:

@@ -10,7 +10,7 @@ use netlab::fusedisk::{self, FsyncMode};
 use netlab::{Lab, NetlabError};
 
 use crate::run::achieved::FaultAchieved;
-use crate::run::achieved::node_faults::DiskMeasure;
+use crate::run::achieved::node_faults::{DiskMeasure, disk_measure_of};
 use crate::run::judge::FaultRecord;
 use crate::run::scenario::FaultKind;
 
@@ -73,14 +73,8 @@ impl FsyncFaults {
             if status.is_some() {
                 lab.restart(&node)?;
             }
-            let measure = (record.as_deref_mut())
-                .and_then(|record| record.achieved.as_mut())
-                .and_then(|achieved| achieved.disk.get_mut(&node));
-            if let Some(measure) = measure {
-                use std::os::unix::process::ExitStatusExt;
-                measure.exit_code = status.and_then(|status| status.code());
-                measure.signal = status.and_then(|status| status.signal());
-                measure.restarted = status.is_some();
+            if let Some(measure) = disk_measure_of(record.as_deref_mut(), &node) {
+                measure.record_ending(status);
                 measure.fsync = Some(stats);
             }
         }

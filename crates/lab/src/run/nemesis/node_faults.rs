@@ -10,7 +10,7 @@ use netlab::caps::Unsupported;
 use netlab::{Lab, NetlabError, ProcessSpec, Target};
 
 use crate::run::achieved::FaultAchieved;
-use crate::run::achieved::node_faults::{DiskMeasure, FORGED_TERM};
+use crate::run::achieved::node_faults::{DiskMeasure, FORGED_TERM, disk_measure_of};
 use crate::run::judge::FaultRecord;
 use crate::run::scenario::FaultKind;
 
@@ -85,15 +85,9 @@ impl NodeFaults {
             if status.is_some() {
                 lab.restart(&node)?;
             }
-            let measure = (record.as_deref_mut())
-                .and_then(|record| record.achieved.as_mut())
-                .and_then(|achieved| achieved.disk.get_mut(&node));
-            if let Some(measure) = measure {
-                use std::os::unix::process::ExitStatusExt;
-                measure.exit_code = status.and_then(|status| status.code());
-                measure.signal = status.and_then(|status| status.signal());
+            if let Some(measure) = disk_measure_of(record.as_deref_mut(), &node) {
+                measure.record_ending(status);
                 measure.free_after_heal = free;
-                measure.restarted = status.is_some();
             }
         }
         Ok(())
