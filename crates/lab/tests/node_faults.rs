@@ -163,20 +163,28 @@ fn forgeries_against_a_keyed_cluster_are_rejected_counted_and_change_nothing() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn clean_unmounts_the_data_disks_of_a_dead_lab_and_keeps_their_files() {
-    let Some(_serial) = privileged() else {
-        return;
-    };
-    let dir = scratch("clean");
+/// A two-node lab (the delay worker and FUSE server run as this build's
+/// splitlab) with a `size`-byte data disk mounted for n1 under a scratch
+/// directory: (scratch directory, lab, n1's data path).
+fn lab_with_n1_data_disk(name: &str, size: u64) -> (PathBuf, Lab, PathBuf) {
+    let dir = scratch(name);
     let options = LabOptions {
         helper_exe: Some(splitlab()),
         ..LabOptions::default()
     };
     let mut lab = Lab::up(&Topology::full_mesh(2), &options).expect("lab up");
-    let run = lab.run_id().clone();
     let data = dir.join("n1-data");
-    lab.mount_data_disk("n1", &data, 1 << 20).unwrap();
+    lab.mount_data_disk("n1", &data, size).unwrap();
+    (dir, lab, data)
+}
+
+#[test]
+fn clean_unmounts_the_data_disks_of_a_dead_lab_and_keeps_their_files() {
+    let Some(_serial) = privileged() else {
+        return;
+    };
+    let (dir, mut lab, data) = lab_with_n1_data_disk("clean", 1 << 20);
+    let run = lab.run_id().clone();
     std::fs::write(data.join("log"), b"durable").unwrap();
     let fill = lab.fill_data_disk("n1").unwrap();
     assert_eq!(fill.free_bytes, 0, "{fill:?}");
@@ -242,15 +250,8 @@ fn a_fuse_data_disk_passes_through_fails_and_delays_fsync_and_clean_removes_it()
     let Some(_serial) = privileged() else {
         return;
     };
-    let dir = scratch("fuse");
-    let options = LabOptions {
-        helper_exe: Some(splitlab()),
-        ..LabOptions::default()
-    };
-    let mut lab = Lab::up(&Topology::full_mesh(2), &options).expect("lab up");
+    let (dir, mut lab, data) = lab_with_n1_data_disk("fuse", 4 << 20);
     let run = lab.run_id().clone();
-    let data = dir.join("n1-data");
-    lab.mount_data_disk("n1", &data, 4 << 20).unwrap();
     std::fs::write(data.join("before"), b"on the tmpfs").unwrap();
     let record = fusedisk::mount_fuse_disk(&mut lab, "n1", &data).expect("FUSE disk");
     assert!(netlab::disk::is_fuse_mounted(&data, &record.source));
@@ -335,14 +336,7 @@ fn a_fuse_disk_detached_under_a_live_server_leaves_the_tmpfs_and_teardown_remove
     let Some(_serial) = privileged() else {
         return;
     };
-    let dir = scratch("fuse-detach");
-    let options = LabOptions {
-        helper_exe: Some(splitlab()),
-        ..LabOptions::default()
-    };
-    let mut lab = Lab::up(&Topology::full_mesh(2), &options).expect("lab up");
-    let data = dir.join("n1-data");
-    lab.mount_data_disk("n1", &data, 1 << 20).unwrap();
+    let (dir, mut lab, data) = lab_with_n1_data_disk("fuse-detach", 1 << 20);
     let record = netlab::fusedisk::mount_fuse_disk(&mut lab, "n1", &data).expect("FUSE disk");
     std::fs::write(data.join("log"), b"through the FUSE disk").unwrap();
     let tmpfs = (netlab::disk::lab_mounts().into_iter())
