@@ -91,6 +91,7 @@ pub struct Token {
 }
 
 /// One history record.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
     /// Client (logical process) id; invoke and completion share it.
@@ -103,21 +104,16 @@ pub struct Op {
     /// The key operated on.
     pub key: String,
     /// Value written, CAS target, or value read (see the module docs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// CAS only: the value required now (absent: the key must be absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
     /// Reference (true monotonic) clock, nanoseconds.
     pub time_ns: u64,
     /// The node that served (or was sent) the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// Where an acknowledged write committed, as the server reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<Token>,
     /// Why a request failed or has an unknown outcome.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

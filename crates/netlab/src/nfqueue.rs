@@ -41,12 +41,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const DELAY_WORKER_ARG: &str = "__netlab-delay-worker";
 
 /// What one worker serves.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerConfig {
     /// Queues to bind, with their delay.
     pub queues: Vec<DelayQueue>,
     /// Where the heartbeat thread writes [`WorkerStats`] (none: no heartbeat).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<PathBuf>,
 }
 

@@ -98,34 +98,28 @@ impl Default for Ports {
 }
 
 /// What happens to packets of a directed link. `None` / `0` fields do nothing.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkShaping {
     /// Added one-way delay, milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<f64>,
     /// Uniform jitter around the delay (± milliseconds). Without `reorder_pct`
     /// packets keep their order (each is released no earlier than the one
     /// before it), so when packets come faster than the jitter span the mean
     /// rises toward delay + jitter (measured: 20±10 ms at 1 kpps → mean 25 ms);
     /// at heartbeat rates there is no such bias.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter_ms: Option<f64>,
     /// Percentage of packets dropped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_pct: Option<f64>,
     /// Percentage of packets delivered twice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_pct: Option<f64>,
     /// Percentage of packets whose first payload byte is overwritten.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt_pct: Option<f64>,
     /// Percentage of delayed packets sent without the delay (netem semantics),
     /// which reorders them ahead of the rest; with jitter, order is not kept.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder_pct: Option<f64>,
     /// Bandwidth limit, kbit/s (whole directed link only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_kbit: Option<u64>,
 }
 

@@ -120,6 +120,7 @@ pub fn latency_of_ok(history: &[Op]) -> Latency {
 }
 
 /// Everything a run concluded; written to `results.json`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
     /// Scenario name.
@@ -141,10 +142,8 @@ pub struct Results {
     /// Process exit code of `splitlab run`.
     pub exit_code: i32,
     /// Why the run was skipped (a fault this machine cannot apply).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped_reason: Option<String>,
     /// What broke, when the run did not finish.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Every check's verdict.
     pub checks: Vec<CheckResult>,
@@ -161,13 +160,10 @@ pub struct Results {
     #[serde(default)]
     pub client_failures: Vec<String>,
     /// What the scenario expects the verdict to be.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
     /// `None` when the scenario states no expectation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expectation_met: Option<bool>,
     /// Why the expectation was or was not met.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expectation_detail: Option<String>,
     /// Operation counts.
     pub counts: Counts,
@@ -180,6 +176,7 @@ pub struct Results {
     /// Failover figures per fault.
     pub failover: Vec<Failover>,
     /// Phase times of the run (workload, heal, final reads).
+    #[serialize_always]
     pub frame: Option<RunFrame>,
     /// The checker configuration used.
     pub check_config: CheckConfig,
@@ -192,7 +189,6 @@ pub struct Results {
     #[serde(default)]
     pub unachieved: Vec<String>,
     /// What the live probes cost.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_cost: Option<super::achieved::ProbeCost>,
     /// The system under test (`lab/systems/<name>.toml`).
     #[serde(default = "default_system")]
@@ -478,5 +474,44 @@ mod tests {
             (latency.p50_ms, latency.p99_ms, latency.max_ms),
             (2.0, 4.0, 4.0)
         );
+    }
+
+    /// `results.json` leaves out the optional fields a run did not fill
+    /// (`skip_serializing_none`) but keeps `frame` and a fault's `end_ns` as
+    /// `null`, as it always wrote them.
+    #[test]
+    fn unset_options_are_left_out_except_frame_and_fault_end() {
+        let results: Results = serde_json::from_value(serde_json::json!({
+            "scenario": "s", "description": "d", "seed": 1, "mode": "safe",
+            "topology": "mesh-3", "nodes": ["n1"], "started_at": "t",
+            "verdict": "unknown", "exit_code": 1, "checks": [],
+            "counts": Counts::default(), "latency": Latency::default(),
+            "timing": {"heartbeat": "50ms", "election_timeout_min": "250ms",
+                       "election_timeout_max": "500ms"},
+            "faults": [{"step": 0, "kind": "loss", "description": "loss",
+                        "targets": ["n1"], "start_ns": 5}],
+            "failover": [], "check_config": {},
+            "lab_up_ms": 1.0, "lab_down_ms": 1.0,
+        }))
+        .expect("a results record with every optional field missing");
+        let json = serde_json::to_value(&results).expect("serializes");
+        for absent in [
+            "skipped_reason",
+            "error",
+            "expect",
+            "expectation_met",
+            "expectation_detail",
+            "probe_cost",
+        ] {
+            assert!(json.get(absent).is_none(), "{absent} written: {json}");
+        }
+        assert_eq!(json["frame"], serde_json::Value::Null);
+        let fault = json["faults"][0].as_object().expect("a fault record");
+        assert_eq!(fault["end_ns"], serde_json::Value::Null);
+        for absent in ["grudge", "leader_before", "achieved"] {
+            assert!(!fault.contains_key(absent), "{absent} written: {json}");
+        }
+        let back: Results = serde_json::from_value(json.clone()).expect("reads back");
+        assert_eq!(serde_json::to_value(&back).expect("serializes"), json);
     }
 }

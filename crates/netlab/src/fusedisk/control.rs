@@ -160,12 +160,12 @@ impl Window {
 
 /// The fsyncs of one window, as the server reports them: the lab's
 /// measure of an fsync fault (`results.json` `faults[].achieved.disk`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FsyncStats {
     /// The mode of the window (`pass`, `error`, `slow`).
     pub mode: String,
     /// The delay of a `slow` window, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<f64>,
     /// How long the window lasted, ms.
     pub window_ms: f64,
@@ -176,16 +176,12 @@ pub struct FsyncStats {
     /// Of those, held back by the fault.
     pub delayed: u64,
     /// When the first one failed, ms after the window started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_failed_ms: Option<f64>,
     /// Time from request to answer, p50, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p50_ms: Option<f64>,
     /// The same, p99.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99_ms: Option<f64>,
     /// The same, the slowest.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ms: Option<f64>,
 }
 

@@ -45,6 +45,7 @@ pub struct LinkAsk {
 
 /// What the probes saw on one directed link and probe plane during the
 /// fault (ticks sent in the evaluated part of the window).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkMeasure {
     /// Sender.
@@ -67,33 +68,26 @@ pub struct LinkMeasure {
     /// Deliveries whose payload arrived mangled.
     pub corrupted: u64,
     /// One-way delay p50 of first deliveries, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_p50_ms: Option<f64>,
     /// One-way delay p50 of the deliveries that were delayed (those released
     /// at once for a reorder left out), ms; judged against the asked delay.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delayed_p50_ms: Option<f64>,
     /// One-way delay p99 of first deliveries, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_p99_ms: Option<f64>,
     /// After the fault ended: time until this link delivered again, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_ms: Option<f64>,
     /// Whether the heal was followed by another fault on this link within
     /// a second (then the resume is not judged).
     #[serde(default)]
     pub resume_masked: bool,
     /// Bulk-transfer throughput for rate limits, kbit/s.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput_kbit: Option<f64>,
     /// Evaluated duration (ms) after leaving out the settle time and the
     /// overlap with other faults on this link.
     pub evaluated_ms: f64,
     /// Why this cell is outside its tolerance (`None`: within it, or not judged).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miss: Option<String>,
     /// Why this cell is not judged (`None`: judged).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_judged: Option<String>,
 }
 
@@ -115,6 +109,7 @@ pub fn pct(part: u64, whole: u64) -> f64 {
 
 /// A fault's asked links, its measurements and the judgement
 /// (`results.json` `faults[].achieved`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultAchieved {
     /// What each directed link was asked to do.
@@ -154,7 +149,6 @@ pub struct FaultAchieved {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub disk: BTreeMap<String, node_faults::DiskMeasure>,
     /// Forge faults: the members' rejected-frame counters and terms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forge: Option<node_faults::ForgeMeasure>,
 }
 

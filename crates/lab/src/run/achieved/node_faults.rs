@@ -23,6 +23,7 @@ pub const FAIL_STOP_EXIT_CODE: i32 = 74;
 pub const FORGED_TERM: u64 = 1_000_000;
 
 /// One node's data disk during a `disk-full` fault.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DiskMeasure {
     /// Bytes the filler took.
@@ -31,10 +32,8 @@ pub struct DiskMeasure {
     pub free_after_fill: u64,
     /// How the node's process had ended when the fault ended: its exit
     /// code, `None` while it still ran (it never failed a write).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     /// The process ended by a signal instead (its number).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
     /// Bytes free after the filler was removed.
     #[serde(default)]
@@ -45,7 +44,6 @@ pub struct DiskMeasure {
     /// fsync faults (`fsync-error`, `disk-slow`): what the node's FUSE data
     /// disk counted while the fault was in force (the filler fields are
     /// then 0); `None` for `disk-full`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fsync: Option<FsyncStats>,
 }
 

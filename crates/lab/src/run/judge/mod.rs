@@ -27,6 +27,7 @@ pub const CHECK_NAMES: [&str; 11] = [
 ];
 
 /// One timeline step as it was actually executed.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultRecord {
     /// Position in the scenario's timeline.
@@ -38,7 +39,6 @@ pub struct FaultRecord {
     /// Resolved targets (concrete node names).
     pub targets: Vec<String>,
     /// For partitions: node → nodes it drops packets from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grudge: Option<Grudge>,
     /// Whether the partition cuts every plane (only then does it isolate).
     #[serde(default)]
@@ -47,13 +47,12 @@ pub struct FaultRecord {
     pub start_ns: u64,
     /// When the fault was removed (`None`: it was never applied or the run
     /// stopped before its end; the final heal then closes it).
+    #[serialize_always]
     pub end_ns: Option<u64>,
     /// The leader and its term just before the fault fired.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_before: Option<(String, u64)>,
     /// Network faults: what each directed link was asked to do and what the
     /// live probes measured (see `run::achieved`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub achieved: Option<super::achieved::FaultAchieved>,
 }
 
