@@ -101,36 +101,64 @@ fn scenario(name: &str, duration: &str, step: &str) -> String {
     )
 }
 
-const DISK_FULL: &str = "for = \"4s\"\nfault = \"disk-full\"\ntargets = \"follower\"\n";
+/// A disk fault's valid run, as far as it went like every disk fault's.
+struct FailStopped {
+    run: Finished,
+    /// The target's `achieved.disk` record.
+    disk: serde_json::Value,
+    /// The target's directory in the run (`data/`, `splitnode.log`).
+    node_dir: PathBuf,
+    /// The target's `splitnode.log`.
+    log: String,
+}
+
+/// A 14 s valid run whose one step puts `fault` on a follower for 4 s: the
+/// target fail-stopped (exit 74) and was restarted, the fault counts as
+/// achieved, the data disks are gone at the end and the node's log file
+/// kept.
+fn follower_fail_stops_and_restarts(fault: &str) -> FailStopped {
+    let step = format!("for = \"4s\"\nfault = \"{fault}\"\ntargets = \"follower\"\n");
+    let run = valid_run(fault, &scenario(&format!("t-{fault}"), "14s", &step));
+    let record = &run.results["faults"][0];
+    let target = record["targets"][0].as_str().unwrap().to_string();
+    let disk = record["achieved"]["disk"][&target].clone();
+    assert_eq!(disk["exit_code"], 74, "{disk}");
+    assert_eq!(disk["restarted"], true, "{disk}");
+    assert_eq!(record["achieved"]["ok"], true);
+    assert!(
+        mounts_under(&run.dir).is_empty(),
+        "{:?}",
+        mounts_under(&run.dir)
+    );
+    let node_dir = run.run_dir.join("nodes").join(&target);
+    assert!(node_dir.join("data/log").is_file());
+    let log = std::fs::read_to_string(node_dir.join("splitnode.log")).unwrap();
+    FailStopped {
+        run,
+        disk,
+        node_dir,
+        log,
+    }
+}
 
 #[test]
 fn disk_full_fail_stops_the_node_which_restarts_and_the_run_is_valid() {
     let Some(_serial) = privileged() else {
         return;
     };
-    let Finished {
-        dir,
-        run_dir,
-        stdout,
-        results,
-    } = valid_run("disk", &scenario("t-disk-full", "14s", DISK_FULL));
-    let fault = &results["faults"][0];
-    let target = fault["targets"][0].as_str().unwrap().to_string();
-    let disk = &fault["achieved"]["disk"][&target];
+    let FailStopped {
+        run,
+        disk,
+        node_dir,
+        log,
+    } = follower_fail_stops_and_restarts("disk-full");
     assert_eq!(disk["free_after_fill"], 0, "{disk}");
-    assert_eq!(disk["exit_code"], 74, "{disk}");
-    assert_eq!(disk["restarted"], true, "{disk}");
-    assert_eq!(fault["achieved"]["ok"], true);
-    assert!(stdout.contains("fail-stop (exit 74)"), "{stdout}");
-    // The disks are gone, their files kept; the node said why it stopped.
-    assert!(mounts_under(&dir).is_empty(), "{:?}", mounts_under(&dir));
-    let node_dir = run_dir.join("nodes").join(&target);
-    assert!(node_dir.join("data/log").is_file());
+    assert!(run.stdout.contains("fail-stop (exit 74)"), "{}", run.stdout);
+    // The filler is gone; the node said why it stopped.
     assert!(!node_dir.join("data").join(netlab::disk::FILLER).exists());
-    let log = std::fs::read_to_string(node_dir.join("splitnode.log")).unwrap();
     assert!(log.contains("fail-stop: storage failed"), "{log}");
     assert!(log.contains("No space left on device"), "{log}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&run.dir).unwrap();
 }
 
 const FORGE: &str = "for = \"5s\"\nfault = \"forge\"\ntargets = \"all\"\n";
@@ -178,25 +206,31 @@ fn lab_with_n1_data_disk(name: &str, size: u64) -> (PathBuf, Lab, PathBuf) {
     (dir, lab, data)
 }
 
+/// The orchestrator of `lab` goes away without teardown, as a crash would,
+/// and `splitlab clean --run <its run> --force` succeeds: its stdout.
+fn crash_and_clean(lab: Lab) -> String {
+    let run = lab.run_id().clone();
+    lab.detach();
+    let output = Command::new(splitlab())
+        .args(["clean", "--run", run.as_str(), "--force"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}");
+    stdout
+}
+
 #[test]
 fn clean_unmounts_the_data_disks_of_a_dead_lab_and_keeps_their_files() {
     let Some(_serial) = privileged() else {
         return;
     };
     let (dir, mut lab, data) = lab_with_n1_data_disk("clean", 1 << 20);
-    let run = lab.run_id().clone();
     std::fs::write(data.join("log"), b"durable").unwrap();
     let fill = lab.fill_data_disk("n1").unwrap();
     assert_eq!(fill.free_bytes, 0, "{fill:?}");
     assert_eq!(mounts_under(&dir), vec![data.clone()]);
-    // The orchestrator goes away without teardown, as a crash would.
-    lab.detach();
-    let output = Command::new(splitlab())
-        .args(["clean", "--run", run.as_str(), "--force"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let stdout = crash_and_clean(lab);
     assert!(stdout.contains("unmounted 1 data disk(s)"), "{stdout}");
     assert!(mounts_under(&dir).is_empty());
     assert_eq!(std::fs::read(data.join("log")).unwrap(), b"durable");
@@ -204,34 +238,16 @@ fn clean_unmounts_the_data_disks_of_a_dead_lab_and_keeps_their_files() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-const FSYNC_ERROR: &str = "for = \"4s\"\nfault = \"fsync-error\"\ntargets = \"follower\"\n";
-
 #[test]
 fn a_failed_fsync_fail_stops_the_node_which_restarts_and_the_run_is_valid() {
     let Some(_serial) = privileged() else {
         return;
     };
-    let Finished {
-        dir,
-        run_dir,
-        stdout,
-        results,
-    } = valid_run("fsync", &scenario("t-fsync-error", "14s", FSYNC_ERROR));
-    let fault = &results["faults"][0];
-    let target = fault["targets"][0].as_str().unwrap().to_string();
-    let disk = &fault["achieved"]["disk"][&target];
+    let FailStopped { run, disk, log, .. } = follower_fail_stops_and_restarts("fsync-error");
     assert!(disk["fsync"]["failed"].as_u64().unwrap() >= 1, "{disk}");
-    assert_eq!(disk["exit_code"], 74, "{disk}");
-    assert_eq!(disk["restarted"], true, "{disk}");
-    assert_eq!(fault["achieved"]["ok"], true);
-    assert!(stdout.contains("failed with EIO"), "{stdout}");
-    // Teardown took the FUSE disks and the tmpfs disks off, files kept.
-    assert!(mounts_under(&dir).is_empty(), "{:?}", mounts_under(&dir));
-    let node_dir = run_dir.join("nodes").join(&target);
-    assert!(node_dir.join("data/log").is_file());
-    let log = std::fs::read_to_string(node_dir.join("splitnode.log")).unwrap();
+    assert!(run.stdout.contains("failed with EIO"), "{}", run.stdout);
     assert!(log.contains("Input/output error"), "{log}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&run.dir).unwrap();
 }
 
 /// fsync on `file`, and how long it took.
@@ -251,14 +267,14 @@ fn a_fuse_data_disk_passes_through_fails_and_delays_fsync_and_clean_removes_it()
         return;
     };
     let (dir, mut lab, data) = lab_with_n1_data_disk("fuse", 4 << 20);
-    let run = lab.run_id().clone();
     std::fs::write(data.join("before"), b"on the tmpfs").unwrap();
     let record = fusedisk::mount_fuse_disk(&mut lab, "n1", &data).expect("FUSE disk");
     assert!(netlab::disk::is_fuse_mounted(&data, &record.source));
     assert!(record.source.starts_with("sl-") && record.source.ends_with("-fuse-n1"));
 
     // Passthrough: what was underneath, a write, an atomic replace, a
-    // truncation and an append, each read back through the mount.
+    // truncation and an append, a directory and a symlink, each read back
+    // through the mount.
     assert_eq!(std::fs::read(data.join("before")).unwrap(), b"on the tmpfs");
     std::fs::write(data.join("state.tmp"), b"new state").unwrap();
     std::fs::rename(data.join("state.tmp"), data.join("before")).unwrap();
@@ -271,6 +287,14 @@ fn a_fuse_data_disk_passes_through_fails_and_delays_fsync_and_clean_removes_it()
     log.set_len(3).unwrap();
     log.write_all(b"XY").unwrap();
     assert_eq!(std::fs::read(data.join("log")).unwrap(), b"abcXY");
+    std::fs::create_dir(data.join("dir")).unwrap();
+    std::fs::write(data.join("dir/file"), b"in a directory").unwrap();
+    std::os::unix::fs::symlink("dir/file", data.join("link")).unwrap();
+    assert_eq!(
+        std::fs::read_link(data.join("link")).unwrap(),
+        Path::new("dir/file")
+    );
+    assert_eq!(std::fs::read(data.join("link")).unwrap(), b"in a directory");
     let (passed, _) = timed_fsync(&log);
     passed.expect("fsync in pass mode");
     std::fs::File::open(&data)
@@ -316,13 +340,7 @@ fn a_fuse_data_disk_passes_through_fails_and_delays_fsync_and_clean_removes_it()
     // kills only its recorded server and keeps the files.
     let server = record.server.clone().expect("server recorded");
     assert!(server.is_alive());
-    lab.detach();
-    let output = Command::new(splitlab())
-        .args(["clean", "--run", run.as_str(), "--force"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    crash_and_clean(lab);
     assert!(mounts_under(&dir).is_empty(), "{:?}", mounts_under(&dir));
     assert!(!netlab::disk::is_fuse_mounted(&data, &record.source));
     assert!(!server.is_alive());

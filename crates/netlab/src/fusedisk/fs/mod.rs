@@ -215,6 +215,23 @@ impl Passthrough {
         }
     }
 
+    /// Makes `name` in `parent` by `make` (given its path under the root)
+    /// and replies with the new entry.
+    fn make_entry(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        reply: ReplyEntry,
+        make: impl FnOnce(&Path) -> nix::Result<()>,
+    ) {
+        let made = (self.child_path(parent, name))
+            .and_then(|path| make(&path).map_err(errno).map(|()| path));
+        match made {
+            Ok(path) => self.entry_of(path, reply),
+            Err(error) => reply.error(error),
+        }
+    }
+
     /// The inode at `path` no longer has that name.
     fn forget_path(&self, stat: &FileStat) {
         let ino = self.swap_root(stat.st_ino);

@@ -132,15 +132,9 @@ impl Filesystem for Passthrough {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let made = self.child_path(parent, name).and_then(|path| {
-            nix::sys::stat::mkdirat(&self.root, &path, Mode::from_bits_truncate(mode & !umask))
-                .map_err(errno)
-                .map(|()| path)
+        self.make_entry(parent, name, reply, |path| {
+            nix::sys::stat::mkdirat(&self.root, path, Mode::from_bits_truncate(mode & !umask))
         });
-        match made {
-            Ok(path) => self.entry_of(path, reply),
-            Err(error) => reply.error(error),
-        }
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -159,15 +153,9 @@ impl Filesystem for Passthrough {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let made = self.child_path(parent, link_name).and_then(|path| {
-            symlinkat(target, &self.root, &path)
-                .map_err(errno)
-                .map(|()| path)
+        self.make_entry(parent, link_name, reply, |path| {
+            symlinkat(target, &self.root, path)
         });
-        match made {
-            Ok(path) => self.entry_of(path, reply),
-            Err(error) => reply.error(error),
-        }
     }
 
     fn rename(
