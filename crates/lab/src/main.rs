@@ -251,6 +251,19 @@ struct RunArgs {
     splitnode: Option<PathBuf>,
 }
 
+impl RunArgs {
+    /// The run options of `scenario` with these overrides.
+    fn options(self, scenario: PathBuf) -> RunOptions {
+        RunOptions {
+            scenario,
+            seed: self.seed,
+            runs_dir: self.runs_dir,
+            splitnode: self.splitnode,
+            ..RunOptions::default()
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // Hidden helper: the NFQUEUE delay worker runs as this same executable.
@@ -315,12 +328,7 @@ fn main() {
         }
         Command::Run {
             scenarios,
-            run:
-                RunArgs {
-                    seed,
-                    runs_dir,
-                    splitnode,
-                },
+            run,
             topologies,
             system,
             junit,
@@ -329,12 +337,9 @@ fn main() {
         } => run_command(
             scenarios,
             RunOptions {
-                scenario: PathBuf::new(),
-                seed,
-                runs_dir,
-                splitnode,
                 topologies,
                 system,
+                ..run.options(PathBuf::new())
             },
             junit,
             json,
@@ -344,23 +349,12 @@ fn main() {
         Command::Compare {
             scenario,
             systems,
-            run:
-                RunArgs {
-                    seed,
-                    runs_dir,
-                    splitnode,
-                },
+            run,
             out,
         } => match commands::preflight() {
             Err(status) => status,
             Ok(_) => report(lab::compare::compare(&lab::compare::CompareOptions {
-                run: RunOptions {
-                    scenario,
-                    seed,
-                    runs_dir,
-                    splitnode,
-                    ..RunOptions::default()
-                },
+                run: run.options(scenario),
                 systems,
                 out,
             })),

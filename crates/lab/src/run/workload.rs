@@ -347,14 +347,19 @@ impl Failover {
 mod tests {
     use super::*;
 
+    /// The mix of these weights.
+    fn weights(write: u32, read: u32, cas: u32, append: u32) -> Mix {
+        Mix {
+            write,
+            read,
+            cas,
+            append,
+        }
+    }
+
     #[test]
     fn generator_is_seeded_and_values_are_unique() {
-        let mix = Mix {
-            write: 50,
-            read: 40,
-            cas: 10,
-            append: 0,
-        };
+        let mix = weights(50, 40, 10, 0);
         let mut a = Generator::new(3, 5, mix, 42);
         let mut b = Generator::new(3, 5, mix, 42);
         let ops_a: Vec<_> = (0..50).map(|_| a.next_request()).collect();
@@ -375,13 +380,7 @@ mod tests {
 
     #[test]
     fn appends_go_to_list_keys_with_unique_elements() {
-        let mix = Mix {
-            write: 30,
-            read: 30,
-            cas: 10,
-            append: 30,
-        };
-        let mut generator = Generator::new(4, 5, mix, 9);
+        let mut generator = Generator::new(4, 5, weights(30, 30, 10, 30), 9);
         let mut elements = std::collections::BTreeSet::new();
         let mut list_reads = 0;
         for _ in 0..200 {
@@ -416,13 +415,7 @@ mod tests {
 
     #[test]
     fn cas_expects_the_last_observed_value() {
-        let mix = Mix {
-            write: 0,
-            read: 0,
-            cas: 1,
-            append: 0,
-        };
-        let mut generator = Generator::new(1, 1, mix, 7);
+        let mut generator = Generator::new(1, 1, weights(0, 0, 1, 0), 7);
         let (first, _) = generator.next_request();
         assert!(matches!(&first, Request::Cas { expected: None, .. }));
         generator.observe(

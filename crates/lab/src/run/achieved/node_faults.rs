@@ -267,18 +267,27 @@ pub fn judge(achieved: &mut FaultAchieved) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn disk(exit_code: Option<i32>, free: u64) -> FaultAchieved {
+    /// n2's disk fault, its process ended with `exit_code` (`None`: still
+    /// running) and restarted if it ended.
+    fn on_n2(exit_code: Option<i32>, measure: DiskMeasure) -> FaultAchieved {
         let measure = DiskMeasure {
-            filler_bytes: 60 << 20,
-            free_after_fill: free,
             exit_code,
             restarted: exit_code.is_some(),
-            ..DiskMeasure::default()
+            ..measure
         };
         FaultAchieved {
             disk: BTreeMap::from([("n2".to_string(), measure)]),
             ..FaultAchieved::default()
         }
+    }
+
+    fn disk(exit_code: Option<i32>, free: u64) -> FaultAchieved {
+        let measure = DiskMeasure {
+            filler_bytes: 60 << 20,
+            free_after_fill: free,
+            ..DiskMeasure::default()
+        };
+        on_n2(exit_code, measure)
     }
 
     #[test]
@@ -302,15 +311,10 @@ mod tests {
 
     fn fsync(exit_code: Option<i32>, stats: FsyncStats) -> FaultAchieved {
         let measure = DiskMeasure {
-            exit_code,
-            restarted: exit_code.is_some(),
             fsync: Some(stats),
             ..DiskMeasure::default()
         };
-        FaultAchieved {
-            disk: BTreeMap::from([("n2".to_string(), measure)]),
-            ..FaultAchieved::default()
-        }
+        on_n2(exit_code, measure)
     }
 
     #[test]

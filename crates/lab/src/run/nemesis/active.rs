@@ -127,6 +127,25 @@ pub enum ActiveNet {
     },
 }
 
+impl ActiveNet {
+    /// What netlab applies to put a shaping step in force (`None`: not a
+    /// shaping step).
+    fn shape_fault(&self) -> Option<Fault> {
+        match self {
+            ActiveNet::Shape {
+                links,
+                planes,
+                shape,
+            } => Some(Fault::Shape {
+                links: links.clone(),
+                planes: *planes,
+                shape: *shape,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Network faults currently in force.
 #[derive(Debug, Clone, Default)]
 pub struct ActiveFaults {
@@ -176,38 +195,17 @@ impl ActiveFaults {
             .collect()
     }
 
+    /// Every shape off, then the active shaping steps again.
     fn shape_faults(&self) -> Vec<Fault> {
-        let mut faults = vec![Fault::Unshape];
-        for active in self.net.values() {
-            if let ActiveNet::Shape {
-                links,
-                planes,
-                shape,
-            } = active
-            {
-                faults.push(Fault::Shape {
-                    links: links.clone(),
-                    planes: *planes,
-                    shape: *shape,
-                });
-            }
-        }
-        faults
+        let again = self.net.values().filter_map(ActiveNet::shape_fault);
+        std::iter::once(Fault::Unshape).chain(again).collect()
     }
 
     /// Starts a network fault; returns what netlab must apply.
     pub fn start(&mut self, step: usize, active: ActiveNet) -> Vec<Fault> {
         let faults = match &active {
             ActiveNet::Partition { .. } => None,
-            ActiveNet::Shape {
-                links,
-                planes,
-                shape,
-            } => Some(vec![Fault::Shape {
-                links: links.clone(),
-                planes: *planes,
-                shape: *shape,
-            }]),
+            ActiveNet::Shape { .. } => Some(active.shape_fault().into_iter().collect()),
             ActiveNet::LinkDown { pairs } => Some(
                 pairs
                     .iter()
@@ -267,6 +265,24 @@ mod tests {
     use crate::run::duration::Dur;
     use netlab::grudge;
 
+    /// A partition of every plane by `grudge`.
+    fn partition(grudge: Grudge, data_only: bool) -> ActiveNet {
+        ActiveNet::Partition {
+            grudge,
+            planes: Planes::All,
+            data_only,
+        }
+    }
+
+    /// `shape` on every plane of the link `from` → `to`.
+    fn shape_of_link(from: &str, to: &str, shape: LinkShaping) -> ActiveNet {
+        ActiveNet::Shape {
+            links: vec![(from.into(), to.into())],
+            planes: Planes::All,
+            shape,
+        }
+    }
+
     fn names(n: usize) -> Vec<String> {
         (1..=n).map(|i| format!("n{i}")).collect()
     }
@@ -290,23 +306,9 @@ mod tests {
     fn overlapping_partitions_are_applied_as_their_union() {
         let nodes = names(5);
         let mut active = ActiveFaults::default();
-        let first = active.start(
-            0,
-            ActiveNet::Partition {
-                grudge: grudge::isolate_one("n1", &nodes),
-                planes: Planes::All,
-                data_only: false,
-            },
-        );
+        let first = active.start(0, partition(grudge::isolate_one("n1", &nodes), false));
         assert_eq!(first.len(), 1);
-        let second = active.start(
-            1,
-            ActiveNet::Partition {
-                grudge: grudge::isolate_one("n2", &nodes),
-                planes: Planes::All,
-                data_only: false,
-            },
-        );
+        let second = active.start(1, partition(grudge::isolate_one("n2", &nodes), false));
         let Fault::Partition { grudge: union, .. } = &second[0] else {
             panic!("{second:?}")
         };
@@ -323,26 +325,12 @@ mod tests {
     fn data_only_and_full_cuts_are_applied_apart() {
         let mut active = ActiveFaults::default();
         let one_way = || grudge::one_way(&["n1".into()], &["n2".into()]);
-        let data = active.start(
-            0,
-            ActiveNet::Partition {
-                grudge: one_way(),
-                planes: Planes::All,
-                data_only: true,
-            },
-        );
+        let data = active.start(0, partition(one_way(), true));
         assert!(
             matches!(&data[..], [Fault::DataPartition { .. }]),
             "{data:?}"
         );
-        let both = active.start(
-            1,
-            ActiveNet::Partition {
-                grudge: one_way(),
-                planes: Planes::All,
-                data_only: false,
-            },
-        );
+        let both = active.start(1, partition(one_way(), false));
         assert!(
             matches!(
                 &both[..],
@@ -368,22 +356,8 @@ mod tests {
             loss_pct: Some(20.0),
             ..LinkShaping::default()
         };
-        active.start(
-            0,
-            ActiveNet::Shape {
-                links: vec![("n1".into(), "n2".into())],
-                planes: Planes::All,
-                shape: loss,
-            },
-        );
-        active.start(
-            1,
-            ActiveNet::Shape {
-                links: vec![("n2".into(), "n3".into())],
-                planes: Planes::All,
-                shape: loss,
-            },
-        );
+        active.start(0, shape_of_link("n1", "n2", loss));
+        active.start(1, shape_of_link("n2", "n3", loss));
         let faults = active.end(0);
         assert_eq!(faults.len(), 2);
         assert_eq!(faults[0], Fault::Unshape);

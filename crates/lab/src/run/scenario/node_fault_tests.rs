@@ -1,7 +1,7 @@
 //! Parsing and validation of the node faults: `disk-full`, `fsync-error`,
 //! `disk-slow` and `forge` (what they take, what they need, where errors
 //! point).
-use super::tests::load;
+use super::tests::{first_says, load};
 use super::*;
 use crate::run::duration::Dur;
 
@@ -40,32 +40,20 @@ fn node_faults_need_for_and_targets_with_line_and_column() {
         error.iter().all(|e| (e.line, e.column) == (6, 1)),
         "{error:?}"
     );
-    assert!(error[0].message.contains("needs `targets`"), "{}", error[0]);
+    first_says(&error, "needs `targets`");
     assert!(error[1].message.contains("needs `for`"), "{}", error[1]);
     let error = step("fault = \"forge\"\ntargets = \"all\"\n").unwrap_err();
-    assert!(
-        error[0].message.contains("\"forge\" needs `for`"),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "\"forge\" needs `for`");
 }
 
 #[test]
 fn network_fields_do_not_apply_to_node_faults() {
     let error = step("for = \"1s\"\nfault = \"forge\"\ntargets = \"all\"\nplane = \"heartbeat\"\n")
         .unwrap_err();
-    assert!(
-        error[0].message.contains("`plane` does not apply"),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "`plane` does not apply");
     let error = step("for = \"1s\"\nfault = \"disk-full\"\ntargets = \"n1\"\npeers = \"n2\"\n")
         .unwrap_err();
-    assert!(
-        error[0].message.contains("`peers` does not apply"),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "`peers` does not apply");
 }
 
 #[test]
@@ -75,24 +63,14 @@ fn a_node_fault_must_end_inside_the_workload() {
             .unwrap_err();
     assert_eq!(error.len(), 1, "{error:?}");
     assert_eq!((error[0].line, error[0].column), (6, 1), "{}", error[0]);
-    assert!(
-        error[0]
-            .message
-            .contains("must end before the workload does"),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "must end before the workload does");
 }
 
 #[test]
 fn unknown_disk_targets_are_located() {
     let error = step("for = \"1s\"\nfault = \"disk-full\"\ntargets = [\"n7\"]\n").unwrap_err();
     assert_eq!((error[0].line, error[0].column), (10, 11), "{}", error[0]);
-    assert!(
-        error[0].message.contains("valid nodes: n1, n2, n3"),
-        "{}",
-        error[0]
-    );
+    first_says(&error, "valid nodes: n1, n2, n3");
 }
 
 #[test]
@@ -141,7 +119,7 @@ fn a_disk_slow_delay_out_of_range_or_on_another_disk_fault_is_located() {
         let error = step(fields).unwrap_err();
         assert_eq!(error.len(), 1, "{error:?}");
         assert_eq!((error[0].line, error[0].column), (6, 1), "{}", error[0]);
-        assert!(error[0].message.contains(message), "{}", error[0]);
+        first_says(&error, message);
         assert!(error[0].to_string().contains(":6:1"), "{}", error[0]);
     }
 }

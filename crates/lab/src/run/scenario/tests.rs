@@ -26,7 +26,7 @@ pub(super) fn load(extra: &str) -> Result<Scenario, Vec<ScenarioError>> {
 }
 
 /// Asserts that the first of `errors` says `text`.
-fn first_says(errors: &[ScenarioError], text: &str) {
+pub(super) fn first_says(errors: &[ScenarioError], text: &str) {
     assert!(errors[0].message.contains(text), "{}", errors[0]);
 }
 
