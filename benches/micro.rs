@@ -1,7 +1,7 @@
 //! Micro benchmarks: wire codec, consensus step, checker throughput.
 //! Run with `cargo bench --bench micro`; CI runs `cargo bench -- --test`.
 use checker::synthetic::{Workload, register_history};
-use consensus::{Action, ClientRequest, Config, Input, Mode, Replica, Restored, Role};
+use consensus::{Action, ClientRequest, Config, Input, Mode, Outbound, Replica, Restored, Role};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -110,12 +110,10 @@ impl InstantCluster {
         let mut persisted = None;
         for action in replica.take_actions() {
             match action {
-                Action::PersistMeta { seq, .. }
-                | Action::AppendLog { seq, .. }
-                | Action::InstallSnapshot { seq, .. } => persisted = Some(seq),
-                Action::Send {
+                Action::Write(write) => persisted = write.seq().or(persisted),
+                Action::Send(Outbound {
                     to, term, message, ..
-                } => self.queue.push_back((
+                }) => self.queue.push_back((
                     to,
                     Input::Message {
                         from: id,
@@ -124,7 +122,7 @@ impl InstantCluster {
                     },
                 )),
                 Action::Reply { .. } => self.replies += 1,
-                Action::CompactLog { .. } | Action::Event(_) => {}
+                Action::Event(_) => {}
             }
         }
         if let Some(upto) = persisted {

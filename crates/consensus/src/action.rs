@@ -18,8 +18,27 @@ pub enum Transport {
 #[must_use = "actions must be executed by the driver"]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Carry out a write against durable storage.
+    Write(Write),
+    /// Send a message to a peer.
+    Send(Outbound),
+    /// Answer a client request.
+    Reply {
+        /// The id the driver gave the request in [`crate::Input::Client`].
+        id: RequestId,
+        /// The outcome.
+        reply: ClientReply,
+    },
+    /// Something an observer should know (event log, metrics, checker).
+    Event(Event),
+}
+
+/// A write the driver must carry out against durable storage, in the order
+/// issued (driver contract, steps 2 and 9).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
     /// Durably record the term and vote.
-    PersistMeta {
+    Meta {
         /// The current term to store.
         term: Term,
         /// The vote cast in that term, if any.
@@ -29,7 +48,7 @@ pub enum Action {
     },
     /// Durably remove every entry with index > `truncate_after` (if set),
     /// then append `entries`. Only uncommitted suffixes are ever truncated.
-    AppendLog {
+    Append {
         /// Drop every stored entry with a higher index first (`None`: keep all).
         truncate_after: Option<Index>,
         /// Entries to append, contiguous and in index order (may be empty).
@@ -45,34 +64,49 @@ pub enum Action {
         seq: IoSeq,
     },
     /// The state machine up to `snapshot.last_index` was snapshotted locally;
-    /// the driver may store it and drop log entries up to that index.
-    CompactLog {
+    /// the driver may store it and drop log entries up to that index. Needs
+    /// no acknowledgement.
+    Compact {
         /// The local snapshot; entries up to `snapshot.last_index` may go.
         snapshot: Snapshot,
     },
-    /// Send a message to a peer. If `after` is set, hold it until that
-    /// sequence number is durable (driver contract, step 3).
-    Send {
-        /// The peer addressed.
-        to: NodeId,
-        /// The term to put in the frame header.
-        term: Term,
-        /// The frame body.
-        message: Message,
-        /// UDP or TCP.
-        transport: Transport,
-        /// Hold the message until this write is durable (`None`: send now).
-        after: Option<IoSeq>,
-    },
-    /// Answer a client request.
-    Reply {
-        /// The id the driver gave the request in [`crate::Input::Client`].
-        id: RequestId,
-        /// The outcome.
-        reply: ClientReply,
-    },
-    /// Something an observer should know (event log, metrics, checker).
-    Event(Event),
+}
+
+impl Write {
+    /// The sequence number to acknowledge once this write is durable (none
+    /// for a local compaction).
+    pub fn seq(&self) -> Option<IoSeq> {
+        match self {
+            Write::Meta { seq, .. }
+            | Write::Append { seq, .. }
+            | Write::InstallSnapshot { seq, .. } => Some(*seq),
+            Write::Compact { .. } => None,
+        }
+    }
+}
+
+/// A message for a peer, as [`Action::Send`] hands it to the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    /// The peer addressed.
+    pub to: NodeId,
+    /// The term to put in the frame header.
+    pub term: Term,
+    /// The frame body.
+    pub message: Message,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// Hold the message until this write is durable (`None`: send now;
+    /// driver contract, step 3).
+    pub after: Option<IoSeq>,
+}
+
+impl Outbound {
+    /// Whether the message must still be held back when everything up to
+    /// `durable` is durable: it waits for a later write.
+    pub fn waits_for(&self, durable: IoSeq) -> bool {
+        self.after.is_some_and(|seq| seq > durable)
+    }
 }
 
 /// The payload of a successful client request.

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use wire::{Entry, Index};
 
-use crate::action::Action;
+use crate::action::{Action, Write};
 use crate::input::IoSeq;
 use crate::log::Log;
 
@@ -61,11 +61,11 @@ impl IoTracker {
             log.append(entry.clone());
         }
         let seq = self.issue_log(truncate_after, log.last_index());
-        Action::AppendLog {
+        Action::Write(Write::Append {
             truncate_after,
             entries,
             seq,
-        }
+        })
     }
 
     /// Records that the driver made everything up to `upto` durable.

@@ -14,16 +14,17 @@
 //! A driver (the simulator or the node) must, after every `step`:
 //!
 //! 1. Drain [`Replica::take_actions`] and handle the actions **in order**.
-//! 2. Execute [`Action::PersistMeta`], [`Action::AppendLog`] and
-//!    [`Action::InstallSnapshot`] against durable storage in order, fsync
+//! 2. Execute [`Write::Meta`], [`Write::Append`] and
+//!    [`Write::InstallSnapshot`] against durable storage in order, fsync
 //!    (group commit allowed), then feed [`Input::Persisted`] with the highest
 //!    [`IoSeq`] made durable. An `InstallSnapshot` may be followed by an
-//!    `AppendLog` with `truncate_after` and no entries: it removes a log
+//!    `Append` with `truncate_after` and no entries: it removes a log
 //!    suffix that disagreed with the snapshot.
-//! 3. Release an [`Action::Send`] whose `after` is `Some(seq)` only once
-//!    `seq` is durable (step 2). Sends with `after: None` may go at once.
+//! 3. Release an [`Action::Send`] whose [`Outbound::after`] is `Some(seq)`
+//!    only once `seq` is durable (step 2). Sends with `after: None` may go
+//!    at once.
 //!    This is how "persist before you answer a vote or acknowledge an entry"
-//!    is expressed in the types. Put `Send::term` in the frame header.
+//!    is expressed in the types. Put [`Outbound::term`] in the frame header.
 //! 4. Heartbeats ([`Transport::Datagram`]) are best effort: they never carry
 //!    state that needs persisting, and losing one is always safe. Stream
 //!    messages may be lost too (a reset connection): the replica retransmits
@@ -44,7 +45,7 @@
 //! 8. Feed [`Input::Message`] with the frame header's sender and term, after
 //!    checking version, cluster id and addressee. Messages from non-members
 //!    are ignored by the replica as a second line of defence.
-//! 9. [`Action::CompactLog`] needs no acknowledgement: the driver may store
+//! 9. [`Write::Compact`] needs no acknowledgement: the driver may store
 //!    the snapshot and drop the log entries it covers whenever convenient,
 //!    as long as what it restores after a crash is a snapshot plus the
 //!    contiguous entries after it.
@@ -93,7 +94,7 @@ mod status;
 #[cfg(test)]
 mod testkit;
 
-pub use action::{Action, ClientReply, ClientResponse, Rejection, Transport};
+pub use action::{Action, ClientReply, ClientResponse, Outbound, Rejection, Transport, Write};
 pub use config::{Config, ConfigError, DEFAULT_SNAPSHOT_CHUNK_BYTES, Mode, ReadMode};
 pub use event::{Event, StepDownReason};
 pub use input::{ClientRequest, Input, IoSeq, RequestId, Restored};

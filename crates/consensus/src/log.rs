@@ -1,7 +1,7 @@
 //! The in-memory mirror of the replicated log: entries after the latest
 //! snapshot, plus that snapshot's boundary. The durable copy lives with the
-//! driver; every mutation here is paired with an `AppendLog`,
-//! `InstallSnapshot` or `CompactLog` action issued by the caller.
+//! driver; every mutation here is paired with a `Write::Append`,
+//! `Write::InstallSnapshot` or `Write::Compact` action issued by the caller.
 use std::sync::Arc;
 
 use wire::{AppendAnswer, Entry, Index, Message, Snapshot, Term};

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use wire::{Entry, Index, Message, NodeId, Payload, Term, Token};
 
-use crate::action::{Action, ClientReply, ClientResponse, Rejection, Transport};
+use crate::action::{Action, ClientReply, ClientResponse, Outbound, Rejection, Transport, Write};
 use crate::event::Event;
 use crate::input::{IoSeq, RequestId, Restored};
 use crate::io::IoTracker;
@@ -118,13 +118,13 @@ impl Core {
         transport: Transport,
         after: Option<IoSeq>,
     ) {
-        self.push(Action::Send {
+        self.push(Action::Send(Outbound {
             to,
             term,
             message,
             transport,
             after,
-        });
+        }));
     }
 
     /// Sends `message` to every peer at our current term.
@@ -176,11 +176,11 @@ impl Core {
     /// Writes the term and vote; the returned seq orders what must wait for it.
     pub(crate) fn persist_meta(&mut self) -> IoSeq {
         let seq = self.io.issue();
-        self.push(Action::PersistMeta {
+        self.push(Action::Write(Write::Meta {
             term: self.term,
             voted_for: self.voted_for,
             seq,
-        });
+        }));
         seq
     }
 

@@ -7,7 +7,7 @@ use wire::{Entry, Message, NodeId, Term};
 
 use crate::{
     Action, ClientReply, ClientRequest, ClientResponse, Config, Event, Input, IoSeq, Mode,
-    ReadMode, Replica, RequestId, Restored, Role,
+    Outbound, ReadMode, Replica, RequestId, Restored, Role, Write,
 };
 
 pub(crate) const MS: u64 = 1_000_000;
@@ -83,42 +83,36 @@ impl Cluster {
         for action in actions {
             let durable = self.durable.get_mut(&id).unwrap();
             match action {
-                Action::PersistMeta {
-                    term,
-                    voted_for,
-                    seq,
-                } => {
-                    durable.term = term;
-                    durable.voted_for = voted_for;
-                    highest = Some(seq);
-                }
-                Action::AppendLog {
-                    truncate_after,
-                    entries,
-                    seq,
-                } => {
-                    if let Some(after) = truncate_after {
-                        durable.entries.retain(|entry| entry.index <= after);
+                Action::Write(write) => {
+                    highest = write.seq().or(highest);
+                    match write {
+                        Write::Meta {
+                            term, voted_for, ..
+                        } => {
+                            durable.term = term;
+                            durable.voted_for = voted_for;
+                        }
+                        Write::Append {
+                            truncate_after,
+                            entries,
+                            ..
+                        } => {
+                            if let Some(after) = truncate_after {
+                                durable.entries.retain(|entry| entry.index <= after);
+                            }
+                            durable.entries.extend(entries);
+                        }
+                        Write::InstallSnapshot { snapshot, .. } | Write::Compact { snapshot } => {
+                            durable
+                                .entries
+                                .retain(|entry: &Entry| entry.index > snapshot.last_index);
+                            durable.snapshot = Some(snapshot);
+                        }
                     }
-                    durable.entries.extend(entries);
-                    highest = Some(seq);
                 }
-                Action::InstallSnapshot { snapshot, seq } => {
-                    durable
-                        .entries
-                        .retain(|entry| entry.index > snapshot.last_index);
-                    durable.snapshot = Some(snapshot);
-                    highest = Some(seq);
-                }
-                Action::CompactLog { snapshot } => {
-                    durable
-                        .entries
-                        .retain(|entry: &Entry| entry.index > snapshot.last_index);
-                    durable.snapshot = Some(snapshot);
-                }
-                Action::Send {
+                Action::Send(Outbound {
                     to, term, message, ..
-                } => {
+                }) => {
                     if matches!(&message, Message::Append { entries, .. } if !entries.is_empty()) {
                         *self.appends_sent.entry((id, to)).or_default() += 1;
                     }
@@ -323,9 +317,7 @@ pub(crate) fn highest_seq(actions: &[Action]) -> Option<IoSeq> {
     actions
         .iter()
         .filter_map(|action| match action {
-            Action::PersistMeta { seq, .. }
-            | Action::AppendLog { seq, .. }
-            | Action::InstallSnapshot { seq, .. } => Some(*seq),
+            Action::Write(write) => write.seq(),
             _ => None,
         })
         .max()

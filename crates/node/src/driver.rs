@@ -25,12 +25,12 @@ use std::time::Duration;
 use checker::EventKind;
 use consensus::{
     Action, ClientReply, ClientRequest, ClientResponse, Event, Input, IoSeq, Message, NodeId,
-    Replica, RequestId, Status, Transport,
+    Outbound, Replica, RequestId, Status, Transport, Write,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
-use wire::{Frame, Header, Term};
+use wire::{Frame, Header};
 
 use crate::clock::{NodeClock, Stamp};
 use crate::config::NodeConfig;
@@ -103,7 +103,7 @@ pub(crate) struct Driver {
 pub(crate) struct DriverState {
     pending: HashMap<RequestId, Pending>,
     next_request: RequestId,
-    held: Vec<(IoSeq, NodeId, Term, Message, Transport)>,
+    held: Vec<Outbound>,
     durable: IoSeq,
     last_leader: Option<NodeId>,
     ticks_since_purge: u32,
@@ -234,45 +234,40 @@ impl Driver {
             let mut written: Option<IoSeq> = None;
             for action in actions {
                 match action {
-                    Action::PersistMeta {
+                    Action::Write(Write::Meta {
                         term,
                         voted_for,
                         seq,
-                    } => {
+                    }) => {
                         tokio::task::block_in_place(|| self.storage.persist_meta(term, voted_for))?;
                         written = written.max(Some(seq));
                     }
-                    Action::AppendLog {
+                    Action::Write(Write::Append {
                         truncate_after,
                         entries,
                         seq,
-                    } => {
+                    }) => {
                         tokio::task::block_in_place(|| {
                             self.storage.append(truncate_after, &entries)
                         })?;
                         written = written.max(Some(seq));
                     }
-                    Action::InstallSnapshot { snapshot, seq } => {
+                    Action::Write(Write::InstallSnapshot { snapshot, seq }) => {
                         tokio::task::block_in_place(|| self.storage.install_snapshot(&snapshot))?;
                         written = written.max(Some(seq));
                         self.on_snapshot_stored(&snapshot, SnapshotOrigin::Installed)?;
                     }
-                    Action::CompactLog { snapshot } => {
+                    Action::Write(Write::Compact { snapshot }) => {
                         tokio::task::block_in_place(|| self.storage.compact(&snapshot))?;
                         self.on_snapshot_stored(&snapshot, SnapshotOrigin::Compacted)?;
                     }
-                    Action::Send {
-                        to,
-                        term,
-                        message,
-                        transport,
-                        after,
-                    } => match after {
-                        Some(seq) if seq > self.state.durable => {
-                            self.state.held.push((seq, to, term, message, transport));
+                    Action::Send(send) => {
+                        if send.waits_for(self.state.durable) {
+                            self.state.held.push(send);
+                        } else {
+                            self.transmit(send);
                         }
-                        _ => self.transmit(to, term, message, transport),
-                    },
+                    }
                     Action::Reply { id, reply } => self.reply(id, reply),
                     Action::Event(event) => self.record(&event)?,
                 }
@@ -291,14 +286,14 @@ impl Driver {
             }
             if !self.state.held.is_empty() {
                 let durable = self.state.durable;
-                let (ready, waiting): (Vec<_>, Vec<_>) = self
+                let (waiting, ready): (Vec<_>, Vec<_>) = self
                     .state
                     .held
                     .drain(..)
-                    .partition(|(seq, ..)| *seq <= durable);
+                    .partition(|send| send.waits_for(durable));
                 self.state.held = waiting;
-                for (_, to, term, message, transport) in ready {
-                    self.transmit(to, term, message, transport);
+                for send in ready {
+                    self.transmit(send);
                 }
             }
         }
@@ -336,7 +331,14 @@ impl Driver {
         Ok(())
     }
 
-    fn transmit(&mut self, to: NodeId, term: Term, message: Message, transport: Transport) {
+    fn transmit(&mut self, send: Outbound) {
+        let Outbound {
+            to,
+            term,
+            message,
+            transport,
+            ..
+        } = send;
         let Some(peer) = self.config.peer(to) else {
             tracing::warn!(to, "replica addressed a non-member; dropped");
             return;

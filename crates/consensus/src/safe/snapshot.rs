@@ -18,7 +18,7 @@ use wire::{Index, Message, NodeId, Snapshot, SnapshotChunk, Term, snapshot_check
 
 use super::SafeReplica;
 use super::heartbeat::Progress;
-use crate::action::{Action, Transport};
+use crate::action::{Action, Transport, Write};
 use crate::event::Event;
 use crate::kv::Kv;
 use crate::log::Log;
@@ -193,7 +193,8 @@ impl SafeReplica {
             Some(last_index).filter(|_| discarded),
             self.core.log.last_index(),
         );
-        self.core.push(Action::InstallSnapshot { snapshot, seq });
+        self.core
+            .push(Action::Write(Write::InstallSnapshot { snapshot, seq }));
         if let Some(after) = truncate {
             let write = self
                 .core
@@ -285,6 +286,6 @@ impl SafeReplica {
         }
         let snapshot = self.core.kv.snapshot();
         self.core.log.compact_to(snapshot.clone());
-        self.core.push(Action::CompactLog { snapshot });
+        self.core.push(Action::Write(Write::Compact { snapshot }));
     }
 }

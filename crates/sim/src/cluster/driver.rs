@@ -2,12 +2,10 @@
 //! replicas, step them with inputs, carry out their actions (sends held until
 //! the write they wait for is durable, replies, events, persistence), and the
 //! fsync loop that reports durability back.
-use consensus::{Action, Input, IoSeq, Message, Replica};
+use consensus::{Action, Input, IoSeq, Message, Outbound, Replica, Write};
 use seeded::mix64;
 
-use super::{Cluster, DriverBug, Ev, HeldSend, MS};
-use crate::net::Channel;
-use crate::storage::PendingWrite;
+use super::{Cluster, DriverBug, Ev, MS};
 use crate::trace::describe;
 use checker::EventKind;
 
@@ -114,45 +112,28 @@ impl Cluster {
     fn handle_actions(&mut self, index: usize, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::Send {
-                    to,
-                    term,
-                    message,
-                    transport,
-                    after,
-                } => {
+                Action::Send(send) => {
                     if self.options.driver_bug == Some(DriverBug::LoseVoteReplies)
-                        && matches!(message, Message::VoteResponse { .. })
+                        && matches!(send.message, Message::VoteResponse { .. })
                     {
                         self.stats.lost += 1;
                         continue;
                     }
-                    let channel = Channel::of(transport);
                     let honour_after =
                         self.options.driver_bug != Some(DriverBug::SendBeforePersist);
-                    match after {
-                        Some(seq) if honour_after && seq > self.nodes[index].disk.durable_seq() => {
-                            self.nodes[index].held.push(HeldSend {
-                                after: seq,
-                                to,
-                                term,
-                                message,
-                                channel,
-                            });
-                        }
-                        _ => self.transmit(index, to, term, message, channel),
+                    if honour_after && send.waits_for(self.nodes[index].disk.durable_seq()) {
+                        self.nodes[index].held.push(send);
+                    } else {
+                        self.transmit(index, send);
                     }
                 }
                 Action::Reply { id, reply } => self.reply(index, id, reply),
                 Action::Event(event) => self.record(index, event),
-                persist => {
-                    let Some(write) = PendingWrite::from_action(&persist) else {
-                        continue;
-                    };
+                Action::Write(write) => {
                     if self.trace.enabled() {
                         let name = &self.nodes[index].name;
                         let text = match &write {
-                            PendingWrite::Meta {
+                            Write::Meta {
                                 term,
                                 voted_for,
                                 seq,
@@ -162,7 +143,7 @@ impl Cluster {
                                     seq.0
                                 )
                             }
-                            PendingWrite::Append {
+                            Write::Append {
                                 truncate_after,
                                 entries,
                                 seq,
@@ -174,11 +155,11 @@ impl Cluster {
                                     .collect::<Vec<_>>(),
                                 seq.0
                             ),
-                            PendingWrite::InstallSnapshot { snapshot, seq } => format!(
+                            Write::InstallSnapshot { snapshot, seq } => format!(
                                 "{name} persist snapshot {}@{} seq={}",
                                 snapshot.last_index, snapshot.last_term, seq.0
                             ),
-                            PendingWrite::Compact { snapshot } => {
+                            Write::Compact { snapshot } => {
                                 format!(
                                     "{name} compact to {}@{}",
                                     snapshot.last_index, snapshot.last_term
@@ -248,11 +229,11 @@ impl Cluster {
     /// for `upto`, then tell the replica.
     pub(super) fn persisted(&mut self, index: usize, upto: IoSeq) {
         let held = std::mem::take(&mut self.nodes[index].held);
-        let (ready, waiting): (Vec<HeldSend>, Vec<HeldSend>) =
-            held.into_iter().partition(|h| h.after <= upto);
+        let (waiting, ready): (Vec<Outbound>, Vec<Outbound>) =
+            held.into_iter().partition(|send| send.waits_for(upto));
         self.nodes[index].held = waiting;
         for send in ready {
-            self.transmit(index, send.to, send.term, send.message, send.channel);
+            self.transmit(index, send);
         }
         self.step_node(index, Input::Persisted { upto });
     }

@@ -25,11 +25,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use checker::{EventKind, NodeEvent};
-use consensus::{ClientRequest, Config, Input, IoSeq, Message, NodeId, Replica, Term};
+use consensus::{ClientRequest, Config, Input, NodeId, Outbound, Replica};
 use faults::Grudge;
 
 use crate::clock::NodeClock;
-use crate::net::{Channel, Network};
+use crate::net::Network;
 use crate::rng::SimRng;
 use crate::schedule::{EpisodeKind, Fault, Timing};
 use crate::storage::Disk;
@@ -118,14 +118,6 @@ enum Phase {
     Done,
 }
 
-struct HeldSend {
-    after: IoSeq,
-    to: NodeId,
-    term: Term,
-    message: Message,
-    channel: Channel,
-}
-
 struct SimNode {
     id: NodeId,
     name: String,
@@ -140,7 +132,7 @@ struct SimNode {
     paused: bool,
     backlog: VecDeque<Input>,
     disk: Disk,
-    held: Vec<HeldSend>,
+    held: Vec<Outbound>,
     disk_slowdown: u64,
     /// Crash right after the next step that leaves writes unsynced (the
     /// episode that armed it).

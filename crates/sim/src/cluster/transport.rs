@@ -1,7 +1,7 @@
 //! Moving replica messages over the simulated network: sends scheduled as
 //! deliveries (or lost), deliveries admitted, queued for a paused receiver, or
 //! stepped into the replica.
-use consensus::{Input, Message, NodeId, Term};
+use consensus::{Input, Message, NodeId, Outbound, Term};
 
 use super::{BACKLOG_LIMIT, Cluster, Ev};
 use crate::net::{Channel, CopyKind, SendOutcome};
@@ -21,14 +21,15 @@ pub(super) struct Delivery {
 }
 
 impl Cluster {
-    pub(super) fn transmit(
-        &mut self,
-        index: usize,
-        to: NodeId,
-        term: Term,
-        message: Message,
-        channel: Channel,
-    ) {
+    pub(super) fn transmit(&mut self, index: usize, send: Outbound) {
+        let Outbound {
+            to,
+            term,
+            message,
+            transport,
+            ..
+        } = send;
+        let channel = Channel::of(transport);
         let from = self.nodes[index].id;
         self.stats.sent += 1;
         if !self.ids.contains(&to) || to == from {

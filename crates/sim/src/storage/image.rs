@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use consensus::{IoSeq, Restored};
 use wire::{Entry, Index, NodeId, Snapshot, Term};
 
-use super::{PendingWrite, StorageError};
+use super::StorageError;
+use consensus::Write;
 
 /// What is on disk.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,7 +28,7 @@ pub struct DurableImage {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Step {
     /// A term/vote record, an append or a truncation: one step each.
-    Write(PendingWrite),
+    Write(Write),
     /// The snapshot file replaced (the first step of a snapshot).
     SnapshotFile {
         snapshot: Snapshot,
@@ -122,9 +123,9 @@ impl DurableImage {
         }
     }
 
-    fn apply_write(&mut self, write: PendingWrite) -> Result<(), StorageError> {
+    fn apply_write(&mut self, write: Write) -> Result<(), StorageError> {
         match write {
-            PendingWrite::Meta {
+            Write::Meta {
                 term, voted_for, ..
             } => {
                 if term < self.term {
@@ -136,7 +137,7 @@ impl DurableImage {
                 self.term = term;
                 self.voted_for = voted_for;
             }
-            PendingWrite::Append {
+            Write::Append {
                 truncate_after,
                 entries,
                 ..
@@ -169,7 +170,7 @@ impl DurableImage {
                     self.log.push_back(entry);
                 }
             }
-            PendingWrite::InstallSnapshot { .. } | PendingWrite::Compact { .. } => {
+            Write::InstallSnapshot { .. } | Write::Compact { .. } => {
                 unreachable!("snapshots are split into durable steps on enqueue")
             }
         }

@@ -25,92 +25,13 @@
 //! records as violations of the driver contract.
 use std::collections::VecDeque;
 
-use consensus::{Action, IoSeq};
-use wire::{Entry, Index, NodeId, Snapshot, Term};
+use consensus::{IoSeq, Write};
+use wire::{Index, Snapshot, Term};
 
 mod image;
 
 pub use image::DurableImage;
 use image::Step;
-
-/// A write waiting for fsync.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PendingWrite {
-    /// Persist the term and vote.
-    Meta {
-        /// The current term.
-        term: Term,
-        /// The vote cast in that term, if any.
-        voted_for: Option<NodeId>,
-        /// Sequence number the write completes.
-        seq: IoSeq,
-    },
-    /// Append entries, after dropping the log past `truncate_after`.
-    Append {
-        /// Drop every entry after this index first.
-        truncate_after: Option<Index>,
-        /// The entries to append.
-        entries: Vec<Entry>,
-        /// Sequence number the write completes.
-        seq: IoSeq,
-    },
-    /// Replace state and log with a snapshot received from the leader.
-    InstallSnapshot {
-        /// The snapshot to install.
-        snapshot: Snapshot,
-        /// Sequence number the write completes.
-        seq: IoSeq,
-    },
-    /// A local snapshot; the covered log prefix may be dropped.
-    Compact {
-        /// The snapshot whose covered prefix may go.
-        snapshot: Snapshot,
-    },
-}
-
-impl PendingWrite {
-    /// Converts a persistence action; `None` for every other action.
-    pub fn from_action(action: &Action) -> Option<PendingWrite> {
-        Some(match action {
-            Action::PersistMeta {
-                term,
-                voted_for,
-                seq,
-            } => PendingWrite::Meta {
-                term: *term,
-                voted_for: *voted_for,
-                seq: *seq,
-            },
-            Action::AppendLog {
-                truncate_after,
-                entries,
-                seq,
-            } => PendingWrite::Append {
-                truncate_after: *truncate_after,
-                entries: entries.clone(),
-                seq: *seq,
-            },
-            Action::InstallSnapshot { snapshot, seq } => PendingWrite::InstallSnapshot {
-                snapshot: snapshot.clone(),
-                seq: *seq,
-            },
-            Action::CompactLog { snapshot } => PendingWrite::Compact {
-                snapshot: snapshot.clone(),
-            },
-            _ => return None,
-        })
-    }
-
-    /// The sequence number an fsync of this write reports (none for compaction).
-    pub fn seq(&self) -> Option<IoSeq> {
-        match self {
-            PendingWrite::Meta { seq, .. }
-            | PendingWrite::Append { seq, .. }
-            | PendingWrite::InstallSnapshot { seq, .. } => Some(*seq),
-            PendingWrite::Compact { .. } => None,
-        }
-    }
-}
 
 /// A write that breaks the storage contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,7 +161,7 @@ impl Disk {
 
     /// Queues a write as the node's durable steps. Sequence numbers must
     /// increase.
-    pub fn enqueue(&mut self, write: PendingWrite) -> Result<(), StorageError> {
+    pub fn enqueue(&mut self, write: Write) -> Result<(), StorageError> {
         if let Some(seq) = write.seq() {
             if let Some(previous) = self.issued_seq
                 && seq <= previous
@@ -250,10 +171,10 @@ impl Disk {
             self.issued_seq = Some(seq);
         }
         match write {
-            PendingWrite::InstallSnapshot { snapshot, seq } => {
+            Write::InstallSnapshot { snapshot, seq } => {
                 self.enqueue_snapshot(snapshot, true, Some(seq));
             }
-            PendingWrite::Compact { snapshot } => self.enqueue_snapshot(snapshot, false, None),
+            Write::Compact { snapshot } => self.enqueue_snapshot(snapshot, false, None),
             write => self.pending.push_back(Step::Write(write)),
         }
         Ok(())

@@ -3,7 +3,7 @@
 //! recovery that repairs a crash between them.
 use super::*;
 use consensus::Restored;
-use wire::Payload;
+use wire::{Entry, NodeId, Payload};
 
 fn entry(term: Term, index: Index) -> Entry {
     Entry {
@@ -13,8 +13,8 @@ fn entry(term: Term, index: Index) -> Entry {
     }
 }
 
-fn append(truncate_after: Option<Index>, entries: Vec<Entry>, seq: u64) -> PendingWrite {
-    PendingWrite::Append {
+fn append(truncate_after: Option<Index>, entries: Vec<Entry>, seq: u64) -> Write {
+    Write::Append {
         truncate_after,
         entries,
         seq: IoSeq(seq),
@@ -26,8 +26,8 @@ fn entries_through(last: Index, term: Term) -> Vec<Entry> {
     (1..=last).map(|index| entry(term, index)).collect()
 }
 
-fn meta(term: Term, voted_for: Option<NodeId>, seq: u64) -> PendingWrite {
-    PendingWrite::Meta {
+fn meta(term: Term, voted_for: Option<NodeId>, seq: u64) -> Write {
+    Write::Meta {
         term,
         voted_for,
         seq: IoSeq(seq),
@@ -42,21 +42,21 @@ fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
     }
 }
 
-fn install(last_index: Index, last_term: Term, seq: u64) -> PendingWrite {
-    PendingWrite::InstallSnapshot {
+fn install(last_index: Index, last_term: Term, seq: u64) -> Write {
+    Write::InstallSnapshot {
         snapshot: snapshot(last_index, last_term),
         seq: IoSeq(seq),
     }
 }
 
-fn compact(last_index: Index, last_term: Term) -> PendingWrite {
-    PendingWrite::Compact {
+fn compact(last_index: Index, last_term: Term) -> Write {
+    Write::Compact {
         snapshot: snapshot(last_index, last_term),
     }
 }
 
 /// A disk with `writes` queued in order (each must be accepted).
-fn disk_with(writes: Vec<PendingWrite>) -> Disk {
+fn disk_with(writes: Vec<Write>) -> Disk {
     let mut disk = Disk::new();
     for write in writes {
         disk.enqueue(write).unwrap();

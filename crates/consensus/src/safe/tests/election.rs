@@ -42,8 +42,8 @@ fn vote_rejected_inside_leader_lease_without_adopting_the_term() {
     let persist_seq = highest_seq(&actions).unwrap();
     let grant = sends(&actions)
         .into_iter()
-        .find(|send| send.2 == Message::VoteResponse { granted: true });
-    assert_eq!(grant.map(|send| send.4), Some(Some(persist_seq)));
+        .find(|send| send.message == Message::VoteResponse { granted: true });
+    assert_eq!(grant.map(|send| send.after), Some(Some(persist_seq)));
 }
 
 #[test]
@@ -84,11 +84,11 @@ fn stale_term_is_rejected_and_answered_with_our_term() {
     let reply = sends(&actions);
     assert_eq!(reply.len(), 1);
     assert_eq!(
-        (reply[0].0, reply[0].1, &reply[0].2),
+        (reply[0].to, reply[0].term, &reply[0].message),
         (3, 5, &Message::StaleTerm)
     );
     let stale_heartbeat = heartbeat(&mut replica, now, 3, 4, 1);
-    assert_eq!(sends(&stale_heartbeat)[0].3, Transport::Datagram);
+    assert_eq!(sends(&stale_heartbeat)[0].transport, Transport::Datagram);
 }
 
 #[test]

@@ -29,7 +29,10 @@ fn lease_extends_to_send_time_not_ack_time() {
         now += 10 * MS;
         replica.step(now, Input::Tick);
         let actions = replica.take_actions();
-        for (to, term, message, _, _) in sends(&actions) {
+        for Outbound {
+            to, term, message, ..
+        } in sends(&actions)
+        {
             let reply = match message {
                 Message::PreVote { .. } => Message::PreVoteResponse { granted: true },
                 Message::Vote { .. } => Message::VoteResponse { granted: true },
@@ -50,9 +53,14 @@ fn lease_extends_to_send_time_not_ack_time() {
     replica.step(now, Input::Tick);
     let sent_at = now;
     let actions = replica.take_actions();
-    let (_, term, message, transport, _) = sends(&actions)
+    let Outbound {
+        term,
+        message,
+        transport,
+        ..
+    } = sends(&actions)
         .into_iter()
-        .find(|send| matches!(send.2, Message::Heartbeat { .. }))
+        .find(|send| matches!(send.message, Message::Heartbeat { .. }))
         .unwrap();
     assert_eq!(transport, Transport::Datagram);
     let Message::Heartbeat { seq, .. } = message else {

@@ -10,8 +10,8 @@ use wire::{Entry, Message, Payload, Token};
 
 use crate::testkit::{Cluster, MS, append, highest_seq, put, read};
 use crate::{
-    Action, ClientReply, ClientResponse, Config, ConfigError, Event, Input, Mode, ReadMode,
-    Rejection, Replica, Restored, Role, StepDownReason, Transport,
+    Action, ClientReply, ClientResponse, Config, ConfigError, Event, Input, Mode, Outbound,
+    ReadMode, Rejection, Replica, Restored, Role, StepDownReason, Transport, Write,
 };
 
 pub(super) fn written(reply: Option<&ClientReply>) -> Token {
@@ -71,7 +71,7 @@ pub(super) fn receive(
 
 /// Whether `actions` send `message` to anyone.
 pub(super) fn sent(actions: &[Action], message: &Message) -> bool {
-    sends(actions).iter().any(|send| send.2 == *message)
+    sends(actions).iter().any(|send| send.message == *message)
 }
 
 /// A no-op log entry, the filler for log-shape tests.
@@ -83,19 +83,11 @@ pub(super) fn noop(term: u64, index: u64) -> Entry {
     }
 }
 
-pub(super) fn sends(
-    actions: &[Action],
-) -> Vec<(u64, u64, Message, Transport, Option<crate::IoSeq>)> {
+pub(super) fn sends(actions: &[Action]) -> Vec<Outbound> {
     actions
         .iter()
         .filter_map(|action| match action {
-            Action::Send {
-                to,
-                term,
-                message,
-                transport,
-                after,
-            } => Some((*to, *term, message.clone(), *transport, *after)),
+            Action::Send(send) => Some(send.clone()),
             _ => None,
         })
         .collect()

@@ -14,7 +14,7 @@ fn committed_entries_are_never_truncated() {
     assert!(
         !actions
             .iter()
-            .any(|action| matches!(action, Action::AppendLog { .. }))
+            .any(|action| matches!(action, Action::Write(Write::Append { .. })))
     );
     assert!(
         !actions
@@ -27,10 +27,10 @@ fn committed_entries_are_never_truncated() {
     assert!(actions.contains(&Action::Event(Event::Truncated { after: 2 })));
     let ack = sends(&actions)
         .into_iter()
-        .find(|send| matches!(send.2, Message::AppendResponse { .. }))
+        .find(|send| matches!(send.message, Message::AppendResponse { .. }))
         .unwrap();
     assert_eq!(
-        ack.4,
+        ack.after,
         highest_seq(&actions),
         "append ack waits for the fsync"
     );

@@ -46,17 +46,21 @@ fn chunks(snapshot: &Snapshot, size: usize) -> Vec<SnapshotChunk> {
 fn answer(actions: &[Action]) -> (Index, u64, bool, Option<crate::IoSeq>) {
     let answers: Vec<_> = sends(actions)
         .into_iter()
-        .filter_map(|(to, _, message, _, after)| match message {
-            Message::InstallSnapshotResponse {
-                last_index,
-                next_offset,
-                installed,
-            } => {
-                assert_eq!(to, 1, "answers go to the sender");
-                Some((last_index, next_offset, installed, after))
-            }
-            _ => None,
-        })
+        .filter_map(
+            |Outbound {
+                 to, message, after, ..
+             }| match message {
+                Message::InstallSnapshotResponse {
+                    last_index,
+                    next_offset,
+                    installed,
+                } => {
+                    assert_eq!(to, 1, "answers go to the sender");
+                    Some((last_index, next_offset, installed, after))
+                }
+                _ => None,
+            },
+        )
         .collect();
     assert_eq!(answers.len(), 1, "one answer per chunk: {actions:?}");
     answers[0]
@@ -65,7 +69,7 @@ fn answer(actions: &[Action]) -> (Index, u64, bool, Option<crate::IoSeq>) {
 fn installs(actions: &[Action]) -> usize {
     actions
         .iter()
-        .filter(|action| matches!(action, Action::InstallSnapshot { .. }))
+        .filter(|action| matches!(action, Action::Write(Write::InstallSnapshot { .. })))
         .count()
 }
 
@@ -151,12 +155,12 @@ fn a_new_term_discards_the_staged_chunks() {
     let actions = send_chunk(&mut replica, 3, 2, &chunks[1]);
     let answers: Vec<_> = sends(&actions)
         .into_iter()
-        .filter(|send| matches!(send.2, Message::InstallSnapshotResponse { .. }))
+        .filter(|send| matches!(send.message, Message::InstallSnapshotResponse { .. }))
         .collect();
     assert_eq!(answers.len(), 1);
-    assert_eq!((answers[0].0, answers[0].1), (3, 2));
+    assert_eq!((answers[0].to, answers[0].term), (3, 2));
     assert!(matches!(
-        answers[0].2,
+        answers[0].message,
         Message::InstallSnapshotResponse {
             next_offset: 0,
             installed: false,
@@ -179,12 +183,12 @@ fn stale_term_chunks_are_rejected() {
     let actions = send_chunk(&mut replica, 1, 2, &chunks[0]);
     let replies = sends(&actions);
     assert_eq!(replies.len(), 1);
-    assert_eq!((replies[0].0, replies[0].1), (1, 3));
-    assert_eq!(replies[0].2, Message::StaleTerm);
+    assert_eq!((replies[0].to, replies[0].term), (1, 3));
+    assert_eq!(replies[0].message, Message::StaleTerm);
     // Nothing was staged: the next chunk of term 3 must start at 0.
     let actions = send_chunk(&mut replica, 3, 3, &chunks[1]);
     assert!(matches!(
-        sends(&actions)[0].2,
+        sends(&actions)[0].message,
         Message::InstallSnapshotResponse { next_offset: 0, .. }
     ));
 }
