@@ -132,3 +132,98 @@ pub enum Event {
         after: Index,
     },
 }
+
+impl StepDownReason {
+    /// The checker's spelling of this reason.
+    pub fn checker_reason(self) -> checker::StepDownReason {
+        match self {
+            StepDownReason::HigherTerm => checker::StepDownReason::HigherTerm,
+            StepDownReason::QuorumLost => checker::StepDownReason::QuorumLost,
+            StepDownReason::LeaseExpired => checker::StepDownReason::LeaseExpired,
+        }
+    }
+}
+
+impl Event {
+    /// The term the event names: the term it happened in, the term a
+    /// refused pre-vote would have campaigned in, the term of a committed
+    /// write's token. `None` for the events that name none (peer links,
+    /// applies, truncations): the driver stamps those with the replica's
+    /// current term.
+    pub fn term(&self) -> Option<Term> {
+        match self {
+            Event::ElectionStarted { term }
+            | Event::PreVoteRejected { term, .. }
+            | Event::BecameLeader { term }
+            | Event::SteppedDown { term, .. }
+            | Event::LeaseExtended { term, .. }
+            | Event::LeaseLost { term }
+            | Event::QuorumLost { term }
+            | Event::QuorumRegained { term }
+            | Event::WriteAccepted { term, .. } => Some(*term),
+            Event::StaleTermRejected { our_term, .. } => Some(*our_term),
+            Event::WriteCommitted { token } => Some(token.term),
+            Event::PeerUp { .. }
+            | Event::PeerDown { .. }
+            | Event::Applied { .. }
+            | Event::Truncated { .. } => None,
+        }
+    }
+
+    /// The event in the checker's vocabulary, as both drivers log it.
+    /// `name_of` spells node ids; `lease_end` maps a lease end on the
+    /// replica's clock (`LeaseExtended::until`) to the true monotonic clock,
+    /// which only the driver knows.
+    pub fn checker_kind(
+        &self,
+        name_of: &dyn Fn(NodeId) -> String,
+        lease_end: impl FnOnce(u64) -> u64,
+    ) -> checker::EventKind {
+        use checker::EventKind;
+        match self {
+            Event::ElectionStarted { .. } => EventKind::ElectionStarted,
+            Event::PreVoteRejected { by, .. } => EventKind::PreVoteRejected { by: name_of(*by) },
+            Event::BecameLeader { .. } => EventKind::BecameLeader,
+            Event::SteppedDown { reason, .. } => EventKind::SteppedDown {
+                reason: reason.checker_reason(),
+            },
+            Event::LeaseExtended { until, .. } => EventKind::LeaseExtended {
+                until_mono_ns: lease_end(*until),
+            },
+            Event::LeaseLost { .. } => EventKind::LeaseLost,
+            Event::QuorumLost { .. } => EventKind::QuorumLost,
+            Event::QuorumRegained { .. } => EventKind::QuorumRegained,
+            Event::PeerUp { peer } => EventKind::PeerUp {
+                peer: name_of(*peer),
+            },
+            Event::PeerDown { peer, inbound } => EventKind::PeerDown {
+                peer: name_of(*peer),
+                direction: if *inbound {
+                    checker::LinkDirection::Inbound
+                } else {
+                    checker::LinkDirection::Outbound
+                },
+            },
+            Event::WriteCommitted { token } => EventKind::WriteCommitted {
+                token: checker::Token {
+                    term: token.term,
+                    index: token.index,
+                },
+            },
+            Event::StaleTermRejected {
+                from, their_term, ..
+            } => EventKind::StaleTermRejected {
+                from: name_of(*from),
+                their_term: *their_term,
+            },
+            Event::WriteAccepted { index, .. } => EventKind::WriteAccepted { index: *index },
+            Event::Applied {
+                index, state_hash, ..
+            } => EventKind::Applied {
+                index: *index,
+                state_hash: *state_hash,
+            },
+            Event::Truncated { after } => EventKind::Truncated { after: *after },
+        }
+    }
+}

@@ -14,20 +14,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use checker::{EventKind, LinkDirection, NodeEvent, Token};
-use consensus::{Event, StepDownReason};
+use checker::{EventKind, NodeEvent};
+use consensus::Event;
 use wire::NodeId;
 
 use crate::clock::{NodeClock, Stamp};
-
-/// The checker's spelling of a consensus step-down reason.
-fn step_down_reason(reason: StepDownReason) -> checker::StepDownReason {
-    match reason {
-        StepDownReason::HigherTerm => checker::StepDownReason::HigherTerm,
-        StepDownReason::QuorumLost => checker::StepDownReason::QuorumLost,
-        StepDownReason::LeaseExpired => checker::StepDownReason::LeaseExpired,
-    }
-}
 
 /// Converts a consensus event into the event-log form. `current_term` is the
 /// replica's term after the step; `name_of` maps node ids to names.
@@ -37,77 +28,14 @@ pub(crate) fn convert(
     clock: &NodeClock,
     name_of: &dyn Fn(NodeId) -> String,
 ) -> (u64, EventKind) {
-    match event {
-        Event::ElectionStarted { term } => (*term, EventKind::ElectionStarted),
-        Event::PreVoteRejected { by, .. } => (
-            current_term,
-            EventKind::PreVoteRejected { by: name_of(*by) },
-        ),
-        Event::BecameLeader { term } => (*term, EventKind::BecameLeader),
-        Event::SteppedDown { term, reason } => (
-            *term,
-            EventKind::SteppedDown {
-                reason: step_down_reason(*reason),
-            },
-        ),
-        Event::LeaseExtended { term, until } => (
-            *term,
-            EventKind::LeaseExtended {
-                until_mono_ns: clock.mono_of_local(*until),
-            },
-        ),
-        Event::LeaseLost { term } => (*term, EventKind::LeaseLost),
-        Event::QuorumLost { term } => (*term, EventKind::QuorumLost),
-        Event::QuorumRegained { term } => (*term, EventKind::QuorumRegained),
-        Event::PeerUp { peer } => (
-            current_term,
-            EventKind::PeerUp {
-                peer: name_of(*peer),
-            },
-        ),
-        Event::PeerDown { peer, inbound } => (
-            current_term,
-            EventKind::PeerDown {
-                peer: name_of(*peer),
-                direction: if *inbound {
-                    LinkDirection::Inbound
-                } else {
-                    LinkDirection::Outbound
-                },
-            },
-        ),
-        Event::WriteCommitted { token } => (
-            token.term,
-            EventKind::WriteCommitted {
-                token: Token {
-                    term: token.term,
-                    index: token.index,
-                },
-            },
-        ),
-        Event::StaleTermRejected {
-            from,
-            their_term,
-            our_term,
-        } => (
-            *our_term,
-            EventKind::StaleTermRejected {
-                from: name_of(*from),
-                their_term: *their_term,
-            },
-        ),
-        Event::WriteAccepted { term, index } => (*term, EventKind::WriteAccepted { index: *index }),
-        Event::Applied {
-            index, state_hash, ..
-        } => (
-            current_term,
-            EventKind::Applied {
-                index: *index,
-                state_hash: *state_hash,
-            },
-        ),
-        Event::Truncated { after } => (current_term, EventKind::Truncated { after: *after }),
-    }
+    // A refused pre-vote is logged in the term the node is in, not the one
+    // it would have campaigned in.
+    let term = match event {
+        Event::PreVoteRejected { .. } => current_term,
+        _ => event.term().unwrap_or(current_term),
+    };
+    let kind = event.checker_kind(name_of, |until| clock.mono_of_local(until));
+    (term, kind)
 }
 
 pub(crate) struct EventLog {
@@ -146,6 +74,8 @@ impl EventLog {
 mod tests {
     use super::*;
     use crate::config::TestClock;
+    use checker::{LinkDirection, Token};
+    use consensus::StepDownReason;
 
     fn line(term: u64, kind: EventKind) -> String {
         serde_json::to_string(&NodeEvent::new("n1", 1000, 1003, term, kind)).unwrap()

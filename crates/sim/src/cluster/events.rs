@@ -1,17 +1,9 @@
 //! Translating replica events into the checker's node events: names for ids,
 //! the checker's own enums, and lease ends fixed up to true time at the end.
-use checker::{EventKind, LinkDirection, NodeEvent};
-use consensus::{Event, NodeId, StepDownReason, Term};
+use checker::{EventKind, NodeEvent};
+use consensus::{Event, Term};
 
 use super::{Cluster, name_of};
-
-fn step_down_reason(reason: StepDownReason) -> checker::StepDownReason {
-    match reason {
-        StepDownReason::HigherTerm => checker::StepDownReason::HigherTerm,
-        StepDownReason::QuorumLost => checker::StepDownReason::QuorumLost,
-        StepDownReason::LeaseExpired => checker::StepDownReason::LeaseExpired,
-    }
-}
 
 impl Cluster {
     pub(super) fn push_event(&mut self, index: usize, local: u64, term: Term, kind: EventKind) {
@@ -27,69 +19,19 @@ impl Cluster {
 
     pub(super) fn record(&mut self, index: usize, event: Event) {
         let local = self.local_now(index);
-        let name = |id: NodeId| name_of(id);
         let mut lease_until = None;
-        let (term, kind) = match event.clone() {
-            Event::ElectionStarted { term } => (Some(term), EventKind::ElectionStarted),
-            Event::PreVoteRejected { term, by } => {
-                (Some(term), EventKind::PreVoteRejected { by: name(by) })
-            }
-            Event::BecameLeader { term } => {
-                self.stats.leaders_elected += 1;
-                (Some(term), EventKind::BecameLeader)
-            }
-            Event::SteppedDown { term, reason } => (
-                Some(term),
-                EventKind::SteppedDown {
-                    reason: step_down_reason(reason),
-                },
-            ),
-            Event::LeaseExtended { term, until } => {
-                lease_until = Some(until);
-                (Some(term), EventKind::LeaseExtended { until_mono_ns: 0 })
-            }
-            Event::LeaseLost { term } => (Some(term), EventKind::LeaseLost),
-            Event::QuorumLost { term } => (Some(term), EventKind::QuorumLost),
-            Event::QuorumRegained { term } => (Some(term), EventKind::QuorumRegained),
-            Event::PeerUp { peer } => (None, EventKind::PeerUp { peer: name(peer) }),
-            Event::PeerDown { peer, inbound } => (
-                None,
-                EventKind::PeerDown {
-                    peer: name(peer),
-                    direction: if inbound {
-                        LinkDirection::Inbound
-                    } else {
-                        LinkDirection::Outbound
-                    },
-                },
-            ),
-            Event::WriteCommitted { token } => (
-                None,
-                EventKind::WriteCommitted {
-                    token: checker::Token {
-                        term: token.term,
-                        index: token.index,
-                    },
-                },
-            ),
-            Event::StaleTermRejected {
-                from,
-                their_term,
-                our_term,
-            } => (
-                Some(our_term),
-                EventKind::StaleTermRejected {
-                    from: name(from),
-                    their_term,
-                },
-            ),
-            Event::WriteAccepted { term, index } => {
-                (Some(term), EventKind::WriteAccepted { index })
-            }
-            Event::Applied {
-                index, state_hash, ..
-            } => (None, EventKind::Applied { index, state_hash }),
-            Event::Truncated { after } => (None, EventKind::Truncated { after }),
+        let kind = event.checker_kind(&name_of, |until| {
+            // Mapped to true time once the run is over (`lease_fixups`).
+            lease_until = Some(until);
+            0
+        });
+        if matches!(event, Event::BecameLeader { .. }) {
+            self.stats.leaders_elected += 1;
+        }
+        // A committed write is stamped with the current term, not its token's.
+        let term = match event {
+            Event::WriteCommitted { .. } => None,
+            _ => event.term(),
         };
         let term = term.unwrap_or_else(|| {
             self.nodes[index]

@@ -3,11 +3,10 @@
 //! and repairs as `crates/node/src/storage`.
 use std::collections::VecDeque;
 
-use consensus::{IoSeq, Restored};
+use consensus::{IoSeq, Restored, Write};
 use wire::{Entry, Index, NodeId, Snapshot, Term};
 
 use super::StorageError;
-use consensus::Write;
 
 /// What is on disk.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
