@@ -1,11 +1,14 @@
 //! Replica configuration and its validation.
+use serde::{Deserialize, Serialize};
 use wire::NodeId;
 
 /// Which replication strategy the replica runs. Only [`Mode::Safe`] is
 /// correct; the other four reproduce common incorrect designs (numbered
 /// #1–#4, as in `naive/` and the museum scenarios) so the lab can show each
-/// one break.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// one break. In scenario files and results (serde) a mode is spelled by
+/// its [`Mode::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Raft-style quorum elections with PreVote, CheckQuorum, leases and fencing.
     Safe,
@@ -279,5 +282,19 @@ impl Config {
             ));
         }
         Ok(warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mode;
+
+    #[test]
+    fn serde_spells_every_mode_by_its_name() {
+        for mode in Mode::ALL {
+            let quoted = format!("\"{}\"", mode.name());
+            assert_eq!(serde_json::to_string(&mode).unwrap(), quoted);
+            assert_eq!(serde_json::from_str::<Mode>(&quoted).unwrap(), mode);
+        }
     }
 }
