@@ -15,9 +15,9 @@
 //! of an append) is truncated and reported; a bad record followed by valid
 //! ones is corruption and the node refuses to start (see [`RESTORE_HINT`]).
 //!
-//! Suffix truncation (`AppendLog.truncate_after`) uses an in-memory index of
-//! record offsets: the file is cut at the first removed record. Installing or
-//! taking a snapshot is two durable steps, each atomic (temporary file,
+//! Suffix truncation (`consensus::Write::Append`'s `truncate_after`) uses an
+//! in-memory index of record offsets: the file is cut at the first removed
+//! record. Installing or taking a snapshot is two durable steps, each atomic (temporary file,
 //! fsync, rename, directory fsync): the snapshot file, then the log rewritten
 //! without the entries the snapshot covers (and, for an installed snapshot,
 //! without a suffix that does not extend it). A crash between the two leaves

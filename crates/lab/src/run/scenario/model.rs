@@ -69,34 +69,10 @@ pub enum TopologySource {
     Inline(toml::Table),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-/// How the nodes decide who may lead (splitnode's `--mode`); every mode but `safe` is a museum piece that is known to break.
-pub enum Mode {
-    /// Quorum elections and fencing: the design under test.
-    Safe,
-    /// Museum #1: any replica that stops hearing the primary promotes itself.
-    TimeoutFailover,
-    /// Museum #2: the quorum is checked and logged, but writes proceed anyway.
-    UnenforcedQuorum,
-    /// Museum #3: quorum counted from heartbeats received; no vote, no split detection.
-    OneWayQuorum,
-    /// Museum #4: elections happen, but nothing fences the old leader.
-    NoFencing,
-}
-
-impl Mode {
-    /// The `--mode` value `splitnode` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Safe => "safe",
-            Mode::TimeoutFailover => "timeout-failover",
-            Mode::UnenforcedQuorum => "unenforced-quorum",
-            Mode::OneWayQuorum => "one-way-quorum",
-            Mode::NoFencing => "no-fencing",
-        }
-    }
-}
+/// How the nodes decide who may lead (splitnode's `--mode`); every mode but
+/// `safe` is a museum piece that is known to break. Spelled in scenario
+/// files by [`Mode::name`].
+pub use consensus::Mode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
