@@ -15,8 +15,20 @@
 //! 4. Status is published on a `watch` channel for `/status` and `/metrics`
 //!    (no lock is ever held across an `.await`).
 //!
-//! Storage I/O is synchronous; it runs under `block_in_place` so the other
-//! runtime worker keeps serving sockets while we fsync.
+//! splitnode runs on one thread (a current-thread runtime): a write needs no
+//! cross-thread wake-up between the HTTP task, the driver and the peer tasks.
+//! Storage I/O is synchronous and blocks that thread, so the driver yields
+//! at the three points where other tasks have work that must not wait for
+//! the disk:
+//! - before the group-commit fsync when an append was queued for a peer, so
+//!   the peer tasks put it on the wire and the followers' fsyncs run
+//!   alongside ours;
+//! - before flushing the event log, so the HTTP tasks send their replies
+//!   first;
+//! - on every tick, then it drains the peer queue before stepping the tick,
+//!   so heartbeats that arrived while the thread was blocked (a slow disk, a
+//!   paused process) are seen before timeouts are judged; otherwise a
+//!   leader stalled on its own disk would step down.
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -107,6 +119,8 @@ pub(crate) struct DriverState {
     durable: IoSeq,
     last_leader: Option<NodeId>,
     ticks_since_purge: u32,
+    /// A frame went to a peer stream queue since the last fsync.
+    streams_queued: bool,
 }
 
 impl DriverState {
@@ -119,6 +133,7 @@ impl DriverState {
             durable: IoSeq(0),
             last_leader: leader,
             ticks_since_purge: 0,
+            streams_queued: false,
         }
     }
 }
@@ -136,31 +151,42 @@ impl Driver {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         // The replica may have produced actions while being built.
-        self.execute()?;
+        self.execute().await?;
         loop {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                _ = ticker.tick() => self.on_tick(),
+                _ = ticker.tick() => {
+                    // Let the socket tasks queue what arrived while this
+                    // thread was blocked, and step it before the tick.
+                    tokio::task::yield_now().await;
+                    self.drain_peers(&mut peers);
+                    self.on_tick();
+                }
                 Some(inbound) = peers.recv() => self.on_peer(inbound),
                 Some(call) = clients.recv() => self.on_client(call),
             }
             // Group commit: whatever is already queued joins this batch.
-            for _ in 0..BATCH_LIMIT {
-                match peers.try_recv() {
-                    Ok(inbound) => self.on_peer(inbound),
-                    Err(_) => break,
-                }
-            }
+            self.drain_peers(&mut peers);
             for _ in 0..BATCH_LIMIT {
                 match clients.try_recv() {
                     Ok(call) => self.on_client(call),
                     Err(_) => break,
                 }
             }
-            self.execute()?;
+            self.execute().await?;
         }
         self.stop()
+    }
+
+    /// Steps up to [`BATCH_LIMIT`] peer messages that are already queued.
+    fn drain_peers(&mut self, peers: &mut mpsc::Receiver<Inbound>) {
+        for _ in 0..BATCH_LIMIT {
+            match peers.try_recv() {
+                Ok(inbound) => self.on_peer(inbound),
+                Err(_) => break,
+            }
+        }
     }
 
     fn now(&self) -> Stamp {
@@ -225,7 +251,7 @@ impl Driver {
 
     /// Executes every queued action (driver contract steps 1–6), with one
     /// fsync per round, until the replica has nothing more to say.
-    fn execute(&mut self) -> Result<(), DriverError> {
+    async fn execute(&mut self) -> Result<(), DriverError> {
         loop {
             let actions = self.replica.take_actions();
             if actions.is_empty() {
@@ -239,7 +265,7 @@ impl Driver {
                         voted_for,
                         seq,
                     }) => {
-                        tokio::task::block_in_place(|| self.storage.persist_meta(term, voted_for))?;
+                        self.storage.persist_meta(term, voted_for)?;
                         written = written.max(Some(seq));
                     }
                     Action::Write(Write::Append {
@@ -247,18 +273,16 @@ impl Driver {
                         entries,
                         seq,
                     }) => {
-                        tokio::task::block_in_place(|| {
-                            self.storage.append(truncate_after, &entries)
-                        })?;
+                        self.storage.append(truncate_after, &entries)?;
                         written = written.max(Some(seq));
                     }
                     Action::Write(Write::InstallSnapshot { snapshot, seq }) => {
-                        tokio::task::block_in_place(|| self.storage.install_snapshot(&snapshot))?;
+                        self.storage.install_snapshot(&snapshot)?;
                         written = written.max(Some(seq));
                         self.on_snapshot_stored(&snapshot, SnapshotOrigin::Installed)?;
                     }
                     Action::Write(Write::Compact { snapshot }) => {
-                        tokio::task::block_in_place(|| self.storage.compact(&snapshot))?;
+                        self.storage.compact(&snapshot)?;
                         self.on_snapshot_stored(&snapshot, SnapshotOrigin::Compacted)?;
                     }
                     Action::Send(send) => {
@@ -273,7 +297,12 @@ impl Driver {
                 }
             }
             if let Some(seq) = written {
-                tokio::task::block_in_place(|| self.storage.sync())?;
+                if std::mem::take(&mut self.state.streams_queued) {
+                    // The peer tasks write the append to the wire now, so
+                    // the followers' fsyncs overlap this one.
+                    tokio::task::yield_now().await;
+                }
+                self.storage.sync()?;
                 self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
                 self.state.durable = self.state.durable.max(seq);
                 let now = self.now().local_ns;
@@ -297,6 +326,9 @@ impl Driver {
                 }
             }
         }
+        // Replies are in their channels: the HTTP tasks send them before
+        // the event log costs this thread a write.
+        tokio::task::yield_now().await;
         self.events.flush()?;
         self.publish();
         Ok(())
@@ -391,6 +423,7 @@ impl Driver {
                     .peer_queues
                     .get(&to)
                     .is_some_and(|queue| queue.try_send(bytes).is_ok());
+                self.state.streams_queued |= sent;
                 if !sent {
                     self.metrics.drop_send(SendDrop::QueueFull);
                 }
@@ -498,7 +531,7 @@ impl Driver {
 
     /// Graceful stop: everything durable, a `final_state` line, logs flushed.
     fn stop(mut self) -> Result<(), DriverError> {
-        tokio::task::block_in_place(|| self.storage.sync())?;
+        self.storage.sync()?;
         let status = self.replica.status();
         let stamp = self.now();
         self.events.record(

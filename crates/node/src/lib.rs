@@ -146,8 +146,7 @@ pub async fn run(
     let identity = format!("{} {}", config.name, config.cluster_name);
     let allow_init = config.start != StartMode::Existing;
     let dir = config.data_dir.clone();
-    let (storage, restored, report) =
-        tokio::task::block_in_place(|| Storage::open(&dir, &identity, allow_init))?;
+    let (storage, restored, report) = Storage::open(&dir, &identity, allow_init)?;
     if report.torn_log_bytes > 0 || report.torn_meta_bytes > 0 {
         tracing::warn!(
             log_bytes = report.torn_log_bytes,

@@ -63,8 +63,10 @@ fn main() -> ExitCode {
 }
 
 fn run(config: config::NodeConfig) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: a write's path (HTTP task -> driver -> peer tasks -> reply)
+    // then has no cross-thread wake-ups; see driver.rs for where the driver
+    // yields around its blocking storage calls.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("building the tokio runtime")?;
