@@ -86,6 +86,15 @@ impl Core {
         self.now.saturating_add(timeout)
     }
 
+    /// A uniform draw from `[0, bound)`; 0 when `bound` is 0.
+    pub(crate) fn draw_below(&mut self, bound: u64) -> u64 {
+        if bound == 0 {
+            0
+        } else {
+            self.rng.next_u64() % bound
+        }
+    }
+
     /// The actions produced since the last call, in order.
     pub(crate) fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.out)

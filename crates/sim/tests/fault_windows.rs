@@ -139,19 +139,24 @@ fn a_run_in_which_no_election_finishes_breaks_bounded_elections_and_progress() {
 
 #[test]
 fn a_planned_fault_that_never_fired_is_not_covered() {
-    // Seed 20's crash-after-write was armed at 4.870 s and called off by its
-    // restart 1 ms later, before the node wrote anything: planned, not fired.
-    let mut options = SimOptions::new(Mode::Safe, sim::nodes_for_seed(20, &[3, 5, 7]));
-    options.trace = true;
-    let output = run(20, options);
-    assert!(output.kinds.contains(&EpisodeKind::CrashAfterWrite));
-    assert!(!output.fired.contains(&EpisodeKind::CrashAfterWrite));
+    // A crash-after-write armed and then called off (by a restart, or by
+    // the run ending) before the node wrote anything: planned, not fired.
+    // Which seed does this depends on the replica's timing, so search,
+    // starting at the first seed that does it today (73).
+    let output = (73..=373)
+        .find_map(|seed| {
+            let mut options = SimOptions::new(Mode::Safe, sim::nodes_for_seed(seed, &[3, 5, 7]));
+            options.trace = true;
+            let output = run(seed, options);
+            (output.kinds.contains(&EpisodeKind::CrashAfterWrite)
+                && !output.fired.contains(&EpisodeKind::CrashAfterWrite))
+            .then_some(output)
+        })
+        .expect("some seed plans a crash-after-write that never fires");
     assert!(output.trace.contains("crash-after-write#"));
     assert!(!output.trace.contains("armed crash fires"));
-    // What did fire is covered.
-    for kind in [EpisodeKind::Partition, EpisodeKind::Pause] {
-        assert!(output.fired.contains(&kind), "{kind:?}: {:?}", output.fired);
-    }
+    // What did fire is covered, and nothing that was not planned.
+    assert!(!output.fired.is_empty(), "{:?}", output.kinds);
     assert!(output.fired.is_subset(&output.kinds));
 
     // An armed crash that does fire is covered.

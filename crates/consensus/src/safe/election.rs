@@ -10,8 +10,40 @@ use crate::lease;
 use crate::status::Role;
 
 impl SafeReplica {
+    /// Arms the election timer with a ranked timeout. The members that
+    /// could stand (all but the known leader) are ordered by id and the
+    /// order is rotated by term; rank `r` of `n` fires at
+    /// `ET_min + r·S + U[0, S/4)` with `S = (ET_max − ET_min) / n`. Distinct
+    /// ranks keep two followers of the same view from timing out together
+    /// (a split vote), and the lowest rank fires close to `ET_min`, the
+    /// floor the leases allow, instead of at a uniform draw's mean. Rotating
+    /// by term means a rank-0 member that cannot win (partitioned, its
+    /// PreVote refused) does not hold the first slot for ever. Every timeout
+    /// is still at least `ET_min`, so the lease bound is unchanged.
     pub(super) fn reset_election_timer(&mut self) {
-        self.election_deadline = self.core.election_deadline();
+        let config = &self.core.config;
+        let (min, max) = (
+            config.election_timeout_min_ns,
+            config.election_timeout_max_ns,
+        );
+        let leader = self.core.leader_id;
+        let mut standing: Vec<NodeId> = config
+            .members
+            .iter()
+            .copied()
+            .filter(|member| Some(*member) != leader)
+            .collect();
+        standing.sort_unstable();
+        let Some(position) = standing.iter().position(|member| *member == config.id) else {
+            // Not a member we know of: fall back to a uniform draw.
+            self.election_deadline = self.core.election_deadline();
+            return;
+        };
+        let ranks = standing.len() as u64;
+        let rank = (position as u64 + self.core.term) % ranks;
+        let slot = max.saturating_sub(min) / ranks;
+        let timeout = min + rank * slot + self.core.draw_below(slot / 4);
+        self.election_deadline = self.core.now.saturating_add(timeout);
     }
 
     /// True if we may grant a (pre)vote now: no live leader (ourselves
@@ -208,12 +240,14 @@ impl SafeReplica {
                 self.core.reject(read.id, Rejection::NotLeader { leader });
             }
         }
-        if self.core.role != Role::Follower || leader.is_some() {
-            self.reset_election_timer();
-        }
+        let rearm = self.core.role != Role::Follower || leader.is_some();
+        // Role and leader first: the timer's rank depends on who leads.
         self.core.role = Role::Follower;
         self.core.leader_id = leader;
         self.votes.clear();
+        if rearm {
+            self.reset_election_timer();
+        }
     }
 
     /// Called on every message from the current leader of our term.

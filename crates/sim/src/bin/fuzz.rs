@@ -91,6 +91,7 @@ struct Coverage {
     fail: u64,
     info: u64,
     leaders: u64,
+    elections: u64,
     crashes: u64,
     pauses: u64,
     lost: u64,
@@ -116,6 +117,7 @@ impl Coverage {
         self.fail += stats.workload.fail;
         self.info += stats.workload.info;
         self.leaders += stats.leaders_elected;
+        self.elections += stats.elections_started;
         self.crashes += stats.crashes;
         self.pauses += stats.pauses;
         self.lost += stats.lost;
@@ -133,7 +135,7 @@ impl Coverage {
             .map(|(k, n)| format!("{k}:{n}"))
             .collect();
         format!(
-            "stats nodes={} kinds={} planned_not_fired={} ops_ok={} ops_fail={} ops_info={} leaders_elected={} crashes={} pauses={} messages_lost={} max_steps={} max_term={} step_budget_exceeded={}",
+            "stats nodes={} kinds={} planned_not_fired={} ops_ok={} ops_fail={} ops_info={} leaders_elected={} elections_started={} crashes={} pauses={} messages_lost={} max_steps={} max_term={} step_budget_exceeded={}",
             nodes.join(","),
             kinds.join(","),
             if not_fired.is_empty() {
@@ -145,6 +147,7 @@ impl Coverage {
             self.fail,
             self.info,
             self.leaders,
+            self.elections,
             self.crashes,
             self.pauses,
             self.lost,

@@ -25,8 +25,10 @@ impl Cluster {
             lease_until = Some(until);
             0
         });
-        if matches!(event, Event::BecameLeader { .. }) {
-            self.stats.leaders_elected += 1;
+        match event {
+            Event::BecameLeader { .. } => self.stats.leaders_elected += 1,
+            Event::ElectionStarted { .. } => self.stats.elections_started += 1,
+            _ => {}
         }
         // A committed write is stamped with the current term, not its token's.
         let term = match event {

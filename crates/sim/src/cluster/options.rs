@@ -87,6 +87,9 @@ pub struct RunStats {
     pub pauses: u64,
     /// `BecameLeader` events seen.
     pub leaders_elected: u64,
+    /// `ElectionStarted` events seen: elections started minus leaders
+    /// elected is the elections that elected nobody (split or lost votes).
+    pub elections_started: u64,
     /// Highest term any replica reported.
     pub max_term: Term,
     /// True time at which the run ended.
