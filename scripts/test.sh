@@ -53,7 +53,7 @@ tail -1 target/fuzz-safe.log
 scripts/fuzz-gate.sh safe $code target/fuzz-safe.log
 for mode in timeout-failover unenforced-quorum one-way-quorum no-fencing; do
   set +e
-  "$fuzz" --seeds 1000 --mode "$mode" --nodes 3,5 --seed 1 >"target/fuzz-$mode.log" 2>&1
+  "$fuzz" --seeds 400 --mode "$mode" --nodes 3,5 --seed 1 >"target/fuzz-$mode.log" 2>&1
   code=$?
   set -e
   scripts/fuzz-gate.sh incorrect $code "target/fuzz-$mode.log"
