@@ -14,9 +14,11 @@
 mod support;
 
 use bench::cluster::BenchLab;
-use bench::failover::{FailoverSample, failover_once};
+use bench::failover::{
+    FailoverSample, MEDIAN_GOAL_MARGIN_MS, P99_GOAL_MARGIN_MS, failover_once, median_goal, p99_goal,
+};
 use bench::system::{Profile, System};
-use bench::table::{Goal, Row, render};
+use bench::table::{Row, render};
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use figures::{Summary, ms};
 use std::collections::BTreeMap;
@@ -84,12 +86,11 @@ fn table(results: &Results) -> Vec<Row> {
             let (s, e) = both(write, |s| s.p50_ns);
             rows.push(
                 Row::new(format!("first write median, {label}"), "ms", s, e)
-                    .goal(Goal::RatioAtMost(0.75)),
+                    .goal(median_goal(profile)),
             );
             let (s, e) = both(write, |s| s.p99_ns);
             rows.push(
-                Row::new(format!("first write p99, {label}"), "ms", s, e)
-                    .goal(Goal::AtMost(2.0 * profile.election_ms() as f64)),
+                Row::new(format!("first write p99, {label}"), "ms", s, e).goal(p99_goal(profile)),
             );
             let (s, e) = both(down, |s| s.p50_ns);
             rows.push(Row::new(
@@ -139,13 +140,17 @@ fn main() {
             format!("{} {} x{size}: {}", system.name(), profile.name(), s.len())
         })
         .collect();
+    let title = format!(
+        "failover: leader isolated, splitnode vs etcd (same heartbeat/election, PreVote on); \
+         targets: first write median <= ET_min + {MEDIAN_GOAL_MARGIN_MS} ms, \
+         p99 <= ET_min + {P99_GOAL_MARGIN_MS} ms (ET_min: fast {} ms, default {} ms)",
+        Profile::Fast.election_ms(),
+        Profile::Default.election_ms()
+    );
     println!(
         "{}",
         render(
-            &env.heading(
-                "failover: leader isolated, splitnode vs etcd (same heartbeat/election, PreVote on)",
-                "one failover each, figures meaningless"
-            ),
+            &env.heading(&title, "one failover each, figures meaningless"),
             &table(&results)
         )
     );

@@ -8,15 +8,18 @@
 //!
 //! Needs root. `cargo bench --bench quorum_write`; CI runs `-- --test`
 //! (one write per pattern). Ends with a side-by-side table: splitnode,
-//! etcd, their ratio and the target.
+//! etcd, their ratio and the target, under the physical floor each
+//! size's lab measured (fsync, two fsyncs at once, namespace round trip)
+//! and each sequential p50 as a multiple of it.
 
 #[path = "support/mod.rs"]
 mod support;
 
 use bench::cluster::BenchLab;
+use bench::floor::{Floor, FloorSamples, write_floor_goal};
 use bench::load::ClientPool;
 use bench::system::{Profile, System};
-use bench::table::{Goal, Row, render};
+use bench::table::{Goal, Row, render_noted};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use figures::{Summary, ms};
 use std::collections::BTreeMap;
@@ -64,6 +67,8 @@ impl Recorded {
 }
 
 type Results = BTreeMap<(System, usize, &'static str), Recorded>;
+/// The physical floor of each cluster size's lab.
+type Floors = BTreeMap<usize, Floor>;
 
 fn bench_cluster(
     c: &mut Criterion,
@@ -71,10 +76,19 @@ fn bench_cluster(
     system: System,
     binary: &std::path::Path,
     results: &mut Results,
+    floors: &mut Floors,
 ) {
     let size = lab.nodes().len();
     lab.start(system, Profile::Fast, binary)
         .unwrap_or_else(|e| panic!("{e:#}"));
+    // Once per lab, with the first cluster up but idle, as the sweep does.
+    floors.entry(size).or_insert_with(|| {
+        let floor = lab
+            .floor(FloorSamples::default())
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        eprintln!("quorum_write x{size}: {}", floor.describe_for(size));
+        floor
+    });
     for (pattern, clients) in PATTERNS {
         // Leadership may have moved (a starved leader loses its lease).
         let leader = lab
@@ -121,7 +135,7 @@ fn bench_cluster(
     lab.stop().expect("stop cluster");
 }
 
-fn table(results: &Results) -> Vec<Row> {
+fn table(results: &Results, floors: &Floors) -> Vec<Row> {
     let get = |system, size, pattern| results.get(&(system, size, pattern));
     let figure =
         |system, size, pattern, pick: fn(&Recorded) -> f64| get(system, size, pattern).map(pick);
@@ -139,8 +153,32 @@ fn table(results: &Results) -> Vec<Row> {
         let (s, e) = both("sequential", p50);
         rows.push(
             Row::new(format!("sequential p50, {size} nodes"), "ms", s, e)
-                .goal(Goal::RatioAtMost(0.5)),
+                .goal(Goal::write_p50_vs_etcd(size)),
         );
+        if let Some(floor) = floors.get(&size) {
+            let over = |system, ratio: &dyn Fn(u64) -> Option<f64>| {
+                get(system, size, "sequential")
+                    .and_then(|r| ratio(Summary::of(&r.latencies_ns).p50_ns))
+            };
+            let to_floor = |p50_ns| floor.ratio_to_write_floor(size, p50_ns);
+            let mut row = Row::new(
+                format!("sequential p50 / floor, {size} nodes"),
+                "x",
+                over(System::Splitnode, &to_floor),
+                over(System::Etcd, &to_floor),
+            );
+            row.goal = write_floor_goal(size);
+            rows.push(row);
+            if size >= 3 {
+                let to_shared = |p50_ns| floor.ratio_to_shared_disk_floor(size, p50_ns);
+                rows.push(Row::new(
+                    format!("sequential p50 / shared-disk floor, {size} nodes"),
+                    "x",
+                    over(System::Splitnode, &to_shared),
+                    over(System::Etcd, &to_shared),
+                ));
+            }
+        }
         let (s, e) = both("sequential", p99);
         rows.push(Row::new(
             format!("sequential p99, {size} nodes"),
@@ -189,11 +227,12 @@ fn main() {
     };
     let mut c = Criterion::default().configure_from_args();
     let mut results = Results::new();
+    let mut floors = Floors::new();
     for size in SIZES {
         let mut lab = env.lab(size);
         let compared = |system: &System| *system != System::Etcd || ETCD_SIZES.contains(&size);
         for (system, binary) in env.binaries.installed().filter(|(s, _)| compared(s)) {
-            bench_cluster(&mut c, &mut lab, system, binary, &mut results);
+            bench_cluster(&mut c, &mut lab, system, binary, &mut results, &mut floors);
         }
     }
     c.final_summary();
@@ -217,14 +256,19 @@ fn main() {
             text
         })
         .collect();
+    let notes: Vec<String> = floors
+        .iter()
+        .map(|(size, floor)| format!("{size} nodes: {}", floor.describe_for(*size)))
+        .collect();
     println!(
         "{}",
-        render(
+        render_noted(
             &env.heading(
                 "quorum_write: splitnode vs etcd (profile fast: heartbeat 50 ms, election 250 ms, PreVote)",
                 "single writes, figures meaningless"
             ),
-            &table(&results)
+            &notes,
+            &table(&results, &floors)
         )
     );
     println!("writes recorded:\n  {}", counts.join("\n  "));

@@ -5,14 +5,17 @@
 //! [`BenchLab`] is a drop guard: however a bench ends (error or panic), its
 //! processes are killed and its namespaces deleted.
 
+use crate::floor::{Floor, FloorSamples, fsync_latency, fsync_pair_latency, udp_round_trips};
 use crate::netns::run_in_netns;
 use crate::system::{Profile, System, etcd_description, fsync_metric, view};
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use client::system::MemberContext;
 use client::{HttpConn, LeaderView, Peer, SplitnodeCommand, WaitError};
 use netlab::grudge::isolate_one;
-use netlab::{Fault, Lab, LabOptions, NetlabError, Planes, ProcessSignal, ProcessSpec, Topology};
-use std::net::SocketAddr;
+use netlab::{
+    Fault, Lab, LabOptions, NetlabError, Planes, ProcessSignal, ProcessSpec, Target, Topology,
+};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -309,6 +312,50 @@ impl BenchLab {
             ticks += netlab::journal::process_cpu_ticks(self.lab().pid(&node)?)?;
         }
         Some(ticks as f64 / USER_HZ)
+    }
+
+    /// Round trips of a small UDP datagram between two lab namespaces (`n1`
+    /// to `n2`; the control namespace to `n1` in a 1-node lab), nanoseconds.
+    /// Both sockets are made inside their namespaces, so the datagrams cross
+    /// the lab's veths as peer traffic does.
+    ///
+    /// # Errors
+    /// Namespace entry or socket failures, or a lost echo.
+    pub fn namespace_rtt(&self, samples: usize) -> anyhow::Result<Vec<u64>> {
+        let lab = self.lab_ref();
+        let (from, from_label, to) = match self.nodes.as_slice() {
+            [] => bail!("a lab without nodes has no round trip"),
+            [only] => (Target::Control, "the control".to_string(), only),
+            [first, second, ..] => (Target::Node(first.clone()), format!("{first}'s"), second),
+        };
+        let to_addr = lab.node_addr(to).expect("planned node");
+        // Port 0: an ephemeral port, never the nodes' peer or client port.
+        let echo = lab
+            .udp_bind(&Target::Node(to.clone()), SocketAddr::from((to_addr, 0)))
+            .with_context(|| format!("bind a UDP echo socket in {to}'s namespace"))?;
+        let client = lab
+            .udp_bind(&from, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
+            .with_context(|| format!("bind a UDP socket in {from_label} namespace"))?;
+        Ok(udp_round_trips(&client, &echo, samples)?)
+    }
+
+    /// The physical floor under this lab's writes: fsyncs in the work
+    /// directory (the disk the nodes' data directories are on) and
+    /// [`BenchLab::namespace_rtt`].
+    ///
+    /// # Errors
+    /// Disk or socket failures.
+    pub fn floor(&self, samples: FloorSamples) -> anyhow::Result<Floor> {
+        let dir = self.work_dir.join("floor");
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let measured = (|| -> anyhow::Result<Floor> {
+            let fsync = fsync_latency(&dir, samples.fsync)?;
+            let fsync_pair = fsync_pair_latency(&dir, samples.fsync_pair)?;
+            let rtt = self.namespace_rtt(samples.rtt)?;
+            Ok(Floor::of(&fsync, &fsync_pair, &rtt))
+        })();
+        let _ = std::fs::remove_dir(&dir);
+        measured.context("measure the physical floor")
     }
 
     /// Waits until every node answers, exactly one claims leadership and all

@@ -15,6 +15,7 @@
 use crate::cluster::BenchLab;
 use crate::netns::spawn_in_netns;
 use crate::system::{Profile, put, view};
+use crate::table::Goal;
 use anyhow::{Context, bail};
 use checker::failover::{Evidence, FaultWindow, RoleChange, measure};
 use client::HttpConn;
@@ -28,6 +29,24 @@ pub const ATTEMPT_SPACING: Duration = Duration::from_millis(5);
 pub const WRITERS_PER_NODE: u32 = 10;
 /// How often the old leader's status is polled.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
+
+/// The target for the median time to the first write: at most this
+/// much past the lowest election timeout (ET_min, [`Profile::election_ms`]).
+/// No follower can tell a silent leader from a slow one sooner than ET_min;
+/// the margin is for the election and one write.
+pub const MEDIAN_GOAL_MARGIN_MS: u64 = 30;
+/// The same for the p99 first write.
+pub const P99_GOAL_MARGIN_MS: u64 = 150;
+
+/// Target of the median first write after isolating the leader, ms.
+pub fn median_goal(profile: Profile) -> Goal {
+    Goal::AtMost((profile.election_ms() + MEDIAN_GOAL_MARGIN_MS) as f64)
+}
+
+/// Target of the p99 first write after isolating the leader, ms.
+pub fn p99_goal(profile: Profile) -> Goal {
+    Goal::AtMost((profile.election_ms() + P99_GOAL_MARGIN_MS) as f64)
+}
 
 /// One repetition's figures, measured from the moment the partition was in
 /// place.

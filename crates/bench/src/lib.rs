@@ -8,7 +8,9 @@
 //!   the cluster running in it.
 //! - [`load`]: client threads in the control namespace (sequential and
 //!   concurrent write patterns).
-//! - [`failover`]: one leader-isolation measurement.
+//! - [`failover`]: one leader-isolation measurement and its targets.
+//! - [`floor`]: the physical floor (fsync, two fsyncs at once, namespace
+//!   round trip) each write figure is divided by.
 //! - [`table`]: side-by-side tables (pure); statistics and plots come from
 //!   the `figures` crate, HTTP and splitnode's command line from `client`.
 //! - [`sweep`]: `splitlab bench sweep`.
@@ -21,6 +23,7 @@
 
 pub mod cluster;
 pub mod failover;
+pub mod floor;
 pub mod load;
 pub mod netns;
 pub mod sweep;

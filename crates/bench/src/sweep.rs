@@ -1,12 +1,15 @@
 //! `splitlab bench sweep`: write latency and failover time against cluster
 //! size, for splitnode and (when installed) etcd, into
 //! `runs/<time>-bench-sweep/` as `table.txt`, `results.json` and `sweep.svg`.
+//! Each size's lab also measures the physical floor (see [`crate::floor`]),
+//! and the table divides the write figures by it.
 
 use crate::cluster::BenchLab;
-use crate::failover::failover_once;
+use crate::failover::{failover_once, median_goal, p99_goal};
+use crate::floor::{Floor, FloorSamples, write_floor_goal};
 use crate::load::ClientPool;
 use crate::system::{Profile, System};
-use crate::table::{Goal, Row, render};
+use crate::table::{Goal, Row, render_noted};
 use anyhow::{Context, bail};
 use figures::stamp::utc_stamp;
 use figures::svg::{Panel, Series, plot};
@@ -46,17 +49,31 @@ pub struct SweepPoint {
     pub failover: Option<Summary>,
     /// Time until the isolated leader stopped claiming leadership.
     pub step_down: Option<Summary>,
+    /// The physical floor measured in this size's lab (the same for every
+    /// system run there).
+    pub floor: Floor,
 }
 
+/// Measures one system in `lab`; the first system measured there also
+/// measures the lab's `floor`, with its cluster up but idle.
 fn measure(
     lab: &mut BenchLab,
     system: System,
     options: &SweepOptions,
     binary: &Path,
+    floor: &mut Option<Floor>,
 ) -> anyhow::Result<SweepPoint> {
     let size = lab.nodes().len();
     eprintln!("sweep: {} x{size}: starting", system.name());
     let leader = lab.start(system, options.profile, binary)?;
+    let floor = match *floor {
+        Some(floor) => floor,
+        None => {
+            let measured = lab.floor(FloorSamples::default())?;
+            eprintln!("sweep: x{size}: {}", measured.describe_for(size));
+            *floor.insert(measured)
+        }
+    };
     let pool = ClientPool::for_cluster(lab, system, &leader, 1)?;
     let warm = pool.run((options.ops / 10).max(1));
     let measured = pool.run(options.ops);
@@ -98,6 +115,7 @@ fn measure(
         write,
         failover: some(&failover),
         step_down: some(&step_down),
+        floor,
     })
 }
 
@@ -146,8 +164,9 @@ pub fn run_sweep(options: &SweepOptions) -> anyhow::Result<(PathBuf, Vec<SweepPo
     let mut points = Vec::new();
     for &size in &sizes {
         let mut lab = BenchLab::up(size, &run_dir.join("nodes"), false)?;
+        let mut floor = None;
         for (system, binary) in &systems {
-            points.push(measure(&mut lab, *system, options, binary)?);
+            points.push(measure(&mut lab, *system, options, binary, &mut floor)?);
         }
     }
     write_outputs(&run_dir, options, &sizes, &points)?;
@@ -170,21 +189,41 @@ pub fn sweep_rows(points: &[SweepPoint], sizes: &[usize], profile: Profile) -> V
             value(System::Etcd),
         )
     };
+    // A figure as a multiple of the floor measured in the same lab.
+    let ratio_row = |figure: &str, size: usize, pick: &dyn Fn(&SweepPoint) -> Option<f64>| {
+        let value = |system| find(points, system, size).and_then(pick);
+        Row::new(
+            format!("{figure}, {size} nodes"),
+            "x",
+            value(System::Splitnode),
+            value(System::Etcd),
+        )
+    };
     let mut rows = Vec::new();
     for &size in sizes {
         rows.push(
-            ms_row("write p50", size, &|p| Some(p.write.p50_ns)).goal(Goal::RatioAtMost(0.5)),
+            ms_row("write p50", size, &|p| Some(p.write.p50_ns))
+                .goal(Goal::write_p50_vs_etcd(size)),
         );
         rows.push(ms_row("write p99", size, &|p| Some(p.write.p99_ns)));
+        let mut over_floor = ratio_row("write p50 / floor", size, &|p| {
+            p.floor.ratio_to_write_floor(size, p.write.p50_ns)
+        });
+        over_floor.goal = write_floor_goal(size);
+        rows.push(over_floor);
+        if size >= 3 {
+            rows.push(ratio_row("write p50 / shared-disk floor", size, &|p| {
+                p.floor.ratio_to_shared_disk_floor(size, p.write.p50_ns)
+            }));
+        }
     }
     for &size in sizes.iter().filter(|&&s| s >= 3) {
         rows.push(
             ms_row("failover median", size, &|p| p.failover.map(|s| s.p50_ns))
-                .goal(Goal::RatioAtMost(0.75)),
+                .goal(median_goal(profile)),
         );
         rows.push(
-            ms_row("failover p99", size, &|p| p.failover.map(|s| s.p99_ns))
-                .goal(Goal::AtMost(2.0 * profile.election_ms() as f64)),
+            ms_row("failover p99", size, &|p| p.failover.map(|s| s.p99_ns)).goal(p99_goal(profile)),
         );
         rows.push(ms_row("old leader steps down (median)", size, &|p| {
             p.step_down.map(|s| s.p50_ns)
@@ -212,7 +251,20 @@ fn write_outputs(
         options.ops,
         options.reps
     );
-    let table = render(&title, &sweep_rows(points, sizes, options.profile));
+    let floors: Vec<(usize, Floor)> = sizes
+        .iter()
+        .filter_map(|&size| {
+            points
+                .iter()
+                .find(|p| p.size == size)
+                .map(|p| (size, p.floor))
+        })
+        .collect();
+    let notes: Vec<String> = floors
+        .iter()
+        .map(|(size, floor)| format!("{size} nodes: {}", floor.describe_for(*size)))
+        .collect();
+    let table = render_noted(&title, &notes, &sweep_rows(points, sizes, options.profile));
     println!("{table}");
     std::fs::write(run_dir.join("table.txt"), &table)?;
     let summary = |s: &Summary| json!({"count": s.count, "p50_ms": ms(s.p50_ns), "p99_ms": ms(s.p99_ns), "mean_ms": ms(s.mean_ns), "max_ms": ms(s.max_ns)});
@@ -223,12 +275,27 @@ fn write_outputs(
                 "system": p.system.name(),
                 "size": p.size,
                 "write": summary(&p.write),
+                "write_p50_over_floor": p.floor.ratio_to_write_floor(p.size, p.write.p50_ns),
+                "write_p50_over_shared_disk_floor": p.floor.ratio_to_shared_disk_floor(p.size, p.write.p50_ns),
                 "failover_first_write": p.failover.as_ref().map(summary),
                 "old_leader_step_down": p.step_down.as_ref().map(summary),
             })
         })
         .collect();
-    let doc = json!({"profile": options.profile.name(), "ops": options.ops, "reps": options.reps, "sizes": sizes, "points": results});
+    let floors: serde_json::Map<String, serde_json::Value> = floors
+        .iter()
+        .map(|(size, floor)| {
+            let figures = json!({
+                "fsync": summary(&floor.fsync),
+                "fsync_pair": summary(&floor.fsync_pair),
+                "rtt": summary(&floor.rtt),
+                "write_floor_ms": ms(floor.write_floor_ns(*size)),
+                "shared_disk_floor_ms": floor.shared_disk_floor_ns(*size).map(ms),
+            });
+            (size.to_string(), figures)
+        })
+        .collect();
+    let doc = json!({"profile": options.profile.name(), "ops": options.ops, "reps": options.reps, "sizes": sizes, "floors": floors, "points": results});
     std::fs::write(
         run_dir.join("results.json"),
         serde_json::to_string_pretty(&doc)?,
@@ -318,12 +385,29 @@ mod tests {
 
     #[test]
     fn rows_compare_sizes_and_growth() {
+        // A 1 ms fsync, 1.5 ms for two at once, a 0.5 ms round trip: write
+        // floor 1.5 ms, shared-disk floor 2 ms.
+        let floor = Floor {
+            fsync: Summary {
+                p50_ns: 1_000_000,
+                ..Summary::default()
+            },
+            fsync_pair: Summary {
+                p50_ns: 1_500_000,
+                ..Summary::default()
+            },
+            rtt: Summary {
+                p50_ns: 500_000,
+                ..Summary::default()
+            },
+        };
         let point = |system, size, p50| SweepPoint {
             system,
             size,
             write: summary(p50),
             failover: (size >= 3).then(|| summary(300)),
             step_down: None,
+            floor,
         };
         let points = [
             point(System::Splitnode, 3, 2),
@@ -336,6 +420,28 @@ mod tests {
             .find(|r| r.figure == "write p50, 3 nodes")
             .unwrap();
         assert_eq!((p50_3.splitnode, p50_3.etcd), (Some(2.0), Some(8.0)));
+        assert_eq!(p50_3.goal, Some(Goal::RatioAtMost(0.4)));
+        let p50_7 = rows
+            .iter()
+            .find(|r| r.figure == "write p50, 7 nodes")
+            .unwrap();
+        assert_eq!(p50_7.goal, Some(Goal::RatioAtMost(0.5)));
+        let over_floor = rows
+            .iter()
+            .find(|r| r.figure == "write p50 / floor, 3 nodes")
+            .unwrap();
+        assert_eq!(over_floor.unit, "x");
+        assert_eq!(
+            over_floor.splitnode.map(|r| (r * 1e3).round()),
+            Some(1333.0)
+        );
+        assert_eq!(over_floor.etcd.map(|r| (r * 1e3).round()), Some(5333.0));
+        assert_eq!(over_floor.goal, Some(Goal::AtMost(2.0)));
+        let shared = rows
+            .iter()
+            .find(|r| r.figure == "write p50 / shared-disk floor, 7 nodes")
+            .unwrap();
+        assert_eq!((shared.splitnode, shared.goal), (Some(1.5), None));
         let growth = rows.iter().find(|r| r.figure.contains("growth")).unwrap();
         assert_eq!(growth.splitnode, Some(1.5));
         assert_eq!(
@@ -346,6 +452,11 @@ mod tests {
             .iter()
             .find(|r| r.figure == "failover p99, 3 nodes")
             .unwrap();
-        assert_eq!(p99.goal, Some(Goal::AtMost(500.0)));
+        assert_eq!(p99.goal, Some(Goal::AtMost(400.0)));
+        let median = rows
+            .iter()
+            .find(|r| r.figure == "failover median, 3 nodes")
+            .unwrap();
+        assert_eq!(median.goal, Some(Goal::AtMost(280.0)));
     }
 }

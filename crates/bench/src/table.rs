@@ -17,6 +17,12 @@ pub enum Goal {
 }
 
 impl Goal {
+    /// The target for a sequential write p50 against etcd's at
+    /// `size` nodes: 0.4x at 3 nodes, the size it singles out; 0.5x elsewhere.
+    pub fn write_p50_vs_etcd(size: usize) -> Goal {
+        Goal::RatioAtMost(if size == 3 { 0.4 } else { 0.5 })
+    }
+
     fn describe(self, unit: &str) -> String {
         match self {
             Goal::RatioAtMost(r) => format!("ratio <= {r}"),
@@ -108,6 +114,12 @@ fn cell(value: Option<f64>) -> String {
 
 /// Renders a fixed-width table with a title line.
 pub fn render(title: &str, rows: &[Row]) -> String {
+    render_noted(title, &[], rows)
+}
+
+/// [`render`] with `notes` as lines between the title and the table: what
+/// the figures were measured against.
+pub fn render_noted(title: &str, notes: &[String], rows: &[Row]) -> String {
     let header = [
         "figure".to_string(),
         "unit".into(),
@@ -148,6 +160,9 @@ pub fn render(title: &str, rows: &[Row]) -> String {
     }
     let mut out = String::new();
     let _ = writeln!(out, "\n== {title} ==");
+    for note in notes {
+        let _ = writeln!(out, "{note}");
+    }
     let mut line = |cells: &[String; 7]| {
         let mut text = String::new();
         for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
@@ -185,6 +200,8 @@ mod tests {
         assert_eq!(Goal::RatioAtLeast(3.0).met(Some(9.0), None), None);
         assert_eq!(Goal::AtMost(500.0).met(Some(501.0), None), Some(false));
         assert_eq!(Goal::RatioAtMost(1.0).met(Some(1.0), Some(0.0)), None);
+        assert_eq!(Goal::write_p50_vs_etcd(3), Goal::RatioAtMost(0.4));
+        assert_eq!(Goal::write_p50_vs_etcd(5), Goal::RatioAtMost(0.5));
     }
 
     #[test]
@@ -193,8 +210,11 @@ mod tests {
             Row::new("seq p50, 3 nodes", "ms", Some(1.0), Some(4.0)).goal(Goal::RatioAtMost(0.5)),
             Row::new("seq p50, 7 nodes", "ms", Some(2.0), None),
         ];
-        let text = render("quorum_write", &rows);
-        assert!(text.contains("== quorum_write =="), "{text}");
+        let text = render_noted("quorum_write", &["floor: 1 ms".into()], &rows);
+        assert!(
+            text.contains("== quorum_write ==\nfloor: 1 ms\nfigure"),
+            "{text}"
+        );
         let first = text.lines().find(|l| l.starts_with("seq p50, 3")).unwrap();
         assert!(
             first.contains("0.25x") && first.contains("ratio <= 0.5") && first.ends_with("met"),
