@@ -11,15 +11,19 @@
 //!    page cache, `Send { after: None }`, replies and events go out at once,
 //!    `Send { after: Some(seq) }` is held back.
 //! 3. One fsync covers the whole batch (group commit); only then is
-//!    `Input::Persisted` fed and the held sends released.
+//!    `Input::Persisted` fed and the held sends released. With one client
+//!    waiting (sequential writes, a follower) the fsync runs inline; with
+//!    several, it runs on the fsync thread while the driver goes on
+//!    stepping and appending, and the next fsync covers all that arrived
+//!    meanwhile (pipelined group commit).
 //! 4. Status is published on a `watch` channel for `/status` and `/metrics`
 //!    (no lock is ever held across an `.await`).
 //!
 //! splitnode runs on one thread (a current-thread runtime): a write needs no
 //! cross-thread wake-up between the HTTP task, the driver and the peer tasks.
-//! Storage I/O is synchronous and blocks that thread, so the driver yields
-//! at the three points where other tasks have work that must not wait for
-//! the disk:
+//! Storage I/O is synchronous and, but for the handed-off fsyncs, blocks
+//! that thread, so the driver yields at the three points where other tasks
+//! have work that must not wait for the disk:
 //! - before the group-commit fsync when an append was queued for a peer, so
 //!   the peer tasks put it on the wire and the followers' fsyncs run
 //!   alongside ours;
@@ -49,7 +53,7 @@ use crate::config::NodeConfig;
 use crate::events::{self, EventLog};
 use crate::failpoints::crash_point;
 use crate::metrics::{Metrics, SendDrop};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Storage, StorageError, SyncJob};
 use crate::transport::Inbound;
 
 /// Inputs stepped per batch before the batch's actions are executed.
@@ -82,6 +86,8 @@ pub enum DriverError {
     Storage(#[from] StorageError),
     #[error("event log: {0}")]
     EventLog(#[from] std::io::Error),
+    #[error("starting the fsync thread: {0}")]
+    SyncThread(std::io::Error),
 }
 
 /// How a snapshot reached storage: received from the leader, or taken
@@ -121,6 +127,35 @@ pub(crate) struct DriverState {
     ticks_since_purge: u32,
     /// A frame went to a peer stream queue since the last fsync.
     streams_queued: bool,
+    /// The highest write not yet covered by a started fsync.
+    unsynced: Option<IoSeq>,
+    /// The write an fsync running on the fsync thread will make durable.
+    sync_in_flight: Option<IoSeq>,
+}
+
+/// The far end of the fsync thread: jobs in, completions out.
+struct SyncThread {
+    jobs: std::sync::mpsc::Sender<(IoSeq, SyncJob)>,
+    done: mpsc::UnboundedReceiver<(IoSeq, Result<(), StorageError>)>,
+}
+
+impl SyncThread {
+    /// A thread that runs each job's fsync and reports it; it ends when
+    /// the driver drops its sender.
+    fn spawn() -> std::io::Result<SyncThread> {
+        let (jobs, job_rx) = std::sync::mpsc::channel::<(IoSeq, SyncJob)>();
+        let (done_tx, done) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("fsync".into())
+            .spawn(move || {
+                for (upto, job) in job_rx {
+                    if done_tx.send((upto, job.run())).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(SyncThread { jobs, done })
+    }
 }
 
 impl DriverState {
@@ -134,6 +169,8 @@ impl DriverState {
             last_leader: leader,
             ticks_since_purge: 0,
             streams_queued: false,
+            unsynced: None,
+            sync_in_flight: None,
         }
     }
 }
@@ -150,8 +187,9 @@ impl Driver {
         let mut ticker = tokio::time::interval(self.clock.real_duration(tick_local));
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
+        let mut sync_thread = SyncThread::spawn().map_err(DriverError::SyncThread)?;
         // The replica may have produced actions while being built.
-        self.execute().await?;
+        self.execute(&sync_thread).await?;
         loop {
             tokio::select! {
                 biased;
@@ -163,6 +201,7 @@ impl Driver {
                     self.drain_peers(&mut peers);
                     self.on_tick();
                 }
+                Some((upto, result)) = sync_thread.done.recv() => self.on_synced(upto, result)?,
                 Some(inbound) = peers.recv() => self.on_peer(inbound),
                 Some(call) = clients.recv() => self.on_client(call),
             }
@@ -174,9 +213,85 @@ impl Driver {
                     Err(_) => break,
                 }
             }
-            self.execute().await?;
+            self.execute(&sync_thread).await?;
+        }
+        if self.state.sync_in_flight.is_some()
+            && let Some((upto, result)) = sync_thread.done.recv().await
+        {
+            self.on_synced(upto, result)?;
         }
         self.stop()
+    }
+
+    /// An fsync handed to the fsync thread finished: what it covered is
+    /// durable.
+    fn on_synced(
+        &mut self,
+        upto: IoSeq,
+        result: Result<(), StorageError>,
+    ) -> Result<(), DriverError> {
+        result?;
+        self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.state.sync_in_flight = None;
+        self.mark_durable(upto);
+        Ok(())
+    }
+
+    fn mark_durable(&mut self, upto: IoSeq) {
+        self.state.durable = self.state.durable.max(upto);
+        let now = self.now().local_ns;
+        self.replica.step(
+            now,
+            Input::Persisted {
+                upto: self.state.durable,
+            },
+        );
+    }
+
+    /// Makes the writes not yet covered durable: inline when at most one
+    /// client waits (nothing to overlap the fsync with, and a hand-off
+    /// would cost two thread wake-ups), else on the fsync thread, one job
+    /// at a time. Returns true if it fed `Persisted` (new actions may wait).
+    async fn sync_written(&mut self, sync_thread: &SyncThread) -> Result<bool, DriverError> {
+        let Some(upto) = self.state.unsynced else {
+            return Ok(false);
+        };
+        if self.state.sync_in_flight.is_some() {
+            // Its completion starts the next one.
+            return Ok(false);
+        }
+        self.state.unsynced = None;
+        let streams_queued = std::mem::take(&mut self.state.streams_queued);
+        if self.state.pending.len() > 1 {
+            let job = self.storage.begin_sync()?;
+            if job.is_empty() {
+                // Nothing left to flush (a snapshot write synced it already).
+                self.mark_durable(upto);
+                return Ok(true);
+            }
+            match sync_thread.jobs.send((upto, job)) {
+                Ok(()) => {
+                    self.state.sync_in_flight = Some(upto);
+                    return Ok(false);
+                }
+                Err(std::sync::mpsc::SendError((_, job))) => {
+                    // The fsync thread is gone (it panicked): flush here.
+                    job.run()?;
+                    self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
+                    self.mark_durable(upto);
+                    return Ok(true);
+                }
+            }
+        }
+        if streams_queued {
+            // The peer tasks write the append to the wire now, so the
+            // followers' fsyncs overlap this one.
+            tokio::task::yield_now().await;
+        }
+        self.storage.sync()?;
+        self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.mark_durable(upto);
+        Ok(true)
     }
 
     /// Steps up to [`BATCH_LIMIT`] peer messages that are already queued.
@@ -250,13 +365,12 @@ impl Driver {
     }
 
     /// Executes every queued action (driver contract steps 1–6), with one
-    /// fsync per round, until the replica has nothing more to say.
-    async fn execute(&mut self) -> Result<(), DriverError> {
+    /// fsync per round (or one handed off), until the replica has nothing
+    /// more to say.
+    async fn execute(&mut self, sync_thread: &SyncThread) -> Result<(), DriverError> {
         loop {
             let actions = self.replica.take_actions();
-            if actions.is_empty() {
-                break;
-            }
+            let stepped = !actions.is_empty();
             let mut written: Option<IoSeq> = None;
             for action in actions {
                 match action {
@@ -296,23 +410,8 @@ impl Driver {
                     Action::Event(event) => self.record(&event)?,
                 }
             }
-            if let Some(seq) = written {
-                if std::mem::take(&mut self.state.streams_queued) {
-                    // The peer tasks write the append to the wire now, so
-                    // the followers' fsyncs overlap this one.
-                    tokio::task::yield_now().await;
-                }
-                self.storage.sync()?;
-                self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
-                self.state.durable = self.state.durable.max(seq);
-                let now = self.now().local_ns;
-                self.replica.step(
-                    now,
-                    Input::Persisted {
-                        upto: self.state.durable,
-                    },
-                );
-            }
+            self.state.unsynced = self.state.unsynced.max(written);
+            let persisted = self.sync_written(sync_thread).await?;
             if !self.state.held.is_empty() {
                 let durable = self.state.durable;
                 let (waiting, ready): (Vec<_>, Vec<_>) = self
@@ -324,6 +423,9 @@ impl Driver {
                 for send in ready {
                     self.transmit(send);
                 }
+            }
+            if !stepped && !persisted {
+                break;
             }
         }
         // Replies are in their channels: the HTTP tasks send them before

@@ -140,6 +140,42 @@ pub(crate) struct Storage {
     snapshot_term: Term,
 }
 
+/// Which of the two appended-to files a [`SyncJob`] flushes.
+#[derive(Debug, Clone, Copy)]
+enum SyncedFile {
+    Log,
+    Meta,
+}
+
+/// One fsync of everything written before [`Storage::begin_sync`]: log
+/// first, then meta, as [`Storage::sync`] has always done.
+pub(crate) struct SyncJob {
+    files: Vec<(SyncedFile, PathBuf, File)>,
+}
+
+impl SyncJob {
+    /// True if nothing was written since the last sync.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Flushes the files to the disk (`fdatasync`); blocks.
+    pub(crate) fn run(self) -> Result<(), StorageError> {
+        for (which, path, file) in self.files {
+            file.sync_data().map_err(io_error(&path))?;
+            match which {
+                SyncedFile::Log => {
+                    crash_point!("log-synced");
+                }
+                SyncedFile::Meta => {
+                    crash_point!("meta-synced");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where one entry's record sits in the log file.
 #[derive(Debug, Clone, Copy)]
 struct LogRecord {
@@ -306,19 +342,30 @@ impl Storage {
 
     /// The group-commit fsync: makes every write since the last call durable.
     pub(crate) fn sync(&mut self) -> Result<(), StorageError> {
+        self.begin_sync()?.run()
+    }
+
+    /// Takes what a sync must flush — handles to the log and meta files
+    /// written since the last sync — so the fsync can run on another thread
+    /// while the driver goes on. Writes made after this call are not
+    /// covered: they wait for the next sync. A handle is a duplicate of the
+    /// file descriptor, so a file replaced afterwards (compaction renames a
+    /// new log into place, with its own fsync) does not disturb the job.
+    pub(crate) fn begin_sync(&mut self) -> Result<SyncJob, StorageError> {
+        let mut files = Vec::with_capacity(2);
         if self.log_dirty {
             let path = self.path(LOG_FILE);
-            self.log.sync_data().map_err(io_error(&path))?;
+            let file = self.log.try_clone().map_err(io_error(&path))?;
+            files.push((SyncedFile::Log, path, file));
             self.log_dirty = false;
-            crash_point!("log-synced");
         }
         if self.meta_dirty {
             let path = self.path(META_FILE);
-            self.meta.sync_data().map_err(io_error(&path))?;
+            let file = self.meta.try_clone().map_err(io_error(&path))?;
+            files.push((SyncedFile::Meta, path, file));
             self.meta_dirty = false;
-            crash_point!("meta-synced");
         }
-        Ok(())
+        Ok(SyncJob { files })
     }
 
     /// Index of the last entry in the log file (or of the snapshot).
