@@ -11,15 +11,19 @@ use crate::status::Role;
 
 impl SafeReplica {
     /// Arms the election timer with a ranked timeout. The members that
-    /// could stand (all but the known leader) are ordered by id and the
-    /// order is rotated by term; rank `r` of `n` fires at
-    /// `ET_min + r·S + U[0, S/4)` with `S = (ET_max − ET_min) / n`. Distinct
-    /// ranks keep two followers of the same view from timing out together
-    /// (a split vote), and the lowest rank fires close to `ET_min`, the
-    /// floor the leases allow, instead of at a uniform draw's mean. Rotating
-    /// by term means a rank-0 member that cannot win (partitioned, its
-    /// PreVote refused) does not hold the first slot for ever. Every timeout
-    /// is still at least `ET_min`, so the lease bound is unchanged.
+    /// could stand (all but the known leader) are put in an order every
+    /// member computes alike — by a hash of (term, id), so it changes with
+    /// every term — and rank `r` of `n` fires at `ET_min + r·S + U[0, S/4)`
+    /// with `S = (ET_max − ET_min) / n`. Distinct ranks keep two followers
+    /// of the same view from timing out together (a split vote), and the
+    /// first rank fires close to `ET_min`, the floor the leases allow,
+    /// instead of at a uniform draw's mean. A new order per term means a
+    /// first-ranked member that cannot win (partitioned, its PreVote
+    /// refused) does not hold the first slot once someone else wins, and
+    /// who takes over from a failed leader is not fixed by node ids (the
+    /// lab steers leadership by pausing leaders until the one it wants
+    /// wins). Every timeout is still at least `ET_min`, so the lease bound
+    /// is unchanged.
     pub(super) fn reset_election_timer(&mut self) {
         let config = &self.core.config;
         let (min, max) = (
@@ -33,14 +37,15 @@ impl SafeReplica {
             .copied()
             .filter(|member| Some(*member) != leader)
             .collect();
-        standing.sort_unstable();
-        let Some(position) = standing.iter().position(|member| *member == config.id) else {
+        let term = self.core.term;
+        standing
+            .sort_unstable_by_key(|member| (seeded::mix64(term ^ seeded::mix64(*member)), *member));
+        let Some(rank) = standing.iter().position(|member| *member == config.id) else {
             // Not a member we know of: fall back to a uniform draw.
             self.election_deadline = self.core.election_deadline();
             return;
         };
-        let ranks = standing.len() as u64;
-        let rank = (position as u64 + self.core.term) % ranks;
+        let (rank, ranks) = (rank as u64, standing.len() as u64);
         let slot = max.saturating_sub(min) / ranks;
         let timeout = min + rank * slot + self.core.draw_below(slot / 4);
         self.election_deadline = self.core.now.saturating_add(timeout);
