@@ -308,22 +308,8 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    fn summary(p50_us: u64) -> Summary {
-        Summary {
-            count: 1,
-            p50_ns: p50_us * 1_000,
-            p99_ns: 2 * p50_us * 1_000,
-            mean_ns: p50_us * 1_000,
-            max_ns: 2 * p50_us * 1_000,
-        }
-    }
-
     fn floor() -> Floor {
-        Floor {
-            fsync: summary(171),
-            fsync_pair: summary(262),
-            rtt: summary(15),
-        }
+        Floor::of(&[171_000], &[262_000], &[15_000])
     }
 
     #[test]

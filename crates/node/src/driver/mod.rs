@@ -53,8 +53,11 @@ use crate::config::NodeConfig;
 use crate::events::{self, EventLog};
 use crate::failpoints::crash_point;
 use crate::metrics::{Metrics, SendDrop};
-use crate::storage::{Storage, StorageError, SyncJob};
+use crate::storage::{Storage, StorageError};
+
+mod commit;
 use crate::transport::Inbound;
+use commit::SyncThread;
 
 /// Inputs stepped per batch before the batch's actions are executed.
 pub(crate) const BATCH_LIMIT: usize = 256;
@@ -133,31 +136,6 @@ pub(crate) struct DriverState {
     sync_in_flight: Option<IoSeq>,
 }
 
-/// The far end of the fsync thread: jobs in, completions out.
-struct SyncThread {
-    jobs: std::sync::mpsc::Sender<(IoSeq, SyncJob)>,
-    done: mpsc::UnboundedReceiver<(IoSeq, Result<(), StorageError>)>,
-}
-
-impl SyncThread {
-    /// A thread that runs each job's fsync and reports it; it ends when
-    /// the driver drops its sender.
-    fn spawn() -> std::io::Result<SyncThread> {
-        let (jobs, job_rx) = std::sync::mpsc::channel::<(IoSeq, SyncJob)>();
-        let (done_tx, done) = mpsc::unbounded_channel();
-        std::thread::Builder::new()
-            .name("fsync".into())
-            .spawn(move || {
-                for (upto, job) in job_rx {
-                    if done_tx.send((upto, job.run())).is_err() {
-                        break;
-                    }
-                }
-            })?;
-        Ok(SyncThread { jobs, done })
-    }
-}
-
 impl DriverState {
     /// Nothing in flight; `leader` is the leader the replica starts with.
     pub(crate) fn new(leader: Option<NodeId>) -> DriverState {
@@ -221,77 +199,6 @@ impl Driver {
             self.on_synced(upto, result)?;
         }
         self.stop()
-    }
-
-    /// An fsync handed to the fsync thread finished: what it covered is
-    /// durable.
-    fn on_synced(
-        &mut self,
-        upto: IoSeq,
-        result: Result<(), StorageError>,
-    ) -> Result<(), DriverError> {
-        result?;
-        self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.state.sync_in_flight = None;
-        self.mark_durable(upto);
-        Ok(())
-    }
-
-    fn mark_durable(&mut self, upto: IoSeq) {
-        self.state.durable = self.state.durable.max(upto);
-        let now = self.now().local_ns;
-        self.replica.step(
-            now,
-            Input::Persisted {
-                upto: self.state.durable,
-            },
-        );
-    }
-
-    /// Makes the writes not yet covered durable: inline when at most one
-    /// client waits (nothing to overlap the fsync with, and a hand-off
-    /// would cost two thread wake-ups), else on the fsync thread, one job
-    /// at a time. Returns true if it fed `Persisted` (new actions may wait).
-    async fn sync_written(&mut self, sync_thread: &SyncThread) -> Result<bool, DriverError> {
-        let Some(upto) = self.state.unsynced else {
-            return Ok(false);
-        };
-        if self.state.sync_in_flight.is_some() {
-            // Its completion starts the next one.
-            return Ok(false);
-        }
-        self.state.unsynced = None;
-        let streams_queued = std::mem::take(&mut self.state.streams_queued);
-        if self.state.pending.len() > 1 {
-            let job = self.storage.begin_sync()?;
-            if job.is_empty() {
-                // Nothing left to flush (a snapshot write synced it already).
-                self.mark_durable(upto);
-                return Ok(true);
-            }
-            match sync_thread.jobs.send((upto, job)) {
-                Ok(()) => {
-                    self.state.sync_in_flight = Some(upto);
-                    return Ok(false);
-                }
-                Err(std::sync::mpsc::SendError((_, job))) => {
-                    // The fsync thread is gone (it panicked): flush here.
-                    job.run()?;
-                    self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
-                    self.mark_durable(upto);
-                    return Ok(true);
-                }
-            }
-        }
-        if streams_queued {
-            // The peer tasks write the append to the wire now, so the
-            // followers' fsyncs overlap this one.
-            tokio::task::yield_now().await;
-        }
-        self.storage.sync()?;
-        self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.mark_durable(upto);
-        Ok(true)
     }
 
     /// Steps up to [`BATCH_LIMIT`] peer messages that are already queued.
