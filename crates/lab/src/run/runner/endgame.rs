@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use checker::{EventKind, NodeEvent, Op, OpKind};
-use client::{Request, mono_ns};
+use client::{NodeStatus, Request, mono_ns};
 use netlab::{Lab, NetlabError};
 
 use super::FINAL_READ_PROCESS;
@@ -81,13 +81,7 @@ pub(super) fn quiesce(
     let mut stable = 0;
     while mono_ns() < deadline && !cancel.load(Ordering::Relaxed) {
         let (view, statuses) = observer.view();
-        let converged = view.leader.is_some()
-            && statuses.len() == observer.nodes.len()
-            && statuses.windows(2).all(|pair| {
-                pair[0].commit_index == pair[1].commit_index
-                    && pair[0].applied_index == pair[1].applied_index
-                    && pair[0].state_hash == pair[1].state_hash
-            });
+        let converged = view.leader.is_some() && all_agree(&statuses, observer.nodes.len());
         stable = if converged { stable + 1 } else { 0 };
         if stable >= 3 {
             break;
@@ -133,12 +127,42 @@ pub(super) fn final_reads(
     }
 }
 
+/// Whether every one of `nodes` answered and all report the same commit
+/// index, applied index and state hash.
+fn all_agree(statuses: &[NodeStatus], nodes: usize) -> bool {
+    statuses.len() == nodes
+        && statuses.windows(2).all(|pair| {
+            pair[0].commit_index == pair[1].commit_index
+                && pair[0].applied_index == pair[1].applied_index
+                && pair[0].state_hash == pair[1].state_hash
+        })
+}
+
+/// How many times [`final_state`] asks for a snapshot in which the nodes
+/// agree, [`SNAPSHOT_RETRY`] apart.
+const SNAPSHOT_ATTEMPTS: usize = 20;
+const SNAPSHOT_RETRY: Duration = Duration::from_millis(100);
+
 /// The end-of-run snapshot convergence is judged on: one `final_state`
 /// event per node that answers.
+///
+/// The nodes are polled one by one in parallel, so a snapshot can catch a
+/// message in flight: a Redis primary counts its sentinels' hello messages
+/// into its replication offset some hundred microseconds before its
+/// replicas do. So the snapshot is retaken (up to two seconds) until every
+/// node answers in agreement; nodes that really diverged never agree, and
+/// the last snapshot then shows how.
 pub(super) fn final_state(observer: &Observer) -> Vec<NodeEvent> {
+    let mut statuses = observer.statuses();
+    for _ in 1..SNAPSHOT_ATTEMPTS {
+        if all_agree(&statuses, observer.nodes.len()) {
+            break;
+        }
+        std::thread::sleep(SNAPSHOT_RETRY);
+        statuses = observer.statuses();
+    }
     let now = mono_ns();
-    observer
-        .statuses()
+    statuses
         .into_iter()
         .map(|status| {
             NodeEvent::new(
