@@ -69,7 +69,7 @@ pub use lab::{Lab, LabOptions, Target};
 pub use liveprobe::{LIVE_PROBE_ARG, LiveProbes, live_probe_main};
 pub use naming::RunId;
 pub use netns::NetnsThread;
-pub use nfqueue::{DELAY_WORKER_ARG, delay_worker_main};
+pub use nfqueue::{DELAY_WORKER_ARG, WorkerStats, delay_worker_main};
 pub use plan::{Plan, plan};
 pub use process::{ProcessSignal, ProcessSpec};
 pub use shaping::{LinkShaping, Planes, Ports};

@@ -72,6 +72,14 @@ pub struct WorkerStats {
     /// How long the packet loop has not come round while it held packets,
     /// ms (0 while idle: waiting for packets is not a stall).
     pub loop_silent_ms: u64,
+    /// Sum over released packets of how late each left after its due time,
+    /// µs: the worker's own scheduling delay, which adds to the asked delay
+    /// (divide a difference by `released` for the mean over a window).
+    #[serde(default)]
+    pub late_us_total: u64,
+    /// The latest any packet left after its due time so far, µs.
+    #[serde(default)]
+    pub late_us_max: u64,
 }
 
 /// Counters the packet loop publishes for the heartbeat thread.
@@ -80,6 +88,8 @@ struct Progress {
     received: AtomicU64,
     released: AtomicU64,
     held: AtomicU64,
+    late_us_total: AtomicU64,
+    late_us_max: AtomicU64,
     /// Monotonic ns (since `started`) of the last loop pass; 0 while idle.
     busy_at_ns: AtomicU64,
 }
@@ -107,6 +117,8 @@ fn heartbeat(path: &Path, progress: &Progress, started: Instant) {
             received: progress.received.load(Ordering::Relaxed),
             released: progress.released.load(Ordering::Relaxed),
             held: progress.held.load(Ordering::Relaxed),
+            late_us_total: progress.late_us_total.load(Ordering::Relaxed),
+            late_us_max: progress.late_us_max.load(Ordering::Relaxed),
             loop_silent_ms: if busy_at == 0 {
                 0
             } else {
@@ -246,8 +258,13 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
             if entry.key().0 > now {
                 break;
             }
+            let late_us = Instant::now()
+                .saturating_duration_since(entry.key().0)
+                .as_micros() as u64;
             let mut msg = entry.remove();
             progress.released.fetch_add(1, Ordering::Relaxed);
+            progress.late_us_total.fetch_add(late_us, Ordering::Relaxed);
+            progress.late_us_max.fetch_max(late_us, Ordering::Relaxed);
             msg.set_verdict(Verdict::Accept);
             match queue.verdict(msg) {
                 Err(e) if !packet_gone(&e) => return Err(e),

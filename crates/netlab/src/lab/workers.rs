@@ -65,6 +65,11 @@ impl std::fmt::Display for WorkerProblem {
     }
 }
 
+fn read_stats(path: &std::path::Path) -> Option<WorkerStats> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// What a heartbeat says about a live worker, given the wall clock `now_ms`.
 fn stall_of(stats: &WorkerStats, now_ms: u64) -> Option<String> {
     let age = now_ms.saturating_sub(stats.unix_ms);
@@ -166,10 +171,7 @@ impl Lab {
             };
             let what = exited.or_else(|| {
                 let path = worker.stats.as_ref()?;
-                match std::fs::read_to_string(path)
-                    .ok()
-                    .and_then(|text| serde_json::from_str::<WorkerStats>(&text).ok())
-                {
+                match read_stats(path) {
                     Some(stats) => stall_of(&stats, now_ms),
                     None if worker.started.elapsed() > STALL_AFTER => {
                         Some(format!("stalled: no heartbeat in {}", path.display()))
@@ -191,6 +193,14 @@ impl Lab {
             }
         }
         problems
+    }
+
+    /// The latest heartbeat of the delay worker serving `node`'s namespace
+    /// (none: no worker, or no heartbeat yet). Its `late_us_total` over a
+    /// window says how much the worker's own scheduling added to the delay
+    /// it was asked for.
+    pub fn delay_worker_stats(&self, node: &str) -> Option<WorkerStats> {
+        read_stats(self.workers.get(node)?.stats.as_ref()?)
     }
 
     pub(super) fn reap_retiring(&mut self) {
