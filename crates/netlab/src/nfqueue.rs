@@ -77,9 +77,6 @@ pub struct WorkerStats {
     /// (divide a difference by `released` for the mean over a window).
     #[serde(default)]
     pub late_us_total: u64,
-    /// The latest any packet left after its due time so far, µs.
-    #[serde(default)]
-    pub late_us_max: u64,
 }
 
 /// Counters the packet loop publishes for the heartbeat thread.
@@ -89,7 +86,6 @@ struct Progress {
     released: AtomicU64,
     held: AtomicU64,
     late_us_total: AtomicU64,
-    late_us_max: AtomicU64,
     /// Monotonic ns (since `started`) of the last loop pass; 0 while idle.
     busy_at_ns: AtomicU64,
 }
@@ -118,7 +114,6 @@ fn heartbeat(path: &Path, progress: &Progress, started: Instant) {
             released: progress.released.load(Ordering::Relaxed),
             held: progress.held.load(Ordering::Relaxed),
             late_us_total: progress.late_us_total.load(Ordering::Relaxed),
-            late_us_max: progress.late_us_max.load(Ordering::Relaxed),
             loop_silent_ms: if busy_at == 0 {
                 0
             } else {
@@ -264,7 +259,6 @@ fn run_worker(config: &WorkerConfig) -> io::Result<()> {
             let mut msg = entry.remove();
             progress.released.fetch_add(1, Ordering::Relaxed);
             progress.late_us_total.fetch_add(late_us, Ordering::Relaxed);
-            progress.late_us_max.fetch_max(late_us, Ordering::Relaxed);
             msg.set_verdict(Verdict::Accept);
             match queue.verdict(msg) {
                 Err(e) if !packet_gone(&e) => return Err(e),

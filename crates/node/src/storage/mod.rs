@@ -32,7 +32,7 @@
 //! holds the write path the driver calls.
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use wire::{Entry, Index, NodeId, Snapshot, Term};
 
@@ -162,15 +162,23 @@ impl SyncJob {
     /// Flushes the files to the disk (`fdatasync`); blocks.
     pub(crate) fn run(self) -> Result<(), StorageError> {
         for (which, path, file) in &self.files {
-            sync_file(*which, path, file)?;
+            sync_file(*which, file, || path.clone())?;
         }
         Ok(())
     }
 }
 
 /// fdatasync of one of the two appended-to files, then its crash point.
-fn sync_file(which: SyncedFile, path: &Path, file: &File) -> Result<(), StorageError> {
-    file.sync_data().map_err(io_error(path))?;
+/// `path` is built only for an error: this runs once per write.
+fn sync_file(
+    which: SyncedFile,
+    file: &File,
+    path: impl FnOnce() -> PathBuf,
+) -> Result<(), StorageError> {
+    file.sync_data().map_err(|source| StorageError::Io {
+        path: path(),
+        source,
+    })?;
     match which {
         SyncedFile::Log => {
             crash_point!("log-synced");
@@ -349,13 +357,13 @@ impl Storage {
     /// The group-commit fsync: makes every write since the last call durable.
     pub(crate) fn sync(&mut self) -> Result<(), StorageError> {
         // On the files themselves: the inline path (every sequential write)
-        // pays no dup/close for a job it does not hand off.
+        // pays no dup/close for a job it does not hand off, and no path.
         if self.log_dirty {
-            sync_file(SyncedFile::Log, &self.path(LOG_FILE), &self.log)?;
+            sync_file(SyncedFile::Log, &self.log, || self.path(LOG_FILE))?;
             self.log_dirty = false;
         }
         if self.meta_dirty {
-            sync_file(SyncedFile::Meta, &self.path(META_FILE), &self.meta)?;
+            sync_file(SyncedFile::Meta, &self.meta, || self.path(META_FILE))?;
             self.meta_dirty = false;
         }
         Ok(())
