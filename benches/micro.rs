@@ -5,7 +5,7 @@ use consensus::{Action, ClientRequest, Config, Input, Mode, Outbound, Replica, R
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::VecDeque;
 use std::hint::black_box;
-use wire::{Entry, Frame, Header, KvOp, Message, NodeId, PROTOCOL_VERSION, Payload};
+use wire::{Entry, Frame, KvOp, Message, NodeId, Payload};
 
 fn append_frame(entries: usize, value_len: usize) -> Frame {
     let entries = (1..=entries as u64)
@@ -32,16 +32,7 @@ fn append_frame(entries: usize, value_len: usize) -> Frame {
 
 /// `message` as node 1 sends it to node 2 in term 7.
 fn frame_1_to_2(message: Message) -> Frame {
-    Frame {
-        header: Header {
-            version: PROTOCOL_VERSION,
-            cluster: 1,
-            from: 1,
-            to: 2,
-            term: 7,
-        },
-        message,
-    }
+    Frame::new(1, 1, 2, 7, message)
 }
 
 fn codec(c: &mut Criterion) {

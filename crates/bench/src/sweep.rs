@@ -415,21 +415,17 @@ mod tests {
             point(System::Etcd, 3, 8),
         ];
         let rows = sweep_rows(&points, &[3, 7], Profile::Fast);
-        let p50_3 = rows
-            .iter()
-            .find(|r| r.figure == "write p50, 3 nodes")
-            .unwrap();
+        let row = |figure: &str| {
+            rows.iter()
+                .find(|r| r.figure == figure)
+                .unwrap_or_else(|| panic!("no row {figure:?}"))
+        };
+        let p50_3 = row("write p50, 3 nodes");
         assert_eq!((p50_3.splitnode, p50_3.etcd), (Some(2.0), Some(8.0)));
         assert_eq!(p50_3.goal, Some(Goal::RatioAtMost(0.4)));
-        let p50_7 = rows
-            .iter()
-            .find(|r| r.figure == "write p50, 7 nodes")
-            .unwrap();
+        let p50_7 = row("write p50, 7 nodes");
         assert_eq!(p50_7.goal, Some(Goal::RatioAtMost(0.5)));
-        let over_floor = rows
-            .iter()
-            .find(|r| r.figure == "write p50 / floor, 3 nodes")
-            .unwrap();
+        let over_floor = row("write p50 / floor, 3 nodes");
         assert_eq!(over_floor.unit, "x");
         assert_eq!(
             over_floor.splitnode.map(|r| (r * 1e3).round()),
@@ -437,10 +433,7 @@ mod tests {
         );
         assert_eq!(over_floor.etcd.map(|r| (r * 1e3).round()), Some(5333.0));
         assert_eq!(over_floor.goal, Some(Goal::AtMost(2.0)));
-        let shared = rows
-            .iter()
-            .find(|r| r.figure == "write p50 / shared-disk floor, 7 nodes")
-            .unwrap();
+        let shared = row("write p50 / shared-disk floor, 7 nodes");
         assert_eq!((shared.splitnode, shared.goal), (Some(1.5), None));
         let growth = rows.iter().find(|r| r.figure.contains("growth")).unwrap();
         assert_eq!(growth.splitnode, Some(1.5));
@@ -448,15 +441,9 @@ mod tests {
             growth.goal.unwrap().met(growth.splitnode, growth.etcd),
             Some(false)
         );
-        let p99 = rows
-            .iter()
-            .find(|r| r.figure == "failover p99, 3 nodes")
-            .unwrap();
+        let p99 = row("failover p99, 3 nodes");
         assert_eq!(p99.goal, Some(Goal::AtMost(400.0)));
-        let median = rows
-            .iter()
-            .find(|r| r.figure == "failover median, 3 nodes")
-            .unwrap();
+        let median = row("failover median, 3 nodes");
         assert_eq!(median.goal, Some(Goal::AtMost(280.0)));
     }
 }

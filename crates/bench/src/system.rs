@@ -48,50 +48,9 @@ impl System {
     }
 }
 
-/// Timing profile, applied identically to both systems.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Profile {
-    /// heartbeat 50 ms, election timeout 250 ms (randomised up to 500 ms).
-    Fast,
-    /// heartbeat 100 ms, election timeout 1000 ms (randomised up to 2000 ms).
-    Default,
-}
-
-impl Profile {
-    /// Parses `fast` / `default`.
-    pub fn from_name(name: &str) -> Option<Profile> {
-        match name {
-            "fast" => Some(Profile::Fast),
-            "default" => Some(Profile::Default),
-            _ => None,
-        }
-    }
-
-    /// Name as splitnode's `--profile` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Fast => "fast",
-            Profile::Default => "default",
-        }
-    }
-
-    /// Heartbeat interval.
-    pub fn heartbeat_ms(self) -> u64 {
-        match self {
-            Profile::Fast => 50,
-            Profile::Default => 100,
-        }
-    }
-
-    /// The election timeout (lower end). Both systems randomise it in
-    /// `[t, 2t]`: splitnode's profiles say so, etcd does it internally.
-    pub fn election_ms(self) -> u64 {
-        match self {
-            Profile::Fast => 250,
-            Profile::Default => 1000,
-        }
-    }
-}
+/// Timing profile, applied identically to both systems (etcd gets the
+/// same heartbeat and election timeout; it randomises in `[t, 2t]` itself).
+pub use consensus::Profile;
 
 /// Where the server binaries are.
 #[derive(Debug, Clone)]

@@ -44,6 +44,7 @@ pub mod checks;
 pub mod config;
 pub mod event;
 pub mod failover;
+pub mod fixture;
 pub mod history;
 pub mod jsonl;
 pub mod operation;

@@ -133,26 +133,72 @@ pub enum ConfigError {
     },
 }
 
+/// A timing profile: the defaults every timing value starts from, named
+/// as splitnode's `--profile` and the bench take them. Both randomise the
+/// election timeout in `[election_ms, election_max_ms)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Profile {
+    /// heartbeat 50 ms, election timeout 250–500 ms (the lab's choice).
+    Fast,
+    /// heartbeat 100 ms, election timeout 1000–2000 ms (etcd's defaults).
+    Default,
+}
+
+impl Profile {
+    /// The profile named `fast` or `default`.
+    pub fn from_name(name: &str) -> Option<Profile> {
+        match name {
+            "fast" => Some(Profile::Fast),
+            "default" => Some(Profile::Default),
+            _ => None,
+        }
+    }
+
+    /// Its name, as [`Profile::from_name`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Fast => "fast",
+            Profile::Default => "default",
+        }
+    }
+
+    /// Heartbeat interval, ms.
+    pub fn heartbeat_ms(self) -> u64 {
+        match self {
+            Profile::Fast => 50,
+            Profile::Default => 100,
+        }
+    }
+
+    /// Lower end of the election timeout (ET_min), ms.
+    pub fn election_ms(self) -> u64 {
+        match self {
+            Profile::Fast => 250,
+            Profile::Default => 1000,
+        }
+    }
+
+    /// Upper end (exclusive) of the election timeout, ms.
+    pub fn election_max_ms(self) -> u64 {
+        2 * self.election_ms()
+    }
+}
+
 impl Config {
     /// The `fast` profile: heartbeat 50 ms, election timeout 250–500 ms.
     pub fn fast(id: NodeId, members: Vec<NodeId>, cluster: u64, mode: Mode) -> Config {
-        Config::with_timing(id, members, cluster, mode, 50, 250, 500)
+        Config::for_profile(Profile::Fast, id, members, cluster, mode)
     }
 
-    /// The `default` profile (etcd's defaults): heartbeat 100 ms, election 1000–2000 ms.
-    pub fn default_profile(id: NodeId, members: Vec<NodeId>, cluster: u64, mode: Mode) -> Config {
-        Config::with_timing(id, members, cluster, mode, 100, 1000, 2000)
-    }
-
-    fn with_timing(
+    /// The configuration `profile` gives every timing value.
+    pub fn for_profile(
+        profile: Profile,
         id: NodeId,
         members: Vec<NodeId>,
         cluster: u64,
         mode: Mode,
-        heartbeat_ms: u64,
-        election_min_ms: u64,
-        election_max_ms: u64,
     ) -> Config {
+        let heartbeat_ms = profile.heartbeat_ms();
         const MS: u64 = 1_000_000;
         Config {
             id,
@@ -160,8 +206,8 @@ impl Config {
             cluster,
             mode,
             heartbeat_interval_ns: heartbeat_ms * MS,
-            election_timeout_min_ns: election_min_ms * MS,
-            election_timeout_max_ns: election_max_ms * MS,
+            election_timeout_min_ns: profile.election_ms() * MS,
+            election_timeout_max_ns: profile.election_max_ms() * MS,
             clock_drift_bound: 1.01,
             lease_margin_ns: heartbeat_ms * MS / 5,
             tick_interval_ns: heartbeat_ms * MS / 5,

@@ -95,7 +95,7 @@ mod status;
 mod testkit;
 
 pub use action::{Action, ClientReply, ClientResponse, Outbound, Rejection, Transport, Write};
-pub use config::{Config, ConfigError, DEFAULT_SNAPSHOT_CHUNK_BYTES, Mode, ReadMode};
+pub use config::{Config, ConfigError, DEFAULT_SNAPSHOT_CHUNK_BYTES, Mode, Profile, ReadMode};
 pub use event::{Event, StepDownReason};
 pub use input::{ClientRequest, Input, IoSeq, RequestId, Restored};
 pub use replica::Replica;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use wire::{ClusterKey, Frame, Header, Message};
+use wire::{ClusterKey, Frame, Message};
 
 use crate::config::name_to_id;
 
@@ -153,16 +153,13 @@ pub fn forged_frame(
     message: Message,
     key: Option<&ClusterKey>,
 ) -> Vec<u8> {
-    let frame = Frame {
-        header: Header {
-            version: wire::PROTOCOL_VERSION,
-            cluster: name_to_id(cluster),
-            from: name_to_id(from),
-            to: name_to_id(to),
-            term,
-        },
+    let frame = Frame::new(
+        name_to_id(cluster),
+        name_to_id(from),
+        name_to_id(to),
+        term,
         message,
-    };
+    );
     let mut out = Vec::new();
     wire::encode_keyed(&frame, key, &mut out);
     out

@@ -79,7 +79,7 @@ mod tests {
     use std::net::Ipv4Addr;
     use std::sync::Arc;
 
-    use wire::{Header, Message};
+    use wire::Message;
 
     use super::*;
     use crate::transport::{FrameFilter, FrameReader};
@@ -105,16 +105,7 @@ mod tests {
     }
 
     fn frame(from: NodeId, term: u64, key: Option<&ClusterKey>) -> Vec<u8> {
-        let frame = Frame {
-            header: Header {
-                version: wire::PROTOCOL_VERSION,
-                cluster: 7,
-                from,
-                to: 1,
-                term,
-            },
-            message: Message::Heartbeat { seq: 1, commit: 0 },
-        };
+        let frame = Frame::new(7, from, 1, term, Message::Heartbeat { seq: 1, commit: 0 });
         let mut out = Vec::new();
         wire::encode_keyed(&frame, key, &mut out);
         out

@@ -404,16 +404,13 @@ mod tests {
     }
 
     fn frame(cluster: u64, from: NodeId, to: NodeId) -> Vec<u8> {
-        wire::encode_to_vec(&Frame {
-            header: Header {
-                version: wire::PROTOCOL_VERSION,
-                cluster,
-                from,
-                to,
-                term: 5,
-            },
-            message: Message::Heartbeat { seq: 9, commit: 3 },
-        })
+        wire::encode_to_vec(&Frame::new(
+            cluster,
+            from,
+            to,
+            5,
+            Message::Heartbeat { seq: 9, commit: 3 },
+        ))
     }
 
     #[test]

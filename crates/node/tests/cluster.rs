@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use node::config::name_to_id;
 use support::{Cluster, ClusterOptions, HttpConn, http, http_with, metric, raw_exchange};
-use wire::{Frame, Header, Message};
+use wire::{Frame, Message};
 
 const ELECTION: Duration = Duration::from_secs(15);
 
@@ -302,16 +302,7 @@ fn sigkill_during_write_load_loses_no_acknowledged_write() {
 }
 
 fn frame(cluster: u64, from: u64, to: u64, message: Message) -> Vec<u8> {
-    wire::encode_to_vec(&Frame {
-        header: Header {
-            version: wire::PROTOCOL_VERSION,
-            cluster,
-            from,
-            to,
-            term: 1,
-        },
-        message,
-    })
+    wire::encode_to_vec(&Frame::new(cluster, from, to, 1, message))
 }
 
 fn send_tcp(addr: std::net::SocketAddr, bytes: &[u8]) {

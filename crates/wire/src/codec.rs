@@ -55,6 +55,24 @@ pub struct Frame {
     pub message: Message,
 }
 
+impl Frame {
+    /// `message` from `from` to `to` in `cluster` and `term`, at
+    /// [`PROTOCOL_VERSION`] ([`encode_keyed`] seals it with a MAC instead
+    /// when given a key).
+    pub fn new(cluster: u64, from: NodeId, to: NodeId, term: Term, message: Message) -> Frame {
+        Frame {
+            header: Header {
+                version: PROTOCOL_VERSION,
+                cluster,
+                from,
+                to,
+                term,
+            },
+            message,
+        }
+    }
+}
+
 /// Why [`decode`] could not return a frame. Everything but `Incomplete`
 /// means the bytes can never become a valid frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,17 +1,6 @@
 use super::*;
+use crate::fixture::{MS, event, write_ok};
 use crate::{LinkDirection, StepDownReason};
-
-const MS: u64 = 1_000_000;
-
-fn event(node: &str, at_ms: u64, term: u64, kind: EventKind) -> NodeEvent {
-    NodeEvent::new(node, at_ms * MS, at_ms * MS, term, kind)
-}
-
-fn write_ok(at_ms: u64, term: u64) -> Op {
-    Op::new(1, OpKind::Ok, OpFn::Write, "k", at_ms * MS)
-        .with_value("v")
-        .with_token(term, at_ms)
-}
 
 fn stepped_down(node: &str, at_ms: u64, term: u64) -> NodeEvent {
     event(

@@ -164,19 +164,8 @@ pub fn show_ms(value: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use checker::{EventKind, OpFn, OpKind, StepDownReason};
-
-    const MS: u64 = 1_000_000;
-
-    fn event(node: &str, at_ms: u64, term: u64, kind: EventKind) -> NodeEvent {
-        NodeEvent::new(node, at_ms * MS, at_ms * MS, term, kind)
-    }
-
-    fn write_ok(at_ms: u64, term: u64) -> Op {
-        Op::new(1, OpKind::Ok, OpFn::Write, "k", at_ms * MS)
-            .with_value("v")
-            .with_token(term, at_ms)
-    }
+    use checker::fixture::{MS, event, write_ok};
+    use checker::{EventKind, StepDownReason};
 
     fn record(step: usize, kind: FaultKind, start_ms: u64, end_ms: Option<u64>) -> FaultRecord {
         FaultRecord {

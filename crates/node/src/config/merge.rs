@@ -224,8 +224,11 @@ fn merge_timing(
     file: &FileTiming,
     flags: &FileTiming,
 ) -> Result<Timing, ConfigError> {
-    let (heartbeat_default, election_min_default, election_max_default) =
-        profile.heartbeat_and_election_ms();
+    let (heartbeat_default, election_min_default, election_max_default) = (
+        profile.heartbeat_ms(),
+        profile.election_ms(),
+        profile.election_max_ms(),
+    );
     let get = |flag: Option<u64>, from_file: Option<u64>, default: u64| {
         pick(&flag, &from_file).unwrap_or((default, false))
     };

@@ -8,32 +8,7 @@ use std::path::PathBuf;
 use consensus::Mode;
 use wire::NodeId;
 
-/// Timing profile: the defaults every timing value starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// heartbeat 50 ms, election timeout 250–500 ms (the lab's choice).
-    Fast,
-    /// heartbeat 100 ms, election timeout 1000–2000 ms (etcd's defaults).
-    Default,
-}
-
-impl Profile {
-    /// The profile named `fast` or `default` on the command line or in the file.
-    pub fn from_name(name: &str) -> Option<Profile> {
-        match name {
-            "fast" => Some(Profile::Fast),
-            "default" => Some(Profile::Default),
-            _ => None,
-        }
-    }
-
-    pub(super) fn heartbeat_and_election_ms(self) -> (u64, u64, u64) {
-        match self {
-            Profile::Fast => (50, 250, 500),
-            Profile::Default => (100, 1000, 2000),
-        }
-    }
-}
+pub use consensus::Profile;
 
 /// How the node treats its data directory at start-up.
 ///

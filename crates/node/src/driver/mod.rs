@@ -46,7 +46,7 @@ use consensus::{
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
-use wire::{Frame, Header};
+use wire::Frame;
 
 use crate::clock::{NodeClock, Stamp};
 use crate::config::NodeConfig;
@@ -406,16 +406,7 @@ impl Driver {
                 }
             }
         }
-        let frame = Frame {
-            header: Header {
-                version: wire::PROTOCOL_VERSION,
-                cluster: self.config.cluster_id,
-                from: self.config.id,
-                to,
-                term,
-            },
-            message,
-        };
+        let frame = Frame::new(self.config.cluster_id, self.config.id, to, term, message);
         // Keyed (MAC trailer, version 2) when a cluster key is configured.
         let mut bytes = Vec::new();
         wire::encode_keyed(&frame, self.config.cluster_key.as_ref(), &mut bytes);

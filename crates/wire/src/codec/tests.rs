@@ -7,16 +7,7 @@ use crate::message::{AppendAnswer, Entry, KvOp, Message, Payload};
 const MAX: usize = 1 << 20;
 
 fn frame(message: Message) -> Frame {
-    Frame {
-        header: Header {
-            version: PROTOCOL_VERSION,
-            cluster: 0xC1,
-            from: 1,
-            to: 2,
-            term: 7,
-        },
-        message,
-    }
+    Frame::new(0xC1, 1, 2, 7, message)
 }
 
 fn sample_messages() -> Vec<Message> {
@@ -458,16 +449,7 @@ fn any_frame() -> impl Strategy<Value = Frame> {
         any::<u64>(),
         message(),
     )
-        .prop_map(|(cluster, from, to, term, message)| Frame {
-            header: Header {
-                version: PROTOCOL_VERSION,
-                cluster,
-                from,
-                to,
-                term,
-            },
-            message,
-        })
+        .prop_map(|(cluster, from, to, term, message)| Frame::new(cluster, from, to, term, message))
 }
 
 proptest! {
