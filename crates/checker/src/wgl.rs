@@ -29,7 +29,7 @@ pub const UNSEEN: Value = Value::MAX;
 
 /// What an operation does to the register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum Effect {
     /// Completed read that observed the value.
     Read(Value),
     /// Unconditional write (a delete writes [`ABSENT`]).
@@ -43,12 +43,12 @@ pub enum Action {
     },
 }
 
-impl Action {
+impl Effect {
     fn apply(self, state: Value) -> Option<Value> {
         match self {
-            Action::Read(value) => (value == state).then_some(state),
-            Action::Write(value) => Some(value),
-            Action::Cas { expected, new } => (expected == state).then_some(new),
+            Effect::Read(value) => (value == state).then_some(state),
+            Effect::Write(value) => Some(value),
+            Effect::Cas { expected, new } => (expected == state).then_some(new),
         }
     }
 }
@@ -57,7 +57,7 @@ impl Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegisterOp {
     /// Its effect.
-    pub action: Action,
+    pub effect: Effect,
     /// Invocation time (reference clock, ns).
     pub call_ns: u64,
     /// `None`: outcome unknown, may take effect any time after the call.
@@ -224,7 +224,7 @@ impl Pending {
     /// real execution most likely took. A read that matches `state` is the
     /// only candidate: linearizing it first is always possible (nothing
     /// pending had to precede it) and changes nothing, so no branching.
-    /// Candidates with an action already offered are left out.
+    /// Candidates with an effect already offered are left out.
     fn candidates(&self, ops: &[RegisterOp], state: Value, out: &mut Vec<usize>) {
         out.clear();
         let first_return = self.return_next[self.head];
@@ -236,7 +236,7 @@ impl Pending {
         let mut matching_read: Option<usize> = None;
         let mut i = self.call_next[self.head];
         while i != NONE && ops[i].call_ns <= limit {
-            if ops[i].action == Action::Read(state)
+            if ops[i].effect == Effect::Read(state)
                 && matching_read.is_none_or(|r| ops[i].return_ns < ops[r].return_ns)
             {
                 matching_read = Some(i);
@@ -250,14 +250,14 @@ impl Pending {
             return;
         }
         out.sort_by_key(|&i| (ops[i].return_ns.unwrap_or(u64::MAX), ops[i].call_ns, i));
-        // Candidates with the same action are interchangeable: a completion
+        // Candidates with the same effect are interchangeable: a completion
         // that starts with a later-returning one also works with the
         // earliest-returning one swapped in (it may sit anywhere the other
-        // did). Try only the first of each action.
+        // did). Try only the first of each effect.
         let mut kept = 0;
         for position in 0..out.len() {
-            let action = ops[out[position]].action;
-            if !out[..kept].iter().any(|&k| ops[k].action == action) {
+            let effect = ops[out[position]].effect;
+            if !out[..kept].iter().any(|&k| ops[k].effect == effect) {
                 out[kept] = out[position];
                 kept += 1;
             }
@@ -291,7 +291,7 @@ fn clear_bit(bits: &mut [u64], op: usize) {
 
 /// A completed unconditional write of a value nobody observes.
 fn is_unseen_write(op: &RegisterOp) -> bool {
-    op.action == Action::Write(UNSEEN) && op.return_ns.is_some()
+    op.effect == Effect::Write(UNSEEN) && op.return_ns.is_some()
 }
 
 /// Decides whether `ops`, starting from an absent key, are linearizable.
@@ -363,10 +363,10 @@ pub fn check(ops: &[RegisterOp], limits: &Limits) -> (Outcome, Stats) {
         while top.next < top.candidates.len() {
             let op = top.candidates[top.next];
             top.next += 1;
-            let Some(next_state) = ops[op].action.apply(state) else {
+            let Some(next_state) = ops[op].effect.apply(state) else {
                 continue;
             };
-            let unconditional = matches!(ops[op].action, Action::Write(_));
+            let unconditional = matches!(ops[op].effect, Effect::Write(_));
             let absorbs = |&c: &usize| unconditional && c != op && is_unseen_write(&ops[c]);
             set_bit(&mut linearized, op);
             for &c in top.candidates.iter().filter(|c| absorbs(c)) {
@@ -434,9 +434,9 @@ mod tests {
         }
     }
 
-    fn op(action: Action, call_ns: u64, return_ns: Option<u64>) -> RegisterOp {
+    fn op(effect: Effect, call_ns: u64, return_ns: Option<u64>) -> RegisterOp {
         RegisterOp {
-            action,
+            effect,
             call_ns,
             return_ns,
         }
@@ -445,9 +445,9 @@ mod tests {
     /// Small register histories and whether they linearize.
     #[test]
     fn small_histories_linearize_as_expected() {
-        use Action::{Read, Write};
+        use Effect::{Read, Write};
         use Outcome::{Linearizable, NotLinearizable};
-        let cas = |expected, new| Action::Cas { expected, new };
+        let cas = |expected, new| Effect::Cas { expected, new };
         let cases = [
             (
                 "sequential write then read",

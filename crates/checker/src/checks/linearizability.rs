@@ -26,7 +26,7 @@ use crate::config::LinearizabilityBudget;
 use crate::history::{History, OpFn};
 use crate::operation::{Operation, Outcome, check_paired};
 use crate::verdict::{CheckResult, Evidence, fmt_ns};
-use crate::wgl::{self, ABSENT, Action, Limits, RegisterOp, UNSEEN, Value};
+use crate::wgl::{self, ABSENT, Effect, Limits, RegisterOp, UNSEEN, Value};
 
 /// The check's name in reports and `CheckResult::name`.
 pub const NAME: &str = "linearizability";
@@ -155,37 +155,37 @@ fn build_model<'a>(ops: &[&'a Operation]) -> KeyModel<'a> {
             Outcome::Ok => op.complete_ns,
             Outcome::Info => None,
         };
-        let action = match op.f {
-            OpFn::Read if op.outcome == Outcome::Ok => Action::Read(intern(op.value.as_deref())),
+        let effect = match op.f {
+            OpFn::Read if op.outcome == Outcome::Ok => Effect::Read(intern(op.value.as_deref())),
             OpFn::Read => continue,
-            OpFn::Write => Action::Write(intern(op.value.as_deref())),
-            OpFn::Delete => Action::Write(ABSENT),
+            OpFn::Write => Effect::Write(intern(op.value.as_deref())),
+            OpFn::Delete => Effect::Write(ABSENT),
             // List keys never reach the register model (see `check`).
             OpFn::Append => continue,
-            OpFn::Cas => Action::Cas {
+            OpFn::Cas => Effect::Cas {
                 expected: intern(op.expected.as_deref()),
                 new: intern(op.value.as_deref()),
             },
         };
-        let result = match action {
-            Action::Write(v) | Action::Cas { new: v, .. } => Some(v),
-            Action::Read(_) => None,
+        let result = match effect {
+            Effect::Write(v) | Effect::Cas { new: v, .. } => Some(v),
+            Effect::Read(_) => None,
         };
         let unseen = result.is_some_and(|v| !mentioned.contains(&v));
         if unseen && return_ns.is_none() {
             // An unknown write nobody observes: assume it never happened.
             continue;
         }
-        let action = match action {
-            Action::Write(_) if unseen => Action::Write(UNSEEN),
-            Action::Cas { expected, .. } if unseen => Action::Cas {
+        let effect = match effect {
+            Effect::Write(_) if unseen => Effect::Write(UNSEEN),
+            Effect::Cas { expected, .. } if unseen => Effect::Cas {
                 expected,
                 new: UNSEEN,
             },
             other => other,
         };
         model.ops.push(RegisterOp {
-            action,
+            effect,
             call_ns: op.invoke_ns,
             return_ns,
         });
@@ -202,8 +202,8 @@ fn prefix(ops: &[RegisterOp], cut: u64) -> Vec<RegisterOp> {
         .filter(|op| op.call_ns <= cut)
         .filter_map(|op| match op.return_ns {
             Some(ret) if ret <= cut => Some(*op),
-            _ => match op.action {
-                Action::Read(_) => None,
+            _ => match op.effect {
+                Effect::Read(_) => None,
                 _ => Some(RegisterOp {
                     return_ns: None,
                     ..*op
@@ -293,19 +293,19 @@ fn explain_failure(model: &KeyModel<'_>, limits: &Limits) -> (Vec<String>, u64) 
         involved.extend((0..model.ops.len()).filter(|&i| i != c && concurrent(i, c)));
         let call = model.ops[c].call_ns;
         let last_definite_mutation = (0..model.ops.len())
-            .filter(|&i| !matches!(model.ops[i].action, Action::Read(_)))
+            .filter(|&i| !matches!(model.ops[i].effect, Effect::Read(_)))
             .filter(|&i| model.ops[i].return_ns.is_some_and(|r| r < call))
             .max_by_key(|&i| model.ops[i].return_ns);
         involved.extend(last_definite_mutation);
-        let wanted = match model.ops[c].action {
-            Action::Read(v) => Some(v),
-            Action::Cas { expected, .. } => Some(expected),
-            Action::Write(_) => None,
+        let wanted = match model.ops[c].effect {
+            Effect::Read(v) => Some(v),
+            Effect::Cas { expected, .. } => Some(expected),
+            Effect::Write(_) => None,
         };
         let producer = (0..model.ops.len())
             .filter(|&i| i != c && model.ops[i].call_ns <= cut)
-            .filter(|&i| match (model.ops[i].action, wanted) {
-                (Action::Write(v) | Action::Cas { new: v, .. }, Some(w)) => v == w,
+            .filter(|&i| match (model.ops[i].effect, wanted) {
+                (Effect::Write(v) | Effect::Cas { new: v, .. }, Some(w)) => v == w,
                 _ => false,
             })
             .max_by_key(|&i| model.ops[i].call_ns);
