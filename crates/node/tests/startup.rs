@@ -2,10 +2,11 @@
 //! directory, configuration errors, graceful stop, every mode selectable.
 mod support;
 
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{BIN, Cluster, ClusterOptions, TempDir};
+use support::{BIN, Cluster, ClusterOptions, TempDir, raw_exchange};
 
 /// A one-node cluster `solo` on 127.0.`net`.1 with its data under `dir`,
 /// then `extra`.
@@ -246,14 +247,10 @@ fn every_mode_runs_a_cluster_that_elects_a_leader() {
 }
 
 /// One HTTP/1.1 exchange on a fresh connection (`Connection: close`, so the
-/// answer ends at EOF); `None` while the node is not listening yet.
-fn raw_exchange(addr: &str, request: &[u8]) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(request).ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
+/// answer ends at EOF), split into status and body; `None` while the node
+/// is not listening yet.
+fn exchange(addr: SocketAddr, request: &[u8]) -> Option<(u16, String)> {
+    let answer = raw_exchange(addr, request);
     let status = answer.split(' ').nth(1)?.parse().ok()?;
     let body = answer.split_once("\r\n\r\n")?.1.to_owned();
     Some((status, body))
@@ -280,13 +277,13 @@ fn chunked_request_body_is_accepted_and_applied() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn splitnode");
-    let addr = "127.0.25.1:7000";
+    let addr: SocketAddr = "127.0.25.1:7000".parse().unwrap();
     let put = b"PUT /kv/chunky HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n\
                 Transfer-Encoding: chunked\r\n\r\n\
                 6\r\nvalue-\r\n7;ext=1\r\nchunked\r\n0\r\n\r\n";
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let written = loop {
-        if let Some((200, body)) = raw_exchange(addr, put) {
+        if let Some((200, body)) = exchange(addr, put) {
             break body;
         }
         assert!(
@@ -297,7 +294,7 @@ fn chunked_request_body_is_accepted_and_applied() {
     };
     assert!(written.contains("\"applied\":true"), "{written}");
     let get = b"GET /kv/chunky HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n\r\n";
-    let read = raw_exchange(addr, get);
+    let read = exchange(addr, get);
     let _ = child.kill();
     let _ = child.wait();
     let (status, body) = read.expect("read answered");
