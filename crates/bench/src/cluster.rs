@@ -5,7 +5,9 @@
 //! [`BenchLab`] is a drop guard: however a bench ends (error or panic), its
 //! processes are killed and its namespaces deleted.
 
-use crate::floor::{Floor, FloorSamples, fsync_latency, fsync_pair_latency, udp_round_trips};
+use crate::floor::{
+    Floor, FloorSamples, durable_round_trips, fsync_latency, fsync_pair_latency, udp_round_trips,
+};
 use crate::netns::run_in_netns;
 use crate::system::{Profile, System, etcd_description, fsync_metric, view};
 use anyhow::{Context, anyhow, bail};
@@ -300,6 +302,23 @@ impl BenchLab {
         Ok(total)
     }
 
+    /// `node`'s `/metrics` text now; `None` when it did not answer.
+    ///
+    /// # Errors
+    /// No cluster running, or the namespace cannot be entered.
+    pub fn metrics_text(&self, node: &str) -> anyhow::Result<Option<String>> {
+        let (system, _) = self
+            .running
+            .ok_or_else(|| anyhow!("no cluster is running"))?;
+        let addr = self.client_addr(system, node);
+        Ok(run_in_netns(&self.control_netns, move || {
+            let answer = HttpConn::new(addr)
+                .request_within("GET", "/metrics", b"", &[], Duration::from_secs(2))
+                .ok()?;
+            (answer.status == 200).then_some(answer.body)
+        })?)
+    }
+
     /// CPU seconds (user + system) the running cluster's server processes
     /// have used so far, summed over every node; `None` when a process is
     /// gone. The difference over a pattern tells whether a figure is bound by
@@ -339,6 +358,35 @@ impl BenchLab {
         Ok(udp_round_trips(&client, &echo, samples)?)
     }
 
+    /// Durable round trips (see [`durable_round_trips`]) along a client
+    /// write's path: from the control namespace, where the bench's clients
+    /// run, to the first node's namespace, whose echo syncs to `dir`.
+    ///
+    /// # Errors
+    /// Namespace entry, file or socket failures, or a lost answer.
+    pub fn durable_round_trips(&self, dir: &Path, samples: usize) -> anyhow::Result<Vec<u64>> {
+        let lab = self.lab_ref();
+        let node = self
+            .nodes
+            .first()
+            .ok_or_else(|| anyhow!("a lab without nodes has no durable round trip"))?;
+        let node_addr = lab.node_addr(node).expect("planned node");
+        // Port 0: an ephemeral port, never the nodes' peer or client port.
+        let echo = lab
+            .udp_bind(
+                &Target::Node(node.clone()),
+                SocketAddr::from((node_addr, 0)),
+            )
+            .with_context(|| format!("bind a UDP echo socket in {node}'s namespace"))?;
+        let client = lab
+            .udp_bind(
+                &Target::Control,
+                SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            )
+            .context("bind a UDP socket in the control namespace")?;
+        Ok(durable_round_trips(&client, &echo, dir, samples)?)
+    }
+
     /// The physical floor under this lab's writes: fsyncs in the work
     /// directory (the disk the nodes' data directories are on) and
     /// [`BenchLab::namespace_rtt`].
@@ -352,7 +400,8 @@ impl BenchLab {
             let fsync = fsync_latency(&dir, samples.fsync)?;
             let fsync_pair = fsync_pair_latency(&dir, samples.fsync_pair)?;
             let rtt = self.namespace_rtt(samples.rtt)?;
-            Ok(Floor::of(&fsync, &fsync_pair, &rtt))
+            let durable_rtt = self.durable_round_trips(&dir, samples.durable_rtt)?;
+            Ok(Floor::of(&fsync, &fsync_pair, &rtt, &durable_rtt))
         })();
         let _ = std::fs::remove_dir(&dir);
         measured.context("measure the physical floor")

@@ -1,6 +1,8 @@
 //! The physical floor under a write on this machine, measured in the same run
 //! as the figures it bounds: one fdatasync on the nodes' disk, two at once
-//! (nodes sharing one disk), and a UDP round trip between lab namespaces.
+//! (nodes sharing one disk), a UDP round trip between lab namespaces, and a
+//! durable round trip (a request that waits for an fdatasync before its
+//! answer, as a 1-node write does, idle gaps and wake-ups included).
 
 use crate::table::Goal;
 use figures::{Summary, ms};
@@ -30,6 +32,8 @@ pub struct FloorSamples {
     pub fsync_pair: usize,
     /// UDP round trips between two lab namespaces.
     pub rtt: usize,
+    /// Durable round trips: request, append + fdatasync, answer.
+    pub durable_rtt: usize,
 }
 
 impl Default for FloorSamples {
@@ -39,6 +43,7 @@ impl Default for FloorSamples {
             fsync: 200,
             fsync_pair: 100,
             rtt: 500,
+            durable_rtt: 300,
         }
     }
 }
@@ -53,15 +58,27 @@ pub struct Floor {
     pub fsync_pair: Summary,
     /// UDP round trip between two lab namespaces.
     pub rtt: Summary,
+    /// From the client's namespace to a node's and back, the answer sent
+    /// only after an append + fdatasync there: what the simplest durable
+    /// server costs a sequential client, with the idle time between
+    /// requests (on a VM, an idle vCPU wakes slower from the disk's
+    /// interrupt than one that syncs back to back).
+    pub durable_rtt: Summary,
 }
 
 impl Floor {
     /// Summarises raw samples (nanoseconds).
-    pub fn of(fsync_ns: &[u64], fsync_pair_ns: &[u64], rtt_ns: &[u64]) -> Floor {
+    pub fn of(
+        fsync_ns: &[u64],
+        fsync_pair_ns: &[u64],
+        rtt_ns: &[u64],
+        durable_rtt_ns: &[u64],
+    ) -> Floor {
         Floor {
             fsync: Summary::of(fsync_ns),
             fsync_pair: Summary::of(fsync_pair_ns),
             rtt: Summary::of(rtt_ns),
+            durable_rtt: Summary::of(durable_rtt_ns),
         }
     }
 
@@ -93,13 +110,20 @@ impl Floor {
         ratio(latency_ns, self.shared_disk_floor_ns(size)?)
     }
 
+    /// `latency_ns` as a multiple of the durable round trip p50 (a 1-node
+    /// write's floor as a request/response loop meets it).
+    pub fn ratio_to_durable_rtt(&self, latency_ns: u64) -> Option<f64> {
+        ratio(latency_ns, self.durable_rtt.p50_ns)
+    }
+
     /// One line for logs and table headings.
     pub fn describe(&self) -> String {
         format!(
-            "floor: fsync p50 {:.3} ms, 2 fsyncs at once p50 {:.3} ms, namespace RTT p50 {:.3} ms",
+            "floor: fsync p50 {:.3} ms, 2 fsyncs at once p50 {:.3} ms, namespace RTT p50 {:.3} ms, durable round trip p50 {:.3} ms",
             ms(self.fsync.p50_ns),
             ms(self.fsync_pair.p50_ns),
-            ms(self.rtt.p50_ns)
+            ms(self.rtt.p50_ns),
+            ms(self.durable_rtt.p50_ns)
         )
     }
 
@@ -247,6 +271,32 @@ pub fn udp_round_trips(
     echo: &UdpSocket,
     samples: usize,
 ) -> io::Result<Vec<u64>> {
+    round_trips(client, echo, samples, || Ok(()))
+}
+
+/// Like [`udp_round_trips`], but the echo answers each datagram only after
+/// appending a small record to a file in `dir` and fdatasyncing it.
+///
+/// # Errors
+/// File or socket failures, or an answer that did not come within a second.
+pub fn durable_round_trips(
+    client: &UdpSocket,
+    echo: &UdpSocket,
+    dir: &Path,
+    samples: usize,
+) -> io::Result<Vec<u64>> {
+    let mut log = ScratchLog::create(dir, "durable")?;
+    round_trips(client, echo, samples, move || log.append_and_sync())
+}
+
+/// Measures round trips from `client` to `echo`, which runs
+/// `before_answer` for each datagram before it sends it back.
+fn round_trips(
+    client: &UdpSocket,
+    echo: &UdpSocket,
+    samples: usize,
+    mut before_answer: impl FnMut() -> io::Result<()> + Send,
+) -> io::Result<Vec<u64>> {
     let echo_addr = echo.local_addr()?;
     client.connect(echo_addr)?;
     client.set_read_timeout(Some(ECHO_TIMEOUT))?;
@@ -259,6 +309,7 @@ pub fn udp_round_trips(
             while !finished.load(Ordering::Relaxed) {
                 match echo.recv_from(&mut buf) {
                     Ok((len, from)) => {
+                        before_answer()?;
                         echo.send_to(&buf[..len], from)?;
                     }
                     Err(e)
@@ -309,7 +360,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn floor() -> Floor {
-        Floor::of(&[171_000], &[262_000], &[15_000])
+        Floor::of(&[171_000], &[262_000], &[15_000], &[250_000])
     }
 
     #[test]
@@ -324,6 +375,7 @@ mod tests {
         assert_eq!(floor.ratio_to_shared_disk_floor(3, 554_000), Some(2.0));
         assert_eq!(floor.ratio_to_shared_disk_floor(1, 554_000), None);
         assert_eq!(Floor::default().ratio_to_write_floor(1, 5), None);
+        assert_eq!(floor.ratio_to_durable_rtt(375_000), Some(1.5));
     }
 
     #[test]
@@ -339,7 +391,7 @@ mod tests {
         let floor = floor();
         assert_eq!(
             floor.describe(),
-            "floor: fsync p50 0.171 ms, 2 fsyncs at once p50 0.262 ms, namespace RTT p50 0.015 ms"
+            "floor: fsync p50 0.171 ms, 2 fsyncs at once p50 0.262 ms, namespace RTT p50 0.015 ms, durable round trip p50 0.250 ms"
         );
         assert!(floor.describe_for(1).ends_with("; write floor 0.171 ms"));
         assert!(
@@ -371,6 +423,17 @@ mod tests {
         let latencies = fsync_pair_latency(&dir, 3).unwrap();
         assert_eq!(latencies.len(), 3);
         assert!(latencies.iter().all(|&ns| ns > 0), "{latencies:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn durable_round_trips_answer_every_request_and_clean_up() {
+        let dir = scratch_dir("durable");
+        let bind = || UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let latencies = durable_round_trips(&bind(), &bind(), &dir, 5).unwrap();
+        assert_eq!(latencies.len(), 5);
+        assert!(latencies.iter().all(|&ns| ns > 0), "{latencies:?}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

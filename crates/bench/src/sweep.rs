@@ -8,9 +8,10 @@ use crate::cluster::BenchLab;
 use crate::failover::{failover_once, median_goal, p99_goal};
 use crate::floor::{Floor, FloorSamples, write_floor_goal};
 use crate::load::ClientPool;
-use crate::system::{Profile, System};
+use crate::system::{Profile, System, fsync_duration_metric};
 use crate::table::{Goal, Row, render_noted};
 use anyhow::{Context, bail};
+use client::Histogram;
 use figures::stamp::utc_stamp;
 use figures::svg::{Panel, Series, plot};
 use figures::{Summary, ms};
@@ -52,6 +53,13 @@ pub struct SweepPoint {
     /// The physical floor measured in this size's lab (the same for every
     /// system run there).
     pub floor: Floor,
+    /// The leader's own write-path fsyncs during the measured writes (its
+    /// `/metrics` histogram, after minus before); `None` when it exposes
+    /// none or did not answer.
+    pub leader_fsync: Option<Histogram>,
+    /// The leader's own write latency (request in to commit) over the
+    /// measured writes, where the system exposes it (splitnode).
+    pub leader_write: Option<Histogram>,
 }
 
 /// Measures one system in `lab`; the first system measured there also
@@ -76,8 +84,21 @@ fn measure(
     };
     let pool = ClientPool::for_cluster(lab, system, &leader, 1)?;
     let warm = pool.run((options.ops / 10).max(1));
+    let metrics_before = lab.metrics_text(&leader)?;
     let measured = pool.run(options.ops);
+    let metrics_after = lab.metrics_text(&leader)?;
     drop(pool);
+    // What the leader itself saw during the measured writes.
+    let during = |family: &str| {
+        let read = |text: &Option<String>| Histogram::read(text.as_deref()?, family);
+        let (before, after) = (read(&metrics_before)?, read(&metrics_after)?);
+        Some(after.since(&before)).filter(|during| during.count > 0.0)
+    };
+    let leader_fsync = during(fsync_duration_metric(system));
+    let leader_write = match system {
+        System::Splitnode => during("splitnode_write_latency_seconds"),
+        System::Etcd => None,
+    };
     for batch in [&warm, &measured] {
         if batch.failures > 0 {
             bail!(
@@ -89,6 +110,23 @@ fn measure(
         }
     }
     let write = Summary::of(&measured.latencies_ns);
+    if let Some(fsyncs) = &leader_fsync {
+        let inside = leader_write.as_ref().map_or(String::new(), |writes| {
+            format!(
+                ", request in to commit inside the leader: mean {}",
+                seconds_as_ms(writes.mean())
+            )
+        });
+        eprintln!(
+            "sweep: {} x{size}: the leader's own fsyncs during the writes: {}, mean {}, p50 {}{inside}; at the client: write mean {:.3} ms, p50 {:.3} ms",
+            system.name(),
+            fsyncs.count,
+            seconds_as_ms(fsyncs.mean()),
+            seconds_as_ms(fsyncs.quantile(0.5)),
+            ms(write.mean_ns),
+            ms(write.p50_ns)
+        );
+    }
     let (mut failover, mut step_down) = (Vec::new(), Vec::new());
     if size >= 3 {
         for rep in 0..options.reps {
@@ -116,7 +154,23 @@ fn measure(
         failover: some(&failover),
         step_down: some(&step_down),
         floor,
+        leader_fsync,
+        leader_write,
     })
+}
+
+/// Count, mean and p50 (ms) of a histogram delta, for results.json.
+fn histogram_figures(h: &Histogram) -> serde_json::Value {
+    json!({
+        "count": h.count,
+        "mean_ms": h.mean().map(|s| s * 1e3),
+        "p50_ms": h.quantile(0.5).map(|s| s * 1e3),
+    })
+}
+
+/// "0.212 ms", or "not resolved" for a figure the histogram cannot give.
+fn seconds_as_ms(seconds: Option<f64>) -> String {
+    seconds.map_or("not resolved".into(), |s| format!("{:.3} ms", s * 1e3))
 }
 
 /// Runs the sweep; returns the run directory and the figures.
@@ -211,11 +265,36 @@ pub fn sweep_rows(points: &[SweepPoint], sizes: &[usize], profile: Profile) -> V
         });
         over_floor.goal = write_floor_goal(size);
         rows.push(over_floor);
+        if size == 1 {
+            rows.push(ratio_row("write p50 / durable round trip", size, &|p| {
+                p.floor.ratio_to_durable_rtt(p.write.p50_ns)
+            }));
+        }
         if size >= 3 {
             rows.push(ratio_row("write p50 / shared-disk floor", size, &|p| {
                 p.floor.ratio_to_shared_disk_floor(size, p.write.p50_ns)
             }));
         }
+        // The disk as the leader met it during the writes, beside the floor
+        // measured before them: a gap between the two is the disk's, not
+        // the system's.
+        let leader_fsync_ns = |p: &SweepPoint, pick: fn(&Histogram) -> Option<f64>| {
+            p.leader_fsync
+                .as_ref()
+                .and_then(pick)
+                .map(|s| (s * 1e9) as u64)
+        };
+        rows.push(ms_row("leader's own fsync mean", size, &|p| {
+            leader_fsync_ns(p, Histogram::mean)
+        }));
+        rows.push(ratio_row(
+            "write p50 / leader's own fsync p50",
+            size,
+            &|p| {
+                let fsync_ns = leader_fsync_ns(p, |h| h.quantile(0.5))?;
+                (fsync_ns > 0).then(|| p.write.p50_ns as f64 / fsync_ns as f64)
+            },
+        ));
     }
     for &size in sizes.iter().filter(|&&s| s >= 3) {
         rows.push(
@@ -277,8 +356,11 @@ fn write_outputs(
                 "write": summary(&p.write),
                 "write_p50_over_floor": p.floor.ratio_to_write_floor(p.size, p.write.p50_ns),
                 "write_p50_over_shared_disk_floor": p.floor.ratio_to_shared_disk_floor(p.size, p.write.p50_ns),
+                "write_p50_over_durable_round_trip": p.floor.ratio_to_durable_rtt(p.write.p50_ns),
                 "failover_first_write": p.failover.as_ref().map(summary),
                 "old_leader_step_down": p.step_down.as_ref().map(summary),
+                "leader_fsync": p.leader_fsync.as_ref().map(histogram_figures),
+                "leader_write": p.leader_write.as_ref().map(histogram_figures),
             })
         })
         .collect();
@@ -289,6 +371,7 @@ fn write_outputs(
                 "fsync": summary(&floor.fsync),
                 "fsync_pair": summary(&floor.fsync_pair),
                 "rtt": summary(&floor.rtt),
+                "durable_rtt": summary(&floor.durable_rtt),
                 "write_floor_ms": ms(floor.write_floor_ns(*size)),
                 "shared_disk_floor_ms": floor.shared_disk_floor_ns(*size).map(ms),
             });
@@ -385,22 +468,9 @@ mod tests {
 
     #[test]
     fn rows_compare_sizes_and_growth() {
-        // A 1 ms fsync, 1.5 ms for two at once, a 0.5 ms round trip: write
-        // floor 1.5 ms, shared-disk floor 2 ms.
-        let floor = Floor {
-            fsync: Summary {
-                p50_ns: 1_000_000,
-                ..Summary::default()
-            },
-            fsync_pair: Summary {
-                p50_ns: 1_500_000,
-                ..Summary::default()
-            },
-            rtt: Summary {
-                p50_ns: 500_000,
-                ..Summary::default()
-            },
-        };
+        // A 1 ms fsync, 1.5 ms for two at once, a 0.5 ms round trip, a
+        // 1.25 ms durable one: write floor 1.5 ms, shared-disk floor 2 ms.
+        let floor = Floor::of(&[1_000_000], &[1_500_000], &[500_000], &[1_250_000]);
         let point = |system, size, p50| SweepPoint {
             system,
             size,
@@ -408,13 +478,22 @@ mod tests {
             failover: (size >= 3).then(|| summary(300)),
             step_down: None,
             floor,
+            // Ten fsyncs within (0.75, 1] ms, ten within (1, 2] ms: the p50
+            // is 1 ms, the mean 1.2 ms.
+            leader_fsync: (system == System::Splitnode).then(|| Histogram {
+                buckets: vec![(0.000_75, 0.0), (0.001, 10.0), (0.002, 20.0)],
+                sum: 0.024,
+                count: 20.0,
+            }),
+            leader_write: None,
         };
         let points = [
+            point(System::Splitnode, 1, 2),
             point(System::Splitnode, 3, 2),
             point(System::Splitnode, 7, 3),
             point(System::Etcd, 3, 8),
         ];
-        let rows = sweep_rows(&points, &[3, 7], Profile::Fast);
+        let rows = sweep_rows(&points, &[1, 3, 7], Profile::Fast);
         let row = |figure: &str| {
             rows.iter()
                 .find(|r| r.figure == figure)
@@ -435,6 +514,16 @@ mod tests {
         assert_eq!(over_floor.goal, Some(Goal::AtMost(2.0)));
         let shared = row("write p50 / shared-disk floor, 7 nodes");
         assert_eq!((shared.splitnode, shared.goal), (Some(1.5), None));
+        let durable = row("write p50 / durable round trip, 1 nodes");
+        assert_eq!((durable.splitnode, durable.etcd), (Some(1.6), None));
+        assert!(
+            rows.iter()
+                .all(|r| r.figure != "write p50 / durable round trip, 3 nodes")
+        );
+        let own_fsync = row("leader's own fsync mean, 3 nodes");
+        assert_eq!((own_fsync.splitnode, own_fsync.etcd), (Some(1.2), None));
+        let over_own_fsync = row("write p50 / leader's own fsync p50, 3 nodes");
+        assert_eq!(over_own_fsync.splitnode, Some(2.0));
         let growth = rows.iter().find(|r| r.figure.contains("growth")).unwrap();
         assert_eq!(growth.splitnode, Some(1.5));
         assert_eq!(

@@ -153,6 +153,16 @@ pub fn fsync_metric(system: System) -> &'static str {
     }
 }
 
+/// The Prometheus histogram of a system's write-path fsync durations:
+/// splitnode's group-commit fsyncs, etcd's WAL fsyncs (etcd's buckets start
+/// at 1 ms, so below that only its mean tells anything).
+pub fn fsync_duration_metric(system: System) -> &'static str {
+    match system {
+        System::Splitnode => "splitnode_fsync_duration_seconds",
+        System::Etcd => "etcd_disk_wal_fsync_duration_seconds",
+    }
+}
+
 /// One write. `Ok(true)` when acknowledged (committed), `Ok(false)` when the
 /// server refused or could not commit it.
 ///

@@ -26,7 +26,7 @@ pub mod system;
 pub use command::{LOG_ENV, Peer, SplitnodeCommand, ensure_cluster_key, find_splitnode, log_env};
 pub use http::{HttpConn, Response, Transport, request, set_default_bearer};
 pub use ops::{Outcome, Request, execute, interpret};
-pub use prometheus::{sample, sample_sum};
+pub use prometheus::{Histogram, sample, sample_sum};
 pub use protocol::{Protocol, Session};
 pub use status::{
     LeaderView, NodeStatus, WaitError, agreed_leader, newest_leader, parse_status, poll_statuses,

@@ -158,6 +158,50 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 
+/// Upper bounds (seconds) of the fsync histogram buckets: fine below a
+/// millisecond, where a healthy disk answers, so the bench can tell the
+/// node's own fsync from the floor it measured beside it.
+const FSYNC_BUCKETS: [f64; 14] = [
+    0.000_1, 0.000_15, 0.000_2, 0.000_25, 0.000_3, 0.000_4, 0.000_5, 0.000_75, 0.001, 0.002, 0.005,
+    0.01, 0.1, 1.0,
+];
+
+/// A Prometheus histogram over 14 bucket bounds (seconds) that its owner
+/// passes to every call, always the same ones.
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; 14],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, bounds: &[f64; 14], nanos: u64) {
+        let seconds = nanos as f64 / 1e9;
+        for (bucket, bound) in self.buckets.iter().zip(bounds) {
+            if seconds <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn render(&self, bounds: &[f64; 14], out: &mut String, name: &str, help: &str) {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bucket, bound) in self.buckets.iter().zip(bounds) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", load(bucket));
+        }
+        let count = load(&self.count);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {:.9}\n{name}_count {count}",
+            load(&self.sum_ns) as f64 / 1e9
+        );
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Metrics {
     frames_rejected: [[AtomicU64; RejectReason::ALL.len()]; 2],
@@ -184,9 +228,8 @@ pub(crate) struct Metrics {
     pub snapshot_bytes_sent: AtomicU64,
     pub snapshots_installed: AtomicU64,
     pub compactions: AtomicU64,
-    write_latency_buckets: [AtomicU64; 14],
-    write_latency_count: AtomicU64,
-    write_latency_sum_ns: AtomicU64,
+    write_latency: Histogram,
+    fsync_duration: Histogram,
 }
 
 fn via_slot(via: Via) -> usize {
@@ -229,15 +272,13 @@ impl Metrics {
     }
 
     pub(crate) fn observe_write_latency(&self, nanos: u64) {
-        let seconds = nanos as f64 / 1e9;
-        for (bucket, bound) in self.write_latency_buckets.iter().zip(LATENCY_BUCKETS) {
-            if seconds <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.write_latency_count.fetch_add(1, Ordering::Relaxed);
-        self.write_latency_sum_ns
-            .fetch_add(nanos, Ordering::Relaxed);
+        self.write_latency.observe(&LATENCY_BUCKETS, nanos);
+    }
+
+    /// One group-commit fsync (log and meta of one batch) took `nanos`.
+    pub(crate) fn observe_fsync(&self, nanos: u64) {
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.fsync_duration.observe(&FSYNC_BUCKETS, nanos);
     }
 
     pub(crate) fn render(&self, gauges: &Gauges) -> String {
@@ -441,25 +482,17 @@ impl Metrics {
             );
         }
 
-        let _ = writeln!(
-            out,
-            "# HELP splitnode_write_latency_seconds Client write latency, request to commit.\n\
-             # TYPE splitnode_write_latency_seconds histogram"
+        self.write_latency.render(
+            &LATENCY_BUCKETS,
+            &mut out,
+            "splitnode_write_latency_seconds",
+            "Client write latency, request to commit.",
         );
-        for (bucket, bound) in self.write_latency_buckets.iter().zip(LATENCY_BUCKETS) {
-            let _ = writeln!(
-                out,
-                "splitnode_write_latency_seconds_bucket{{le=\"{bound}\"}} {}",
-                load(bucket)
-            );
-        }
-        let count = load(&self.write_latency_count);
-        let _ = writeln!(
-            out,
-            "splitnode_write_latency_seconds_bucket{{le=\"+Inf\"}} {count}\n\
-             splitnode_write_latency_seconds_sum {:.9}\n\
-             splitnode_write_latency_seconds_count {count}",
-            load(&self.write_latency_sum_ns) as f64 / 1e9
+        self.fsync_duration.render(
+            &FSYNC_BUCKETS,
+            &mut out,
+            "splitnode_fsync_duration_seconds",
+            "Group-commit fsync latency (the batch's log and meta files).",
         );
         out
     }
@@ -489,6 +522,7 @@ mod tests {
         metrics.reject(Via::Udp, RejectReason::Oversized);
         metrics.observe_write_latency(3_000_000);
         metrics.observe_write_latency(700_000_000);
+        metrics.observe_fsync(180_000);
         metrics
             .stale_term_rejections
             .fetch_add(3, Ordering::Relaxed);
@@ -503,6 +537,10 @@ mod tests {
             "splitnode_write_latency_seconds_bucket{le=\"0.005\"} 1\n",
             "splitnode_write_latency_seconds_bucket{le=\"1\"} 2\n",
             "splitnode_write_latency_seconds_count 2\n",
+            "splitnode_fsync_duration_seconds_bucket{le=\"0.00015\"} 0\n",
+            "splitnode_fsync_duration_seconds_bucket{le=\"0.0002\"} 1\n",
+            "splitnode_fsync_duration_seconds_sum 0.000180000\n",
+            "splitnode_fsyncs_total 1\n",
         ];
         for line in expected {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");

@@ -1,12 +1,14 @@
 //! Group commit: the fsync that makes a batch's writes durable, inline or
 //! on the fsync thread, and feeding `Input::Persisted` when it is done
 //! (driver contract step 3).
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
 
 use consensus::{Input, IoSeq};
 use tokio::sync::mpsc;
 
 use super::{Driver, DriverError};
+use crate::metrics::Metrics;
 use crate::storage::{StorageError, SyncJob};
 
 /// The far end of the fsync thread: jobs in, completions out.
@@ -16,22 +18,30 @@ pub(super) struct SyncThread {
 }
 
 impl SyncThread {
-    /// A thread that runs each job's fsync and reports it; it ends when
-    /// the driver drops its sender.
-    pub(super) fn spawn() -> std::io::Result<SyncThread> {
+    /// A thread that runs each job's fsync, times it into `metrics` and
+    /// reports it; it ends when the driver drops its sender.
+    pub(super) fn spawn(metrics: Arc<Metrics>) -> std::io::Result<SyncThread> {
         let (jobs, job_rx) = std::sync::mpsc::channel::<(IoSeq, SyncJob)>();
         let (done_tx, done) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("fsync".into())
             .spawn(move || {
                 for (upto, job) in job_rx {
-                    if done_tx.send((upto, job.run())).is_err() {
+                    if done_tx.send((upto, timed_run(job, &metrics))).is_err() {
                         break;
                     }
                 }
             })?;
         Ok(SyncThread { jobs, done })
     }
+}
+
+/// Runs `job`'s fsyncs; a successful one counts into the fsync histogram.
+fn timed_run(job: SyncJob, metrics: &Metrics) -> Result<(), StorageError> {
+    let started = Instant::now();
+    job.run()?;
+    metrics.observe_fsync(started.elapsed().as_nanos() as u64);
+    Ok(())
 }
 
 impl Driver {
@@ -43,7 +53,6 @@ impl Driver {
         result: Result<(), StorageError>,
     ) -> Result<(), DriverError> {
         result?;
-        self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.state.sync_in_flight = None;
         self.mark_durable(upto);
         Ok(())
@@ -91,8 +100,7 @@ impl Driver {
                 }
                 Err(std::sync::mpsc::SendError((_, job))) => {
                     // The fsync thread is gone (it panicked): flush here.
-                    job.run()?;
-                    self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
+                    timed_run(job, &self.metrics)?;
                     self.mark_durable(upto);
                     return Ok(true);
                 }
@@ -103,8 +111,10 @@ impl Driver {
             // followers' fsyncs overlap this one.
             tokio::task::yield_now().await;
         }
+        let started = Instant::now();
         self.storage.sync()?;
-        self.metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .observe_fsync(started.elapsed().as_nanos() as u64);
         self.mark_durable(upto);
         Ok(true)
     }

@@ -165,7 +165,8 @@ impl Driver {
         let mut ticker = tokio::time::interval(self.clock.real_duration(tick_local));
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
-        let mut sync_thread = SyncThread::spawn().map_err(DriverError::SyncThread)?;
+        let mut sync_thread =
+            SyncThread::spawn(Arc::clone(&self.metrics)).map_err(DriverError::SyncThread)?;
         // The replica may have produced actions while being built.
         self.execute(&sync_thread).await?;
         loop {
