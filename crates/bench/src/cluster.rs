@@ -6,7 +6,8 @@
 //! processes are killed and its namespaces deleted.
 
 use crate::floor::{
-    Floor, FloorSamples, durable_round_trips, fsync_latency, fsync_pair_latency, udp_round_trips,
+    Floor, FloorRaw, FloorSamples, QuorumSockets, durable_round_trips, fsync_latency,
+    fsync_pair_latency, quorum_round_trips, udp_round_trips,
 };
 use crate::netns::run_in_netns;
 use crate::system::{Profile, System, etcd_description, fsync_metric, view};
@@ -387,24 +388,70 @@ impl BenchLab {
         Ok(durable_round_trips(&client, &echo, dir, samples)?)
     }
 
-    /// The physical floor under this lab's writes: fsyncs in the work
-    /// directory (the disk the nodes' data directories are on) and
-    /// [`BenchLab::namespace_rtt`].
+    /// Quorum durable round trips (see [`quorum_round_trips`]) from the
+    /// control namespace through the first node's namespace (the "leader")
+    /// and the second's (the "follower"), both syncing to `dir`; `None` in
+    /// a 1-node lab.
+    ///
+    /// # Errors
+    /// Namespace entry, file or socket failures, or a lost answer.
+    pub fn quorum_round_trips(
+        &self,
+        dir: &Path,
+        samples: usize,
+    ) -> anyhow::Result<Option<Vec<u64>>> {
+        let [leader, follower, ..] = self.nodes.as_slice() else {
+            return Ok(None);
+        };
+        let lab = self.lab_ref();
+        let bind = |node: &String, ip: Ipv4Addr| {
+            lab.udp_bind(&Target::Node(node.clone()), SocketAddr::from((ip, 0)))
+                .with_context(|| format!("bind a UDP socket in {node}'s namespace"))
+        };
+        // Port 0: ephemeral ports, never the nodes' peer or client port.
+        let sockets = QuorumSockets {
+            leader: bind(leader, lab.node_addr(leader).expect("planned node"))?,
+            leader_to_follower: bind(leader, Ipv4Addr::UNSPECIFIED)?,
+            follower: bind(follower, lab.node_addr(follower).expect("planned node"))?,
+        };
+        let client = lab
+            .udp_bind(
+                &Target::Control,
+                SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            )
+            .context("bind a UDP socket in the control namespace")?;
+        Ok(Some(quorum_round_trips(&client, &sockets, dir, samples)?))
+    }
+
+    /// One turn of the physical floor under this lab's writes: fsyncs in
+    /// the work directory (the disk the nodes' data directories are on),
+    /// [`BenchLab::namespace_rtt`], and the durable and quorum round trips.
+    ///
+    /// # Errors
+    /// Disk or socket failures.
+    pub fn floor_samples(&self, samples: FloorSamples) -> anyhow::Result<FloorRaw> {
+        let dir = self.work_dir.join("floor");
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let measured = (|| -> anyhow::Result<FloorRaw> {
+            Ok(FloorRaw {
+                fsync: fsync_latency(&dir, samples.fsync)?,
+                fsync_pair: fsync_pair_latency(&dir, samples.fsync_pair)?,
+                rtt: self.namespace_rtt(samples.rtt)?,
+                durable_rtt: self.durable_round_trips(&dir, samples.durable_rtt)?,
+                quorum_rtt: self.quorum_round_trips(&dir, samples.quorum_rtt)?,
+            })
+        })();
+        let _ = std::fs::remove_dir(&dir);
+        measured.context("measure the physical floor")
+    }
+
+    /// The physical floor, measured in one turn (see
+    /// [`BenchLab::floor_samples`]).
     ///
     /// # Errors
     /// Disk or socket failures.
     pub fn floor(&self, samples: FloorSamples) -> anyhow::Result<Floor> {
-        let dir = self.work_dir.join("floor");
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        let measured = (|| -> anyhow::Result<Floor> {
-            let fsync = fsync_latency(&dir, samples.fsync)?;
-            let fsync_pair = fsync_pair_latency(&dir, samples.fsync_pair)?;
-            let rtt = self.namespace_rtt(samples.rtt)?;
-            let durable_rtt = self.durable_round_trips(&dir, samples.durable_rtt)?;
-            Ok(Floor::of(&fsync, &fsync_pair, &rtt, &durable_rtt))
-        })();
-        let _ = std::fs::remove_dir(&dir);
-        measured.context("measure the physical floor")
+        Ok(Floor::of(&self.floor_samples(samples)?))
     }
 
     /// Waits until every node answers, exactly one claims leadership and all

@@ -34,6 +34,8 @@ pub struct FloorSamples {
     pub rtt: usize,
     /// Durable round trips: request, append + fdatasync, answer.
     pub durable_rtt: usize,
+    /// Quorum durable round trips (labs of two nodes and more).
+    pub quorum_rtt: usize,
 }
 
 impl Default for FloorSamples {
@@ -44,6 +46,51 @@ impl Default for FloorSamples {
             fsync_pair: 100,
             rtt: 500,
             durable_rtt: 300,
+            quorum_rtt: 300,
+        }
+    }
+}
+
+impl FloorSamples {
+    /// Each count divided over `blocks` measurements (rounded up), for a
+    /// floor taken in turns with the writes it bounds.
+    pub fn per_block(self, blocks: usize) -> FloorSamples {
+        let share = |n: usize| n.div_ceil(blocks.max(1));
+        FloorSamples {
+            fsync: share(self.fsync),
+            fsync_pair: share(self.fsync_pair),
+            rtt: share(self.rtt),
+            durable_rtt: share(self.durable_rtt),
+            quorum_rtt: share(self.quorum_rtt),
+        }
+    }
+}
+
+/// The floor's raw samples (nanoseconds), pooled over the turns in which
+/// they were taken.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FloorRaw {
+    /// See [`Floor::fsync`].
+    pub fsync: Vec<u64>,
+    /// See [`Floor::fsync_pair`].
+    pub fsync_pair: Vec<u64>,
+    /// See [`Floor::rtt`].
+    pub rtt: Vec<u64>,
+    /// See [`Floor::durable_rtt`].
+    pub durable_rtt: Vec<u64>,
+    /// See [`Floor::quorum_rtt`]; `None` in a 1-node lab.
+    pub quorum_rtt: Option<Vec<u64>>,
+}
+
+impl FloorRaw {
+    /// Adds the samples of a later turn.
+    pub fn extend(&mut self, later: FloorRaw) {
+        self.fsync.extend(later.fsync);
+        self.fsync_pair.extend(later.fsync_pair);
+        self.rtt.extend(later.rtt);
+        self.durable_rtt.extend(later.durable_rtt);
+        if let Some(quorum) = later.quorum_rtt {
+            self.quorum_rtt.get_or_insert_with(Vec::new).extend(quorum);
         }
     }
 }
@@ -64,21 +111,24 @@ pub struct Floor {
     /// requests (on a VM, an idle vCPU wakes slower from the disk's
     /// interrupt than one that syncs back to back).
     pub durable_rtt: Summary,
+    /// The simplest quorum write, in labs of two nodes and more: from the
+    /// client's namespace to a "leader" echo in the first node's, which
+    /// forwards the request to a "follower" echo in the second node's and
+    /// then appends + fdatasyncs; the follower appends + fdatasyncs and
+    /// answers; the leader answers once both are durable. Both files are
+    /// on the one disk, as the nodes' are.
+    pub quorum_rtt: Option<Summary>,
 }
 
 impl Floor {
-    /// Summarises raw samples (nanoseconds).
-    pub fn of(
-        fsync_ns: &[u64],
-        fsync_pair_ns: &[u64],
-        rtt_ns: &[u64],
-        durable_rtt_ns: &[u64],
-    ) -> Floor {
+    /// Summarises raw samples.
+    pub fn of(raw: &FloorRaw) -> Floor {
         Floor {
-            fsync: Summary::of(fsync_ns),
-            fsync_pair: Summary::of(fsync_pair_ns),
-            rtt: Summary::of(rtt_ns),
-            durable_rtt: Summary::of(durable_rtt_ns),
+            fsync: Summary::of(&raw.fsync),
+            fsync_pair: Summary::of(&raw.fsync_pair),
+            rtt: Summary::of(&raw.rtt),
+            durable_rtt: Summary::of(&raw.durable_rtt),
+            quorum_rtt: raw.quorum_rtt.as_deref().map(Summary::of),
         }
     }
 
@@ -116,6 +166,11 @@ impl Floor {
         ratio(latency_ns, self.durable_rtt.p50_ns)
     }
 
+    /// `latency_ns` as a multiple of the quorum durable round trip p50.
+    pub fn ratio_to_quorum_rtt(&self, latency_ns: u64) -> Option<f64> {
+        ratio(latency_ns, self.quorum_rtt?.p50_ns)
+    }
+
     /// One line for logs and table headings.
     pub fn describe(&self) -> String {
         format!(
@@ -129,11 +184,17 @@ impl Floor {
 
     /// [`Floor::describe`] plus the floors that apply to a cluster of `size`.
     pub fn describe_for(&self, size: usize) -> String {
-        let mut text = format!(
-            "{}; write floor {:.3} ms",
-            self.describe(),
+        let mut text = self.describe();
+        if let Some(quorum) = self.quorum_rtt {
+            text.push_str(&format!(
+                ", quorum durable round trip p50 {:.3} ms",
+                ms(quorum.p50_ns)
+            ));
+        }
+        text.push_str(&format!(
+            "; write floor {:.3} ms",
             ms(self.write_floor_ns(size))
-        );
+        ));
         if let Some(shared) = self.shared_disk_floor_ns(size) {
             text.push_str(&format!(", shared-disk floor {:.3} ms", ms(shared)));
         }
@@ -271,7 +332,7 @@ pub fn udp_round_trips(
     echo: &UdpSocket,
     samples: usize,
 ) -> io::Result<Vec<u64>> {
-    round_trips(client, echo, samples, || Ok(()))
+    round_trips(client, echo, samples, |_| Ok(()))
 }
 
 /// Like [`udp_round_trips`], but the echo answers each datagram only after
@@ -286,16 +347,77 @@ pub fn durable_round_trips(
     samples: usize,
 ) -> io::Result<Vec<u64>> {
     let mut log = ScratchLog::create(dir, "durable")?;
-    round_trips(client, echo, samples, move || log.append_and_sync())
+    round_trips(client, echo, samples, move |_| log.append_and_sync())
+}
+
+/// The sockets of a quorum durable round trip (see [`Floor::quorum_rtt`]):
+/// the leader's echo, the leader's socket towards the follower, and the
+/// follower's echo, each made in its node's namespace.
+pub struct QuorumSockets {
+    /// Where the client's requests arrive.
+    pub leader: UdpSocket,
+    /// The leader's socket for the follower's traffic.
+    pub leader_to_follower: UdpSocket,
+    /// The follower's echo.
+    pub follower: UdpSocket,
+}
+
+/// Round trips of a minimal quorum write from `client` (see
+/// [`Floor::quorum_rtt`]), nanoseconds; both logs live in `dir`.
+///
+/// # Errors
+/// File or socket failures, or an answer that did not come within a second.
+pub fn quorum_round_trips(
+    client: &UdpSocket,
+    sockets: &QuorumSockets,
+    dir: &Path,
+    samples: usize,
+) -> io::Result<Vec<u64>> {
+    let mut leader_log = ScratchLog::create(dir, "quorum-leader")?;
+    let mut follower_log = ScratchLog::create(dir, "quorum-follower")?;
+    let to_follower = &sockets.leader_to_follower;
+    to_follower.connect(sockets.follower.local_addr()?)?;
+    to_follower.set_read_timeout(Some(ECHO_TIMEOUT))?;
+    sockets
+        .follower
+        .set_read_timeout(Some(Duration::from_millis(20)))?;
+    let follower_done = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let following = scope.spawn(|| {
+            echo_until(&sockets.follower, &follower_done, |_| {
+                follower_log.append_and_sync()
+            })
+        });
+        // As a leader does: the append goes out first, so the follower's
+        // fsync overlaps the leader's.
+        let mut ack = [0u8; 64];
+        let measured = round_trips(client, &sockets.leader, samples, |request| {
+            to_follower.send(request)?;
+            leader_log.append_and_sync()?;
+            loop {
+                let len = to_follower.recv(&mut ack)?;
+                if ack[..len] == *request {
+                    return Ok(());
+                }
+            }
+        });
+        follower_done.store(true, Ordering::Relaxed);
+        let followed = following
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("follower echo thread panicked")));
+        let latencies = measured?;
+        followed?;
+        Ok(latencies)
+    })
 }
 
 /// Measures round trips from `client` to `echo`, which runs
-/// `before_answer` for each datagram before it sends it back.
+/// `before_answer` on each datagram before it sends it back.
 fn round_trips(
     client: &UdpSocket,
     echo: &UdpSocket,
     samples: usize,
-    mut before_answer: impl FnMut() -> io::Result<()> + Send,
+    before_answer: impl FnMut(&[u8]) -> io::Result<()> + Send,
 ) -> io::Result<Vec<u64>> {
     let echo_addr = echo.local_addr()?;
     client.connect(echo_addr)?;
@@ -304,24 +426,7 @@ fn round_trips(
     echo.set_read_timeout(Some(Duration::from_millis(20)))?;
     let finished = AtomicBool::new(false);
     thread::scope(|scope| {
-        let echoing = scope.spawn(|| -> io::Result<()> {
-            let mut buf = [0u8; 64];
-            while !finished.load(Ordering::Relaxed) {
-                match echo.recv_from(&mut buf) {
-                    Ok((len, from)) => {
-                        before_answer()?;
-                        echo.send_to(&buf[..len], from)?;
-                    }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(())
-        });
+        let echoing = scope.spawn(|| echo_until(echo, &finished, before_answer));
         let measured = measure_round_trips(client, samples)
             .map_err(|e| io::Error::new(e.kind(), format!("UDP echo via {echo_addr}: {e}")));
         finished.store(true, Ordering::Relaxed);
@@ -332,6 +437,31 @@ fn round_trips(
         echoed?;
         Ok(latencies)
     })
+}
+
+/// Answers every datagram on `echo` with itself, after `before_answer`,
+/// until `finished` (checked at least every read timeout).
+fn echo_until(
+    echo: &UdpSocket,
+    finished: &AtomicBool,
+    mut before_answer: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buf = [0u8; 64];
+    while !finished.load(Ordering::Relaxed) {
+        match echo.recv_from(&mut buf) {
+            Ok((len, from)) => {
+                before_answer(&buf[..len])?;
+                echo.send_to(&buf[..len], from)?;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn measure_round_trips(client: &UdpSocket, samples: usize) -> io::Result<Vec<u64>> {
@@ -360,7 +490,13 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn floor() -> Floor {
-        Floor::of(&[171_000], &[262_000], &[15_000], &[250_000])
+        Floor::of(&FloorRaw {
+            fsync: vec![171_000],
+            fsync_pair: vec![262_000],
+            rtt: vec![15_000],
+            durable_rtt: vec![250_000],
+            quorum_rtt: Some(vec![400_000]),
+        })
     }
 
     #[test]
@@ -376,6 +512,29 @@ mod tests {
         assert_eq!(floor.ratio_to_shared_disk_floor(1, 554_000), None);
         assert_eq!(Floor::default().ratio_to_write_floor(1, 5), None);
         assert_eq!(floor.ratio_to_durable_rtt(375_000), Some(1.5));
+        assert_eq!(floor.ratio_to_quorum_rtt(600_000), Some(1.5));
+    }
+
+    #[test]
+    fn turns_pool_their_samples() {
+        let samples = FloorSamples::default().per_block(4);
+        assert_eq!(
+            (samples.fsync, samples.rtt, samples.quorum_rtt),
+            (50, 125, 75)
+        );
+        let turn = |ns: u64, quorum: bool| FloorRaw {
+            fsync: vec![ns],
+            fsync_pair: vec![ns],
+            rtt: vec![ns],
+            durable_rtt: vec![ns],
+            quorum_rtt: quorum.then(|| vec![ns]),
+        };
+        let mut raw = turn(1, false);
+        raw.extend(turn(2, true));
+        raw.extend(turn(3, true));
+        assert_eq!(raw.fsync, vec![1, 2, 3]);
+        assert_eq!(raw.quorum_rtt, Some(vec![2, 3]));
+        assert_eq!(Floor::of(&raw).durable_rtt.count, 3);
     }
 
     #[test]
@@ -431,6 +590,22 @@ mod tests {
         let dir = scratch_dir("durable");
         let bind = || UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let latencies = durable_round_trips(&bind(), &bind(), &dir, 5).unwrap();
+        assert_eq!(latencies.len(), 5);
+        assert!(latencies.iter().all(|&ns| ns > 0), "{latencies:?}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn quorum_round_trips_answer_every_request_and_clean_up() {
+        let dir = scratch_dir("quorum");
+        let bind = || UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let sockets = QuorumSockets {
+            leader: bind(),
+            leader_to_follower: bind(),
+            follower: bind(),
+        };
+        let latencies = quorum_round_trips(&bind(), &sockets, &dir, 5).unwrap();
         assert_eq!(latencies.len(), 5);
         assert!(latencies.iter().all(|&ns| ns > 0), "{latencies:?}");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);

@@ -6,8 +6,8 @@
 
 use crate::cluster::BenchLab;
 use crate::failover::{failover_once, median_goal, p99_goal};
-use crate::floor::{Floor, FloorSamples, write_floor_goal};
-use crate::load::ClientPool;
+use crate::floor::{Floor, FloorRaw, FloorSamples, write_floor_goal};
+use crate::load::{BatchResult, ClientPool};
 use crate::system::{Profile, System, fsync_duration_metric};
 use crate::table::{Goal, Row, render_noted};
 use anyhow::{Context, bail};
@@ -62,32 +62,55 @@ pub struct SweepPoint {
     pub leader_write: Option<Histogram>,
 }
 
-/// Measures one system in `lab`; the first system measured there also
-/// measures the lab's `floor`, with its cluster up but idle.
+/// The measured writes run in this many turns, each after a turn of the
+/// floor: the disk and the host drift by tens of percent within a minute
+/// on a shared VM, so a floor taken once before the writes can make a
+/// figure look better or worse than it is against the machine it ran on.
+const TURNS: u64 = 4;
+
+/// Measures one system in `lab`, taking the floor in turns with its writes
+/// (the cluster up, idle during each floor turn).
 fn measure(
     lab: &mut BenchLab,
     system: System,
     options: &SweepOptions,
     binary: &Path,
-    floor: &mut Option<Floor>,
 ) -> anyhow::Result<SweepPoint> {
     let size = lab.nodes().len();
     eprintln!("sweep: {} x{size}: starting", system.name());
     let leader = lab.start(system, options.profile, binary)?;
-    let floor = match *floor {
-        Some(floor) => floor,
-        None => {
-            let measured = lab.floor(FloorSamples::default())?;
-            eprintln!("sweep: x{size}: {}", measured.describe_for(size));
-            *floor.insert(measured)
-        }
-    };
     let pool = ClientPool::for_cluster(lab, system, &leader, 1)?;
-    let warm = pool.run((options.ops / 10).max(1));
+    let check = |batch: &BatchResult| {
+        if batch.failures > 0 {
+            bail!(
+                "{} x{size}: {} writes failed, first: {}",
+                system.name(),
+                batch.failures,
+                batch.first_failure.clone().unwrap_or_default()
+            );
+        }
+        Ok(())
+    };
+    check(&pool.run((options.ops / 10).max(1)))?;
+    let turn_samples = FloorSamples::default().per_block(TURNS as usize);
+    let mut floor_raw = FloorRaw::default();
+    let mut latencies_ns = Vec::with_capacity(options.ops as usize);
     let metrics_before = lab.metrics_text(&leader)?;
-    let measured = pool.run(options.ops);
+    for turn in 0..TURNS {
+        floor_raw.extend(lab.floor_samples(turn_samples)?);
+        let ops = options.ops / TURNS + u64::from(turn < options.ops % TURNS);
+        let batch = pool.run(ops);
+        check(&batch)?;
+        latencies_ns.extend(batch.latencies_ns);
+    }
     let metrics_after = lab.metrics_text(&leader)?;
     drop(pool);
+    let floor = Floor::of(&floor_raw);
+    eprintln!(
+        "sweep: {} x{size}: {} (in {TURNS} turns between the writes)",
+        system.name(),
+        floor.describe_for(size)
+    );
     // What the leader itself saw during the measured writes.
     let during = |family: &str| {
         let read = |text: &Option<String>| Histogram::read(text.as_deref()?, family);
@@ -99,17 +122,7 @@ fn measure(
         System::Splitnode => during("splitnode_write_latency_seconds"),
         System::Etcd => None,
     };
-    for batch in [&warm, &measured] {
-        if batch.failures > 0 {
-            bail!(
-                "{} x{size}: {} writes failed, first: {}",
-                system.name(),
-                batch.failures,
-                batch.first_failure.clone().unwrap_or_default()
-            );
-        }
-    }
-    let write = Summary::of(&measured.latencies_ns);
+    let write = Summary::of(&latencies_ns);
     if let Some(fsyncs) = &leader_fsync {
         let inside = leader_write.as_ref().map_or(String::new(), |writes| {
             format!(
@@ -218,9 +231,8 @@ pub fn run_sweep(options: &SweepOptions) -> anyhow::Result<(PathBuf, Vec<SweepPo
     let mut points = Vec::new();
     for &size in &sizes {
         let mut lab = BenchLab::up(size, &run_dir.join("nodes"), false)?;
-        let mut floor = None;
         for (system, binary) in &systems {
-            points.push(measure(&mut lab, *system, options, binary, &mut floor)?);
+            points.push(measure(&mut lab, *system, options, binary)?);
         }
     }
     write_outputs(&run_dir, options, &sizes, &points)?;
@@ -274,6 +286,11 @@ pub fn sweep_rows(points: &[SweepPoint], sizes: &[usize], profile: Profile) -> V
             rows.push(ratio_row("write p50 / shared-disk floor", size, &|p| {
                 p.floor.ratio_to_shared_disk_floor(size, p.write.p50_ns)
             }));
+            rows.push(ratio_row(
+                "write p50 / quorum durable round trip",
+                size,
+                &|p| p.floor.ratio_to_quorum_rtt(p.write.p50_ns),
+            ));
         }
         // The disk as the leader met it during the writes, beside the floor
         // measured before them: a gap between the two is the disk's, not
@@ -330,18 +347,16 @@ fn write_outputs(
         options.ops,
         options.reps
     );
-    let floors: Vec<(usize, Floor)> = sizes
+    let notes: Vec<String> = points
         .iter()
-        .filter_map(|&size| {
-            points
-                .iter()
-                .find(|p| p.size == size)
-                .map(|p| (size, p.floor))
+        .map(|p| {
+            format!(
+                "{} nodes, {}'s turns: {}",
+                p.size,
+                p.system.name(),
+                p.floor.describe_for(p.size)
+            )
         })
-        .collect();
-    let notes: Vec<String> = floors
-        .iter()
-        .map(|(size, floor)| format!("{size} nodes: {}", floor.describe_for(*size)))
         .collect();
     let table = render_noted(&title, &notes, &sweep_rows(points, sizes, options.profile));
     println!("{table}");
@@ -357,28 +372,24 @@ fn write_outputs(
                 "write_p50_over_floor": p.floor.ratio_to_write_floor(p.size, p.write.p50_ns),
                 "write_p50_over_shared_disk_floor": p.floor.ratio_to_shared_disk_floor(p.size, p.write.p50_ns),
                 "write_p50_over_durable_round_trip": p.floor.ratio_to_durable_rtt(p.write.p50_ns),
+                "write_p50_over_quorum_durable_round_trip": p.floor.ratio_to_quorum_rtt(p.write.p50_ns),
                 "failover_first_write": p.failover.as_ref().map(summary),
                 "old_leader_step_down": p.step_down.as_ref().map(summary),
+                "floor": {
+                    "fsync": summary(&p.floor.fsync),
+                    "fsync_pair": summary(&p.floor.fsync_pair),
+                    "rtt": summary(&p.floor.rtt),
+                    "durable_rtt": summary(&p.floor.durable_rtt),
+                    "quorum_rtt": p.floor.quorum_rtt.as_ref().map(summary),
+                    "write_floor_ms": ms(p.floor.write_floor_ns(p.size)),
+                    "shared_disk_floor_ms": p.floor.shared_disk_floor_ns(p.size).map(ms),
+                },
                 "leader_fsync": p.leader_fsync.as_ref().map(histogram_figures),
                 "leader_write": p.leader_write.as_ref().map(histogram_figures),
             })
         })
         .collect();
-    let floors: serde_json::Map<String, serde_json::Value> = floors
-        .iter()
-        .map(|(size, floor)| {
-            let figures = json!({
-                "fsync": summary(&floor.fsync),
-                "fsync_pair": summary(&floor.fsync_pair),
-                "rtt": summary(&floor.rtt),
-                "durable_rtt": summary(&floor.durable_rtt),
-                "write_floor_ms": ms(floor.write_floor_ns(*size)),
-                "shared_disk_floor_ms": floor.shared_disk_floor_ns(*size).map(ms),
-            });
-            (size.to_string(), figures)
-        })
-        .collect();
-    let doc = json!({"profile": options.profile.name(), "ops": options.ops, "reps": options.reps, "sizes": sizes, "floors": floors, "points": results});
+    let doc = json!({"profile": options.profile.name(), "ops": options.ops, "reps": options.reps, "sizes": sizes, "floor_turns": TURNS, "points": results});
     std::fs::write(
         run_dir.join("results.json"),
         serde_json::to_string_pretty(&doc)?,
@@ -470,7 +481,13 @@ mod tests {
     fn rows_compare_sizes_and_growth() {
         // A 1 ms fsync, 1.5 ms for two at once, a 0.5 ms round trip, a
         // 1.25 ms durable one: write floor 1.5 ms, shared-disk floor 2 ms.
-        let floor = Floor::of(&[1_000_000], &[1_500_000], &[500_000], &[1_250_000]);
+        let floor = Floor::of(&FloorRaw {
+            fsync: vec![1_000_000],
+            fsync_pair: vec![1_500_000],
+            rtt: vec![500_000],
+            durable_rtt: vec![1_250_000],
+            quorum_rtt: Some(vec![1_600_000]),
+        });
         let point = |system, size, p50| SweepPoint {
             system,
             size,
@@ -520,6 +537,8 @@ mod tests {
             rows.iter()
                 .all(|r| r.figure != "write p50 / durable round trip, 3 nodes")
         );
+        let quorum = row("write p50 / quorum durable round trip, 3 nodes");
+        assert_eq!(quorum.splitnode, Some(1.25));
         let own_fsync = row("leader's own fsync mean, 3 nodes");
         assert_eq!((own_fsync.splitnode, own_fsync.etcd), (Some(1.2), None));
         let over_own_fsync = row("write p50 / leader's own fsync p50, 3 nodes");
