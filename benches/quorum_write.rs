@@ -169,6 +169,15 @@ fn table(results: &Results, floors: &Floors) -> Vec<Row> {
             );
             row.goal = write_floor_goal(size);
             rows.push(row);
+            if size == 1 {
+                let to_durable = |p50_ns| floor.ratio_to_durable_rtt(p50_ns);
+                rows.push(Row::new(
+                    format!("sequential p50 / durable round trip, {size} nodes"),
+                    "x",
+                    over(System::Splitnode, &to_durable),
+                    over(System::Etcd, &to_durable),
+                ));
+            }
             if size >= 3 {
                 let to_shared = |p50_ns| floor.ratio_to_shared_disk_floor(size, p50_ns);
                 rows.push(Row::new(
@@ -176,6 +185,13 @@ fn table(results: &Results, floors: &Floors) -> Vec<Row> {
                     "x",
                     over(System::Splitnode, &to_shared),
                     over(System::Etcd, &to_shared),
+                ));
+                let to_quorum = |p50_ns| floor.ratio_to_quorum_rtt(p50_ns);
+                rows.push(Row::new(
+                    format!("sequential p50 / quorum durable round trip, {size} nodes"),
+                    "x",
+                    over(System::Splitnode, &to_quorum),
+                    over(System::Etcd, &to_quorum),
                 ));
             }
         }
