@@ -160,39 +160,29 @@ fn table(results: &Results, floors: &Floors) -> Vec<Row> {
                 get(system, size, "sequential")
                     .and_then(|r| ratio(Summary::of(&r.latencies_ns).p50_ns))
             };
-            let to_floor = |p50_ns| floor.ratio_to_write_floor(size, p50_ns);
-            let mut row = Row::new(
-                format!("sequential p50 / floor, {size} nodes"),
-                "x",
-                over(System::Splitnode, &to_floor),
-                over(System::Etcd, &to_floor),
-            );
+            let over_floor = |figure: &str, ratio: &dyn Fn(u64) -> Option<f64>| {
+                Row::new(
+                    format!("sequential p50 / {figure}, {size} nodes"),
+                    "x",
+                    over(System::Splitnode, ratio),
+                    over(System::Etcd, ratio),
+                )
+            };
+            let mut row = over_floor("floor", &|p50_ns| floor.ratio_to_write_floor(size, p50_ns));
             row.goal = write_floor_goal(size);
             rows.push(row);
             if size == 1 {
-                let to_durable = |p50_ns| floor.ratio_to_durable_rtt(p50_ns);
-                rows.push(Row::new(
-                    format!("sequential p50 / durable round trip, {size} nodes"),
-                    "x",
-                    over(System::Splitnode, &to_durable),
-                    over(System::Etcd, &to_durable),
-                ));
+                rows.push(over_floor("durable round trip", &|p50_ns| {
+                    floor.ratio_to_durable_rtt(p50_ns)
+                }));
             }
             if size >= 3 {
-                let to_shared = |p50_ns| floor.ratio_to_shared_disk_floor(size, p50_ns);
-                rows.push(Row::new(
-                    format!("sequential p50 / shared-disk floor, {size} nodes"),
-                    "x",
-                    over(System::Splitnode, &to_shared),
-                    over(System::Etcd, &to_shared),
-                ));
-                let to_quorum = |p50_ns| floor.ratio_to_quorum_rtt(p50_ns);
-                rows.push(Row::new(
-                    format!("sequential p50 / quorum durable round trip, {size} nodes"),
-                    "x",
-                    over(System::Splitnode, &to_quorum),
-                    over(System::Etcd, &to_quorum),
-                ));
+                rows.push(over_floor("shared-disk floor", &|p50_ns| {
+                    floor.ratio_to_shared_disk_floor(size, p50_ns)
+                }));
+                rows.push(over_floor("quorum durable round trip", &|p50_ns| {
+                    floor.ratio_to_quorum_rtt(p50_ns)
+                }));
             }
         }
         let (s, e) = both("sequential", p99);
