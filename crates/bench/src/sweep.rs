@@ -293,8 +293,8 @@ pub fn sweep_rows(points: &[SweepPoint], sizes: &[usize], profile: Profile) -> V
             ));
         }
         // The disk as the leader met it during the writes, beside the floor
-        // measured before them: a gap between the two is the disk's, not
-        // the system's.
+        // taken between them: the system's figure over its own fsync leaves
+        // out how the disk drifted.
         let leader_fsync_ns = |p: &SweepPoint, pick: fn(&Histogram) -> Option<f64>| {
             p.leader_fsync
                 .as_ref()
