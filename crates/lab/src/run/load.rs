@@ -308,8 +308,8 @@ mod tests {
 
     #[test]
     fn a_scenario_outside_the_repository_finds_the_built_in_topologies() {
-        let dir = std::env::temp_dir().join(format!("sl-outside-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let text = std::fs::read_to_string(scenarios_dir().join("cluster-5.toml")).unwrap();
         assert!(
             text.contains("topology = \"mesh-5\""),
@@ -326,7 +326,6 @@ mod tests {
         )
         .unwrap();
         let beside = find_topology(&path, "mesh-5", None);
-        std::fs::remove_dir_all(&dir).unwrap();
         let (_, topology) = loaded.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(topology.name, "mesh-5");
         assert_eq!(topology.nodes.len(), 5);
@@ -339,18 +338,17 @@ mod tests {
 
     #[test]
     fn the_topologies_directory_comes_before_the_built_in_ones() {
-        let dir = std::env::temp_dir().join(format!("sl-topodir-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         std::fs::write(dir.join("mesh-3.toml"), "name = \"mesh-3\"\n").unwrap();
-        let found = find_topology(Path::new("/nonexistent/s.toml"), "mesh-3", Some(&dir));
-        std::fs::remove_dir_all(&dir).unwrap();
+        let found = find_topology(Path::new("/nonexistent/s.toml"), "mesh-3", Some(dir));
         assert_eq!(found.unwrap(), TopologyFile::Path(dir.join("mesh-3.toml")));
     }
 
     #[test]
     fn inline_topology_errors_are_reported() {
-        let dir = std::env::temp_dir().join(format!("sl-scenario-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let path = dir.join("bad.toml");
         std::fs::write(
             &path,
@@ -358,7 +356,6 @@ mod tests {
         )
         .unwrap();
         let error = load_scenario(&path).unwrap_err().to_string();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(error.contains("duplicate node name"), "{error}");
     }
 }

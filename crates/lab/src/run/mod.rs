@@ -385,20 +385,14 @@ mod tests {
         }
     }
 
-    fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("sl-run-test-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn an_unapplicable_fault_is_skipped_never_valid() {
-        let dir = temp_dir("skip");
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let mut results = results_for(Some("cannot apply delay: this machine lacks netem".into()));
-        let code = finish(&mut results, &[], &[], &dir).unwrap();
+        let code = finish(&mut results, &[], &[], dir).unwrap();
         let written = std::fs::read_to_string(dir.join("results.json")).unwrap();
         let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(code, ExitStatus::Failed);
         assert_eq!(results.verdict, "skipped");
         assert_eq!(
@@ -411,15 +405,15 @@ mod tests {
 
     #[test]
     fn stored_runs_are_rejudged_offline() {
-        let dir = temp_dir("check");
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let mut results = results_for(None);
-        finish(&mut results, &[], &[], &dir).unwrap();
+        finish(&mut results, &[], &[], dir).unwrap();
         std::fs::write(dir.join("history.jsonl"), "").unwrap();
-        let code = check_run_dir(&dir).unwrap();
+        let code = check_run_dir(dir).unwrap();
         let rejudged: Results =
             serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
                 .unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(code.code(), results.exit_code);
         assert_eq!(rejudged.verdict, results.verdict);
         assert_eq!(rejudged.checks.len(), results.checks.len());

@@ -445,7 +445,8 @@ mod tests {
 
     #[test]
     fn a_stored_run_is_derived_again_from_its_samples() {
-        let nodes = std::env::temp_dir().join(format!("observed-{}", mono_ns()));
+        let scratch = tempfile::tempdir().unwrap();
+        let nodes = scratch.path();
         for (node, id) in [("n1", 1), ("n2", 2)] {
             std::fs::create_dir_all(nodes.join(node)).unwrap();
             let lines: Vec<String> = [at(0, id, 1, 2), at(50, id, 1, 2)]
@@ -458,8 +459,7 @@ mod tests {
             )
             .unwrap();
         }
-        let events = load_observed(&nodes).unwrap();
-        let _ = std::fs::remove_dir_all(&nodes);
+        let events = load_observed(nodes).unwrap();
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
         assert_eq!(kinds, ["started", "became_leader", "started"]);
     }

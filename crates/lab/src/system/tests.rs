@@ -105,13 +105,14 @@ fn unknown_fields_protocols_and_placeholders_point_at_the_file() {
         ],
     );
     // Check names are the lab's: a typo is caught when a scenario resolves it.
-    let dir = tempdir();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     std::fs::create_dir_all(dir.join("systems")).unwrap();
     let typo = ETCD.replace("log_agreement =", "log_agreemnt =");
     std::fs::write(dir.join("systems/typo.toml"), typo).unwrap();
     let text = "topology = \"mesh-3\"\nduration = \"5s\"\n[nodes]\nsystem = \"typo\"\n\
                 [workload]\nclients = 1\n";
-    let error = resolve(&loaded(&dir, text), None).unwrap_err().0;
+    let error = resolve(&loaded(dir, text), None).unwrap_err().0;
     assert!(
         error.contains("typo.toml:") && error.contains("unknown check \"log_agreemnt\""),
         "{error}"
@@ -120,7 +121,8 @@ fn unknown_fields_protocols_and_placeholders_point_at_the_file() {
 
 #[test]
 fn a_renamed_copy_of_etcd_is_a_new_system_without_rust_changes() {
-    let dir = tempdir();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     let systems = dir.join("systems");
     std::fs::create_dir_all(&systems).unwrap();
     std::fs::write(
@@ -130,7 +132,7 @@ fn a_renamed_copy_of_etcd_is_a_new_system_without_rust_changes() {
     .unwrap();
     let text = "topology = \"mesh-3\"\nduration = \"5s\"\n[nodes]\nsystem = \"my-raft-store\"\n\
                 [nodes.options]\npre-vote = true\n[workload]\nclients = 1\n";
-    let system = resolve(&loaded(&dir, text), None).unwrap();
+    let system = resolve(&loaded(dir, text), None).unwrap();
     assert_eq!(system.name(), "my-raft-store");
     assert_eq!(system.options["pre-vote"], "true");
     assert!(system.file.ends_with("my-raft-store.toml"));
@@ -139,51 +141,38 @@ fn a_renamed_copy_of_etcd_is_a_new_system_without_rust_changes() {
 
 #[test]
 fn unknown_systems_and_options_are_errors_with_positions() {
-    let dir = tempdir();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     let unknown = "topology = \"mesh-3\"\nduration = \"5s\"\n[nodes]\nsystem = \"zookeepr\"\n\
                    [workload]\nclients = 1\n";
-    let error = resolve(&loaded(&dir, unknown), None).unwrap_err().0;
+    let error = resolve(&loaded(dir, unknown), None).unwrap_err().0;
     assert!(
         error.contains("s.toml:4:10: unknown system \"zookeepr\""),
         "{error}"
     );
     let option = "topology = \"mesh-3\"\nduration = \"5s\"\n[nodes]\nsystem = \"etcd\"\n\
                   [nodes.options]\nprevote = true\n[workload]\nclients = 1\n";
-    let error = resolve(&loaded(&dir, option), None).unwrap_err().0;
+    let error = resolve(&loaded(dir, option), None).unwrap_err().0;
     assert!(
         error.contains("s.toml:6:1: system etcd has no option \"prevote\""),
         "{error}"
     );
     let value = option.replace("prevote = true", "pre-vote = \"maybe\"");
-    let error = resolve(&loaded(&dir, &value), None).unwrap_err().0;
+    let error = resolve(&loaded(dir, &value), None).unwrap_err().0;
     assert!(
         error.contains("s.toml:6:12: option pre-vote = \"maybe\""),
         "{error}"
     );
     let mode = unknown.replace("zookeepr\"", "etcd\"\nmode = \"no-fencing\"");
-    let error = resolve(&loaded(&dir, &mode), None).unwrap_err().0;
+    let error = resolve(&loaded(dir, &mode), None).unwrap_err().0;
     assert!(
         error.contains("mode and overrides are splitnode settings"),
         "{error}"
     );
     let default = "topology = \"mesh-3\"\nduration = \"5s\"\n[workload]\nclients = 1\n";
-    assert!(
-        resolve(&loaded(&dir, default), None)
-            .unwrap()
-            .is_splitnode()
-    );
-    let cli = resolve(&loaded(&dir, default), Some("nope")).unwrap_err().0;
+    assert!(resolve(&loaded(dir, default), None).unwrap().is_splitnode());
+    let cli = resolve(&loaded(dir, default), Some("nope")).unwrap_err().0;
     assert!(cli.starts_with("--system nope: unknown system"), "{cli}");
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "splitlab-system-test-{}-{}",
-        std::process::id(),
-        client::mono_ns()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Loads every scenario in `lab/scenarios/<folder>`, checks each resolves
