@@ -18,7 +18,7 @@ use netlab::grudge::isolate_one;
 use netlab::{
     Fault, Lab, LabOptions, NetlabError, Planes, ProcessSignal, ProcessSpec, Target, Topology,
 };
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -342,21 +342,17 @@ impl BenchLab {
     /// # Errors
     /// Namespace entry or socket failures, or a lost echo.
     pub fn namespace_rtt(&self, samples: usize) -> anyhow::Result<Vec<u64>> {
-        let lab = self.lab_ref();
-        let (from, from_label, to) = match self.nodes.as_slice() {
+        let (from, to) = match self.nodes.as_slice() {
             [] => bail!("a lab without nodes has no round trip"),
-            [only] => (Target::Control, "the control".to_string(), only),
-            [first, second, ..] => (Target::Node(first.clone()), format!("{first}'s"), second),
+            [only] => (Target::Control, only),
+            [first, second, ..] => (Target::Node(first.clone()), second),
         };
-        let to_addr = lab.node_addr(to).expect("planned node");
-        // Port 0: an ephemeral port, never the nodes' peer or client port.
-        let echo = lab
-            .udp_bind(&Target::Node(to.clone()), SocketAddr::from((to_addr, 0)))
-            .with_context(|| format!("bind a UDP echo socket in {to}'s namespace"))?;
-        let client = lab
-            .udp_bind(&from, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
-            .with_context(|| format!("bind a UDP socket in {from_label} namespace"))?;
-        Ok(udp_round_trips(&client, &echo, samples)?)
+        let echo = self.echo_socket(to)?;
+        Ok(udp_round_trips(
+            &self.sending_socket(&from)?,
+            &echo,
+            samples,
+        )?)
     }
 
     /// Durable round trips (see [`durable_round_trips`]) along a client
@@ -366,25 +362,12 @@ impl BenchLab {
     /// # Errors
     /// Namespace entry, file or socket failures, or a lost answer.
     pub fn durable_round_trips(&self, dir: &Path, samples: usize) -> anyhow::Result<Vec<u64>> {
-        let lab = self.lab_ref();
         let node = self
             .nodes
             .first()
             .ok_or_else(|| anyhow!("a lab without nodes has no durable round trip"))?;
-        let node_addr = lab.node_addr(node).expect("planned node");
-        // Port 0: an ephemeral port, never the nodes' peer or client port.
-        let echo = lab
-            .udp_bind(
-                &Target::Node(node.clone()),
-                SocketAddr::from((node_addr, 0)),
-            )
-            .with_context(|| format!("bind a UDP echo socket in {node}'s namespace"))?;
-        let client = lab
-            .udp_bind(
-                &Target::Control,
-                SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            )
-            .context("bind a UDP socket in the control namespace")?;
+        let echo = self.echo_socket(node)?;
+        let client = self.sending_socket(&Target::Control)?;
         Ok(durable_round_trips(&client, &echo, dir, samples)?)
     }
 
@@ -403,24 +386,33 @@ impl BenchLab {
         let [leader, follower, ..] = self.nodes.as_slice() else {
             return Ok(None);
         };
-        let lab = self.lab_ref();
-        let bind = |node: &String, ip: Ipv4Addr| {
-            lab.udp_bind(&Target::Node(node.clone()), SocketAddr::from((ip, 0)))
-                .with_context(|| format!("bind a UDP socket in {node}'s namespace"))
-        };
-        // Port 0: ephemeral ports, never the nodes' peer or client port.
         let sockets = QuorumSockets {
-            leader: bind(leader, lab.node_addr(leader).expect("planned node"))?,
-            leader_to_follower: bind(leader, Ipv4Addr::UNSPECIFIED)?,
-            follower: bind(follower, lab.node_addr(follower).expect("planned node"))?,
+            leader: self.echo_socket(leader)?,
+            leader_to_follower: self.sending_socket(&Target::Node(leader.clone()))?,
+            follower: self.echo_socket(follower)?,
         };
-        let client = lab
-            .udp_bind(
-                &Target::Control,
-                SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            )
-            .context("bind a UDP socket in the control namespace")?;
+        let client = self.sending_socket(&Target::Control)?;
         Ok(Some(quorum_round_trips(&client, &sockets, dir, samples)?))
+    }
+
+    /// A UDP socket in `node`'s namespace on its lab address; port 0, an
+    /// ephemeral port, never the nodes' peer or client port.
+    fn echo_socket(&self, node: &str) -> anyhow::Result<UdpSocket> {
+        let lab = self.lab_ref();
+        let addr = lab.node_addr(node).expect("planned node");
+        lab.udp_bind(&Target::Node(node.into()), SocketAddr::from((addr, 0)))
+            .with_context(|| format!("bind a UDP echo socket in {node}'s namespace"))
+    }
+
+    /// A UDP socket in `target`'s namespace on any address, ephemeral port.
+    fn sending_socket(&self, target: &Target) -> anyhow::Result<UdpSocket> {
+        let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        self.lab_ref()
+            .udp_bind(target, unspecified)
+            .with_context(|| match target {
+                Target::Control => "bind a UDP socket in the control namespace".to_string(),
+                Target::Node(node) => format!("bind a UDP socket in {node}'s namespace"),
+            })
     }
 
     /// One turn of the physical floor under this lab's writes: fsyncs in

@@ -92,7 +92,7 @@ fn measure(
         Ok(())
     };
     check(&pool.run((options.ops / 10).max(1)))?;
-    let turn_samples = FloorSamples::default().per_block(TURNS as usize);
+    let turn_samples = FloorSamples::default().per_turn(TURNS as usize);
     let mut floor_raw = FloorRaw::default();
     let mut latencies_ns = Vec::with_capacity(options.ops as usize);
     let metrics_before = lab.metrics_text(&leader)?;

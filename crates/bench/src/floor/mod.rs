@@ -44,10 +44,10 @@ impl Default for FloorSamples {
 }
 
 impl FloorSamples {
-    /// Each count divided over `blocks` measurements (rounded up), for a
+    /// Each count divided over `turns` measurements (rounded up), for a
     /// floor taken in turns with the writes it bounds.
-    pub fn per_block(self, blocks: usize) -> FloorSamples {
-        let share = |n: usize| n.div_ceil(blocks.max(1));
+    pub fn per_turn(self, turns: usize) -> FloorSamples {
+        let share = |n: usize| n.div_ceil(turns.max(1));
         FloorSamples {
             fsync: share(self.fsync),
             fsync_pair: share(self.fsync_pair),
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn turns_pool_their_samples() {
-        let samples = FloorSamples::default().per_block(4);
+        let samples = FloorSamples::default().per_turn(4);
         assert_eq!(
             (samples.fsync, samples.rtt, samples.quorum_rtt),
             (50, 125, 75)

@@ -224,25 +224,23 @@ fn merge_timing(
     file: &FileTiming,
     flags: &FileTiming,
 ) -> Result<Timing, ConfigError> {
-    let (heartbeat_default, election_min_default, election_max_default) = (
-        profile.heartbeat_ms(),
-        profile.election_ms(),
-        profile.election_max_ms(),
-    );
     let get = |flag: Option<u64>, from_file: Option<u64>, default: u64| {
         pick(&flag, &from_file).unwrap_or((default, false))
     };
-    let (heartbeat_ms, heartbeat_in_file) =
-        get(flags.heartbeat_ms, file.heartbeat_ms, heartbeat_default);
+    let (heartbeat_ms, heartbeat_in_file) = get(
+        flags.heartbeat_ms,
+        file.heartbeat_ms,
+        profile.heartbeat_ms(),
+    );
     let (election_timeout_min_ms, min_in_file) = get(
         flags.election_timeout_min_ms,
         file.election_timeout_min_ms,
-        election_min_default,
+        profile.election_ms(),
     );
     let (election_timeout_max_ms, max_in_file) = get(
         flags.election_timeout_max_ms,
         file.election_timeout_max_ms,
-        election_max_default,
+        profile.election_max_ms(),
     );
     let (lease_margin_ms, _) = get(
         flags.lease_margin_ms,
