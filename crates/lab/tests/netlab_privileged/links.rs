@@ -124,16 +124,26 @@ fn t30_loss_delay_and_duplicate_are_measured() {
         );
 
         lab.apply(&Fault::Unshape).unwrap();
-        let slow = under(lab, |s| s.delay_ms = Some(50.0));
+        lab.apply(&shape_n1_n2(
+            Planes::All,
+            shaping(|s| s.delay_ms = Some(50.0)),
+        ))
+        .unwrap();
+        // Where the kernel has no netem, n2's delay worker holds the packets;
+        // what its own scheduling added is measured, not tolerated.
+        let (slow, late_ms, _) = with_worker_lateness(lab, "n2", measure);
         let added = slow.udp_delay_mean_ms.unwrap() - base_delay;
         eprintln!(
-            "delay requested +50 ms, measured +{added:.3} ms (p50 {:.3}, p99 {:.3}), tcp one-way {:.3} ms, loss {:.2}%",
+            "delay requested +50 ms, measured +{added:.3} ms (p50 {:.3}, p99 {:.3}), tcp one-way {:.3} ms, loss {:.2}%, worker late {late_ms:.3} ms on average",
             slow.udp_delay_p50_ms.unwrap(),
             slow.udp_delay_p99_ms.unwrap(),
             slow.tcp_delay_mean_ms.unwrap_or(f64::NAN),
             slow.udp_loss_pct()
         );
-        assert!((added - 50.0).abs() <= 5.0, "added delay {added:.3} ms");
+        assert!(
+            (added - 50.0 - late_ms).abs() <= 5.0,
+            "added delay {added:.3} ms, the worker {late_ms:.3} ms late on average"
+        );
         assert_eq!(slow.udp_loss_pct(), 0.0, "the delay backend must not drop");
         assert!(slow.tcp_connected);
 
@@ -206,13 +216,6 @@ fn t35_jitter_reorder_corrupt_and_rate() {
                 .unwrap();
             measure(lab)
         };
-        // n2's delay worker holds n1 → n2's packets; its heartbeat says how
-        // late it let them go (CPU steal on a shared VM makes it late).
-        let worker_late = |lab: &Lab| {
-            std::thread::sleep(2 * netlab::nfqueue::HEARTBEAT);
-            lab.delay_worker_stats("n2")
-                .map_or((0, 0), |stats| (stats.late_us_total, stats.released))
-        };
         lab.apply(&shape_n1_n2(
             Planes::Heartbeat,
             shaping(|s| {
@@ -221,12 +224,8 @@ fn t35_jitter_reorder_corrupt_and_rate() {
             }),
         ))
         .unwrap();
-        let (late_before, released_before) = worker_late(lab);
-        let jittered = measure(lab);
-        let (late_after, released_after) = worker_late(lab);
-        let late_ms = (late_after - late_before) as f64
-            / 1e3
-            / (released_after - released_before).max(1) as f64;
+        // n2's delay worker holds n1 → n2's packets.
+        let (jittered, late_ms, released) = with_worker_lateness(lab, "n2", measure);
         eprintln!(
             "jitter 20±10 ms: mean {:.2} p50 {:.2} p99 {:.2} ms, reordered {}, worker late {late_ms:.3} ms on average",
             jittered.udp_delay_mean_ms.unwrap(),
@@ -234,11 +233,12 @@ fn t35_jitter_reorder_corrupt_and_rate() {
             jittered.udp_delay_p99_ms.unwrap(),
             jittered.udp_reordered
         );
-        assert!(
-            released_after - released_before >= 900,
-            "the worker released {} of the probe's 1000 datagrams",
-            released_after - released_before
-        );
+        if lab.delay_worker_stats("n2").is_some() {
+            assert!(
+                released >= 900,
+                "the worker released {released} of the probe's 1000 datagrams"
+            );
+        }
         // Each datagram draws its own delay, as under netem (issue 10:
         // keeping order skewed p50 above the tolerance): the median is the
         // asked delay plus what the worker's own scheduling added, and 1 ms

@@ -179,6 +179,30 @@ pub(crate) fn probe_n1_n2(
     probe(lab, &options).expect("probe").remove(0)
 }
 
+/// What the delay worker serving `node`'s namespace added while `measure`
+/// ran under the shaping already applied: the measurement, the mean of how
+/// late the worker released each packet after its due time (ms; CPU steal
+/// on a shared VM makes it late), and how many it released. Without a
+/// worker (netem) both figures are 0.
+pub(crate) fn with_worker_lateness<T>(
+    lab: &Lab,
+    node: &str,
+    measure: impl FnOnce(&Lab) -> T,
+) -> (T, f64, u64) {
+    let heartbeat = |lab: &Lab| {
+        // The worker publishes its counters once per heartbeat.
+        std::thread::sleep(2 * netlab::nfqueue::HEARTBEAT);
+        lab.delay_worker_stats(node)
+            .map_or((0, 0), |stats| (stats.late_us_total, stats.released))
+    };
+    let (late_before, released_before) = heartbeat(lab);
+    let measured = measure(lab);
+    let (late_after, released_after) = heartbeat(lab);
+    let released = released_after - released_before;
+    let late_ms = (late_after - late_before) as f64 / 1e3 / released.max(1) as f64;
+    (measured, late_ms, released)
+}
+
 /// A UDP receiver on n2's peer address (reads time out after
 /// `read_timeout`), a sender in n1, and the address to send to.
 pub(crate) fn udp_n1_to_n2(
