@@ -295,6 +295,20 @@ fn a_fuse_data_disk_passes_through_fails_and_delays_fsync_and_clean_removes_it()
         Path::new("dir/file")
     );
     assert_eq!(std::fs::read(data.join("link")).unwrap(), b"in a directory");
+    // fallocate passes through too (a node's log preallocates with it).
+    let preallocated = std::fs::File::create(data.join("preallocated")).unwrap();
+    nix::fcntl::fallocate(
+        &preallocated,
+        nix::fcntl::FallocateFlags::empty(),
+        0,
+        1 << 20,
+    )
+    .expect("fallocate through the FUSE disk");
+    assert_eq!(preallocated.metadata().unwrap().len(), 1 << 20);
+    let zeros = std::fs::read(data.join("preallocated")).unwrap();
+    assert!(zeros.len() == 1 << 20 && zeros.iter().all(|&byte| byte == 0));
+    drop(preallocated);
+    std::fs::remove_file(data.join("preallocated")).unwrap();
     let (passed, _) = timed_fsync(&log);
     passed.expect("fsync in pass mode");
     std::fs::File::open(&data)

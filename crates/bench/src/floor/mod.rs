@@ -1,5 +1,6 @@
 //! The physical floor under a write on this machine, measured in the same run
-//! as the figures it bounds: one fdatasync on the nodes' disk, two at once
+//! as the figures it bounds: one fdatasync on the nodes' disk (of a small
+//! append into preallocated space, the cheapest durable write), two at once
 //! (nodes sharing one disk), a UDP round trip between lab namespaces, and
 //! durable round trips (requests answered only after an fdatasync, alone or
 //! through a quorum of two). [`measure`] takes the samples; this module
@@ -90,7 +91,8 @@ impl FloorRaw {
 /// What the machine itself costs a write, as latency summaries.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Floor {
-    /// Append a small record, then fdatasync, on the nodes' disk.
+    /// Append a small record into preallocated space, then fdatasync, on
+    /// the nodes' disk.
     pub fsync: Summary,
     /// Two such appends to two files at once, until both are durable: what a
     /// leader and a follower sharing one disk pay together.

@@ -1,9 +1,14 @@
 //! File primitives for durable state: atomic replace (temporary file,
-//! fsync, rename, directory fsync), whole-file reads, append handles and
-//! torn-tail truncation, each mapping I/O errors to the path involved.
+//! fsync, rename, directory fsync), whole-file reads, append handles, log
+//! preallocation and torn-tail truncation, each mapping I/O errors to the
+//! path involved.
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{FallocateFlags, fallocate};
 
 use super::StorageError;
 use crate::failpoints::crash_point;
@@ -53,6 +58,64 @@ pub(super) fn open_append(path: &Path) -> Result<File, StorageError> {
         .append(true)
         .open(path)
         .map_err(io_error(path))
+}
+
+/// The log is written and read at explicit offsets (its preallocated tail
+/// is not the end of its records), so it is not opened for appending.
+pub(super) fn open_log(path: &Path) -> Result<File, StorageError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_error(path))
+}
+
+/// What [`preallocate`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Preallocated {
+    /// `file` is now `to` bytes long; the new space reads as zeros.
+    Done,
+    /// The filesystem has no `fallocate`: the file grows by its writes.
+    Unsupported,
+    /// No room for the whole chunk; the write may still fit on its own.
+    NoSpace,
+}
+
+/// Extends `file` from `from` to `to` bytes with allocated, zero-reading
+/// blocks. An append that overwrites such space leaves the file's size
+/// alone, so its fdatasync flushes the data only, without the journal
+/// commit a size change costs (ext4 on the development VM: a 96-byte
+/// append + fdatasync p50 0.27-0.32 ms, into preallocated space 0.15-0.22).
+pub(super) fn preallocate(
+    file: &File,
+    path: &Path,
+    from: u64,
+    to: u64,
+) -> Result<Preallocated, StorageError> {
+    let offset = i64::try_from(from).unwrap_or(i64::MAX);
+    let len = i64::try_from(to.saturating_sub(from)).unwrap_or(i64::MAX);
+    match fallocate(file.as_fd(), FallocateFlags::empty(), offset, len) {
+        Ok(()) => Ok(Preallocated::Done),
+        Err(Errno::EOPNOTSUPP | Errno::ENOSYS) => Ok(Preallocated::Unsupported),
+        Err(Errno::ENOSPC) => Ok(Preallocated::NoSpace),
+        Err(errno) => Err(io_error(path)(io::Error::from(errno))),
+    }
+}
+
+/// Whether preallocating the log saves anything on the filesystem holding
+/// `dir`: not on tmpfs, where an fsync commits nothing and a
+/// preallocated chunk would be memory held for nothing. (The lab's data
+/// disks for disk faults are tmpfs, so there a full disk fails the node's
+/// next write; on a disk, a node writes on into the chunk it holds.)
+pub(super) fn preallocation_pays(dir: &Path) -> bool {
+    use nix::sys::statfs::{TMPFS_MAGIC, statfs};
+    match statfs(dir) {
+        Ok(stats) => stats.filesystem_type() != TMPFS_MAGIC,
+        // Unknown: try, and let fallocate's own answer decide.
+        Err(_) => true,
+    }
 }
 
 /// Cuts `path` to `len` bytes and fsyncs it (torn-tail repair).

@@ -4,15 +4,19 @@
 //! node.id     "name cluster\n" — written last at initialisation; its absence
 //!             means "empty data directory" (see config::StartMode)
 //! meta        append-only records (term, voted_for); the last valid one wins
-//! log         append-only records, one per entry (term, index, payload)
+//! log         append-only records, one per entry (term, index, payload),
+//!             then zeros: space preallocated in [`LOG_CHUNK`] steps
 //! snapshot    one record (last_index, last_term, data), replaced atomically
 //! ```
 //!
 //! Every record is `length (u32 BE) | crc32 of payload (u32 BE) | payload`.
 //! Writes only reach the OS page cache until [`Storage::sync`], which is the
 //! single fsync of a group commit; the driver feeds `Input::Persisted` only
-//! after it returns. On open, an incomplete last record (a crash in the middle
-//! of an append) is truncated and reported; a bad record followed by valid
+//! after it returns. The log's appends overwrite preallocated zeros, so the
+//! file's size (metadata the fdatasync would also have to commit) changes
+//! once per chunk, not once per write. On open, zeros after the last record
+//! are that free space; an incomplete last record (a crash in the middle of
+//! an append) is truncated and reported; a bad record followed by valid
 //! ones is corruption and the node refuses to start (see [`RESTORE_HINT`]).
 //!
 //! Suffix truncation (`consensus::Write::Append`'s `truncate_after`) uses an
@@ -32,6 +36,7 @@
 //! holds the write path the driver calls.
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use wire::{Entry, Index, NodeId, Snapshot, Term};
@@ -45,11 +50,16 @@ mod tests;
 mod write_errors;
 
 use crate::failpoints::crash_point;
-use files::{io_error, open_append, read_all, write_atomically};
+use files::{Preallocated, io_error, open_append, open_log, preallocate, write_atomically};
 use record::{encode_entry, encode_meta, encode_snapshot, frame_record};
 
 /// Meta records beyond this make the next write compact the file.
 const META_COMPACT_AFTER: usize = 1024;
+
+/// The log file grows in steps of this much preallocated space (about
+/// 150 000 small writes each), so only one fdatasync in that many commits
+/// a new file size.
+pub(crate) const LOG_CHUNK: u64 = 16 << 20;
 
 const IDENTITY_FILE: &str = "node.id";
 const META_FILE: &str = "meta";
@@ -131,7 +141,13 @@ pub(crate) struct Storage {
     log: File,
     /// Every record in the log file, in file order.
     log_records: Vec<LogRecord>,
+    /// Where the records end and the next append goes.
     log_len: u64,
+    /// The file's size: `log_len` plus the preallocated zeros after it.
+    log_allocated: u64,
+    /// False on tmpfs (nothing to save there) and once the filesystem
+    /// refused `fallocate`: appends then grow the file.
+    log_preallocates: bool,
     log_dirty: bool,
     meta: File,
     meta_records: usize,
@@ -242,9 +258,12 @@ impl Storage {
                 .partition_point(|record| record.index <= after);
             if keep < self.log_records.len() {
                 let offset = self.log_records[keep].offset;
+                // Cutting the file (not zeroing the suffix) drops the
+                // preallocated space too; the next append allocates anew.
                 self.log.set_len(offset).map_err(io_error(&path))?;
                 self.log_records.truncate(keep);
                 self.log_len = offset;
+                self.log_allocated = offset;
                 self.log_dirty = true;
                 crash_point!("log-truncated");
             }
@@ -264,10 +283,34 @@ impl Storage {
             });
             frame_record(&payload, &mut buffer);
         }
-        self.log.write_all(&buffer).map_err(io_error(&path))?;
-        self.log_len += buffer.len() as u64;
+        let end = self.log_len + buffer.len() as u64;
+        if end > self.log_allocated {
+            self.grow_log(end)?;
+        }
+        self.log
+            .write_all_at(&buffer, self.log_len)
+            .map_err(io_error(&path))?;
+        self.log_len = end;
+        self.log_allocated = self.log_allocated.max(end);
         self.log_dirty = true;
         crash_point!("log-appended");
+        Ok(())
+    }
+
+    /// Preallocates log space up to the chunk boundary after `end`. Where
+    /// the filesystem cannot (or the disk has no room for a whole chunk),
+    /// the write itself extends the file.
+    fn grow_log(&mut self, end: u64) -> Result<(), StorageError> {
+        if !self.log_preallocates {
+            return Ok(());
+        }
+        let target = end.div_ceil(LOG_CHUNK) * LOG_CHUNK;
+        let path = self.path(LOG_FILE);
+        match preallocate(&self.log, &path, self.log_allocated, target)? {
+            Preallocated::Done => self.log_allocated = target,
+            Preallocated::Unsupported => self.log_preallocates = false,
+            Preallocated::NoSpace => {}
+        }
         Ok(())
     }
 
@@ -336,12 +379,13 @@ impl Storage {
             .log_records
             .get(keep_from)
             .map_or(self.log_len, |record| record.offset);
-        let bytes = read_all(&path)?.unwrap_or_default();
-        let kept = bytes
-            .get(start as usize..self.log_len as usize)
-            .ok_or_else(|| StorageError::corrupt(&path, "log shorter than its record index"))?;
-        write_atomically(&self.dir, LOG_FILE, kept)?;
-        self.log = open_append(&path)?;
+        let mut kept = vec![0; (self.log_len - start) as usize];
+        self.log
+            .read_exact_at(&mut kept, start)
+            .map_err(io_error(&path))?;
+        write_atomically(&self.dir, LOG_FILE, &kept)?;
+        self.log = open_log(&path)?;
+        self.log_allocated = kept.len() as u64;
         self.log_records = self.log_records[keep_from..]
             .iter()
             .map(|record| LogRecord {

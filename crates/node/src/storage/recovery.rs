@@ -7,7 +7,9 @@ use std::path::Path;
 use consensus::Restored;
 use wire::{Entry, Index, Term};
 
-use super::files::{io_error, open_append, read_all, truncate_file, write_atomically};
+use super::files::{
+    io_error, open_append, open_log, preallocation_pays, read_all, truncate_file, write_atomically,
+};
 use super::record::{
     decode_entry, decode_meta, decode_snapshot, encode_meta, frame_record, scan_records,
     valid_record_after,
@@ -102,9 +104,11 @@ impl Storage {
         let recovered = recover_log(&log_path, snapshot_index, snapshot_term, &mut report)?;
 
         let storage = Storage {
-            log: open_append(&log_path)?,
+            log: open_log(&log_path)?,
             log_records: recovered.records,
             log_len: recovered.len,
+            log_allocated: recovered.allocated,
+            log_preallocates: preallocation_pays(dir),
             log_dirty: false,
             meta: open_append(&dir.join(META_FILE))?,
             meta_records,
@@ -179,19 +183,21 @@ fn recover_snapshot(dir: &Path) -> Result<Option<wire::Snapshot>, StorageError> 
         .ok_or_else(|| StorageError::corrupt(&snapshot_path, "snapshot header does not decode"))
 }
 
-/// The log as recovered: entries after the snapshot, the file's records and
-/// its length after repair.
+/// The log as recovered: entries after the snapshot, the file's records,
+/// where they end and the file's size after repair.
 struct RecoveredLog {
     entries: Vec<Entry>,
     records: Vec<LogRecord>,
     len: u64,
+    allocated: u64,
 }
 
 /// Log: records the snapshot covers are skipped (a compaction or install
 /// that stopped before its log rewrite); if the log holds the snapshot's
 /// last index with another term, what follows is the suffix an interrupted
 /// install should have dropped, and it goes. Everything else must continue
-/// the snapshot without a gap and with terms that never decrease.
+/// the snapshot without a gap and with terms that never decrease. Zeros
+/// after the last record are preallocated space and stay.
 fn recover_log(
     log_path: &Path,
     snapshot_index: Index,
@@ -255,6 +261,14 @@ fn recover_log(
     }
     let cut = match conflict_at {
         Some(offset) => offset as usize,
+        None if log_bytes[valid..].iter().all(|&byte| byte == 0) => {
+            return Ok(RecoveredLog {
+                entries,
+                records: log_records,
+                len: valid as u64,
+                allocated: log_bytes.len() as u64,
+            });
+        }
         None => {
             let next_index = log_records
                 .last()
@@ -270,7 +284,12 @@ fn recover_log(
     };
     if cut < log_bytes.len() {
         if conflict_at.is_none() {
-            report.torn_log_bytes = (log_bytes.len() - cut) as u64;
+            // The zeros after the torn bytes were free space, not the tear.
+            let torn_end = log_bytes
+                .iter()
+                .rposition(|&byte| byte != 0)
+                .map_or(cut, |last| (last + 1).max(cut));
+            report.torn_log_bytes = (torn_end - cut) as u64;
         }
         truncate_file(log_path, cut as u64)?;
     }
@@ -278,5 +297,6 @@ fn recover_log(
         entries,
         records: log_records,
         len: cut as u64,
+        allocated: cut as u64,
     })
 }

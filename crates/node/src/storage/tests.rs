@@ -2,20 +2,39 @@
 //! suffix truncation, torn tails against mid-file corruption, meta
 //! compaction, snapshots and the repair of an interrupted install.
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use consensus::Restored;
 use wire::{Entry, Index, KvOp, Payload, Snapshot};
 
+use super::files::preallocation_pays;
 use super::*;
 
 pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
     pub(crate) fn new(tag: &str) -> TempDir {
+        TempDir::under(&std::env::temp_dir(), tag)
+    }
+
+    /// Under the workspace's `target/`: on the disk the build is on, never
+    /// a tmpfs `/tmp`, so the log preallocates there.
+    fn on_disk(tag: &str) -> TempDir {
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+        let dir = TempDir::under(&target, tag);
+        fs::create_dir_all(&dir.0).unwrap();
+        assert!(
+            preallocation_pays(&dir.0),
+            "{} is on tmpfs; these tests need a disk",
+            dir.0.display()
+        );
+        dir
+    }
+
+    fn under(base: &Path, tag: &str) -> TempDir {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let unique = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
+        let path = base.join(format!(
             "splitnode-storage-{tag}-{}-{unique}",
             std::process::id()
         ));
@@ -62,7 +81,10 @@ fn append_synced(storage: &mut Storage, truncate: Option<Index>, entries: &[Entr
 
 /// A fresh directory `tag` whose log holds `entries`, still open.
 fn logged(tag: &str, entries: &[Entry]) -> (TempDir, Storage) {
-    let dir = TempDir::new(tag);
+    logged_in(TempDir::new(tag), entries)
+}
+
+fn logged_in(dir: TempDir, entries: &[Entry]) -> (TempDir, Storage) {
     let (mut storage, _, _) = open(&dir);
     append_synced(&mut storage, None, entries);
     (dir, storage)
@@ -168,22 +190,106 @@ fn torn_log_tail_is_truncated_at_every_cut_point() {
     let log_path = dir.0.join(LOG_FILE);
     let full = fs::read(&log_path).unwrap();
     for cut in good_len..full_len {
+        let tail = &full[good_len as usize..cut as usize];
         fs::write(&log_path, &full[..cut as usize]).unwrap();
         let (storage, restored, report) = open(&dir);
         assert_eq!(restored.entries.len(), 2, "cut at {cut}");
-        assert_eq!(report.torn_log_bytes, cut - good_len, "cut at {cut}");
         assert_eq!(storage.log_bytes(), good_len);
-        assert_eq!(fs::metadata(&log_path).unwrap().len(), good_len);
+        // A torn record's written part may be only the zero high bytes of
+        // its length: that reads as free space, not as a tear.
+        let torn = tail
+            .iter()
+            .rposition(|&byte| byte != 0)
+            .map_or(0, |last| last + 1);
+        assert_eq!(report.torn_log_bytes, torn as u64, "cut at {cut}");
+        let file_len = fs::metadata(&log_path).unwrap().len();
+        assert_eq!(
+            file_len,
+            if torn > 0 { good_len } else { cut },
+            "cut at {cut}"
+        );
     }
+}
+
+#[test]
+fn appends_fill_preallocated_space_that_reopening_keeps() {
+    let (dir, mut storage) = logged_in(TempDir::on_disk("prealloc"), &[put(1, 1, "a")]);
+    let log_path = dir.0.join(LOG_FILE);
+    let allocated = fs::metadata(&log_path).unwrap().len();
+    assert_eq!(allocated, LOG_CHUNK);
+    append_synced(&mut storage, None, &[put(1, 2, "b")]);
+    assert_eq!(fs::metadata(&log_path).unwrap().len(), allocated);
+    drop(storage);
+
+    let (mut storage, restored, report) = open(&dir);
+    assert_eq!(indexes(&restored), vec![1, 2]);
+    assert_eq!(report, RecoveryReport::default());
+    assert_eq!(fs::metadata(&log_path).unwrap().len(), allocated);
+    // The next append goes after the last record, not after the zeros.
+    append_synced(&mut storage, None, &[put(1, 3, "c")]);
+    drop(storage);
+    let (_, restored, _) = open(&dir);
+    assert_eq!(indexes(&restored), vec![1, 2, 3]);
+}
+
+#[test]
+fn a_log_on_tmpfs_is_not_preallocated() {
+    let shm = Path::new("/dev/shm");
+    assert!(!preallocation_pays(shm), "/dev/shm is not a tmpfs here");
+    let (dir, storage) = logged_in(TempDir::under(shm, "tmpfs"), &[put(1, 1, "a")]);
+    let file_len = fs::metadata(dir.0.join(LOG_FILE)).unwrap().len();
+    assert_eq!(file_len, storage.log_bytes());
+}
+
+#[test]
+fn a_log_grows_chunk_by_chunk() {
+    let (dir, mut storage) = logged_in(TempDir::on_disk("chunks"), &[put(1, 1, "a")]);
+    let big = "x".repeat(LOG_CHUNK as usize / 2);
+    for index in 2..=4 {
+        append_synced(&mut storage, None, &[put(1, index, &big)]);
+    }
+    let log_path = dir.0.join(LOG_FILE);
+    let file_len = fs::metadata(&log_path).unwrap().len();
+    assert_eq!(file_len % LOG_CHUNK, 0);
+    assert!(file_len >= storage.log_bytes() && file_len - storage.log_bytes() < LOG_CHUNK);
+    drop(storage);
+    let (_, restored, _) = open(&dir);
+    assert_eq!(indexes(&restored), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_torn_record_inside_preallocated_space_is_dropped() {
+    let (dir, mut storage) = logged_in(TempDir::on_disk("torn-prealloc"), &[put(1, 1, "a")]);
+    let good_len = storage.log_bytes();
+    append_synced(&mut storage, None, &[put(1, 2, "b")]);
+    let full_len = storage.log_bytes();
+    drop(storage);
+    let log_path = dir.0.join(LOG_FILE);
+    let mut bytes = fs::read(&log_path).unwrap();
+    let allocated = bytes.len();
+    // The second record's last bytes never reached the disk; the byte
+    // before them did, garbled.
+    let torn_end = full_len as usize - 3;
+    bytes[torn_end..full_len as usize].fill(0);
+    bytes[torn_end - 1] = 0xff;
+    fs::write(&log_path, &bytes).unwrap();
+    let (mut storage, restored, report) = open(&dir);
+    assert_eq!(indexes(&restored), vec![1]);
+    assert_eq!(report.torn_log_bytes, torn_end as u64 - good_len);
+    assert!(fs::metadata(&log_path).unwrap().len() < allocated as u64);
+    append_synced(&mut storage, None, &[put(1, 2, "again")]);
+    drop(storage);
+    let (_, restored, _) = open(&dir);
+    assert_eq!(restored.entries[1], put(1, 2, "again"));
 }
 
 #[test]
 fn corrupt_tail_byte_is_detected_by_the_checksum() {
     let (dir, storage) = logged("corrupt", &[put(1, 1, "a"), put(1, 2, "b")]);
+    let last = storage.log_bytes() as usize - 1;
     drop(storage);
     let log_path = dir.0.join(LOG_FILE);
     let mut bytes = fs::read(&log_path).unwrap();
-    let last = bytes.len() - 1;
     bytes[last] ^= 0x55;
     fs::write(&log_path, &bytes).unwrap();
     let (mut storage, restored, report) = open(&dir);
@@ -351,18 +457,20 @@ fn flipped_bit_in_an_earlier_meta_record_refuses_to_start() {
 }
 
 #[test]
-fn zero_filled_tail_is_a_torn_tail() {
+fn zero_filled_tail_is_free_space_not_a_tear() {
     let (dir, storage) = logged("zeros", &[put(1, 1, "a")]);
     let good = storage.log_bytes();
     drop(storage);
     let log_path = dir.0.join(LOG_FILE);
     let mut bytes = fs::read(&log_path).unwrap();
+    bytes.truncate(good as usize);
     bytes.extend_from_slice(&[0; 4096]);
     fs::write(&log_path, &bytes).unwrap();
-    let (_, restored, report) = open(&dir);
+    let (storage, restored, report) = open(&dir);
     assert_eq!(restored.entries, vec![put(1, 1, "a")]);
-    assert_eq!(report.torn_log_bytes, 4096);
-    assert_eq!(fs::metadata(&log_path).unwrap().len(), good);
+    assert_eq!(report.torn_log_bytes, 0);
+    assert_eq!(storage.log_bytes(), good);
+    assert_eq!(fs::metadata(&log_path).unwrap().len(), good + 4096);
 }
 
 #[test]

@@ -279,6 +279,35 @@ impl Filesystem for Passthrough {
         }
     }
 
+    /// Passed on, so a node's preallocated log behaves as on the backing
+    /// disk (without it the node falls back to growing the file per write).
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let (Ok(offset), Ok(length)) = (i64::try_from(offset), i64::try_from(length)) else {
+            return reply.error(Errno::EFBIG);
+        };
+        match self.file(fh).and_then(|file| {
+            nix::fcntl::fallocate(
+                file.as_fd(),
+                nix::fcntl::FallocateFlags::from_bits_retain(mode),
+                offset,
+                length,
+            )
+            .map_err(|errno| Errno::from_i32(errno as i32))
+        }) {
+            Ok(()) => reply.ok(),
+            Err(error) => reply.error(error),
+        }
+    }
+
     fn flush(
         &self,
         _req: &Request,
