@@ -126,18 +126,23 @@ fn measure(
     if let Some(fsyncs) = &leader_fsync {
         let inside = leader_write.as_ref().map_or(String::new(), |writes| {
             format!(
-                ", request in to commit inside the leader: mean {}",
-                seconds_as_ms(writes.mean())
+                ", request in to commit inside the leader: mean {}, p99 {}",
+                seconds_as_ms(writes.mean()),
+                seconds_as_ms(writes.quantile(0.99))
             )
         });
+        // p99 beside p50: whether a write's tail is the disk's, the
+        // leader's or outside it (scheduling, the wire).
         eprintln!(
-            "sweep: {} x{size}: the leader's own fsyncs during the writes: {}, mean {}, p50 {}{inside}; at the client: write mean {:.3} ms, p50 {:.3} ms",
+            "sweep: {} x{size}: the leader's own fsyncs during the writes: {}, mean {}, p50 {}, p99 {}{inside}; at the client: write mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms",
             system.name(),
             fsyncs.count,
             seconds_as_ms(fsyncs.mean()),
             seconds_as_ms(fsyncs.quantile(0.5)),
+            seconds_as_ms(fsyncs.quantile(0.99)),
             ms(write.mean_ns),
-            ms(write.p50_ns)
+            ms(write.p50_ns),
+            ms(write.p99_ns)
         );
     }
     let (mut failover, mut step_down) = (Vec::new(), Vec::new());
