@@ -373,8 +373,8 @@ impl BenchLab {
 
     /// Quorum durable round trips (see [`quorum_round_trips`]) from the
     /// control namespace through the first node's namespace (the "leader")
-    /// and the second's (the "follower"), both syncing to `dir`; `None` in
-    /// a 1-node lab.
+    /// and every other node's (the "followers"), all syncing to `dir`;
+    /// `None` in a 1-node lab.
     ///
     /// # Errors
     /// Namespace entry, file or socket failures, or a lost answer.
@@ -383,13 +383,18 @@ impl BenchLab {
         dir: &Path,
         samples: usize,
     ) -> anyhow::Result<Option<Vec<u64>>> {
-        let [leader, follower, ..] = self.nodes.as_slice() else {
+        let [leader, followers @ ..] = self.nodes.as_slice() else {
             return Ok(None);
         };
+        if followers.is_empty() {
+            return Ok(None);
+        }
         let sockets = QuorumSockets {
             leader: self.echo_socket(leader)?,
-            leader_to_follower: self.sending_socket(&Target::Node(leader.clone()))?,
-            follower: self.echo_socket(follower)?,
+            leader_to_followers: self.sending_socket(&Target::Node(leader.clone()))?,
+            followers: (followers.iter())
+                .map(|follower| self.echo_socket(follower))
+                .collect::<anyhow::Result<_>>()?,
         };
         let client = self.sending_socket(&Target::Control)?;
         Ok(Some(quorum_round_trips(&client, &sockets, dir, samples)?))

@@ -183,19 +183,19 @@ pub fn durable_round_trips(
 }
 
 /// The sockets of a quorum durable round trip (see [`super::Floor::quorum_rtt`]):
-/// the leader's echo, the leader's socket towards the follower, and the
-/// follower's echo, each made in its node's namespace.
+/// the leader's echo, the leader's socket towards its followers, and one
+/// echo per follower, each made in its node's namespace.
 pub struct QuorumSockets {
     /// Where the client's requests arrive.
     pub leader: UdpSocket,
-    /// The leader's socket for the follower's traffic.
-    pub leader_to_follower: UdpSocket,
-    /// The follower's echo.
-    pub follower: UdpSocket,
+    /// The leader's socket for its followers' traffic.
+    pub leader_to_followers: UdpSocket,
+    /// The followers' echoes, one per other node of the cluster.
+    pub followers: Vec<UdpSocket>,
 }
 
 /// Round trips of a minimal quorum write from `client` (see
-/// [`super::Floor::quorum_rtt`]), nanoseconds; both logs live in `dir`.
+/// [`super::Floor::quorum_rtt`]), nanoseconds; every log lives in `dir`.
 ///
 /// # Errors
 /// File or socket failures, or an answer that did not come within a second.
@@ -205,36 +205,50 @@ pub fn quorum_round_trips(
     dir: &Path,
     samples: usize,
 ) -> io::Result<Vec<u64>> {
+    let cluster = sockets.followers.len() + 1;
+    // Acknowledgements the leader waits for besides its own sync.
+    let acks_needed = cluster / 2;
     let mut leader_log = ScratchLog::create(dir, "quorum-leader")?;
-    let mut follower_log = ScratchLog::create(dir, "quorum-follower")?;
-    let to_follower = &sockets.leader_to_follower;
-    to_follower.connect(sockets.follower.local_addr()?)?;
-    to_follower.set_read_timeout(Some(ECHO_TIMEOUT))?;
-    sockets
-        .follower
-        .set_read_timeout(Some(Duration::from_millis(20)))?;
-    let follower_done = AtomicBool::new(false);
+    let mut follower_logs = (0..sockets.followers.len())
+        .map(|i| ScratchLog::create(dir, &format!("quorum-follower-{i}")))
+        .collect::<io::Result<Vec<_>>>()?;
+    let follower_addrs = (sockets.followers.iter())
+        .map(UdpSocket::local_addr)
+        .collect::<io::Result<Vec<_>>>()?;
+    let to_followers = &sockets.leader_to_followers;
+    to_followers.set_read_timeout(Some(ECHO_TIMEOUT))?;
+    for follower in &sockets.followers {
+        follower.set_read_timeout(Some(Duration::from_millis(20)))?;
+    }
+    let followers_done = AtomicBool::new(false);
     thread::scope(|scope| {
-        let following = scope.spawn(|| {
-            echo_until(&sockets.follower, &follower_done, |_| {
-                follower_log.append_and_sync()
+        let following: Vec<_> = (sockets.followers.iter())
+            .zip(&mut follower_logs)
+            .map(|(echo, log)| {
+                let done = &followers_done;
+                scope.spawn(move || echo_until(echo, done, |_| log.append_and_sync()))
             })
-        });
-        // As a leader does: the append goes out first, so the follower's
-        // fsync overlaps the leader's.
+            .collect();
+        // As a leader does: the append goes out first, so the followers'
+        // fsyncs overlap the leader's; then it waits for a majority.
         let mut ack = [0u8; 64];
         let measured = round_trips(client, &sockets.leader, samples, |request| {
-            to_follower.send(request)?;
-            leader_log.append_and_sync()?;
-            loop {
-                let len = to_follower.recv(&mut ack)?;
-                if ack[..len] == *request {
-                    return Ok(());
-                }
+            for addr in &follower_addrs {
+                to_followers.send_to(request, *addr)?;
             }
+            leader_log.append_and_sync()?;
+            let mut acks = 0;
+            while acks < acks_needed {
+                // A slower follower's answer to an earlier request is skipped.
+                let (len, _) = to_followers.recv_from(&mut ack)?;
+                acks += usize::from(ack[..len] == *request);
+            }
+            Ok(())
         });
-        follower_done.store(true, Ordering::Relaxed);
-        let followed = joined(following, "follower echo");
+        followers_done.store(true, Ordering::Relaxed);
+        let followed = (following.into_iter())
+            .map(|thread| joined(thread, "follower echo"))
+            .collect::<io::Result<Vec<()>>>();
         let latencies = measured?;
         followed?;
         Ok(latencies)
@@ -364,15 +378,17 @@ mod tests {
     fn quorum_round_trips_answer_every_request_and_clean_up() {
         let dir = scratch_dir("quorum");
         let bind = || UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let sockets = QuorumSockets {
-            leader: bind(),
-            leader_to_follower: bind(),
-            follower: bind(),
-        };
-        let latencies = quorum_round_trips(&bind(), &sockets, &dir, 5).unwrap();
-        assert_eq!(latencies.len(), 5);
-        assert!(latencies.iter().all(|&ns| ns > 0), "{latencies:?}");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        for followers in [1, 2, 4] {
+            let sockets = QuorumSockets {
+                leader: bind(),
+                leader_to_followers: bind(),
+                followers: (0..followers).map(|_| bind()).collect(),
+            };
+            let latencies = quorum_round_trips(&bind(), &sockets, &dir, 5).unwrap();
+            assert_eq!(latencies.len(), 5, "{followers} followers");
+            assert!(latencies.iter().all(|&ns| ns > 0), "{latencies:?}");
+            assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

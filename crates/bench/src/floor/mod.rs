@@ -107,10 +107,11 @@ pub struct Floor {
     pub durable_rtt: Summary,
     /// The simplest quorum write, in labs of two nodes and more: from the
     /// client's namespace to a "leader" echo in the first node's, which
-    /// forwards the request to a "follower" echo in the second node's and
-    /// then appends + fdatasyncs; the follower appends + fdatasyncs and
-    /// answers; the leader answers once both are durable. Both files are
-    /// on the one disk, as the nodes' are.
+    /// forwards the request to a "follower" echo in every other node's and
+    /// then appends + fdatasyncs; each follower appends + fdatasyncs and
+    /// answers; the leader answers once it and a majority of the cluster
+    /// are durable. Every file is on the one disk, as the nodes' are, so
+    /// this counts what all of a cluster's syncs cost each other.
     pub quorum_rtt: Option<Summary>,
 }
 
