@@ -85,9 +85,11 @@ pub(super) enum Preallocated {
 
 /// Extends `file` from `from` to `to` bytes with allocated, zero-reading
 /// blocks. An append that overwrites such space leaves the file's size
-/// alone, so its fdatasync flushes the data only, without the journal
-/// commit a size change costs (ext4 on the development VM: a 96-byte
-/// append + fdatasync p50 0.27-0.32 ms, into preallocated space 0.15-0.22).
+/// alone, so its fdatasync flushes the data only, without the metadata
+/// write a size change costs (a journal commit on journaled ext4, the
+/// inode block without a journal; the reference VM's ext4 has none: a
+/// 96-byte append + fdatasync p50 0.27-0.32 ms, into preallocated space
+/// 0.15-0.22).
 pub(super) fn preallocate(
     file: &File,
     path: &Path,
