@@ -126,8 +126,9 @@ fn measure(
     if let Some(fsyncs) = &leader_fsync {
         let inside = leader_write.as_ref().map_or(String::new(), |writes| {
             format!(
-                ", request in to commit inside the leader: mean {}, p99 {}",
+                ", request in to commit inside the leader: mean {}, p50 {}, p99 {}",
                 seconds_as_ms(writes.mean()),
+                seconds_as_ms(writes.quantile(0.5)),
                 seconds_as_ms(writes.quantile(0.99))
             )
         });
