@@ -8,15 +8,16 @@
 //!
 //! Needs root. `cargo bench --bench quorum_write`; CI runs `-- --test`
 //! (one write per pattern). Ends with a side-by-side table: splitnode,
-//! etcd, their ratio and the target, under the physical floor each
-//! size's lab measured (fsync, two fsyncs at once, namespace round trip)
-//! and each sequential p50 as a multiple of it.
+//! etcd, their ratio and the target, under the physical floor
+//! measured right before and right after each system's sequential writes
+//! (fsync, two fsyncs at once, namespace round trip, durable and quorum
+//! round trips) and each sequential p50 as a multiple of its own floor.
 
 #[path = "support/mod.rs"]
 mod support;
 
 use bench::cluster::BenchLab;
-use bench::floor::{Floor, FloorSamples, write_floor_goal};
+use bench::floor::{Floor, FloorRaw, FloorSamples, write_floor_goal};
 use bench::load::ClientPool;
 use bench::system::{Profile, System};
 use bench::table::{Goal, Row, render_noted};
@@ -67,8 +68,10 @@ impl Recorded {
 }
 
 type Results = BTreeMap<(System, usize, &'static str), Recorded>;
-/// The physical floor of each cluster size's lab.
-type Floors = BTreeMap<usize, Floor>;
+/// The physical floor around each system's sequential writes, per cluster
+/// size: taken in two turns, right before and right after them, because
+/// this VM's disk drifts within a minute.
+type Floors = BTreeMap<(System, usize), FloorRaw>;
 
 fn bench_cluster(
     c: &mut Criterion,
@@ -81,15 +84,13 @@ fn bench_cluster(
     let size = lab.nodes().len();
     lab.start(system, Profile::Fast, binary)
         .unwrap_or_else(|e| panic!("{e:#}"));
-    // Once per lab, with the first cluster up but idle, as the sweep does.
-    floors.entry(size).or_insert_with(|| {
-        let floor = lab
-            .floor(FloorSamples::default())
-            .unwrap_or_else(|e| panic!("{e:#}"));
-        eprintln!("quorum_write x{size}: {}", floor.describe_for(size));
-        floor
-    });
+    let floor_turn = |lab: &BenchLab| {
+        lab.floor_samples(FloorSamples::default().per_turn(2))
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    };
     for (pattern, clients) in PATTERNS {
+        let sequential = clients == 1;
+        let mut floor = sequential.then(|| floor_turn(lab));
         // Leadership may have moved (a starved leader loses its lease).
         let leader = lab
             .stable_leader(Duration::from_secs(30))
@@ -127,6 +128,15 @@ fn bench_cluster(
             });
         });
         group.finish();
+        if let Some(mut raw) = floor.take() {
+            raw.extend(floor_turn(lab));
+            eprintln!(
+                "quorum_write {} x{size}: {}",
+                system.name(),
+                Floor::of(&raw).describe_for(size)
+            );
+            floors.insert((system, size), raw);
+        }
         let fsyncs_after = lab.fsyncs().expect("scrape metrics");
         recorded.fsyncs = fsyncs_before.zip(fsyncs_after).map(|(b, a)| a - b);
         recorded.cpu_seconds = cpu_before.zip(lab.cpu_seconds()).map(|(b, a)| a - b);
@@ -155,32 +165,37 @@ fn table(results: &Results, floors: &Floors) -> Vec<Row> {
             Row::new(format!("sequential p50, {size} nodes"), "ms", s, e)
                 .goal(Goal::write_p50_vs_etcd(size)),
         );
-        if let Some(floor) = floors.get(&size) {
-            let over = |system, ratio: &dyn Fn(u64) -> Option<f64>| {
-                get(system, size, "sequential")
-                    .and_then(|r| ratio(Summary::of(&r.latencies_ns).p50_ns))
-            };
-            let over_floor = |figure: &str, ratio: &dyn Fn(u64) -> Option<f64>| {
+        let floor_of = |system| floors.get(&(system, size)).map(Floor::of);
+        let (splitnode_floor, etcd_floor) = (floor_of(System::Splitnode), floor_of(System::Etcd));
+        if splitnode_floor.is_some() || etcd_floor.is_some() {
+            // Each system's p50 against the floor taken around its own writes.
+            let over_floor = |figure: &str, ratio: &dyn Fn(&Floor, u64) -> Option<f64>| {
+                let over = |system, floor: &Option<Floor>| {
+                    let p50_ns = Summary::of(&get(system, size, "sequential")?.latencies_ns).p50_ns;
+                    ratio(floor.as_ref()?, p50_ns)
+                };
                 Row::new(
                     format!("sequential p50 / {figure}, {size} nodes"),
                     "x",
-                    over(System::Splitnode, ratio),
-                    over(System::Etcd, ratio),
+                    over(System::Splitnode, &splitnode_floor),
+                    over(System::Etcd, &etcd_floor),
                 )
             };
-            let mut row = over_floor("floor", &|p50_ns| floor.ratio_to_write_floor(size, p50_ns));
+            let mut row = over_floor("floor", &|floor, p50_ns| {
+                floor.ratio_to_write_floor(size, p50_ns)
+            });
             row.goal = write_floor_goal(size);
             rows.push(row);
             if size == 1 {
-                rows.push(over_floor("durable round trip", &|p50_ns| {
+                rows.push(over_floor("durable round trip", &|floor, p50_ns| {
                     floor.ratio_to_durable_rtt(p50_ns)
                 }));
             }
             if size >= 3 {
-                rows.push(over_floor("shared-disk floor", &|p50_ns| {
+                rows.push(over_floor("shared-disk floor", &|floor, p50_ns| {
                     floor.ratio_to_shared_disk_floor(size, p50_ns)
                 }));
-                rows.push(over_floor("quorum durable round trip", &|p50_ns| {
+                rows.push(over_floor("quorum durable round trip", &|floor, p50_ns| {
                     floor.ratio_to_quorum_rtt(p50_ns)
                 }));
             }
@@ -264,7 +279,13 @@ fn main() {
         .collect();
     let notes: Vec<String> = floors
         .iter()
-        .map(|(size, floor)| format!("{size} nodes: {}", floor.describe_for(*size)))
+        .map(|((system, size), raw)| {
+            format!(
+                "{size} nodes, around {}'s sequential writes: {}",
+                system.name(),
+                Floor::of(raw).describe_for(*size)
+            )
+        })
         .collect();
     println!(
         "{}",

@@ -6,8 +6,8 @@
 //! processes are killed and its namespaces deleted.
 
 use crate::floor::{
-    Floor, FloorRaw, FloorSamples, QuorumSockets, durable_round_trips, fsync_latency,
-    fsync_pair_latency, quorum_round_trips, udp_round_trips,
+    FloorRaw, FloorSamples, QuorumSockets, durable_round_trips, fsync_latency, fsync_pair_latency,
+    quorum_round_trips, udp_round_trips,
 };
 use crate::netns::run_in_netns;
 use crate::system::{Profile, System, etcd_description, fsync_metric, view};
@@ -440,15 +440,6 @@ impl BenchLab {
         })();
         let _ = std::fs::remove_dir(&dir);
         measured.context("measure the physical floor")
-    }
-
-    /// The physical floor, measured in one turn (see
-    /// [`BenchLab::floor_samples`]).
-    ///
-    /// # Errors
-    /// Disk or socket failures.
-    pub fn floor(&self, samples: FloorSamples) -> anyhow::Result<Floor> {
-        Ok(Floor::of(&self.floor_samples(samples)?))
     }
 
     /// Waits until every node answers, exactly one claims leadership and all

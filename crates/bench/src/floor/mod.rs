@@ -16,7 +16,8 @@ pub use measure::{
 use crate::table::Goal;
 use figures::{Summary, ms};
 
-/// How many samples of each kind [`crate::cluster::BenchLab::floor`] takes.
+/// How many samples of each kind one floor takes (see
+/// [`crate::cluster::BenchLab::floor_samples`] and [`FloorSamples::per_turn`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FloorSamples {
     /// Single append + fdatasync.
