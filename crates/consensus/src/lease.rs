@@ -122,9 +122,17 @@ impl HeartbeatRounds {
     }
 
     /// Forgets rounds sent before `cutoff`; their acks can no longer extend
-    /// the lease beyond what a newer round would.
+    /// the lease beyond what a newer round would. Rounds start in time
+    /// order, so the oldest come first and are popped from the front: no
+    /// walk over every round still in the window (a leader under lease
+    /// reads starts one per read, hundreds per election timeout).
     pub fn prune_before(&mut self, cutoff: u64) {
-        self.rounds.retain(|_, round| round.sent_at >= cutoff);
+        while let Some(oldest) = self.rounds.first_entry() {
+            if oldest.get().sent_at >= cutoff {
+                break;
+            }
+            oldest.remove();
+        }
     }
 }
 
@@ -209,6 +217,20 @@ mod tests {
                 sent_at: 42
             })
         );
+    }
+
+    #[test]
+    fn pruning_drops_exactly_the_rounds_sent_before_the_cutoff() {
+        let mut rounds = HeartbeatRounds::new(1, 2);
+        let sent: Vec<(u64, u64)> = (0..10).map(|i| (rounds.start(i * 10).0, i * 10)).collect();
+        rounds.prune_before(50);
+        for (seq, sent_at) in sent {
+            assert_eq!(
+                rounds.ack(seq, 2).is_some(),
+                sent_at >= 50,
+                "round {seq} sent at {sent_at}"
+            );
+        }
     }
 
     #[test]
