@@ -12,6 +12,7 @@ use lab::run::achieved::tolerance::{binomial_ok, delay_ok, rate_ok};
 use netlab::backend::backend_of;
 use netlab::probe::LinkMeasurement;
 use netlab::{Fault, Lab, LinkShaping, NetlabError, Planes, Topology};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// One row of the table.
@@ -95,11 +96,11 @@ const BINOMIAL: &str = "binomial 99% interval";
 /// late waking sleepers (User-Mode Linux on a busy host: several ms) is
 /// late releasing packets too, and that lateness is measured, not assumed.
 fn with_timer_lateness<T>(lab: &Lab, measure: impl FnOnce(&Lab) -> T) -> (T, f64) {
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let sampler = scope.spawn(|| {
             let mut late_ms = Vec::new();
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            while !done.load(Ordering::Relaxed) {
                 let asked = Duration::from_millis(1);
                 let started = Instant::now();
                 std::thread::sleep(asked);
@@ -109,7 +110,7 @@ fn with_timer_lateness<T>(lab: &Lab, measure: impl FnOnce(&Lab) -> T) -> (T, f64
             late_ms.get(late_ms.len() / 2).copied().unwrap_or(0.0)
         });
         let result = measure(lab);
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        done.store(true, Ordering::Relaxed);
         (result, sampler.join().unwrap())
     })
 }
